@@ -1,0 +1,54 @@
+import 'reflect-metadata';
+import { Container, ContainerModule } from 'inversify';
+import type { StorageConfig } from '../config/schema.js';
+import { RoomserverDatabase } from '../storage/shared/roomserver-database.js';
+import { StateStorage } from '../storage/shared/state-storage.js';
+import type { StorageOptions } from '../storage/shared/storage-options.js';
+import type { RoomserverTables } from '../storage/tables/index.js';
+import { openSqlite } from '../storage/sqlite/module.js';
+import type { DriverFactory, OpenedDriver } from './driver.js';
+import { TOKENS } from './tokens.js';
+
+/** The drivers this package ships. Others are added with registerDriver (see README "Writing a driver"). */
+const drivers = new Map<string, DriverFactory>([['sqlite', openSqlite]]);
+
+export function registerDriver(name: string, factory: DriverFactory): void {
+  drivers.set(name, factory);
+}
+
+export const knownBackends = (): string[] => [...drivers.keys()];
+
+/** Everything above the tables, bound once for every driver. */
+function sharedModule(config: StorageConfig): ContainerModule {
+  const options: StorageOptions = {
+    serverName: config.serverName,
+    statePolicy: { fanIn: config.state.fanIn, maxBlocks: config.state.maxBlocks },
+    blockCacheEntries: config.state.blockCacheEntries,
+  };
+  return new ContainerModule(({ bind }) => {
+    bind(TOKENS.Config).toConstantValue(config);
+    bind(TOKENS.StorageOptions).toConstantValue(options);
+    bind<RoomserverTables>(TOKENS.RoomserverTables).toResolvedValue(
+      (eventTypes, eventStateKeys, events, eventJSON, rooms, stateBlocks, stateSnapshots, membership, previousEvents, invites,
+        redactions, roomAliases, published, transactions) => ({
+        eventTypes, eventStateKeys, events, eventJSON, rooms, stateBlocks, stateSnapshots, membership, previousEvents, invites,
+        redactions, roomAliases, published, transactions,
+      }) as RoomserverTables,
+      [TOKENS.EventTypesTable, TOKENS.EventStateKeysTable, TOKENS.EventsTable, TOKENS.EventJSONTable, TOKENS.RoomsTable,
+        TOKENS.StateBlockTable, TOKENS.StateSnapshotTable, TOKENS.MembershipTable, TOKENS.PreviousEventsTable, TOKENS.InvitesTable,
+        TOKENS.RedactionsTable, TOKENS.RoomAliasesTable, TOKENS.PublishedTable, TOKENS.TransactionsTable],
+    ).inSingletonScope();
+    bind(TOKENS.StateStorage).to(StateStorage).inSingletonScope();
+    bind(TOKENS.RoomserverDatabase).to(RoomserverDatabase).inSingletonScope();
+  });
+}
+
+/** Opens the driver that config names and builds a container with it and the shared layer. */
+export async function createContainer(config: StorageConfig): Promise<{ container: Container; driver: OpenedDriver }> {
+  const factory = drivers.get(config.backend);
+  if (!factory) throw new Error(`no driver registered for backend ${JSON.stringify(config.backend)}`);
+  const driver = await factory(config);
+  const container = new Container();
+  container.load(sharedModule(config), driver.module);
+  return { container, driver };
+}

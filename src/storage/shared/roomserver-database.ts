@@ -1,0 +1,602 @@
+import { inject, injectable } from 'inversify';
+import { TOKENS } from '../../di/tokens.js';
+import {
+  ConcurrentUpdateError, ConflictError, InvalidInputError, MissingEventError, MissingStateError, NotFoundError,
+} from '../../types/errors.js';
+import { checkIdentifier, checkStateKey, parseEvent, roomVersionOf, serverNameOf, type RoomEvent } from '../../types/event.js';
+import { membershipStateFromString, MembershipState } from '../../types/membership.js';
+import {
+  asEventNID, asEventStateKeyNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID,
+  type StateBlockNID, type StateSnapshotNID,
+} from '../../types/nids.js';
+import type { StateAtEvent, StateBlockNIDList, StateEntry, StateEntryList, StateKeyTuple } from '../../types/state.js';
+import type { RoomInfo, RoomserverTables, TransactionKey, Tx, UnitOfWork } from '../tables/index.js';
+import { extractContentValue } from './content-value.js';
+import { LatestEventsUpdater } from './latest-events-updater.js';
+import { MembershipUpdater } from './membership-updater.js';
+import { assignNID, MappingCache } from './nid-assigner.js';
+import { redactEventJSON } from './redaction.js';
+import { StateStorage } from './state-storage.js';
+import type { StorageOptions } from './storage-options.js';
+
+export interface StoredEvent {
+  readonly eventNID: EventNID;
+  readonly event: RoomEvent;
+}
+
+export interface StoreEventOptions {
+  /** The client transaction that sent the event; a second event under the same key is a ConflictError. */
+  readonly transaction?: TransactionKey;
+  readonly authEventNIDs?: readonly EventNID[];
+  readonly isRejected?: boolean;
+}
+
+export interface StoreEventResult {
+  readonly roomNID: RoomNID;
+  readonly stateAtEvent: StateAtEvent;
+  /** True when the event was already stored: nothing new was written but what an interrupted call left undone. */
+  readonly duplicate: boolean;
+  /** Set when storing this event applied a redaction: the redaction event and the ID of the event it redacted. */
+  readonly redaction?: { readonly redactionEvent: RoomEvent; readonly redactedEventID: string };
+}
+
+export interface AppendEventResult extends StoreEventResult {
+  /** The state after the event (the room's current state once it is the latest event). */
+  readonly stateAfterSnapshotNID: StateSnapshotNID;
+  /** False when an earlier call had already applied this event to the room. */
+  readonly applied: boolean;
+  readonly retiredInviteIDs: readonly string[];
+}
+
+export interface StateContent {
+  readonly roomID: string;
+  readonly eventType: string;
+  readonly stateKey: string;
+  readonly contentValue: string;
+}
+
+/** How many times an updater is re-run when another writer changed the room first (Cosmos DB only). */
+const MAX_UPDATE_ATTEMPTS = 20;
+
+/**
+ * The room server's storage operations, written once over the tables for every driver.
+ *
+ * Every write is ordered to be crash-safe without a transaction (see DESIGN.md): NID mappings, event JSON, state
+ * blocks and snapshots are written first (immutable or idempotent), and one last write makes the result visible
+ * (the event row; the room's latest-events pointer). A retry of an interrupted call finishes the job. The SQL
+ * drivers wrap each sequence in a real transaction as well.
+ */
+@injectable()
+export class RoomserverDatabase {
+  private readonly eventTypeNIDs = new MappingCache<EventTypeNID>(10_000);
+  private readonly stateKeyNIDs = new MappingCache<EventStateKeyNID>(100_000);
+  private readonly roomNIDs = new MappingCache<RoomNID>(10_000);
+
+  constructor(
+    @inject(TOKENS.UnitOfWork) readonly uow: UnitOfWork,
+    @inject(TOKENS.RoomserverTables) readonly tables: RoomserverTables,
+    @inject(TOKENS.StateStorage) readonly state: StateStorage,
+    @inject(TOKENS.StorageOptions) private readonly options: StorageOptions,
+  ) {}
+
+  private get auto(): Tx {
+    return this.uow.autocommit;
+  }
+
+  // ---- NID assignment: select, else insert, else (lost a race) select again. Cached once committed. ----
+
+  /** Only mappings read or made outside a transaction are cached: one made inside may still be rolled back. */
+  private cacheFor<N>(tx: Tx, cache: MappingCache<N>): MappingCache<N> | undefined {
+    return tx === this.auto ? cache : undefined;
+  }
+
+  assignEventTypeNID(tx: Tx, eventType: string): Promise<EventTypeNID> {
+    const t = this.tables.eventTypes;
+    return assignNID(this.cacheFor(tx, this.eventTypeNIDs), eventType,
+      () => t.selectEventTypeNID(tx, eventType), () => t.insertEventTypeNID(tx, eventType));
+  }
+
+  assignStateKeyNID(tx: Tx, stateKey: string): Promise<EventStateKeyNID> {
+    const t = this.tables.eventStateKeys;
+    return assignNID(this.cacheFor(tx, this.stateKeyNIDs), stateKey,
+      () => t.selectEventStateKeyNID(tx, stateKey), () => t.insertEventStateKeyNID(tx, stateKey));
+  }
+
+  /** Creates the room row if needed. The version sticks from whichever event arrives first. */
+  assignRoomNID(tx: Tx, roomID: string, roomVersion: string): Promise<RoomNID> {
+    const t = this.tables.rooms;
+    return assignNID(this.cacheFor(tx, this.roomNIDs), roomID,
+      () => t.selectRoomNID(tx, roomID), () => t.insertRoomNID(tx, roomID, roomVersion));
+  }
+
+  private readonly resolveUser = (tx: Tx, userID: string) => this.assignStateKeyNID(tx, userID);
+
+  // ---- Storing events ----
+
+  /**
+   * Stores an event (idempotent: a duplicate returns the stored NID and state, and finishes whatever an interrupted
+   * call left undone). The state before a new event is unknown (0) until `setState` or `appendEvent` sets it.
+   */
+  async storeEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<StoreEventResult> {
+    // Immutable mappings first, each committed on its own (see cacheFor).
+    const roomNID = await this.assignRoomNID(this.auto, event.roomID, roomVersionOf(event));
+    const eventTypeNID = await this.assignEventTypeNID(this.auto, event.type);
+    const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : await this.assignStateKeyNID(this.auto, event.stateKey);
+    const authEventNIDs = options.authEventNIDs ?? [];
+    const isRejected = options.isRejected ?? false;
+
+    return this.uow.transaction(async (tx) => {
+      if (options.transaction) await this.tables.transactions.insertTransaction(tx, options.transaction, event.eventID);
+      let existing = await this.findEvent(tx, event.eventID);
+      if (!existing) {
+        const eventNID = await this.tables.events.reserveEventNID(tx);
+        // The JSON first, under a NID nobody knows yet; the event row last: it is what makes the event visible.
+        await this.tables.eventJSON.insertEventJSON(tx, eventNID, event.json);
+        try {
+          await this.tables.events.insertEvent(tx, {
+            eventNID, roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID, authEventNIDs, depth: event.depth, isRejected,
+          });
+        } catch (e) {
+          // Another writer stored the same event first; its row wins and our JSON row is never referenced.
+          if (!(e instanceof ConflictError)) throw e;
+          existing = await this.findEvent(tx, event.eventID);
+          if (!existing) throw e;
+        }
+        if (!existing) existing = { eventNID, roomNID, stateSnapshotNID: 0 as StateSnapshotNID, duplicate: false };
+      }
+      if (existing.roomNID !== roomNID) {
+        throw new ConflictError(`event ${event.eventID} is already stored in another room; event IDs are unique across rooms`);
+      }
+      // Written after the event row, and again on a duplicate, so that an interrupted call is finished by a retry.
+      for (const id of event.prevEventIDs) await this.tables.previousEvents.insertPreviousEvent(tx, id, existing.eventNID);
+      const redaction = isRejected ? undefined : await this.handleRedactions(tx, event, roomNID);
+      return {
+        roomNID,
+        duplicate: existing.duplicate,
+        stateAtEvent: {
+          eventTypeNID, eventStateKeyNID, eventNID: existing.eventNID, beforeStateSnapshotNID: existing.stateSnapshotNID, isRejected,
+        },
+        ...(redaction ? { redaction } : {}),
+      };
+    });
+  }
+
+  private async findEvent(tx: Tx, eventID: string) {
+    try {
+      return { ...(await this.tables.events.selectEvent(tx, eventID)), duplicate: true };
+    } catch (e) {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Applies a redaction once both it and its target are stored, in the same room: overwrites the target's JSON
+   * with its redacted form, then marks the redaction validated (in that order, so a retry re-applies it).
+   */
+  private async handleRedactions(tx: Tx, event: RoomEvent, roomNID: RoomNID): Promise<StoreEventResult['redaction']> {
+    const t = this.tables;
+    let info;
+    let redactionEvent: RoomEvent | undefined;
+    let targetEvent: StoredEvent | undefined;
+    if (event.type === 'm.room.redaction' && event.stateKey === undefined) {
+      if (event.redacts === undefined || event.redacts === event.eventID) return undefined;
+      await t.redactions.insertRedaction(tx, { redactionEventID: event.eventID, redactsEventID: event.redacts, validated: false });
+      info = await t.redactions.selectRedactionInfoByEventBeingRedacted(tx, event.redacts);
+      if (!info) return undefined;
+      redactionEvent = (await this.eventsByID(tx, [info.redactionEventID]))[0]?.event;
+      targetEvent = (await this.eventsByID(tx, [info.redactsEventID]))[0];
+    } else {
+      info = await t.redactions.selectRedactionInfoByEventBeingRedacted(tx, event.eventID);
+      if (!info) return undefined;
+      redactionEvent = (await this.eventsByID(tx, [info.redactionEventID]))[0]?.event;
+      targetEvent = (await this.eventsByID(tx, [event.eventID]))[0];
+    }
+    if (info.validated || !redactionEvent || !targetEvent || redactionEvent.roomID !== targetEvent.event.roomID) return undefined;
+    const versions = await t.rooms.selectRoomVersionsForRoomNIDs(tx, [roomNID]);
+    const redacted = redactEventJSON(targetEvent.event.json, redactionEvent.json, versions.get(roomNID) ?? '');
+    await t.eventJSON.insertEventJSON(tx, targetEvent.eventNID, redacted);
+    await t.redactions.markRedactionValidated(tx, info.redactionEventID, true);
+    return { redactionEvent, redactedEventID: targetEvent.event.eventID };
+  }
+
+  /**
+   * The linear input path (what `matrix-storage import` uses): stores the event, takes the room's current state as
+   * the state before it (state resolution across forks is out of scope), stores the state after it, applies a
+   * membership change, and finally moves the room's latest events and current state to it. Idempotent: calling it
+   * again for the same event finishes an interrupted call and otherwise changes nothing.
+   */
+  async appendEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<AppendEventResult> {
+    const stored = await this.storeEvent(event, options);
+    const own = stored.stateAtEvent;
+    const isMember = event.type === 'm.room.member' && event.stateKey !== undefined && !own.isRejected;
+    if (isMember) await this.assignStateKeyNID(this.auto, event.sender);
+    const prevNIDs = await this.tables.events.bulkSelectEventNID(this.auto, event.prevEventIDs);
+
+    return this.updateLatestEvents(stored.roomNID, async (u) => {
+      const tx = u.tx;
+      const already = u.latestEventNIDs.includes(own.eventNID) || (await u.isReferenced(event.eventID));
+      let before = own.beforeStateSnapshotNID;
+      if (already) {
+        const after = own.eventStateKeyNID !== 0 && !own.isRejected && before !== 0
+          ? await this.state.addStateAfter(tx, stored.roomNID, before, own) : before;
+        return { ...stored, stateAfterSnapshotNID: after, applied: false, retiredInviteIDs: [] };
+      }
+      if (before === 0) {
+        before = u.currentStateSnapshotNID !== 0 ? u.currentStateSnapshotNID : await this.state.addState(tx, stored.roomNID, [], []);
+        await this.tables.events.updateEventState(tx, own.eventNID, before);
+      }
+      const after = own.eventStateKeyNID !== 0 && !own.isRejected ? await this.state.addStateAfter(tx, stored.roomNID, before, own) : before;
+      let retiredInviteIDs: string[] = [];
+      if (isMember) retiredInviteIDs = await this.applyMembership(u, event, own.eventStateKeyNID);
+      const referenced = new Set(prevNIDs.values());
+      const latest = [...u.latestEventNIDs.filter((nid) => !referenced.has(nid)), own.eventNID];
+      await u.setLatestEvents(latest, u.lastEventSentNID, after);
+      return {
+        ...stored,
+        stateAtEvent: { ...own, beforeStateSnapshotNID: before },
+        stateAfterSnapshotNID: after,
+        applied: true,
+        retiredInviteIDs,
+      };
+    });
+  }
+
+  private async applyMembership(u: LatestEventsUpdater, event: RoomEvent, targetUserNID: EventStateKeyNID): Promise<string[]> {
+    const membership = event.content.membership;
+    if (typeof membership !== 'string') return [];
+    const local = this.isLocalUser(event.stateKey!);
+    const m = await u.membershipUpdater(targetUserNID, local);
+    switch (membership) {
+      case 'invite': await m.setToInvite(event); return [];
+      case 'join': return m.setToJoin(event.sender, event.eventID, m.isJoin());
+      case 'leave':
+      case 'ban': return m.setToLeave(event.sender, event.eventID);
+      case 'knock': await m.setToKnock(event); return [];
+      default: return [];
+    }
+  }
+
+  private isLocalUser(userID: string): boolean {
+    try {
+      return serverNameOf(userID) === this.options.serverName;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- Updaters ----
+
+  /**
+   * Runs `fn` with exclusive access to the room's latest events, in one transaction. On Cosmos DB, where the
+   * exclusivity is an ETag condition, `fn` runs again if another writer moved the room first, so it must only
+   * write through the updater and idempotent calls.
+   */
+  async updateLatestEvents<T>(roomNID: RoomNID, fn: (u: LatestEventsUpdater) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.uow.transaction(async (tx) => fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID)));
+      } catch (e) {
+        if (!(e instanceof ConcurrentUpdateError) || attempt >= MAX_UPDATE_ATTEMPTS) throw e;
+      }
+    }
+  }
+
+  /**
+   * Runs `fn` with a membership updater for (room, user), in one transaction. Creates the room (with
+   * `roomVersion`) and the user's state key NID if needed.
+   */
+  async updateMembership<T>(roomID: string, userID: string, local: boolean, roomVersion: string, fn: (m: MembershipUpdater) => Promise<T>): Promise<T> {
+    checkIdentifier('room ID', roomID, '!');
+    checkIdentifier('user ID', userID, '@');
+    const roomNID = await this.assignRoomNID(this.auto, roomID, roomVersion);
+    const userNID = await this.assignStateKeyNID(this.auto, userID);
+    return this.uow.transaction(async (tx) => fn(await MembershipUpdater.open(tx, this.tables, this.resolveUser, roomNID, userNID, local)));
+  }
+
+  // ---- State ----
+
+  /** See StateStorage.addState; runs in one transaction. */
+  addState(roomNID: RoomNID, baseBlockNIDs: readonly StateBlockNID[], delta: readonly StateEntry[]): Promise<StateSnapshotNID> {
+    return this.uow.transaction((tx) => this.state.addState(tx, roomNID, baseBlockNIDs, delta));
+  }
+
+  /** Sets the state before an event. */
+  setState(eventNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void> {
+    return this.uow.transaction((tx) => this.tables.events.updateEventState(tx, eventNID, stateSnapshotNID));
+  }
+
+  /** Same length as the input, or MissingEventError / MissingStateError. */
+  stateAtEventIDs(eventIDs: readonly string[]): Promise<StateAtEvent[]> {
+    return this.tables.events.bulkSelectStateAtEventByID(this.auto, eventIDs);
+  }
+
+  stateEntriesForEventIDs(eventIDs: readonly string[], excludeRejected = false): Promise<StateEntry[]> {
+    return this.tables.events.bulkSelectStateEventByID(this.auto, eventIDs, excludeRejected);
+  }
+
+  stateBlockNIDs(snapshotNIDs: readonly StateSnapshotNID[]): Promise<StateBlockNIDList[]> {
+    return this.tables.stateSnapshots.bulkSelectStateBlockNIDs(this.auto, snapshotNIDs);
+  }
+
+  stateEntries(blockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+    return this.state.stateEntriesForTuples(this.auto, blockNIDs, []);
+  }
+
+  stateEntriesForTuples(blockNIDs: readonly StateBlockNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntryList[]> {
+    return this.state.stateEntriesForTuples(this.auto, blockNIDs, tuples);
+  }
+
+  loadStateAtSnapshot(snapshotNID: StateSnapshotNID): Promise<StateEntry[]> {
+    return this.state.loadStateAtSnapshot(this.auto, snapshotNID);
+  }
+
+  /** The state before an event. NotFoundError if the event is unknown, MissingStateError if its state is. */
+  async loadStateAtEvent(eventID: string): Promise<StateEntry[]> {
+    const snapshotNID = await this.snapshotNIDFromEventID(eventID);
+    if (snapshotNID === 0) throw new MissingStateError(`the state before event ${eventID} is not known (was it input through appendEvent?)`);
+    return this.loadStateAtSnapshot(snapshotNID);
+  }
+
+  /** The state after an event: before it, plus the event itself if it is an accepted state event. */
+  async loadStateAfterEvent(eventID: string): Promise<StateEntry[]> {
+    const [at] = await this.stateAtEventIDs([eventID]);
+    const state = await this.loadStateAtSnapshot(at!.beforeStateSnapshotNID);
+    if (at!.eventStateKeyNID === 0 || at!.isRejected) return state;
+    const others = state.filter((e) => e.eventTypeNID !== at!.eventTypeNID || e.eventStateKeyNID !== at!.eventStateKeyNID);
+    return [...others, at!].map(({ eventTypeNID, eventStateKeyNID, eventNID }) => ({ eventTypeNID, eventStateKeyNID, eventNID }))
+      .sort((a, b) => a.eventTypeNID - b.eventTypeNID || a.eventStateKeyNID - b.eventStateKeyNID);
+  }
+
+  /** The room's current state; empty for an unknown room or a stub. */
+  async currentState(roomID: string): Promise<StateEntry[]> {
+    const info = await this.roomInfo(roomID);
+    if (!info || info.stateSnapshotNID === 0) return [];
+    return this.loadStateAtSnapshot(info.stateSnapshotNID);
+  }
+
+  async snapshotNIDFromEventID(eventID: string): Promise<StateSnapshotNID> {
+    return (await this.tables.events.selectEvent(this.auto, eventID)).stateSnapshotNID;
+  }
+
+  // ---- Lookups ----
+
+  roomInfo(roomID: string): Promise<RoomInfo | null> {
+    return this.tables.rooms.selectRoomInfo(this.auto, roomID);
+  }
+
+  eventTypeNIDsFor(eventTypes: readonly string[]): Promise<Map<string, EventTypeNID>> {
+    return this.tables.eventTypes.bulkSelectEventTypeNID(this.auto, eventTypes);
+  }
+
+  eventStateKeyNIDs(stateKeys: readonly string[]): Promise<Map<string, EventStateKeyNID>> {
+    return this.tables.eventStateKeys.bulkSelectEventStateKeyNID(this.auto, stateKeys);
+  }
+
+  eventStateKeys(nids: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string>> {
+    return this.tables.eventStateKeys.bulkSelectEventStateKey(this.auto, nids);
+  }
+
+  /** Missing IDs are omitted. */
+  eventNIDs(eventIDs: readonly string[]): Promise<Map<string, EventNID>> {
+    return this.tables.events.bulkSelectEventNID(this.auto, eventIDs);
+  }
+
+  /** MissingEventError if any NID is missing. */
+  eventIDs(eventNIDs: readonly EventNID[]): Promise<Map<EventNID, string>> {
+    return this.tables.events.bulkSelectEventID(this.auto, eventNIDs);
+  }
+
+  /** Events by NID, ascending; missing NIDs skipped. */
+  events(eventNIDs: readonly EventNID[]): Promise<StoredEvent[]> {
+    return this.eventsByNID(this.auto, eventNIDs);
+  }
+
+  /** Events by ID, in NID order; unknown IDs skipped. */
+  eventsFromIDs(eventIDs: readonly string[]): Promise<StoredEvent[]> {
+    return this.eventsByID(this.auto, eventIDs);
+  }
+
+  private async eventsByNID(tx: Tx, eventNIDs: readonly EventNID[]): Promise<StoredEvent[]> {
+    const pairs = await this.tables.eventJSON.bulkSelectEventJSON(tx, eventNIDs);
+    // Stored JSON was validated on the way in; a redacted event may exceed 64 KiB with its redacted_because.
+    return pairs.map((p) => ({ eventNID: p.eventNID, event: parseEvent(p.eventJSON, { maxBytes: Infinity }) }));
+  }
+
+  private async eventsByID(tx: Tx, eventIDs: readonly string[]): Promise<StoredEvent[]> {
+    const nids = await this.tables.events.bulkSelectEventNID(tx, eventIDs);
+    return this.eventsByNID(tx, [...nids.values()]);
+  }
+
+  /** null if there is no such transaction. */
+  async getTransactionEventID(key: TransactionKey): Promise<string | null> {
+    try {
+      return await this.tables.transactions.selectTransactionEventID(this.auto, key);
+    } catch (e) {
+      if (e instanceof NotFoundError) return null;
+      throw e;
+    }
+  }
+
+  /** The room's forward extremities, its current state and the depth for a new event (max depth + 1, or 0). */
+  async latestEventIDs(roomNID: RoomNID): Promise<{ eventIDs: string[]; stateSnapshotNID: StateSnapshotNID; depth: number }> {
+    const { eventNIDs, stateSnapshotNID } = await this.tables.rooms.selectLatestEventNIDs(this.auto, roomNID);
+    const [ids, depth] = await Promise.all([
+      this.tables.events.bulkSelectEventID(this.auto, eventNIDs),
+      this.tables.events.selectMaxEventDepth(this.auto, eventNIDs),
+    ]);
+    return { eventIDs: eventNIDs.map((n) => ids.get(n)!), stateSnapshotNID, depth };
+  }
+
+  getInvitesForUser(roomNID: RoomNID, targetUserNID: EventStateKeyNID) {
+    return this.tables.invites.selectInviteActiveForUserInRoom(this.auto, targetUserNID, roomNID);
+  }
+
+  // ---- Aliases and the room directory ----
+
+  setRoomAlias(alias: string, roomID: string, creatorUserID: string): Promise<void> {
+    checkIdentifier('alias', alias, '#');
+    checkIdentifier('room ID', roomID, '!');
+    checkIdentifier('creator user ID', creatorUserID, '@');
+    return this.uow.transaction((tx) => this.tables.roomAliases.insertRoomAlias(tx, alias, roomID, creatorUserID));
+  }
+
+  getRoomIDForAlias(alias: string): Promise<string | null> {
+    return this.tables.roomAliases.selectRoomIDFromAlias(this.auto, alias);
+  }
+
+  getAliasesForRoomID(roomID: string): Promise<string[]> {
+    return this.tables.roomAliases.selectAliasesFromRoomID(this.auto, roomID);
+  }
+
+  getCreatorIDForAlias(alias: string): Promise<string | null> {
+    return this.tables.roomAliases.selectCreatorIDFromAlias(this.auto, alias);
+  }
+
+  removeRoomAlias(alias: string): Promise<void> {
+    return this.uow.transaction((tx) => this.tables.roomAliases.deleteRoomAlias(tx, alias));
+  }
+
+  publishRoom(roomID: string, published: boolean): Promise<void> {
+    checkIdentifier('room ID', roomID, '!');
+    return this.uow.transaction((tx) => this.tables.published.upsertRoomPublished(tx, roomID, published));
+  }
+
+  /** Published room IDs, sorted. */
+  getPublishedRooms(): Promise<string[]> {
+    return this.tables.published.selectAllPublishedRooms(this.auto, true);
+  }
+
+  // ---- Memberships ----
+
+  /**
+   * (membership event NID, whether the user is joined, forgotten). Creates the user's state key NID if needed, as
+   * the reference does; a user with no membership row gives (0, false, false).
+   */
+  async getMembership(roomNID: RoomNID, userID: string): Promise<{ membershipEventNID: EventNID; stillInRoom: boolean; forgotten: boolean }> {
+    checkIdentifier('user ID', userID, '@');
+    const userNID = await this.assignStateKeyNID(this.auto, userID);
+    try {
+      const m = await this.tables.membership.selectMembershipFromRoomAndTarget(this.auto, roomNID, userNID);
+      return { membershipEventNID: m.eventNID, stillInRoom: m.membership === MembershipState.join, forgotten: m.forgotten };
+    } catch (e) {
+      if (e instanceof NotFoundError) return { membershipEventNID: asEventNID(0), stillInRoom: false, forgotten: false };
+      throw e;
+    }
+  }
+
+  /** Membership event NIDs: joins only, or every membership not forgotten. */
+  getMembershipEventNIDsForRoom(roomNID: RoomNID, joinOnly: boolean, localOnly: boolean): Promise<EventNID[]> {
+    return joinOnly
+      ? this.tables.membership.selectMembershipsFromRoomAndMembership(this.auto, roomNID, MembershipState.join, localOnly)
+      : this.tables.membership.selectMembershipsFromRoom(this.auto, roomNID, localOnly);
+  }
+
+  /** Room IDs where the user is "join", "invite", "leave" or "ban" (leave and ban are one state). */
+  async getRoomsByMembership(userID: string, membership: string): Promise<string[]> {
+    const state = membershipStateFromString(membership);
+    if (state === undefined) throw new InvalidInputError(`unknown membership ${JSON.stringify(membership)}: expected join, invite, leave or ban`);
+    const userNID = (await this.eventStateKeyNIDs([userID])).get(userID);
+    if (userNID === undefined) return [];
+    const roomNIDs = await this.tables.membership.selectRoomsWithMembership(this.auto, userNID, state);
+    const ids = await this.tables.rooms.bulkSelectRoomIDs(this.auto, roomNIDs);
+    return roomNIDs.map((nid) => {
+      const id = ids.get(nid);
+      if (id === undefined) throw new MissingEventError(`room NID ${nid} has memberships but no room row`);
+      return id;
+    });
+  }
+
+  /** user ID -> in how many of the rooms they are joined. */
+  async joinedUsersSetInRooms(roomIDs: readonly string[]): Promise<Map<string, number>> {
+    const roomNIDs = await this.tables.rooms.bulkSelectRoomNIDs(this.auto, roomIDs);
+    const counts = await this.tables.membership.selectJoinedUsersSetForRooms(this.auto, [...roomNIDs.values()]);
+    const names = await this.eventStateKeys([...counts.keys()]);
+    const out = new Map<string, number>();
+    for (const [nid, n] of counts) {
+      const userID = names.get(nid);
+      if (userID === undefined) throw new NotFoundError(`user NID ${nid} is joined to a room but has no state key`);
+      out.set(userID, n);
+    }
+    return out;
+  }
+
+  getLocalServerInRoom(roomNID: RoomNID): Promise<boolean> {
+    return this.tables.membership.selectLocalServerInRoom(this.auto, roomNID);
+  }
+
+  getServerInRoom(roomNID: RoomNID, serverName: string): Promise<boolean> {
+    return this.tables.membership.selectServerInRoom(this.auto, roomNID, serverName);
+  }
+
+  /** Users who share a room with the user, matching `search` literally. NotFoundError if the user is unknown. */
+  async getKnownUsers(userID: string, search: string, limit: number): Promise<string[]> {
+    const userNID = await this.tables.eventStateKeys.selectEventStateKeyNID(this.auto, userID);
+    return this.tables.membership.selectKnownUsers(this.auto, userNID, search, limit);
+  }
+
+  /** Every room ID, sorted. */
+  getKnownRooms(): Promise<string[]> {
+    return this.tables.rooms.selectRoomIDs(this.auto);
+  }
+
+  /** Sets or clears "forgotten". NotFoundError if the user or the room is unknown. */
+  async forgetRoom(userID: string, roomID: string, forget: boolean): Promise<void> {
+    const roomNID = await this.tables.rooms.selectRoomNID(this.auto, roomID);
+    const userNID = await this.tables.eventStateKeys.selectEventStateKeyNID(this.auto, userID);
+    await this.tables.membership.selectMembershipFromRoomAndTarget(this.auto, roomNID, userNID);
+    await this.uow.transaction((tx) => this.tables.membership.updateForgetMembership(tx, roomNID, userNID, forget));
+  }
+
+  // ---- Current state queries ----
+
+  /**
+   * The current state event for (type, state key). NotFoundError if the room is unknown or a stub; null if the
+   * type or key was never seen or the tuple is not in the current state.
+   */
+  async getStateEvent(roomID: string, eventType: string, stateKey: string): Promise<StoredEvent | null> {
+    const info = await this.roomInfo(roomID);
+    if (!info) throw new NotFoundError(`room ${roomID} is not known`);
+    if (info.isStub) throw new NotFoundError(`room ${roomID} is a stub: it has no events yet`);
+    checkStateKey(stateKey);
+    const typeNID = (await this.eventTypeNIDsFor([eventType])).get(eventType);
+    const keyNID = (await this.eventStateKeyNIDs([stateKey])).get(stateKey);
+    if (typeNID === undefined || keyNID === undefined) return null;
+    const state = await this.loadStateAtSnapshot(info.stateSnapshotNID);
+    const entry = state.find((e) => e.eventTypeNID === typeNID && e.eventStateKeyNID === keyNID);
+    if (!entry) return null;
+    return (await this.events([entry.eventNID]))[0] ?? null;
+  }
+
+  /**
+   * For every known room that is not a stub, the current state entries whose type is asked for and whose state key
+   * is asked for (or is "*" when wildcards are allowed), with each event's summarising content value.
+   */
+  async getBulkStateContent(roomIDs: readonly string[], tuples: readonly { eventType: string; stateKey: string }[], allowWildcards: boolean): Promise<StateContent[]> {
+    const typeNIDs = await this.eventTypeNIDsFor([...new Set(tuples.map((t) => t.eventType))]);
+    const wildcardTypes = new Set<number>();
+    const wantedKeys = new Map<number, Set<string>>();
+    for (const t of tuples) {
+      const typeNID = typeNIDs.get(t.eventType);
+      if (typeNID === undefined) continue;
+      if (allowWildcards && t.stateKey === '*') wildcardTypes.add(typeNID);
+      else wantedKeys.set(typeNID, (wantedKeys.get(typeNID) ?? new Set()).add(t.stateKey));
+    }
+    const out: StateContent[] = [];
+    for (const roomID of roomIDs) {
+      const info = await this.roomInfo(roomID);
+      if (!info || info.isStub) continue;
+      const candidates = (await this.loadStateAtSnapshot(info.stateSnapshotNID))
+        .filter((e) => wildcardTypes.has(e.eventTypeNID) || wantedKeys.has(e.eventTypeNID));
+      const keys = await this.eventStateKeys(candidates.map((e) => e.eventStateKeyNID));
+      const matching = candidates.filter((e) => wildcardTypes.has(e.eventTypeNID) || wantedKeys.get(e.eventTypeNID)!.has(keys.get(e.eventStateKeyNID)!));
+      for (const stored of await this.events(matching.map((e) => e.eventNID))) {
+        out.push({
+          roomID, eventType: stored.event.type, stateKey: stored.event.stateKey ?? '',
+          contentValue: extractContentValue(stored.event.type, stored.event.content),
+        });
+      }
+    }
+    return out;
+  }
+}

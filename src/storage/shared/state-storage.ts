@@ -1,0 +1,130 @@
+import { inject, injectable } from 'inversify';
+import { CorruptionError, InvalidInputError } from '../../types/errors.js';
+import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
+import { compareTuples, tupleKey, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
+import { TOKENS } from '../../di/tokens.js';
+import type { RoomserverTables, Tx } from '../tables/index.js';
+import { BlockCache } from './block-cache.js';
+import { checkStatePolicy, mergeStart, type StatePolicy } from './state-policy.js';
+import type { StorageOptions } from './storage-options.js';
+
+
+/**
+ * State snapshots over content-addressed blocks, written once for every driver.
+ * Writes are crash-safe without a transaction: blocks first, then the snapshot that names them; both are
+ * immutable and content-addressed, so a crash leaves only unreferenced blocks and a retry reuses them.
+ */
+@injectable()
+export class StateStorage {
+  private readonly policy: StatePolicy;
+  private readonly cache: BlockCache;
+
+  constructor(
+    @inject(TOKENS.RoomserverTables) private readonly tables: RoomserverTables,
+    @inject(TOKENS.StorageOptions) options: StorageOptions,
+  ) {
+    this.policy = checkStatePolicy(options.statePolicy);
+    this.cache = new BlockCache(options.blockCacheEntries);
+  }
+
+  /** The ordered block list of a snapshot. MissingStateError if the snapshot does not exist. */
+  async blockNIDs(tx: Tx, snapshotNID: StateSnapshotNID): Promise<readonly StateBlockNID[]> {
+    const [list] = await this.tables.stateSnapshots.bulkSelectStateBlockNIDs(tx, [snapshotNID]);
+    return list!.stateBlockNIDs;
+  }
+
+  /** Block contents by NID (one round trip for whatever the cache lacks). MissingStateError if any is missing. */
+  async blocks(tx: Tx, nids: readonly StateBlockNID[]): Promise<Map<StateBlockNID, readonly StateEntry[]>> {
+    const found = new Map<StateBlockNID, readonly StateEntry[]>();
+    const missing: StateBlockNID[] = [];
+    for (const nid of nids) {
+      const cached = this.cache.get(nid);
+      if (cached) found.set(nid, cached);
+      else missing.push(nid);
+    }
+    if (missing.length > 0) {
+      for (const list of await this.tables.stateBlocks.bulkSelectStateBlockEntries(tx, missing)) {
+        found.set(list.stateBlockNID, list.stateEntries);
+        this.cache.set(list.stateBlockNID, list.stateEntries);
+      }
+    }
+    return found;
+  }
+
+  /** The state at a snapshot: blocks applied in order, later ones winning, tombstones dropped; sorted by tuple. */
+  async loadStateAtSnapshot(tx: Tx, snapshotNID: StateSnapshotNID): Promise<StateEntry[]> {
+    const order = await this.blockNIDs(tx, snapshotNID);
+    return this.resolve(order, await this.blocks(tx, order), true);
+  }
+
+  /**
+   * The given blocks' entries, each list filtered to the tuples asked for (every entry when `tuples` is empty).
+   * Blocks with nothing matching are still listed, with no entries. MissingStateError if a block is missing.
+   */
+  async stateEntriesForTuples(tx: Tx, blockNIDs: readonly StateBlockNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntryList[]> {
+    const wanted = new Set(tuples.map(tupleKey));
+    const blocks = await this.blocks(tx, blockNIDs);
+    return blockNIDs.map((nid) => ({
+      stateBlockNID: nid,
+      stateEntries: blocks.get(nid)!.filter((e) => wanted.size === 0 || wanted.has(tupleKey(e))),
+    }));
+  }
+
+  /**
+   * Stores the state made of `baseBlockNIDs` (in order) overridden by `delta`, merging trailing blocks as the
+   * policy says, and returns its snapshot NID. An entry with event NID 0 in the delta removes its tuple.
+   * With no blocks and no delta this is the empty snapshot, which every room shares.
+   */
+  async addState(tx: Tx, roomNID: RoomNID, baseBlockNIDs: readonly StateBlockNID[], delta: readonly StateEntry[]): Promise<StateSnapshotNID> {
+    // Plain entries only: callers pass richer objects (a StateAtEvent), which must not leak into blocks or the cache.
+    delta = delta.map(({ eventTypeNID, eventStateKeyNID, eventNID }) => ({ eventTypeNID, eventStateKeyNID, eventNID }));
+    const seen = new Set<string>();
+    for (const e of delta) {
+      const key = tupleKey(e);
+      if (seen.has(key)) throw new InvalidInputError(`a state delta holds one entry per tuple; ${key} appears twice`);
+      seen.add(key);
+    }
+    const order = [...baseBlockNIDs];
+    if (delta.length > 0) {
+      // A delta on top of nothing has nothing to hide: drop its tombstones.
+      order.push(await this.storeBlock(tx, order.length === 0 ? delta.filter((e) => e.eventNID !== 0) : delta));
+    }
+    const contents = await this.blocks(tx, order);
+    for (let start = this.mergePoint(order, contents); start >= 0; start = this.mergePoint(order, contents)) {
+      const merged = this.resolve(order.slice(start), contents, start === 0);
+      const nid = await this.storeBlock(tx, merged);
+      contents.set(nid, merged);
+      order.splice(start, order.length - start, nid);
+      if (order.length === 1) break;
+    }
+    return this.tables.stateSnapshots.insertState(tx, roomNID, order);
+  }
+
+  /** Stores the state after a state event: the state before it, with the event's own entry on top. */
+  async addStateAfter(tx: Tx, roomNID: RoomNID, beforeSnapshotNID: StateSnapshotNID, entry: StateEntry): Promise<StateSnapshotNID> {
+    return this.addState(tx, roomNID, await this.blockNIDs(tx, beforeSnapshotNID), [entry]);
+  }
+
+  private mergePoint(order: readonly StateBlockNID[], contents: Map<StateBlockNID, readonly StateEntry[]>): number {
+    return mergeStart(order.map((nid) => contents.get(nid)!.length), this.policy);
+  }
+
+  private async storeBlock(tx: Tx, entries: readonly StateEntry[]): Promise<StateBlockNID> {
+    const nid = await this.tables.stateBlocks.insertStateBlock(tx, entries);
+    this.cache.set(nid, [...entries].sort(compareTuples));
+    return nid;
+  }
+
+  /** Applies blocks in order (later wins). Tombstones are kept unless `dropTombstones`. Sorted by tuple. */
+  private resolve(order: readonly StateBlockNID[], contents: Map<StateBlockNID, readonly StateEntry[]>, dropTombstones: boolean): StateEntry[] {
+    const byTuple = new Map<string, StateEntry>();
+    for (const nid of order) {
+      const block = contents.get(nid);
+      if (!block) throw new CorruptionError(`state block ${nid} is named by a snapshot but was not loaded`);
+      for (const e of block) byTuple.set(tupleKey(e), e);
+    }
+    const out: StateEntry[] = [];
+    for (const e of byTuple.values()) if (!dropTombstones || e.eventNID !== 0) out.push(e);
+    return out.sort(compareTuples);
+  }
+}

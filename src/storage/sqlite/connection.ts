@@ -1,0 +1,115 @@
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import { StorageError } from '../../types/errors.js';
+import { Mutex } from '../shared/mutex.js';
+import type { Tx, UnitOfWork } from '../tables/index.js';
+import { migrate } from './migrations.js';
+
+export interface SqliteOptions {
+  /** A file path, or ":memory:". */
+  readonly path: string;
+  /** How long a writer waits for another process's lock before giving up (SQLITE_BUSY). */
+  readonly busyTimeoutMs: number;
+}
+
+/** The DI token the SQLite tables take their connection by (it is also the driver's UnitOfWork). */
+export const SQLITE_CONNECTION = Symbol.for('matrix-storage.sqlite.Connection');
+
+/** A Tx on SQLite: which transaction it belongs to (none for autocommit), and whether it is still open. */
+class SqliteTx {
+  open = true;
+  constructor(readonly inTransaction: boolean) {}
+}
+
+/** Thrown when a Tx is used after its transaction ended: a bug in the caller, never a data problem. */
+export class TransactionClosedError extends StorageError {
+  readonly code = 'TX_CLOSED';
+}
+
+/**
+ * One SQLite connection: the single writer. better-sqlite3 is synchronous, so a statement never interleaves with
+ * another; what can interleave is an async transaction's awaits. A mutex therefore holds the connection for a
+ * whole transaction (`BEGIN IMMEDIATE`, which also takes SQLite's write lock against other processes up front),
+ * and autocommit calls wait for it rather than slipping into someone else's transaction.
+ */
+export class SqliteConnection implements UnitOfWork {
+  readonly engine = 'sqlite';
+  readonly db: Database.Database;
+  readonly autocommit: Tx = new SqliteTx(false) as unknown as Tx;
+  private readonly mutex = new Mutex();
+  private active: SqliteTx | undefined;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  static open(options: SqliteOptions): SqliteConnection {
+    if (options.path !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
+    const db = new Database(options.path);
+    // WAL lets readers in other processes go on while we write; NORMAL sync is durable across application
+    // crashes (a power cut can lose the last transactions, never corrupt the file).
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
+    db.pragma('foreign_keys = ON');
+    const conn = new SqliteConnection(db);
+    migrate(db);
+    return conn;
+  }
+
+  /** A prepared statement, prepared once per connection. */
+  stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs one table call's statements under `tx`: directly inside its transaction, else between transactions. */
+  async run<T>(tx: Tx, work: (conn: SqliteConnection) => T): Promise<T> {
+    const t = tx as unknown as SqliteTx;
+    if (t.inTransaction) {
+      if (!t.open || t !== this.active) throw new TransactionClosedError('this transaction has already ended');
+      return work(this);
+    }
+    if (!this.mutex.locked) return work(this);
+    const release = await this.mutex.acquire();
+    try {
+      return work(this);
+    } finally {
+      release();
+    }
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const release = await this.mutex.acquire();
+    const tx = new SqliteTx(true);
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.active = tx;
+      const result = await fn(tx as unknown as Tx);
+      this.db.exec('COMMIT');
+      return result;
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw e;
+    } finally {
+      tx.open = false;
+      this.active = undefined;
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    const release = await this.mutex.acquire();
+    try {
+      if (this.db.open) this.db.close();
+    } finally {
+      release();
+    }
+  }
+}

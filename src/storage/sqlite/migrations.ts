@@ -1,0 +1,175 @@
+import type Database from 'better-sqlite3';
+import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
+
+/**
+ * The SQLite schema, as an append-only list of versioned migrations. Never edit a migration that has shipped:
+ * add the next one. Each runs in its own transaction and is recorded in matrix_storage_migrations, so opening a
+ * store twice, or from two processes at once, applies each exactly once.
+ *
+ * Dialect notes (PostgreSQL in ../postgres/migrations.ts): NID lists are JSON text here and bigint[] there;
+ * binary columns are BLOB here and bytea there; booleans are 0/1 here.
+ */
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const seedEventTypes = PREASSIGNED_EVENT_TYPES.map(([nid, type]) => `(${nid}, '${type}')`).join(', ');
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'room server tables',
+    sql: `
+      CREATE TABLE roomserver_sequences (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      );
+      INSERT INTO roomserver_sequences (name, value) VALUES ('event_nid', 0) ON CONFLICT DO NOTHING;
+
+      CREATE TABLE roomserver_event_types (
+        event_type_nid INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_type TEXT NOT NULL UNIQUE
+      );
+      INSERT INTO roomserver_event_types (event_type_nid, event_type) VALUES ${seedEventTypes} ON CONFLICT DO NOTHING;
+
+      CREATE TABLE roomserver_event_state_keys (
+        event_state_key_nid INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_state_key TEXT NOT NULL UNIQUE
+      );
+      INSERT INTO roomserver_event_state_keys (event_state_key_nid, event_state_key) VALUES (1, '') ON CONFLICT DO NOTHING;
+
+      CREATE TABLE roomserver_events (
+        event_nid INTEGER PRIMARY KEY,
+        room_nid INTEGER NOT NULL,
+        event_type_nid INTEGER NOT NULL,
+        event_state_key_nid INTEGER NOT NULL,
+        sent_to_output INTEGER NOT NULL DEFAULT 0,
+        state_snapshot_nid INTEGER NOT NULL DEFAULT 0,
+        depth INTEGER NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        auth_event_nids TEXT NOT NULL DEFAULT '[]',
+        is_rejected INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX roomserver_events_room_type ON roomserver_events (room_nid, event_type_nid);
+
+      CREATE TABLE roomserver_event_json (
+        event_nid INTEGER PRIMARY KEY,
+        event_json TEXT NOT NULL
+      );
+
+      CREATE TABLE roomserver_rooms (
+        room_nid INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_id TEXT NOT NULL UNIQUE,
+        latest_event_nids TEXT NOT NULL DEFAULT '[]',
+        last_event_sent_nid INTEGER NOT NULL DEFAULT 0,
+        state_snapshot_nid INTEGER NOT NULL DEFAULT 0,
+        room_version TEXT NOT NULL
+      );
+
+      CREATE TABLE roomserver_state_block (
+        state_block_nid INTEGER PRIMARY KEY AUTOINCREMENT,
+        state_block_hash BLOB NOT NULL UNIQUE,
+        entry_count INTEGER NOT NULL,
+        entries BLOB NOT NULL
+      );
+
+      CREATE TABLE roomserver_state_snapshots (
+        state_snapshot_nid INTEGER PRIMARY KEY AUTOINCREMENT,
+        state_snapshot_hash BLOB NOT NULL UNIQUE,
+        room_nid INTEGER NOT NULL,
+        state_block_nids TEXT NOT NULL
+      );
+
+      CREATE TABLE roomserver_membership (
+        room_nid INTEGER NOT NULL,
+        target_nid INTEGER NOT NULL,
+        sender_nid INTEGER NOT NULL DEFAULT 0,
+        membership_nid INTEGER NOT NULL DEFAULT 1,
+        event_nid INTEGER NOT NULL DEFAULT 0,
+        target_local INTEGER NOT NULL DEFAULT 0,
+        forgotten INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (room_nid, target_nid)
+      ) WITHOUT ROWID;
+      CREATE INDEX roomserver_membership_target ON roomserver_membership (target_nid, membership_nid);
+
+      CREATE TABLE roomserver_previous_events (
+        previous_event_id TEXT NOT NULL,
+        event_nid INTEGER NOT NULL,
+        PRIMARY KEY (previous_event_id, event_nid)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE roomserver_invites (
+        invite_event_id TEXT PRIMARY KEY,
+        room_nid INTEGER NOT NULL,
+        target_nid INTEGER NOT NULL,
+        sender_nid INTEGER NOT NULL DEFAULT 0,
+        retired INTEGER NOT NULL DEFAULT 0,
+        invite_event_json TEXT NOT NULL
+      );
+      CREATE INDEX roomserver_invites_active ON roomserver_invites (target_nid, room_nid) WHERE retired = 0;
+
+      CREATE TABLE roomserver_redactions (
+        redaction_event_id TEXT PRIMARY KEY,
+        redacts_event_id TEXT NOT NULL,
+        validated INTEGER NOT NULL
+      );
+      CREATE INDEX roomserver_redactions_redacts ON roomserver_redactions (redacts_event_id);
+
+      CREATE TABLE roomserver_room_aliases (
+        alias TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL,
+        creator_id TEXT NOT NULL
+      );
+      CREATE INDEX roomserver_room_aliases_room ON roomserver_room_aliases (room_id);
+
+      CREATE TABLE roomserver_published (
+        room_id TEXT PRIMARY KEY,
+        published INTEGER NOT NULL DEFAULT 0
+      );
+
+      CREATE TABLE roomserver_transactions (
+        transaction_id TEXT NOT NULL,
+        session_id INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (transaction_id, session_id, user_id)
+      );
+    `,
+  },
+];
+
+/** Applies the migrations this file has and the database lacks. Returns the versions applied. */
+export function migrate(db: Database.Database): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS matrix_storage_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  )`);
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    // IMMEDIATE: a second process opening the same file waits here instead of applying the migration twice.
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const done = db.prepare('SELECT 1 FROM matrix_storage_migrations WHERE version = ?').get(m.version);
+      if (!done) {
+        db.exec(m.sql);
+        db.prepare('INSERT INTO matrix_storage_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(m.version, m.name, new Date().toISOString());
+        applied.push(m.version);
+      }
+      db.exec('COMMIT');
+    } catch (e) {
+      db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+  return applied;
+}
+
+/** The highest migration version applied to this database. */
+export function schemaVersion(db: Database.Database): number {
+  const row = db.prepare('SELECT max(version) AS v FROM matrix_storage_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}

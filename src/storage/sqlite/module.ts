@@ -1,0 +1,42 @@
+import { ContainerModule } from 'inversify';
+import { TOKENS } from '../../di/tokens.js';
+import type { DriverFactory } from '../../di/driver.js';
+import { SQLITE_CONNECTION, SqliteConnection } from './connection.js';
+import { SqliteEventJSONTable } from './event-json.js';
+import { SqliteEventStateKeysTable } from './event-state-keys.js';
+import { SqliteEventTypesTable } from './event-types.js';
+import { SqliteEventsTable } from './events.js';
+import { SqliteInvitesTable } from './invites.js';
+import { SqliteMembershipTable } from './membership.js';
+import { SqlitePreviousEventsTable } from './previous-events.js';
+import { SqlitePublishedTable } from './published.js';
+import { SqliteRedactionsTable } from './redactions.js';
+import { SqliteRoomAliasesTable } from './room-aliases.js';
+import { SqliteRoomsTable } from './rooms.js';
+import { SqliteStateBlockTable } from './state-block.js';
+import { SqliteStateSnapshotTable } from './state-snapshot.js';
+import { SqliteTransactionsTable } from './transactions.js';
+
+/** The SQLite driver: opens (and migrates) the file, then binds its tables. */
+export const openSqlite: DriverFactory = async (config) => {
+  const conn = SqliteConnection.open({ path: config.sqlite.path, busyTimeoutMs: config.sqlite.busyTimeoutMs });
+  const module = new ContainerModule(({ bind }) => {
+    bind(SQLITE_CONNECTION).toConstantValue(conn);
+    bind(TOKENS.UnitOfWork).toConstantValue(conn);
+    bind(TOKENS.EventTypesTable).to(SqliteEventTypesTable).inSingletonScope();
+    bind(TOKENS.EventStateKeysTable).to(SqliteEventStateKeysTable).inSingletonScope();
+    bind(TOKENS.EventsTable).to(SqliteEventsTable).inSingletonScope();
+    bind(TOKENS.EventJSONTable).to(SqliteEventJSONTable).inSingletonScope();
+    bind(TOKENS.RoomsTable).to(SqliteRoomsTable).inSingletonScope();
+    bind(TOKENS.StateBlockTable).to(SqliteStateBlockTable).inSingletonScope();
+    bind(TOKENS.StateSnapshotTable).to(SqliteStateSnapshotTable).inSingletonScope();
+    bind(TOKENS.MembershipTable).to(SqliteMembershipTable).inSingletonScope();
+    bind(TOKENS.PreviousEventsTable).to(SqlitePreviousEventsTable).inSingletonScope();
+    bind(TOKENS.InvitesTable).to(SqliteInvitesTable).inSingletonScope();
+    bind(TOKENS.RedactionsTable).to(SqliteRedactionsTable).inSingletonScope();
+    bind(TOKENS.RoomAliasesTable).to(SqliteRoomAliasesTable).inSingletonScope();
+    bind(TOKENS.PublishedTable).to(SqlitePublishedTable).inSingletonScope();
+    bind(TOKENS.TransactionsTable).to(SqliteTransactionsTable).inSingletonScope();
+  });
+  return { module, unitOfWork: conn };
+};

@@ -1,0 +1,15 @@
+/**
+ * How values cross the SQLite boundary: NID lists as JSON text (`json_each` unpacks them in queries, so a list
+ * is always one bound parameter, never spliced SQL), booleans as 0/1.
+ */
+export const nidList = (nids: readonly number[]): string => JSON.stringify(nids);
+export const parseNIDList = <N extends number>(text: string): N[] => JSON.parse(text) as N[];
+export const bool = (b: boolean): number => (b ? 1 : 0);
+export const textList = (values: readonly string[]): string => JSON.stringify(values);
+
+/** `IN (SELECT value FROM json_each(?))`: membership in a list bound as one JSON parameter. */
+export const IN_LIST = 'IN (SELECT value FROM json_each(?))';
+
+/** SQLite reports a UNIQUE/PRIMARY KEY violation with this code. */
+export const isUniqueViolation = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && ['SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY'].includes((e as { code?: string }).code ?? '');

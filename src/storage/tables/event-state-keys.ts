@@ -1,0 +1,14 @@
+import type { EventStateKeyNID } from '../../types/nids.js';
+import type { Tx } from './unit-of-work.js';
+
+/** event_state_keys: state key string <-> NID. Seeded with "" = 1. User IDs are state keys of m.room.member. */
+export interface EventStateKeysTable {
+  /** Inserts a new key. ConflictError if the key already exists. */
+  insertEventStateKeyNID(tx: Tx, eventStateKey: string): Promise<EventStateKeyNID>;
+  /** NotFoundError if the key is unknown. */
+  selectEventStateKeyNID(tx: Tx, eventStateKey: string): Promise<EventStateKeyNID>;
+  /** Unknown keys are omitted. */
+  bulkSelectEventStateKeyNID(tx: Tx, eventStateKeys: readonly string[]): Promise<Map<string, EventStateKeyNID>>;
+  /** Unknown NIDs are omitted. */
+  bulkSelectEventStateKey(tx: Tx, eventStateKeyNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string>>;
+}

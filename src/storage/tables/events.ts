@@ -1,0 +1,61 @@
+import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
+import type { StateAtEvent, StateAtEventAndReference, StateEntry, StateKeyTuple } from '../../types/state.js';
+import type { Tx } from './unit-of-work.js';
+
+export interface EventRow {
+  readonly eventNID: EventNID;
+  readonly roomNID: RoomNID;
+  readonly eventTypeNID: EventTypeNID;
+  /** 0 when the event is not a state event. */
+  readonly eventStateKeyNID: EventStateKeyNID;
+  readonly eventID: string;
+  readonly authEventNIDs: readonly EventNID[];
+  readonly depth: number;
+  readonly isRejected: boolean;
+}
+
+/**
+ * events: one row per stored event. The event NID is reserved first (`reserveEventNID`) so that the event's JSON
+ * can be written under it before the row itself, which is the commit point that makes the event visible.
+ */
+export interface EventsTable {
+  /** A fresh event NID, never handed out before. */
+  reserveEventNID(tx: Tx): Promise<EventNID>;
+  /** Inserts the row with state snapshot 0. ConflictError on a duplicate event ID (the existing row is kept). */
+  insertEvent(tx: Tx, row: EventRow): Promise<void>;
+  /** NotFoundError if missing. */
+  selectEvent(tx: Tx, eventID: string): Promise<{ eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>;
+  /**
+   * State entries of the given events, sorted by (type, state key). MissingEventError unless every ID is found
+   * exactly once (a repeated input ID is an error too). With excludeRejected, rejected events count as missing.
+   */
+  bulkSelectStateEventByID(tx: Tx, eventIDs: readonly string[], excludeRejected?: boolean): Promise<StateEntry[]>;
+  /**
+   * State entries of the given event NIDs, sorted by (type, state key); missing NIDs are dropped. A non-empty
+   * `tuples` filters by type in {their types} AND key in {their keys}: two independent sets, so the result can be a
+   * superset (the cross product) of the tuples asked for.
+   */
+  bulkSelectStateEventByNID(tx: Tx, eventNIDs: readonly EventNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntry[]>;
+  /**
+   * MissingEventError if any ID is missing; MissingStateError if an event's state is unknown (snapshot 0), except
+   * for a genuine create event (type 1, state key ""). Order not guaranteed.
+   */
+  bulkSelectStateAtEventByID(tx: Tx, eventIDs: readonly string[]): Promise<StateAtEvent[]>;
+  /** Sets the state before the event. No error if the NID is missing. */
+  updateEventState(tx: Tx, eventNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void>;
+  /** NotFoundError if missing. */
+  selectEventSentToOutput(tx: Tx, eventNID: EventNID): Promise<boolean>;
+  updateEventSentToOutput(tx: Tx, eventNID: EventNID): Promise<void>;
+  /** NotFoundError if missing. */
+  selectEventID(tx: Tx, eventNID: EventNID): Promise<string>;
+  /** MissingEventError if any NID is missing. Order not guaranteed. */
+  bulkSelectStateAtEventAndReference(tx: Tx, eventNIDs: readonly EventNID[]): Promise<StateAtEventAndReference[]>;
+  /** MissingEventError if any NID is missing. */
+  bulkSelectEventID(tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, string>>;
+  /** Missing IDs are omitted. */
+  bulkSelectEventNID(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, EventNID>>;
+  /** max(depth) + 1 over the given events, or 0 when none of them exists. */
+  selectMaxEventDepth(tx: Tx, eventNIDs: readonly EventNID[]): Promise<number>;
+  /** Missing NIDs are omitted. */
+  selectRoomNIDsForEventNIDs(tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, RoomNID>>;
+}

@@ -1,0 +1,44 @@
+import type { EventNID, EventStateKeyNID, RoomNID } from '../../types/nids.js';
+import type { MembershipState } from '../../types/membership.js';
+import type { Tx } from './unit-of-work.js';
+
+/**
+ * membership: one row per (room, user) ever seen. event_nid is the join event for a join, the leave/ban event for
+ * a leave, and for an invite the earlier leave event (0 if none).
+ */
+export interface MembershipTable {
+  /** Creates the row as leave with event 0 if absent; DO NOTHING if present (target_local is not changed). */
+  insertMembership(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID, localTarget: boolean): Promise<void>;
+  /** The membership, holding the row exclusively for `tx`. NotFoundError if missing. */
+  selectMembershipForUpdate(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<MembershipState>;
+  /** NotFoundError if missing. */
+  selectMembershipFromRoomAndTarget(
+    tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID,
+  ): Promise<{ eventNID: EventNID; membership: MembershipState; forgotten: boolean }>;
+  /** Event NIDs of the room's memberships that are not forgotten and have an event, optionally local users only. */
+  selectMembershipsFromRoom(tx: Tx, roomNID: RoomNID, localOnly: boolean): Promise<EventNID[]>;
+  /** The same, filtered by membership state. */
+  selectMembershipsFromRoomAndMembership(
+    tx: Tx, roomNID: RoomNID, membership: MembershipState, localOnly: boolean,
+  ): Promise<EventNID[]>;
+  /** Overwrites sender, state, event and forgotten. Returns whether a row was updated. */
+  updateMembership(
+    tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID, senderUserNID: EventStateKeyNID,
+    membership: MembershipState, eventNID: EventNID, forgotten: boolean,
+  ): Promise<boolean>;
+  /** Rooms where the user has this membership and has not forgotten it, ascending. */
+  selectRoomsWithMembership(tx: Tx, userNID: EventStateKeyNID, membership: MembershipState): Promise<RoomNID[]>;
+  /** For each user joined (and not forgotten) to any of the rooms: in how many of them. */
+  selectJoinedUsersSetForRooms(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<EventStateKeyNID, number>>;
+  /**
+   * User IDs joined to any room the user is joined to, whose ID contains `search` (taken literally: `%` and `_`
+   * match only themselves), the user included, sorted, at most `limit`.
+   */
+  selectKnownUsers(tx: Tx, userNID: EventStateKeyNID, search: string, limit: number): Promise<string[]>;
+  /** Sets `forgotten`. */
+  updateForgetMembership(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID, forget: boolean): Promise<void>;
+  /** True if at least one local user is joined. */
+  selectLocalServerInRoom(tx: Tx, roomNID: RoomNID): Promise<boolean>;
+  /** True if a joined user's ID ends with ":" + serverName (matched literally). */
+  selectServerInRoom(tx: Tx, roomNID: RoomNID, serverName: string): Promise<boolean>;
+}

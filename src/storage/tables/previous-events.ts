@@ -1,0 +1,10 @@
+import type { EventNID } from '../../types/nids.js';
+import type { Tx } from './unit-of-work.js';
+
+/** previous_events: for each event ID named in some prev_events, the NIDs of the events naming it. */
+export interface PreviousEventsTable {
+  /** Adds eventNID to the set for previousEventID (set semantics: no duplicates). */
+  insertPreviousEvent(tx: Tx, previousEventID: string, eventNID: EventNID): Promise<void>;
+  /** Resolves if some event names previousEventID; NotFoundError otherwise. */
+  selectPreviousEventExists(tx: Tx, previousEventID: string): Promise<void>;
+}

@@ -1,0 +1,20 @@
+/**
+ * The unit of work every table call runs in.
+ *
+ * `transaction(fn)` hands `fn` a Tx that table calls take: on PostgreSQL one transaction on one pooled client,
+ * on SQLite `BEGIN IMMEDIATE` on the single writer connection, on Cosmos DB a context that only carries the
+ * request-charge account (Cosmos has no cross-partition transaction; the shared layer orders writes so that it
+ * does not need one). `autocommit` is the Tx for a call that stands alone.
+ */
+declare const txBrand: unique symbol;
+export interface Tx {
+  readonly [txBrand]: true;
+}
+
+export interface UnitOfWork {
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  readonly autocommit: Tx;
+  /** Which engine this is, for messages and for the few places that must know (none in storage/shared). */
+  readonly engine: string;
+  close(): Promise<void>;
+}

@@ -1,0 +1,52 @@
+/**
+ * Typed errors. Callers branch on the class (or on `code`, which survives serialisation), never on messages.
+ * Messages name the thing that was wrong; they never contain secrets (see config/redact.ts).
+ */
+export abstract class StorageError extends Error {
+  abstract readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A single-row lookup found no row (the reference's ErrNoRows). */
+export class NotFoundError extends StorageError {
+  readonly code = 'NOT_FOUND';
+}
+
+/** Requested events are not in the store. */
+export class MissingEventError extends StorageError {
+  readonly code = 'MISSING_EVENT';
+}
+
+/** The state before an event, or a state block or snapshot, is not in the store. */
+export class MissingStateError extends StorageError {
+  readonly code = 'MISSING_STATE';
+}
+
+/** A row with that unique key already exists, where the contract says a duplicate is an error. */
+export class ConflictError extends StorageError {
+  readonly code = 'CONFLICT';
+}
+
+/**
+ * A record changed between being read and being written back (an ETag mismatch on Cosmos DB). The updaters
+ * retry on it; a SQL driver never raises it because it locks the row instead.
+ */
+export class ConcurrentUpdateError extends ConflictError {}
+
+/** The caller passed something the store will not accept: a malformed event, an oversized ID, a bad NID. */
+export class InvalidInputError extends StorageError {
+  readonly code = 'INVALID_INPUT';
+}
+
+/** The configuration is wrong: names the key, the bad value (never a secret) and the fix. */
+export class ConfigError extends StorageError {
+  readonly code = 'CONFIG';
+}
+
+/** The store holds something it should not (a snapshot naming a missing block, an unparseable blob). */
+export class CorruptionError extends StorageError {
+  readonly code = 'CORRUPT';
+}
