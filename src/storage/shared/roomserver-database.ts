@@ -434,7 +434,7 @@ export class RoomserverDatabase {
 
   // ---- Aliases and the room directory ----
 
-  setRoomAlias(alias: string, roomID: string, creatorUserID: string): Promise<void> {
+  async setRoomAlias(alias: string, roomID: string, creatorUserID: string): Promise<void> {
     checkIdentifier('alias', alias, '#');
     checkIdentifier('room ID', roomID, '!');
     checkIdentifier('creator user ID', creatorUserID, '@');
@@ -457,7 +457,7 @@ export class RoomserverDatabase {
     return this.uow.transaction((tx) => this.tables.roomAliases.deleteRoomAlias(tx, alias));
   }
 
-  publishRoom(roomID: string, published: boolean): Promise<void> {
+  async publishRoom(roomID: string, published: boolean): Promise<void> {
     checkIdentifier('room ID', roomID, '!');
     return this.uow.transaction((tx) => this.tables.published.upsertRoomPublished(tx, roomID, published));
   }

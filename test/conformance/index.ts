@@ -1,0 +1,30 @@
+/**
+ * The conformance suite: every case runs against every driver. Another driver runs it from its own repository:
+ *
+ *   import { conformanceSuite } from 'matrix-storage/conformance';
+ *   conformanceSuite({ describe, it, beforeEach, afterEach },
+ *     { name: 'mydriver', open: (settings) => createStorage({ ...settings, backend: 'mydriver' }) });
+ *
+ * Each sub-suite is exported too, to run one table group at a time.
+ */
+import type { DriverUnderTest, TestFramework } from './harness.js';
+import { databaseStateTests } from './database-state.js';
+import { databaseStoreTests } from './database-store.js';
+import { databaseMembershipTests } from './database-membership.js';
+import { databaseQueryTests } from './database-queries.js';
+
+export type { DriverUnderTest, TestFramework, CaseContext, SuiteSettings } from './harness.js';
+export { SUITE_SETTINGS } from './harness.js';
+
+export const subSuites = {
+  databaseStoreTests,
+  databaseStateTests,
+  databaseMembershipTests,
+  databaseQueryTests,
+} as const;
+
+export function conformanceSuite(fw: TestFramework, driver: DriverUnderTest): void {
+  fw.describe(`conformance: ${driver.name}`, () => {
+    for (const suite of Object.values(subSuites)) suite(fw, driver);
+  });
+}
