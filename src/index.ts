@@ -12,7 +12,7 @@ import { validateConfig, type StorageConfig } from './config/schema.js';
 import { createContainer, knownBackends } from './di/container.js';
 import { TOKENS } from './di/tokens.js';
 import type { RoomserverDatabase } from './storage/shared/roomserver-database.js';
-import type { RoomserverTables, UnitOfWork } from './storage/tables/index.js';
+import type { MigrationReport, RoomserverTables, StoreStatsReader, UnitOfWork } from './storage/tables/index.js';
 
 export interface Storage {
   readonly config: StorageConfig;
@@ -21,7 +21,10 @@ export interface Storage {
   /** The tables themselves, for driver authors and the conformance suite. */
   readonly tables: RoomserverTables;
   readonly unitOfWork: UnitOfWork;
+  readonly stats: StoreStatsReader;
   readonly container: Container;
+  /** Creates or upgrades the schema; the drivers also do this on open unless configured not to. */
+  migrate(): Promise<MigrationReport>;
   close(): Promise<void>;
 }
 
@@ -40,7 +43,9 @@ export async function createStorage(config: StorageConfig | StorageConfigInput =
     roomserver: container.get<RoomserverDatabase>(TOKENS.RoomserverDatabase),
     tables: container.get<RoomserverTables>(TOKENS.RoomserverTables),
     unitOfWork: driver.unitOfWork,
+    stats: container.get<StoreStatsReader>(TOKENS.StoreStats),
     container,
+    migrate: () => driver.migrate(),
     close: () => driver.unitOfWork.close(),
   };
 }

@@ -1,6 +1,6 @@
 import type { ContainerModule } from 'inversify';
 import type { StorageConfig } from '../config/schema.js';
-import type { UnitOfWork } from '../storage/tables/index.js';
+import type { MigrationReport, UnitOfWork } from '../storage/tables/index.js';
 
 /**
  * What a driver gives the container: a ContainerModule that binds TOKENS.UnitOfWork and every table token, and
@@ -8,8 +8,11 @@ import type { UnitOfWork } from '../storage/tables/index.js';
  * reached and migrated first.
  */
 export interface OpenedDriver {
+  /** Binds TOKENS.UnitOfWork, every table token and TOKENS.StoreStats. */
   readonly module: ContainerModule;
   readonly unitOfWork: UnitOfWork;
+  /** Creates or upgrades the schema (what `matrix-storage migrate` runs); applying it twice does nothing. */
+  migrate(): Promise<MigrationReport>;
 }
 
 export type DriverFactory = (config: StorageConfig) => Promise<OpenedDriver>;

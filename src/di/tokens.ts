@@ -22,6 +22,8 @@ export const TOKENS = {
   PublishedTable: Symbol.for('matrix-storage.PublishedTable'),
   TransactionsTable: Symbol.for('matrix-storage.TransactionsTable'),
 
+  StoreStats: Symbol.for('matrix-storage.StoreStats'),
+
   /** All room server tables as one object (bound from the per-table tokens). */
   RoomserverTables: Symbol.for('matrix-storage.RoomserverTables'),
   StorageOptions: Symbol.for('matrix-storage.StorageOptions'),

@@ -1,37 +1,9 @@
 import { ConflictError, NotFoundError } from '../../types/errors.js';
 import type { EventStateKeyNID, EventTypeNID, RoomNID } from '../../types/nids.js';
-import type { Tx } from '../tables/index.js';
-
-/**
- * The assign pattern for string -> NID maps: look up; if absent, insert; if the insert lost a race to another
- * writer (ConflictError), look up again. Mappings never change once made, so they are cached for ever.
- */
-export async function assignNID<N>(
-  cache: Map<string, N> | undefined,
-  key: string,
-  select: () => Promise<N>,
-  insert: () => Promise<N>,
-): Promise<N> {
-  const cached = cache?.get(key);
-  if (cached !== undefined) return cached;
-  let nid: N;
-  try {
-    nid = await select();
-  } catch (e) {
-    if (!(e instanceof NotFoundError)) throw e;
-    try {
-      nid = await insert();
-    } catch (e2) {
-      if (!(e2 instanceof ConflictError)) throw e2;
-      nid = await select();
-    }
-  }
-  cache?.set(key, nid);
-  return nid;
-}
+import type { RoomserverTables, Tx } from '../tables/index.js';
 
 /** A bounded map for immutable mappings: when full, it simply starts again (cheap, and correct: it is a cache). */
-export class MappingCache<N> extends Map<string, N> {
+class MappingCache<N> extends Map<string, N> {
   constructor(private readonly limit: number) {
     super();
   }
@@ -41,8 +13,71 @@ export class MappingCache<N> extends Map<string, N> {
   }
 }
 
-export interface NidAssigners {
-  eventType(tx: Tx, eventType: string): Promise<EventTypeNID>;
-  stateKey(tx: Tx, stateKey: string): Promise<EventStateKeyNID>;
-  room(tx: Tx, roomID: string, roomVersion: string): Promise<RoomNID>;
+/**
+ * Mappings made or read inside a transaction: they may still be rolled back, so they reach the caches only once
+ * the transaction has committed (`publish`).
+ */
+export class PendingMappings {
+  private readonly items: (() => void)[] = [];
+  add(publish: () => void): void {
+    this.items.push(publish);
+  }
+  publish(): void {
+    for (const p of this.items) p();
+  }
+}
+
+/**
+ * String -> NID maps (event types, state keys, rooms) with the assign pattern: look up; if absent, insert; if the
+ * insert lost a race to another writer (ConflictError), look up again. Mappings never change once committed, so
+ * they are cached for ever; the caches only ever hold committed mappings.
+ */
+export class NidMaps {
+  private readonly eventTypes = new MappingCache<EventTypeNID>(10_000);
+  private readonly stateKeys = new MappingCache<EventStateKeyNID>(200_000);
+  private readonly rooms = new MappingCache<RoomNID>(10_000);
+
+  constructor(private readonly tables: RoomserverTables, private readonly autocommit: Tx) {}
+
+  eventType(tx: Tx, eventType: string, pending?: PendingMappings): Promise<EventTypeNID> {
+    const t = this.tables.eventTypes;
+    return this.assign(this.eventTypes, eventType, tx, pending,
+      () => t.selectEventTypeNID(tx, eventType), () => t.insertEventTypeNID(tx, eventType));
+  }
+
+  stateKey(tx: Tx, stateKey: string, pending?: PendingMappings): Promise<EventStateKeyNID> {
+    const t = this.tables.eventStateKeys;
+    return this.assign(this.stateKeys, stateKey, tx, pending,
+      () => t.selectEventStateKeyNID(tx, stateKey), () => t.insertEventStateKeyNID(tx, stateKey));
+  }
+
+  /** Creates the room row if needed; the version sticks from whichever event arrives first. */
+  room(tx: Tx, roomID: string, roomVersion: string, pending?: PendingMappings): Promise<RoomNID> {
+    const t = this.tables.rooms;
+    return this.assign(this.rooms, roomID, tx, pending,
+      () => t.selectRoomNID(tx, roomID), () => t.insertRoomNID(tx, roomID, roomVersion));
+  }
+
+  private async assign<N>(
+    cache: MappingCache<N>, key: string, tx: Tx, pending: PendingMappings | undefined,
+    select: () => Promise<N>, insert: () => Promise<N>,
+  ): Promise<N> {
+    const cached = cache.get(key);
+    if (cached !== undefined) return cached;
+    let nid: N;
+    try {
+      nid = await select();
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e;
+      try {
+        nid = await insert();
+      } catch (e2) {
+        if (!(e2 instanceof ConflictError)) throw e2;
+        nid = await select();
+      }
+    }
+    if (tx === this.autocommit) cache.set(key, nid);
+    else pending?.add(() => cache.set(key, nid));
+    return nid;
+  }
 }

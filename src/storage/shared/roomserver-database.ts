@@ -6,7 +6,7 @@ import {
 import { checkIdentifier, checkStateKey, parseEvent, roomVersionOf, serverNameOf, type RoomEvent } from '../../types/event.js';
 import { membershipStateFromString, MembershipState } from '../../types/membership.js';
 import {
-  asEventNID, asEventStateKeyNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID,
+  asEventNID, asEventStateKeyNID, asStateSnapshotNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID,
   type StateBlockNID, type StateSnapshotNID,
 } from '../../types/nids.js';
 import type { StateAtEvent, StateBlockNIDList, StateEntry, StateEntryList, StateKeyTuple } from '../../types/state.js';
@@ -14,7 +14,7 @@ import type { RoomInfo, RoomserverTables, TransactionKey, Tx, UnitOfWork } from 
 import { extractContentValue } from './content-value.js';
 import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
-import { assignNID, MappingCache } from './nid-assigner.js';
+import { NidMaps, PendingMappings } from './nid-assigner.js';
 import { redactEventJSON } from './redaction.js';
 import { StateStorage } from './state-storage.js';
 import type { StorageOptions } from './storage-options.js';
@@ -68,48 +68,44 @@ const MAX_UPDATE_ATTEMPTS = 20;
  */
 @injectable()
 export class RoomserverDatabase {
-  private readonly eventTypeNIDs = new MappingCache<EventTypeNID>(10_000);
-  private readonly stateKeyNIDs = new MappingCache<EventStateKeyNID>(100_000);
-  private readonly roomNIDs = new MappingCache<RoomNID>(10_000);
+  private readonly nids: NidMaps;
 
   constructor(
     @inject(TOKENS.UnitOfWork) readonly uow: UnitOfWork,
     @inject(TOKENS.RoomserverTables) readonly tables: RoomserverTables,
     @inject(TOKENS.StateStorage) readonly state: StateStorage,
     @inject(TOKENS.StorageOptions) private readonly options: StorageOptions,
-  ) {}
+  ) {
+    this.nids = new NidMaps(tables, uow.autocommit);
+  }
 
   private get auto(): Tx {
     return this.uow.autocommit;
   }
 
-  // ---- NID assignment: select, else insert, else (lost a race) select again. Cached once committed. ----
-
-  /** Only mappings read or made outside a transaction are cached: one made inside may still be rolled back. */
-  private cacheFor<N>(tx: Tx, cache: MappingCache<N>): MappingCache<N> | undefined {
-    return tx === this.auto ? cache : undefined;
+  /** One transaction; NID mappings learned in it reach the caches once it has committed. */
+  private async transact<T>(fn: (tx: Tx, pending: PendingMappings) => Promise<T>): Promise<T> {
+    const pending = new PendingMappings();
+    const result = await this.uow.transaction((tx) => fn(tx, pending));
+    pending.publish();
+    return result;
   }
 
-  assignEventTypeNID(tx: Tx, eventType: string): Promise<EventTypeNID> {
-    const t = this.tables.eventTypes;
-    return assignNID(this.cacheFor(tx, this.eventTypeNIDs), eventType,
-      () => t.selectEventTypeNID(tx, eventType), () => t.insertEventTypeNID(tx, eventType));
+  /**
+   * Runs `attempt` again while it fails with ConcurrentUpdateError: another writer moved the room between our
+   * read and our conditional write (Cosmos DB only; the SQL drivers lock instead).
+   */
+  private async retryOnConcurrentUpdate<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        if (!(e instanceof ConcurrentUpdateError) || n >= MAX_UPDATE_ATTEMPTS) throw e;
+      }
+    }
   }
 
-  assignStateKeyNID(tx: Tx, stateKey: string): Promise<EventStateKeyNID> {
-    const t = this.tables.eventStateKeys;
-    return assignNID(this.cacheFor(tx, this.stateKeyNIDs), stateKey,
-      () => t.selectEventStateKeyNID(tx, stateKey), () => t.insertEventStateKeyNID(tx, stateKey));
-  }
-
-  /** Creates the room row if needed. The version sticks from whichever event arrives first. */
-  assignRoomNID(tx: Tx, roomID: string, roomVersion: string): Promise<RoomNID> {
-    const t = this.tables.rooms;
-    return assignNID(this.cacheFor(tx, this.roomNIDs), roomID,
-      () => t.selectRoomNID(tx, roomID), () => t.insertRoomNID(tx, roomID, roomVersion));
-  }
-
-  private readonly resolveUser = (tx: Tx, userID: string) => this.assignStateKeyNID(tx, userID);
+  private readonly resolveUser = (tx: Tx, userID: string) => this.nids.stateKey(tx, userID);
 
   // ---- Storing events ----
 
@@ -118,47 +114,52 @@ export class RoomserverDatabase {
    * call left undone). The state before a new event is unknown (0) until `setState` or `appendEvent` sets it.
    */
   async storeEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<StoreEventResult> {
-    // Immutable mappings first, each committed on its own (see cacheFor).
-    const roomNID = await this.assignRoomNID(this.auto, event.roomID, roomVersionOf(event));
-    const eventTypeNID = await this.assignEventTypeNID(this.auto, event.type);
-    const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : await this.assignStateKeyNID(this.auto, event.stateKey);
-    const authEventNIDs = options.authEventNIDs ?? [];
-    const isRejected = options.isRejected ?? false;
-
-    return this.uow.transaction(async (tx) => {
-      if (options.transaction) await this.tables.transactions.insertTransaction(tx, options.transaction, event.eventID);
-      let existing = await this.findEvent(tx, event.eventID);
-      if (!existing) {
-        const eventNID = await this.tables.events.reserveEventNID(tx);
-        // The JSON first, under a NID nobody knows yet; the event row last: it is what makes the event visible.
-        await this.tables.eventJSON.insertEventJSON(tx, eventNID, event.json);
-        try {
-          await this.tables.events.insertEvent(tx, {
-            eventNID, roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID, authEventNIDs, depth: event.depth, isRejected,
-          });
-        } catch (e) {
-          // Another writer stored the same event first; its row wins and our JSON row is never referenced.
-          if (!(e instanceof ConflictError)) throw e;
-          existing = await this.findEvent(tx, event.eventID);
-          if (!existing) throw e;
-        }
-        if (!existing) existing = { eventNID, roomNID, stateSnapshotNID: 0 as StateSnapshotNID, duplicate: false };
-      }
-      if (existing.roomNID !== roomNID) {
-        throw new ConflictError(`event ${event.eventID} is already stored in another room; event IDs are unique across rooms`);
-      }
-      // Written after the event row, and again on a duplicate, so that an interrupted call is finished by a retry.
-      for (const id of event.prevEventIDs) await this.tables.previousEvents.insertPreviousEvent(tx, id, existing.eventNID);
-      const redaction = isRejected ? undefined : await this.handleRedactions(tx, event, roomNID);
-      return {
-        roomNID,
-        duplicate: existing.duplicate,
-        stateAtEvent: {
-          eventTypeNID, eventStateKeyNID, eventNID: existing.eventNID, beforeStateSnapshotNID: existing.stateSnapshotNID, isRejected,
-        },
-        ...(redaction ? { redaction } : {}),
-      };
+    return this.transact(async (tx, pending) => {
+      const roomNID = await this.nids.room(tx, event.roomID, roomVersionOf(event), pending);
+      return this.storeEventIn(tx, pending, roomNID, event, options);
     });
+  }
+
+  private async storeEventIn(
+    tx: Tx, pending: PendingMappings, roomNID: RoomNID, event: RoomEvent, options: StoreEventOptions,
+  ): Promise<StoreEventResult> {
+    const t = this.tables;
+    const eventTypeNID = await this.nids.eventType(tx, event.type, pending);
+    const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : await this.nids.stateKey(tx, event.stateKey, pending);
+    const isRejected = options.isRejected ?? false;
+    if (options.transaction) await t.transactions.insertTransaction(tx, options.transaction, event.eventID);
+    let existing = await this.findEvent(tx, event.eventID);
+    if (!existing) {
+      const eventNID = await t.events.reserveEventNID(tx);
+      // The JSON first, under a NID nobody knows yet; the event row last: it is what makes the event visible.
+      await t.eventJSON.insertEventJSON(tx, eventNID, event.json);
+      try {
+        await t.events.insertEvent(tx, {
+          eventNID, roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID,
+          authEventNIDs: options.authEventNIDs ?? [], depth: event.depth, isRejected,
+        });
+        existing = { eventNID, roomNID, stateSnapshotNID: asStateSnapshotNID(0), duplicate: false };
+      } catch (e) {
+        // Another writer stored the same event first; its row wins and our JSON row is never referenced.
+        if (!(e instanceof ConflictError)) throw e;
+        existing = await this.findEvent(tx, event.eventID);
+        if (!existing) throw e;
+      }
+    }
+    if (existing.roomNID !== roomNID) {
+      throw new ConflictError(`event ${event.eventID} is already stored in another room; event IDs are unique across rooms`);
+    }
+    // Written after the event row, and again on a duplicate, so that a retry finishes an interrupted call.
+    for (const id of event.prevEventIDs) await t.previousEvents.insertPreviousEvent(tx, id, existing.eventNID);
+    const redaction = isRejected ? undefined : await this.handleRedactions(tx, event, roomNID);
+    return {
+      roomNID,
+      duplicate: existing.duplicate,
+      stateAtEvent: {
+        eventTypeNID, eventStateKeyNID, eventNID: existing.eventNID, beforeStateSnapshotNID: existing.stateSnapshotNID, isRejected,
+      },
+      ...(redaction ? { redaction } : {}),
+    };
   }
 
   private async findEvent(tx: Tx, eventID: string) {
@@ -177,59 +178,51 @@ export class RoomserverDatabase {
   private async handleRedactions(tx: Tx, event: RoomEvent, roomNID: RoomNID): Promise<StoreEventResult['redaction']> {
     const t = this.tables;
     let info;
-    let redactionEvent: RoomEvent | undefined;
-    let targetEvent: StoredEvent | undefined;
     if (event.type === 'm.room.redaction' && event.stateKey === undefined) {
       if (event.redacts === undefined || event.redacts === event.eventID) return undefined;
       await t.redactions.insertRedaction(tx, { redactionEventID: event.eventID, redactsEventID: event.redacts, validated: false });
       info = await t.redactions.selectRedactionInfoByEventBeingRedacted(tx, event.redacts);
-      if (!info) return undefined;
-      redactionEvent = (await this.eventsByID(tx, [info.redactionEventID]))[0]?.event;
-      targetEvent = (await this.eventsByID(tx, [info.redactsEventID]))[0];
     } else {
       info = await t.redactions.selectRedactionInfoByEventBeingRedacted(tx, event.eventID);
-      if (!info) return undefined;
-      redactionEvent = (await this.eventsByID(tx, [info.redactionEventID]))[0]?.event;
-      targetEvent = (await this.eventsByID(tx, [event.eventID]))[0];
     }
-    if (info.validated || !redactionEvent || !targetEvent || redactionEvent.roomID !== targetEvent.event.roomID) return undefined;
+    if (!info || info.validated) return undefined;
+    const [redactionEvent] = await this.eventsByID(tx, [info.redactionEventID]);
+    const [targetEvent] = await this.eventsByID(tx, [info.redactsEventID]);
+    if (!redactionEvent || !targetEvent || redactionEvent.event.roomID !== targetEvent.event.roomID) return undefined;
     const versions = await t.rooms.selectRoomVersionsForRoomNIDs(tx, [roomNID]);
-    const redacted = redactEventJSON(targetEvent.event.json, redactionEvent.json, versions.get(roomNID) ?? '');
+    const redacted = redactEventJSON(targetEvent.event.json, redactionEvent.event.json, versions.get(roomNID) ?? '');
     await t.eventJSON.insertEventJSON(tx, targetEvent.eventNID, redacted);
     await t.redactions.markRedactionValidated(tx, info.redactionEventID, true);
-    return { redactionEvent, redactedEventID: targetEvent.event.eventID };
+    return { redactionEvent: redactionEvent.event, redactedEventID: targetEvent.event.eventID };
   }
 
   /**
-   * The linear input path (what `matrix-storage import` uses): stores the event, takes the room's current state as
-   * the state before it (state resolution across forks is out of scope), stores the state after it, applies a
-   * membership change, and finally moves the room's latest events and current state to it. Idempotent: calling it
-   * again for the same event finishes an interrupted call and otherwise changes nothing.
+   * The linear input path (what `matrix-storage import` uses), in one transaction: holds the room's latest events,
+   * stores the event, takes the room's current state as the state before it (state resolution across forks is out
+   * of scope), stores the state after it, applies a membership change, and finally moves the room's latest events
+   * and current state to it: that last write is the commit point. Idempotent: calling it again for the same event
+   * finishes an interrupted call and otherwise changes nothing.
    */
   async appendEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<AppendEventResult> {
-    const stored = await this.storeEvent(event, options);
-    const own = stored.stateAtEvent;
-    const isMember = event.type === 'm.room.member' && event.stateKey !== undefined && !own.isRejected;
-    if (isMember) await this.assignStateKeyNID(this.auto, event.sender);
-    const prevNIDs = await this.tables.events.bulkSelectEventNID(this.auto, event.prevEventIDs);
-
-    return this.updateLatestEvents(stored.roomNID, async (u) => {
-      const tx = u.tx;
-      const already = u.latestEventNIDs.includes(own.eventNID) || (await u.isReferenced(event.eventID));
+    return this.retryOnConcurrentUpdate(() => this.transact(async (tx, pending) => {
+      const roomNID = await this.nids.room(tx, event.roomID, roomVersionOf(event), pending);
+      const u = await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID);
+      const stored = await this.storeEventIn(tx, pending, roomNID, event, options);
+      const own = stored.stateAtEvent;
+      const isState = own.eventStateKeyNID !== 0 && !own.isRejected;
       let before = own.beforeStateSnapshotNID;
-      if (already) {
-        const after = own.eventStateKeyNID !== 0 && !own.isRejected && before !== 0
-          ? await this.state.addStateAfter(tx, stored.roomNID, before, own) : before;
+      if (u.latestEventNIDs.includes(own.eventNID) || (await u.isReferenced(event.eventID))) {
+        const after = isState && before !== 0 ? await this.state.addStateAfter(tx, roomNID, before, own) : before;
         return { ...stored, stateAfterSnapshotNID: after, applied: false, retiredInviteIDs: [] };
       }
       if (before === 0) {
-        before = u.currentStateSnapshotNID !== 0 ? u.currentStateSnapshotNID : await this.state.addState(tx, stored.roomNID, [], []);
+        before = u.currentStateSnapshotNID !== 0 ? u.currentStateSnapshotNID : await this.state.addState(tx, roomNID, [], []);
         await this.tables.events.updateEventState(tx, own.eventNID, before);
       }
-      const after = own.eventStateKeyNID !== 0 && !own.isRejected ? await this.state.addStateAfter(tx, stored.roomNID, before, own) : before;
-      let retiredInviteIDs: string[] = [];
-      if (isMember) retiredInviteIDs = await this.applyMembership(u, event, own.eventStateKeyNID);
-      const referenced = new Set(prevNIDs.values());
+      const after = isState ? await this.state.addStateAfter(tx, roomNID, before, own) : before;
+      const isMember = event.type === 'm.room.member' && isState;
+      const retiredInviteIDs = isMember ? await this.applyMembership(u, event, own.eventStateKeyNID) : [];
+      const referenced = new Set((await this.tables.events.bulkSelectEventNID(tx, event.prevEventIDs)).values());
       const latest = [...u.latestEventNIDs.filter((nid) => !referenced.has(nid)), own.eventNID];
       await u.setLatestEvents(latest, u.lastEventSentNID, after);
       return {
@@ -239,7 +232,7 @@ export class RoomserverDatabase {
         applied: true,
         retiredInviteIDs,
       };
-    });
+    }));
   }
 
   private async applyMembership(u: LatestEventsUpdater, event: RoomEvent, targetUserNID: EventStateKeyNID): Promise<string[]> {
@@ -273,13 +266,8 @@ export class RoomserverDatabase {
    * write through the updater and idempotent calls.
    */
   async updateLatestEvents<T>(roomNID: RoomNID, fn: (u: LatestEventsUpdater) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.uow.transaction(async (tx) => fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID)));
-      } catch (e) {
-        if (!(e instanceof ConcurrentUpdateError) || attempt >= MAX_UPDATE_ATTEMPTS) throw e;
-      }
-    }
+    return this.retryOnConcurrentUpdate(() =>
+      this.transact(async (tx) => fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID))));
   }
 
   /**
@@ -289,9 +277,11 @@ export class RoomserverDatabase {
   async updateMembership<T>(roomID: string, userID: string, local: boolean, roomVersion: string, fn: (m: MembershipUpdater) => Promise<T>): Promise<T> {
     checkIdentifier('room ID', roomID, '!');
     checkIdentifier('user ID', userID, '@');
-    const roomNID = await this.assignRoomNID(this.auto, roomID, roomVersion);
-    const userNID = await this.assignStateKeyNID(this.auto, userID);
-    return this.uow.transaction(async (tx) => fn(await MembershipUpdater.open(tx, this.tables, this.resolveUser, roomNID, userNID, local)));
+    return this.transact(async (tx, pending) => {
+      const roomNID = await this.nids.room(tx, roomID, roomVersion, pending);
+      const userNID = await this.nids.stateKey(tx, userID, pending);
+      return fn(await MembershipUpdater.open(tx, this.tables, this.resolveUser, roomNID, userNID, local));
+    });
   }
 
   // ---- State ----
@@ -475,7 +465,7 @@ export class RoomserverDatabase {
    */
   async getMembership(roomNID: RoomNID, userID: string): Promise<{ membershipEventNID: EventNID; stillInRoom: boolean; forgotten: boolean }> {
     checkIdentifier('user ID', userID, '@');
-    const userNID = await this.assignStateKeyNID(this.auto, userID);
+    const userNID = await this.nids.stateKey(this.auto, userID);
     try {
       const m = await this.tables.membership.selectMembershipFromRoomAndTarget(this.auto, roomNID, userNID);
       return { membershipEventNID: m.eventNID, stillInRoom: m.membership === MembershipState.join, forgotten: m.forgotten };

@@ -40,6 +40,8 @@ export class SqliteConnection implements UnitOfWork {
   private readonly mutex = new Mutex();
   private active: SqliteTx | undefined;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Migrations applied when this connection opened the file (reported by `matrix-storage migrate`). */
+  appliedOnOpen: number[] = [];
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -55,7 +57,7 @@ export class SqliteConnection implements UnitOfWork {
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
     db.pragma('foreign_keys = ON');
     const conn = new SqliteConnection(db);
-    migrate(db);
+    conn.appliedOnOpen = migrate(db);
     return conn;
   }
 

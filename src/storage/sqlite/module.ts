@@ -16,6 +16,8 @@ import { SqliteRoomsTable } from './rooms.js';
 import { SqliteStateBlockTable } from './state-block.js';
 import { SqliteStateSnapshotTable } from './state-snapshot.js';
 import { SqliteTransactionsTable } from './transactions.js';
+import { SqliteStoreStats } from './store-stats.js';
+import { migrate, schemaVersion } from './migrations.js';
 
 /** The SQLite driver: opens (and migrates) the file, then binds its tables. */
 export const openSqlite: DriverFactory = async (config) => {
@@ -37,6 +39,12 @@ export const openSqlite: DriverFactory = async (config) => {
     bind(TOKENS.RoomAliasesTable).to(SqliteRoomAliasesTable).inSingletonScope();
     bind(TOKENS.PublishedTable).to(SqlitePublishedTable).inSingletonScope();
     bind(TOKENS.TransactionsTable).to(SqliteTransactionsTable).inSingletonScope();
+    bind(TOKENS.StoreStats).to(SqliteStoreStats).inSingletonScope();
   });
-  return { module, unitOfWork: conn };
+  const migrateNow = async () => {
+    const applied = [...conn.appliedOnOpen, ...migrate(conn.db)];
+    conn.appliedOnOpen = [];
+    return { applied, version: schemaVersion(conn.db) };
+  };
+  return { module, unitOfWork: conn, migrate: migrateNow };
 };

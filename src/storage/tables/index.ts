@@ -46,3 +46,4 @@ export interface RoomserverTables {
   readonly published: PublishedTable;
   readonly transactions: TransactionsTable;
 }
+export type * from './store-stats.js';

@@ -1,0 +1,30 @@
+import fs from 'node:fs';
+import { inject, injectable } from 'inversify';
+import type { StoreStats, StoreStatsReader } from '../tables/index.js';
+import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
+
+@injectable()
+export class SqliteStoreStats implements StoreStatsReader {
+  constructor(@inject(SQLITE_CONNECTION) private readonly conn: SqliteConnection) {}
+
+  async collect(): Promise<StoreStats> {
+    const counts = await this.conn.run(this.conn.autocommit, (c) => c.stmt(`SELECT
+        (SELECT COUNT(*) FROM roomserver_rooms) AS rooms,
+        (SELECT COUNT(*) FROM roomserver_events) AS events,
+        (SELECT COUNT(*) FROM roomserver_state_snapshots) AS stateSnapshots,
+        (SELECT COUNT(*) FROM roomserver_state_block) AS stateBlocks,
+        (SELECT COALESCE(SUM(entry_count), 0) FROM roomserver_state_block) AS stateTuples,
+        (SELECT COALESCE(SUM(length(entries) + length(state_block_hash)), 0) FROM roomserver_state_block)
+          + (SELECT COALESCE(SUM(length(state_block_nids) + length(state_snapshot_hash)), 0) FROM roomserver_state_snapshots) AS stateBytes`)
+      .get() as Omit<StoreStats, 'totalBytes'>);
+    return { ...counts, totalBytes: this.fileBytes() };
+  }
+
+  /** The database file plus its WAL: what the store takes on disk (undefined in memory). */
+  private fileBytes(): number | undefined {
+    const file = this.conn.db.name;
+    if (file === ':memory:' || file === '') return undefined;
+    const size = (f: string) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
+    return size(file) + size(`${file}-wal`);
+  }
+}

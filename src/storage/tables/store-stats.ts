@@ -1,0 +1,25 @@
+/** Figures about a whole store, for the CLI's summaries and the benchmarks. */
+export interface StoreStats {
+  readonly rooms: number;
+  readonly events: number;
+  readonly stateSnapshots: number;
+  readonly stateBlocks: number;
+  /** Entries summed over every state block: what the state model costs in tuples. */
+  readonly stateTuples: number;
+  /** Bytes the state blocks and snapshots take (payload only, without indexes). */
+  readonly stateBytes: number;
+  /** Bytes the whole store takes (on disk for SQL engines), or undefined where the engine cannot tell. */
+  readonly totalBytes: number | undefined;
+}
+
+export interface StoreStatsReader {
+  collect(): Promise<StoreStats>;
+}
+
+/** What a schema migration run did. */
+export interface MigrationReport {
+  /** Versions applied by this run (empty when the schema was already current). */
+  readonly applied: readonly number[];
+  /** The schema version now in place. */
+  readonly version: number;
+}

@@ -1,0 +1,148 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { main } from '../src/cli/main.js';
+import { CliError } from '../src/cli/output.js';
+import { createStorage } from '../src/index.js';
+
+const BIN = path.resolve(import.meta.dirname, '../bin/matrix-storage.js');
+
+/** Runs the CLI in-process, returning what it printed on stdout. */
+async function cli(args: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const log = console.log;
+  const err = console.error;
+  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
+  console.error = () => {};
+  try {
+    const code = await main(args);
+    return { code, out: lines.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = err;
+  }
+}
+
+async function cliError(args: string[]): Promise<CliError> {
+  try {
+    await cli(args);
+  } catch (e) {
+    expect(e).to.be.instanceOf(CliError);
+    return e as CliError;
+  }
+  throw new Error('expected the command to fail');
+}
+
+const line = (o: Record<string, unknown>) => JSON.stringify({
+  room_id: '!r:example.org', sender: '@a:example.org', origin_server_ts: 1, auth_events: [], content: {}, ...o,
+});
+
+describe('the matrix-storage command', () => {
+  let dir: string;
+  let configFile: string;
+  let dbFile: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-cli-'));
+    dbFile = path.join(dir, 'store.db');
+    configFile = path.join(dir, 'matrix-storage.yaml');
+    fs.writeFileSync(configFile, `backend: sqlite\nserver_name: example.org\nsqlite:\n  path: ${JSON.stringify(dbFile)}\n`);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const withConfig = (...args: string[]) => ['--config', configFile, ...args];
+
+  it('generate | import | state: the imported room has the state the file describes', async () => {
+    const roomFile = path.join(dir, 'room.jsonl');
+    await cli(['generate', '--members', '40', '--events', '400', '--seed', '3', '--out', roomFile]);
+    const events = fs.readFileSync(roomFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events).to.have.length(400);
+    const imported = await cli(withConfig('import', roomFile));
+    expect(imported.out).to.match(/imported 400 events/).and.match(/state tuples stored: [\d,]+/).and.match(/database size: /);
+    // Replay the file in plain JS: the current state is the last event per (type, state_key).
+    const expected = new Map<string, string>();
+    for (const e of events) if (e.state_key !== undefined) expected.set(`${e.type}\u0000${e.state_key}`, e.event_id as string);
+    const roomID = events[0]!.room_id as string;
+    const state = JSON.parse((await cli(withConfig('state', roomID))).out) as Record<string, unknown>[];
+    expect(state.map((e) => e.event_id).sort()).to.deep.equal([...expected.values()].sort());
+    // --at: the state right after an event, and --before it.
+    const at = events[100]!;
+    const after = JSON.parse((await cli(withConfig('state', roomID, '--at', at.event_id as string))).out) as Record<string, unknown>[];
+    const before = JSON.parse((await cli(withConfig('state', roomID, '--at', at.event_id as string, '--before'))).out) as Record<string, unknown>[];
+    const replay = (n: number) => { const m = new Map<string, string>(); for (const e of events.slice(0, n)) if (e.state_key !== undefined) m.set(`${e.type}\u0000${e.state_key}`, e.event_id as string); return [...m.values()].sort(); };
+    expect(after.map((e) => e.event_id).sort()).to.deep.equal(replay(101));
+    expect(before.map((e) => e.event_id).sort()).to.deep.equal(replay(100));
+    // A second import of the same file changes nothing and says so.
+    expect((await cli(withConfig('import', roomFile))).out).to.match(/newly applied 0, already stored 400/);
+  });
+
+  it('import stops at a bad line with its number; lines before it are stored, nothing of it is', async () => {
+    const good1 = line({ event_id: '$c', type: 'm.room.create', state_key: '', depth: 1, content: { room_version: '10' } });
+    const good2 = line({ event_id: '$j', type: 'm.room.member', state_key: '@a:example.org', depth: 2, prev_events: ['$c'], content: { membership: 'join' } });
+    const bad = [
+      ['{"event_id": "$broken"', /line 3: not valid JSON/],
+      [line({ event_id: '$nodepth', type: 'm.room.message' }), /line 3: depth must be a non-negative integer/],
+      [line({ event_id: `$${'x'.repeat(10_240)}`, type: 'm.room.message', depth: 3 }), /line 3: event_id is 10241 bytes long/],
+      [line({ event_id: '$nul', type: 'm.room.message', depth: 3, state_key: 'a\u0000b' }), /line 3: state_key contains a NUL/],
+      // Valid on its own, refused by the store: its new room must not be left behind either.
+      [line({ event_id: '$c', room_id: '!elsewhere:example.org', type: 'm.room.message', depth: 3 }), /line 3: event \$c is already stored in another room/],
+    ] as const;
+    for (const [text, pattern] of bad) {
+      fs.rmSync(dbFile, { force: true });
+      const file = path.join(dir, 'bad.jsonl');
+      fs.writeFileSync(file, [good1, good2, text, line({ event_id: '$after', type: 'm.room.message', depth: 4 })].join('\n'));
+      const err = await cliError(withConfig('import', file));
+      expect(err.message).to.match(pattern);
+      expect(err.message.length).to.be.lessThan(400);
+      const s = await createStorage({ sqlite: { path: dbFile } });
+      try {
+        expect([...(await s.roomserver.eventNIDs(['$c', '$j', '$broken', '$nodepth', '$nul', '$after'])).keys()].sort()).to.deep.equal(['$c', '$j']);
+        expect(await s.stats.collect()).to.include({ events: 2, rooms: 1 });
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it('hostile strings (quotes, %, _, /, unicode) import and print back exactly', async () => {
+    const keys = ["it's", '"q"', '50%', 'a_b', 'x/y\\z', 'żółć 🐉', "'); DROP TABLE roomserver_events;--"];
+    const lines = [line({ event_id: '$c', type: 'm.room.create', state_key: '', depth: 1 })];
+    keys.forEach((k, i) => lines.push(line({ event_id: `$e${i}${k}`, type: `org.example.${k}`, state_key: k, depth: i + 2, prev_events: [i === 0 ? '$c' : `$e${i - 1}${keys[i - 1]}`], content: { k } })));
+    const file = path.join(dir, 'hostile.jsonl');
+    fs.writeFileSync(file, lines.join('\n'));
+    await cli(withConfig('import', file));
+    const state = JSON.parse((await cli(withConfig('state', '!r:example.org'))).out) as Record<string, unknown>[];
+    expect(state.map((e) => e.state_key).filter((k) => k !== '').sort()).to.deep.equal([...keys].sort());
+    expect(state.find((e) => e.state_key === '50%')!.content).to.deep.equal({ k: '50%' });
+  });
+
+  it('state and import report unknown rooms, events and files clearly', async () => {
+    await cli(withConfig('migrate'));
+    expect((await cliError(withConfig('state', '!nope:example.org'))).message).to.match(/room !nope:example.org is not in this store/);
+    expect((await cliError(withConfig('import', path.join(dir, 'missing.jsonl')))).message).to.match(/no such file/);
+    expect((await cliError(withConfig('state', '!x:y', '--before'))).message).to.match(/--before needs --at/);
+    expect((await cliError(['frobnicate'])).exitCode).to.equal(2);
+  });
+
+  it('migrate creates the schema once and then reports it up to date', async () => {
+    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 1; applied 1$/);
+    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 1; already up to date$/);
+  });
+
+  it('the installed command runs from any directory and exits non-zero on a configuration error', async () => {
+    const run = promisify(execFile);
+    const ok = await run(process.execPath, [BIN, '--config', configFile, 'migrate'], { cwd: os.tmpdir() });
+    expect(ok.stdout).to.match(/schema at version 1/);
+    const badConfig = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(badConfig, 'backend: postgres\npostgres:\n  url: "mysql://root:hunter2@db/x"\n');
+    let failure: { code?: number; stderr?: string } = {};
+    try {
+      await run(process.execPath, [BIN, '--config', badConfig, 'migrate'], { cwd: os.tmpdir() });
+    } catch (e) {
+      failure = e as { code?: number; stderr?: string };
+    }
+    expect(failure.code).to.equal(2);
+    expect(failure.stderr).to.contain('"postgres.url"').and.not.contain('hunter2');
+  });
+});
