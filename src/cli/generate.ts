@@ -7,9 +7,10 @@
  *   m.room.create, the creator's join, m.room.power_levels, m.room.join_rules, m.room.history_visibility,
  *   m.room.name, m.room.topic,
  *
- * then a seeded mix of joins (front-loaded: almost every member has joined by 60% of the room), leaves and
- * re-joins, profile changes, invites followed later by the invitee's join, kicks and bans by the creator,
- * topic, name and power-level changes, messages from joined users and redactions (about 1% of events).
+ * then a seeded mix of joins (front-loaded: when the state budget allows, almost every member has joined by
+ * 60% of the room), leaves and re-joins, profile changes, invites followed later by the invitee's join, kicks
+ * and bans by the creator, topic, name and power-level changes, messages from joined users and redactions
+ * (about 1% of events).
  *
  * The output depends only on the options: the same options give byte-identical output on every run. Memory
  * is bounded by the number of members (a few typed arrays of one entry per user), not by the number of
@@ -479,7 +480,7 @@ class RoomGenerator {
     }
 
     // The same text JSON.stringify would give for an object with these keys in this order, assembled by hand
-    // (twice as fast): IDs are base64url, and user IDs, types and state keys are built from checked parts.
+    // (faster): IDs are base64url, and user IDs, types and state keys are built from checked parts.
     const line =
       `{"event_id":"${id}","room_id":${this.roomIDJSON},"type":"${d.type}"` +
       (d.stateKey !== undefined ? `,"state_key":"${d.stateKey}"` : '') +

@@ -12,6 +12,12 @@ import { databaseStateTests } from './database-state.js';
 import { databaseStoreTests } from './database-store.js';
 import { databaseMembershipTests } from './database-membership.js';
 import { databaseQueryTests } from './database-queries.js';
+import { nidMapTableTests } from './tables-nid-maps.js';
+import { eventTableTests } from './tables-events.js';
+import { roomTableTests } from './tables-rooms.js';
+import { stateTableTests } from './tables-state.js';
+import { membershipTableTests } from './tables-membership.js';
+import { miscTableTests } from './tables-misc.js';
 
 export type { DriverUnderTest, TestFramework, CaseContext, SuiteSettings } from './harness.js';
 export { SUITE_SETTINGS } from './harness.js';
@@ -21,6 +27,12 @@ export const subSuites = {
   databaseStateTests,
   databaseMembershipTests,
   databaseQueryTests,
+  nidMapTableTests,
+  eventTableTests,
+  roomTableTests,
+  stateTableTests,
+  membershipTableTests,
+  miscTableTests,
 } as const;
 
 export function conformanceSuite(fw: TestFramework, driver: DriverUnderTest): void {

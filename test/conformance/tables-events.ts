@@ -380,11 +380,13 @@ export function eventTableTests(fw: TestFramework, driver: DriverUnderTest): voi
       const tx = storage.unitOfWork.autocommit;
       const nids: EventNID[] = [];
       for (let i = 0; i < 5; i++) nids.push(await storage.tables.events.reserveEventNID(tx));
-      // Written in a scrambled order, so that neither write order nor input order happens to match NID order.
-      for (const i of [3, 0, 4, 1, 2]) await j.insertEventJSON(tx, nids[i]!, `{"i":${i}}`);
+      // Written in a scrambled order, with texts that sort against NID order, so that neither write order, input
+      // order nor text order happens to match NID order.
+      const text = (i: number) => `{"i":${9 - i}}`;
+      for (const i of [3, 0, 4, 1, 2]) await j.insertEventJSON(tx, nids[i]!, text(i));
       const missing = missingNID(...nids);
       const asked = [nids[4]!, missing, nids[0]!, nids[2]!, nids[3]!];
-      const expected = [0, 2, 3, 4].map((i) => ({ eventNID: nids[i]!, eventJSON: `{"i":${i}}` })).sort((a, b) => a.eventNID - b.eventNID);
+      const expected = [0, 2, 3, 4].map((i) => ({ eventNID: nids[i]!, eventJSON: text(i) })).sort((a, b) => a.eventNID - b.eventNID);
       expect(await j.bulkSelectEventJSON(tx, asked)).to.deep.equal(expected);
       expect(await j.bulkSelectEventJSON(tx, [missing])).to.deep.equal([]);
       expect(await j.bulkSelectEventJSON(tx, [])).to.deep.equal([]);

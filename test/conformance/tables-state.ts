@@ -65,6 +65,7 @@ export function stateTableTests(fw: TestFramework, driver: DriverUnderTest): voi
     test('a tuple repeated within one block is an InvalidInputError', async ({ storage }) => {
       const blocks = storage.tables.stateBlocks;
       const tx = storage.unitOfWork.autocommit;
+      // Like every table error, it must reject the returned promise, not throw before returning one.
       await rejects(blocks.insertStateBlock(tx, [entry(1, 1, 10), entry(5, 2, 11), entry(1, 1, 12)]), InvalidInputError);
       await rejects(blocks.insertStateBlock(tx, [entry(5, 2, 11), entry(5, 2, 11)]), InvalidInputError);
       await rejects(blocks.insertStateBlock(tx, [entry(5, 2, 0), entry(5, 2, 11)]), InvalidInputError);

@@ -12,8 +12,9 @@ export class SqliteStateBlockTable implements StateBlockTable {
   constructor(@inject(SQLITE_CONNECTION) private readonly conn: SqliteConnection) {}
 
   insertStateBlock(tx: Tx, entries: readonly StateEntry[]): Promise<StateBlockNID> {
-    const block = encodeStateBlock(entries);
     return this.conn.run(tx, (c) => {
+      // Encoded inside run, so that bad input rejects the returned promise rather than throwing synchronously.
+      const block = encodeStateBlock(entries);
       // The no-op update makes RETURNING give the existing row's NID on a hash conflict.
       const row = c.stmt(`INSERT INTO roomserver_state_block (state_block_hash, entry_count, entries) VALUES (?, ?, ?)
         ON CONFLICT (state_block_hash) DO UPDATE SET state_block_hash = excluded.state_block_hash

@@ -12,8 +12,9 @@ export class SqliteStateSnapshotTable implements StateSnapshotTable {
   constructor(@inject(SQLITE_CONNECTION) private readonly conn: SqliteConnection) {}
 
   insertState(tx: Tx, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateSnapshotNID> {
-    checkBlockList(stateBlockNIDs);
     return this.conn.run(tx, (c) => {
+      // Checked inside run, so that bad input rejects the returned promise rather than throwing synchronously.
+      checkBlockList(stateBlockNIDs);
       const row = c.stmt(`INSERT INTO roomserver_state_snapshots (state_snapshot_hash, room_nid, state_block_nids) VALUES (?, ?, ?)
         ON CONFLICT (state_snapshot_hash) DO UPDATE SET state_snapshot_hash = excluded.state_snapshot_hash
         RETURNING state_snapshot_nid AS nid`).get(hashBlockList(stateBlockNIDs), roomNID, nidList(stateBlockNIDs)) as { nid: StateSnapshotNID };
