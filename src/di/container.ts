@@ -5,12 +5,12 @@ import { RoomserverDatabase } from '../storage/shared/roomserver-database.js';
 import { StateStorage } from '../storage/shared/state-storage.js';
 import type { StorageOptions } from '../storage/shared/storage-options.js';
 import type { RoomserverTables } from '../storage/tables/index.js';
-import { openSqlite } from '../storage/sqlite/module.js';
+import { BUILTIN_DRIVERS } from './builtin-drivers.js';
 import type { DriverFactory, OpenedDriver } from './driver.js';
 import { TOKENS } from './tokens.js';
 
 /** The drivers this package ships. Others are added with registerDriver (see README "Writing a driver"). */
-const drivers = new Map<string, DriverFactory>([['sqlite', openSqlite]]);
+const drivers = new Map<string, DriverFactory>(BUILTIN_DRIVERS);
 
 export function registerDriver(name: string, factory: DriverFactory): void {
   drivers.set(name, factory);

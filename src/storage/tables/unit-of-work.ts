@@ -6,6 +6,12 @@
  * request-charge account (Cosmos has no cross-partition transaction; the shared layer orders writes so that it
  * does not need one). `autocommit` is the Tx for a call that stands alone.
  */
+/*
+ * Conventions for every table interface:
+ * - "sorted" strings are in code-point order (SQLite BINARY, PostgreSQL COLLATE "C", JS `<` on
+ *   well-formed strings outside the surrogate range): never a locale's collation, which differs between servers.
+ * - Every method reports failure by rejecting its promise, never by throwing synchronously, bad input included.
+ */
 declare const txBrand: unique symbol;
 export interface Tx {
   readonly [txBrand]: true;

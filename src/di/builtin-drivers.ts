@@ -1,0 +1,7 @@
+import { openSqlite } from '../storage/sqlite/module.js';
+import type { DriverFactory } from './driver.js';
+
+/** The drivers this package ships, by the `backend` name that selects them. */
+export const BUILTIN_DRIVERS: ReadonlyArray<readonly [string, DriverFactory]> = [
+  ['sqlite', openSqlite],
+];
