@@ -36,7 +36,7 @@ export type StorageConfigInput = Record<string, unknown>;
  * schema, and returns the typed APIs. Accepts a validated StorageConfig or a raw config object.
  */
 export async function createStorage(config: StorageConfig | StorageConfigInput = {}): Promise<Storage> {
-  const resolved = isValidated(config) ? config : validateConfig(config, knownBackends());
+  const resolved = isValidated(config) ? config : validateConfig(config, knownBackends(), knownBackends());
   const { container, driver } = await createContainer(resolved);
   return {
     config: resolved,

@@ -138,7 +138,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'config': {
       const { config, source } = load();
-      const shown = { ...config, postgres: { ...config.postgres, url: config.postgres.url ? redactUrl(config.postgres.url) : '' } };
+      const hidden = (v: string) => (v ? '***' : '');
+      const shown = {
+        ...config,
+        postgres: { ...config.postgres, url: config.postgres.url ? redactUrl(config.postgres.url) : '' },
+        cosmosdb: { ...config.cosmosdb, key: hidden(config.cosmosdb.key), connectionString: hidden(config.cosmosdb.connectionString) },
+      };
       console.log(`# from ${source}\n${JSON.stringify(shown, null, 2)}`);
       return 0;
     }
@@ -171,7 +176,8 @@ function describeBackend(config: StorageConfig): string {
 
 /** Prints what went wrong without a stack for expected failures, and never a secret. */
 function report(e: unknown): number {
-  const secrets = [process.env.DATABASE_URL ? safePassword(process.env.DATABASE_URL) : undefined, process.env.COSMOS_KEY];
+  const secrets = [process.env.DATABASE_URL ? safePassword(process.env.DATABASE_URL) : undefined, process.env.COSMOS_KEY,
+    process.env.COSMOS_CONNECTION_STRING];
   const say = (m: string) => console.error(`matrix-storage: ${scrubSecrets(m, secrets)}`);
   if (e instanceof CliError) { say(e.message); return e.exitCode; }
   if (e instanceof ConfigError) { say(e.message); return 2; }

@@ -51,5 +51,5 @@ export function loadConfig(options: LoadConfigOptions): { config: StorageConfig;
     }
   }
   if (overridden.length > 0) source += ` + env ${overridden.join(', ')}`;
-  return { config: validateConfig(raw, options.knownBackends), source };
+  return { config: validateConfig(raw, options.knownBackends, options.knownBackends), source };
 }

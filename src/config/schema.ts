@@ -13,9 +13,37 @@ export interface StorageConfig {
   readonly serverName: string;
   readonly sqlite: { readonly path: string; readonly busyTimeoutMs: number };
   readonly postgres: { readonly url: string; readonly poolSize: number; readonly migrateOnOpen: boolean };
+  readonly cosmosdb: CosmosConfig;
   readonly state: { readonly fanIn: number; readonly maxBlocks: number; readonly blockCacheEntries: number };
   /** Settings of drivers this package does not know, passed through untouched. */
   readonly extra: Readonly<Record<string, unknown>>;
+}
+
+export const COSMOS_CONSISTENCY_LEVELS = ['Strong', 'BoundedStaleness', 'Session', 'Eventual', 'ConsistentPrefix'] as const;
+
+export interface CosmosConfig {
+  readonly endpoint: string;
+  /** The account key (secret). Either this and `endpoint`, or `connectionString`. */
+  readonly key: string;
+  /** AccountEndpoint=...;AccountKey=...; (secret). */
+  readonly connectionString: string;
+  readonly database: string;
+  readonly container: string;
+  /** Every partition key starts with it: tenants sharing a container never see each other's data. */
+  readonly tenant: string;
+  readonly consistencyLevel: (typeof COSMOS_CONSISTENCY_LEVELS)[number];
+  /** Create the database and container (partition key /pk, event JSON unindexed) if they do not exist. */
+  readonly createIfMissing: boolean;
+  /** Provisioned RU/s for a container this creates (0: serverless or the database's shared throughput). */
+  readonly throughput: number;
+  /** The SDK's 429 handling: attempts, and the longest total wait. */
+  readonly maxRetryAttempts: number;
+  readonly maxRetryWaitSeconds: number;
+  readonly requestTimeoutMs: number;
+  /** Retries of 503s, timeouts and connection resets (every write is idempotent, so retrying is safe). */
+  readonly transientRetries: number;
+  /** Accept any TLS certificate (the local emulators' self-signed ones). Never on Azure. */
+  readonly disableTlsVerification: boolean;
 }
 
 export const DEFAULT_SQLITE_PATH = './data/matrix-storage.db';
@@ -23,12 +51,14 @@ export const DEFAULT_SQLITE_PATH = './data/matrix-storage.db';
 /** A key of the file, its type, its default, and what to tell a deployer who got it wrong. */
 interface KeySpec {
   readonly path: string;
-  readonly kind: 'string' | 'int' | 'bool' | 'url';
+  readonly kind: 'string' | 'int' | 'bool' | 'url' | 'enum' | 'name' | 'secret';
   readonly fallback: string | number | boolean;
   readonly help: string;
   readonly min?: number;
   readonly max?: number;
   readonly secret?: boolean;
+  /** For 'url': the schemes accepted. For 'enum': the values accepted. */
+  readonly allowed?: readonly string[];
 }
 
 export const KEYS: readonly KeySpec[] = [
@@ -36,9 +66,23 @@ export const KEYS: readonly KeySpec[] = [
   { path: 'server_name', kind: 'string', fallback: 'localhost', help: "this homeserver's name, e.g. example.org" },
   { path: 'sqlite.path', kind: 'string', fallback: DEFAULT_SQLITE_PATH, help: 'a file path, or :memory:' },
   { path: 'sqlite.busy_timeout_ms', kind: 'int', fallback: 10_000, min: 0, max: 600_000, help: 'milliseconds to wait for a lock held by another process' },
-  { path: 'postgres.url', kind: 'url', fallback: '', secret: true, help: 'a connection URL such as postgres://user:password@host:5432/dbname' },
+  { path: 'postgres.url', kind: 'url', fallback: '', secret: true, allowed: ['postgres:', 'postgresql:'], help: 'a connection URL such as postgres://user:password@host:5432/dbname' },
   { path: 'postgres.pool_size', kind: 'int', fallback: 10, min: 1, max: 1000, help: 'the most connections the pool opens' },
   { path: 'postgres.migrate_on_open', kind: 'bool', fallback: true, help: 'true to create or upgrade the schema on open, false to require `matrix-storage migrate` first' },
+  { path: 'cosmosdb.endpoint', kind: 'url', fallback: '', allowed: ['https:', 'http:'], help: 'the account endpoint, such as https://myaccount.documents.azure.com:443/' },
+  { path: 'cosmosdb.key', kind: 'secret', fallback: '', secret: true, help: 'the account key (or set cosmosdb.connection_string instead)' },
+  { path: 'cosmosdb.connection_string', kind: 'secret', fallback: '', secret: true, help: 'AccountEndpoint=https://...;AccountKey=...;' },
+  { path: 'cosmosdb.database', kind: 'name', fallback: 'matrix', help: 'a database name of letters, digits, "-" and "_"' },
+  { path: 'cosmosdb.container', kind: 'name', fallback: 'matrix', help: 'a container name of letters, digits, "-" and "_"' },
+  { path: 'cosmosdb.tenant', kind: 'name', fallback: 'default', help: 'a tenant name of letters, digits, "-" and "_" (at most 64)' },
+  { path: 'cosmosdb.consistency_level', kind: 'enum', fallback: 'Session', allowed: COSMOS_CONSISTENCY_LEVELS, help: `one of ${COSMOS_CONSISTENCY_LEVELS.join(', ')}` },
+  { path: 'cosmosdb.create_if_missing', kind: 'bool', fallback: true, help: 'true to create the database and container if missing' },
+  { path: 'cosmosdb.throughput', kind: 'int', fallback: 0, min: 0, max: 1_000_000, help: 'RU/s for a container this creates; 0 for serverless or shared throughput' },
+  { path: 'cosmosdb.max_retry_attempts', kind: 'int', fallback: 9, min: 0, max: 100, help: 'how many times the SDK retries a throttled (429) request' },
+  { path: 'cosmosdb.max_retry_wait_seconds', kind: 'int', fallback: 30, min: 0, max: 3600, help: 'the longest total wait for 429 retries' },
+  { path: 'cosmosdb.request_timeout_ms', kind: 'int', fallback: 10_000, min: 100, max: 600_000, help: 'milliseconds before a request times out' },
+  { path: 'cosmosdb.transient_retries', kind: 'int', fallback: 5, min: 0, max: 100, help: 'retries of 503s, timeouts and connection resets' },
+  { path: 'cosmosdb.disable_tls_verification', kind: 'bool', fallback: false, help: 'true only for a local emulator with a self-signed certificate' },
   { path: 'state.fan_in', kind: 'int', fallback: DEFAULT_STATE_POLICY.fanIn, min: 2, max: MAX_SNAPSHOT_BLOCKS, help: 'how many same-sized state blocks are merged into one' },
   { path: 'state.max_blocks', kind: 'int', fallback: DEFAULT_STATE_POLICY.maxBlocks, min: 1, max: MAX_SNAPSHOT_BLOCKS, help: `the most blocks a state snapshot holds (at most ${MAX_SNAPSHOT_BLOCKS})` },
   { path: 'state.block_cache_entries', kind: 'int', fallback: 2_000_000, min: 0, max: 1e9, help: 'state entries kept in memory (0 turns the cache off)' },
@@ -51,10 +95,18 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   MATRIX_STORAGE_SQLITE_PATH: 'sqlite.path',
   DATABASE_URL: 'postgres.url',
   MATRIX_STORAGE_POSTGRES_POOL_SIZE: 'postgres.pool_size',
+  COSMOS_ENDPOINT: 'cosmosdb.endpoint',
+  COSMOS_KEY: 'cosmosdb.key',
+  COSMOS_CONNECTION_STRING: 'cosmosdb.connection_string',
+  COSMOS_DATABASE: 'cosmosdb.database',
+  COSMOS_CONTAINER: 'cosmosdb.container',
+  COSMOS_TENANT: 'cosmosdb.tenant',
 };
 
-/** Sections that belong to drivers registered by other packages: kept, not checked here. */
-const DRIVER_SECTIONS_CHECKED_ELSEWHERE = new Set(['cosmosdb']);
+/**
+ * Top-level sections this package does not define belong to drivers registered by other packages: they are
+ * passed through in `extra` for those drivers to check. Only sections named by a registered driver are accepted.
+ */
 
 type Raw = Record<string, unknown>;
 
@@ -81,12 +133,24 @@ function coerce(spec: KeySpec, value: unknown): string | number | boolean {
     case 'url': {
       if (typeof value !== 'string') throw bad(spec, value, 'expected a URL string');
       if (value === '') return value;
+      const schemes = spec.allowed ?? [];
       try {
-        const u = new URL(value);
-        if (!['postgres:', 'postgresql:'].includes(u.protocol)) throw new Error('scheme');
+        if (!schemes.includes(new URL(value).protocol)) throw new Error('scheme');
       } catch {
-        throw bad(spec, value, 'expected a postgres:// or postgresql:// URL');
+        throw bad(spec, value, `expected a ${schemes.map((p) => `${p}//`).join(' or ')} URL`);
       }
+      return value;
+    }
+    case 'secret': {
+      if (typeof value !== 'string') throw bad(spec, value, 'expected a string');
+      return value;
+    }
+    case 'enum': {
+      if (typeof value !== 'string' || !(spec.allowed ?? []).includes(value)) throw bad(spec, value, 'expected one of the listed values');
+      return value;
+    }
+    case 'name': {
+      if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw bad(spec, value, 'expected 1 to 64 letters, digits, "-" or "_"');
       return value;
     }
     case 'int': {
@@ -106,17 +170,17 @@ function coerce(spec: KeySpec, value: unknown): string | number | boolean {
 }
 
 /** Rejects keys nobody reads: a typo must not silently fall back to a default. */
-function checkUnknownKeys(raw: Raw, prefix = ''): void {
+function checkUnknownKeys(raw: Raw, extraSections: ReadonlySet<string>, prefix = ''): void {
   const known = new Set(KEYS.map((k) => k.path));
   const sections = new Set(KEYS.map((k) => k.path.split('.')[0]!));
   for (const [key, value] of Object.entries(raw)) {
     const path = prefix ? `${prefix}.${key}` : key;
-    if (!prefix && DRIVER_SECTIONS_CHECKED_ELSEWHERE.has(key)) continue;
+    if (!prefix && !sections.has(key) && extraSections.has(key)) continue;
     if (!prefix && sections.has(key) && !known.has(key)) {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         throw new ConfigError(`config key "${path}": expected a section (a mapping of keys), got ${preview(value)}. Fix: see the configuration reference in README.md.`);
       }
-      checkUnknownKeys(value as Raw, path);
+      checkUnknownKeys(value as Raw, extraSections, path);
       continue;
     }
     if (!known.has(path)) {
@@ -130,12 +194,12 @@ function checkUnknownKeys(raw: Raw, prefix = ''): void {
  * Turns a parsed YAML document (plus environment overrides already merged in) into a validated config.
  * Throws ConfigError naming the key, the bad value (never a secret) and the fix.
  */
-export function validateConfig(raw: unknown, knownBackends: readonly string[]): StorageConfig {
+export function validateConfig(raw: unknown, knownBackends: readonly string[], extraSections: readonly string[] = []): StorageConfig {
   if (raw === undefined || raw === null) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(`the config must be a mapping of keys (backend: sqlite, ...), got ${preview(raw)}`);
   }
-  checkUnknownKeys(raw as Raw);
+  checkUnknownKeys(raw as Raw, new Set(extraSections));
   const v: Record<string, string | number | boolean> = {};
   for (const spec of KEYS) {
     const value = lookup(raw as Raw, spec.path);
@@ -148,13 +212,32 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[]): 
   if (backend === 'postgres' && v['postgres.url'] === '') {
     throw new ConfigError('config key "postgres.url" is required when backend is postgres. Fix: set it (or DATABASE_URL) to a URL such as postgres://user:password@host:5432/dbname.');
   }
+  if (backend === 'cosmosdb' && v['cosmosdb.connection_string'] === '' && (v['cosmosdb.endpoint'] === '' || v['cosmosdb.key'] === '')) {
+    throw new ConfigError('config keys "cosmosdb.endpoint" and "cosmosdb.key" (or "cosmosdb.connection_string") are required when backend is cosmosdb. Fix: set them, or COSMOS_ENDPOINT and COSMOS_KEY.');
+  }
   const extra: Raw = {};
-  for (const key of DRIVER_SECTIONS_CHECKED_ELSEWHERE) if (key in (raw as Raw)) extra[key] = (raw as Raw)[key];
+  for (const key of extraSections) if (key in (raw as Raw)) extra[key] = (raw as Raw)[key];
   return {
     backend,
     serverName: v.server_name as string,
     sqlite: { path: v['sqlite.path'] as string, busyTimeoutMs: v['sqlite.busy_timeout_ms'] as number },
     postgres: { url: v['postgres.url'] as string, poolSize: v['postgres.pool_size'] as number, migrateOnOpen: v['postgres.migrate_on_open'] as boolean },
+    cosmosdb: {
+      endpoint: v['cosmosdb.endpoint'] as string,
+      key: v['cosmosdb.key'] as string,
+      connectionString: v['cosmosdb.connection_string'] as string,
+      database: v['cosmosdb.database'] as string,
+      container: v['cosmosdb.container'] as string,
+      tenant: v['cosmosdb.tenant'] as string,
+      consistencyLevel: v['cosmosdb.consistency_level'] as CosmosConfig['consistencyLevel'],
+      createIfMissing: v['cosmosdb.create_if_missing'] as boolean,
+      throughput: v['cosmosdb.throughput'] as number,
+      maxRetryAttempts: v['cosmosdb.max_retry_attempts'] as number,
+      maxRetryWaitSeconds: v['cosmosdb.max_retry_wait_seconds'] as number,
+      requestTimeoutMs: v['cosmosdb.request_timeout_ms'] as number,
+      transientRetries: v['cosmosdb.transient_retries'] as number,
+      disableTlsVerification: v['cosmosdb.disable_tls_verification'] as boolean,
+    },
     state: { fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheEntries: v['state.block_cache_entries'] as number },
     extra,
   };
