@@ -12,16 +12,34 @@ import { validateConfig, type StorageConfig } from './config/schema.js';
 import { createContainer, knownBackends } from './di/container.js';
 import { TOKENS } from './di/tokens.js';
 import type { RoomserverDatabase } from './storage/shared/roomserver-database.js';
-import type { MigrationReport, RoomserverTables, StoreStatsReader, UnitOfWork } from './storage/tables/index.js';
+import type { FederationBlacklistDatabase } from './storage/shared/federation-blacklist-database.js';
+import type { KeyBackupDatabase } from './storage/shared/key-backup-database.js';
+import type { KeyDatabase } from './storage/shared/key-database.js';
+import type { SendToDeviceDatabase } from './storage/shared/send-to-device-database.js';
+import type {
+  KeyBackupTables, KeyserverTables, MigrationReport, PartitionStorer, RequestStatsReader, RoomserverTables, StorageTables, StoreStatsReader, UnitOfWork,
+} from './storage/tables/index.js';
 
 export interface Storage {
   readonly config: StorageConfig;
   /** The room server's Database API. */
   readonly roomserver: RoomserverDatabase;
+  /** The key server's Database API: device keys, one-time keys, key changes, cross-signing, stale lists, offsets. */
+  readonly keys: KeyDatabase;
+  /** Server-side key backup. */
+  readonly keyBackup: KeyBackupDatabase;
+  /** Send-to-device messages. */
+  readonly sendToDevice: SendToDeviceDatabase;
+  /** The federation blacklist. */
+  readonly federation: FederationBlacklistDatabase;
+  /** Stream consumer offsets (the PartitionStorer bound by DI; the key server embeds the same one). */
+  readonly partitionStorer: PartitionStorer;
   /** The tables themselves, for driver authors and the conformance suite. */
-  readonly tables: RoomserverTables;
+  readonly tables: StorageTables;
   readonly unitOfWork: UnitOfWork;
   readonly stats: StoreStatsReader;
+  /** Requests made and their cost (Cosmos DB request units), where the driver counts them. */
+  readonly requestStats: RequestStatsReader | undefined;
   readonly container: Container;
   /** Creates or upgrades the schema; the drivers also do this on open unless configured not to. */
   migrate(): Promise<MigrationReport>;
@@ -38,16 +56,56 @@ export type StorageConfigInput = Record<string, unknown>;
 export async function createStorage(config: StorageConfig | StorageConfigInput = {}): Promise<Storage> {
   const resolved = isValidated(config) ? config : validateConfig(config, knownBackends(), knownBackends());
   const { container, driver } = await createContainer(resolved);
+  // A driver still being written may not bind every table yet: it still opens, and the APIs it cannot serve
+  // reject every call with the reason (see `provided`).
+  const provided = <T extends object>(token: symbol, what: string): T => {
+    try {
+      return container.get<T>(token);
+    } catch (e) {
+      return unavailable<T>(`the ${resolved.backend} driver does not provide ${what}: ${(e as Error).message}`, e);
+    }
+  };
+  const keyserverTables = provided<KeyserverTables>(TOKENS.KeyserverTables, 'the key server tables');
+  const keyBackupTables = provided<KeyBackupTables>(TOKENS.KeyBackupTables, 'the key backup tables');
+  const tables: StorageTables = {
+    ...container.get<RoomserverTables>(TOKENS.RoomserverTables),
+    deviceKeys: keyserverTables.deviceKeys,
+    oneTimeKeys: keyserverTables.oneTimeKeys,
+    keyChanges: keyserverTables.keyChanges,
+    crossSigningKeys: keyserverTables.crossSigningKeys,
+    crossSigningSigs: keyserverTables.crossSigningSigs,
+    staleDeviceLists: keyserverTables.staleDeviceLists,
+    keyBackupVersions: keyBackupTables.keyBackupVersions,
+    keyBackups: keyBackupTables.keyBackups,
+    federationBlacklist: provided(TOKENS.FederationBlacklistTable, 'the federation blacklist table'),
+    sendToDevice: provided(TOKENS.SendToDeviceTable, 'the send-to-device table'),
+    partitionOffsets: provided(TOKENS.PartitionOffsetsTable, 'the partition offsets table'),
+  };
   return {
     config: resolved,
     roomserver: container.get<RoomserverDatabase>(TOKENS.RoomserverDatabase),
-    tables: container.get<RoomserverTables>(TOKENS.RoomserverTables),
+    keys: provided<KeyDatabase>(TOKENS.KeyDatabase, 'the key server Database'),
+    keyBackup: provided<KeyBackupDatabase>(TOKENS.KeyBackupDatabase, 'the key backup Database'),
+    sendToDevice: provided<SendToDeviceDatabase>(TOKENS.SendToDeviceDatabase, 'the send-to-device Database'),
+    federation: provided<FederationBlacklistDatabase>(TOKENS.FederationBlacklistDatabase, 'the federation blacklist Database'),
+    partitionStorer: provided<PartitionStorer>(TOKENS.PartitionStorer, 'a PartitionStorer'),
+    tables,
     unitOfWork: driver.unitOfWork,
     stats: container.get<StoreStatsReader>(TOKENS.StoreStats),
+    requestStats: container.isBound(TOKENS.RequestStats) ? container.get<RequestStatsReader>(TOKENS.RequestStats) : undefined,
     container,
     migrate: () => driver.migrate(),
     close: () => driver.unitOfWork.close(),
   };
+}
+
+/**
+ * A stand-in for an API the driver cannot serve: any member read is a function whose calls reject with the
+ * reason (a member of a group, such as one table of the key server tables, is such a stand-in too).
+ */
+function unavailable<T extends object>(reason: string, cause: unknown): T {
+  const fail = () => Promise.reject(new Error(reason, { cause }));
+  return new Proxy(fail, { get: (_target, prop) => (prop === 'then' ? undefined : unavailable(reason, cause)) }) as unknown as T;
 }
 
 /** Loads matrix-storage.yaml (or the file given) with env overrides, validated. */
@@ -71,6 +129,12 @@ export * from './types/membership.js';
 export * from './types/event.js';
 export type * from './storage/tables/index.js';
 export { RoomserverDatabase } from './storage/shared/roomserver-database.js';
+export { KeyDatabase, type ClaimRequest } from './storage/shared/key-database.js';
+export { KeyBackupDatabase, shouldReplaceRoomKey, type BackupKeysFilter } from './storage/shared/key-backup-database.js';
+export { SendToDeviceDatabase } from './storage/shared/send-to-device-database.js';
+export { FederationBlacklistDatabase } from './storage/shared/federation-blacklist-database.js';
+export { TablePartitionStorer } from './storage/shared/partition-storer.js';
+export * from './types/keys.js';
 export type { StoredEvent, StoreEventResult, AppendEventResult, StateContent } from './storage/shared/roomserver-database.js';
 export { LatestEventsUpdater } from './storage/shared/latest-events-updater.js';
 export { MembershipUpdater } from './storage/shared/membership-updater.js';

@@ -126,14 +126,67 @@ describe('the matrix-storage command', () => {
   });
 
   it('migrate creates the schema once and then reports it up to date', async () => {
-    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 1; applied 1$/);
-    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 1; already up to date$/);
+    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 2; applied 1, 2$/);
+    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 2; already up to date$/);
+  });
+
+  it('keys prints a user\'s devices, cross-signing keys and key backup summary as JSON', async () => {
+    const alice = '@alice:example.org';
+    const hostile = "__proto__'%_";
+    const s = await createStorage({ sqlite: { path: dbFile }, server_name: 'example.org' });
+    let latest = '';
+    try {
+      await s.keys.storeLocalDeviceKeys([
+        { userID: alice, deviceID: 'PHONE', keyJSON: '{"device_id":"PHONE"}', streamID: 0, displayName: 'Phone' },
+        { userID: alice, deviceID: hostile, keyJSON: '{"device_id":"x"}', streamID: 0 },
+      ]);
+      await s.keys.storeLocalDeviceKeys([{ userID: alice, deviceID: 'LAPTOP', keyJSON: '{}', streamID: 0, displayName: 'Laptop' }]);
+      await s.keys.storeLocalDeviceKeys([{ userID: '@bob:example.org', deviceID: 'BOBS', keyJSON: '{}', streamID: 0 }]);
+      await s.keys.storeCrossSigningKeysForUser(alice, new Map([[1, 'bWFzdGVy'], [2, 'c2VsZg==']]));
+      await s.keys.storeCrossSigningSigsForTarget(alice, 'ed25519:PHONE', alice, 'ed25519:bWFzdGVy', 'c2lnbmF0dXJl');
+      await s.keys.storeCrossSigningSigsForTarget('@bob:example.org', 'ed25519:BOB', alice, 'ed25519:bWFzdGVy', 'Ym9i');
+      const old = await s.keyBackup.createKeyBackup(alice, 'm.megolm_backup.v1.curve25519-aes-sha2', '{}');
+      await s.keyBackup.upsertBackupKeys(alice, old, [{ roomID: '!r:example.org', sessionID: 'old', firstMessageIndex: 0, forwardedCount: 0, isVerified: false, sessionData: '{}' }]);
+      latest = await s.keyBackup.createKeyBackup(alice, 'm.megolm_backup.v1.curve25519-aes-sha2', '{"k":1}');
+      const session = { roomID: '!r:example.org', firstMessageIndex: 0, forwardedCount: 0, isVerified: false, sessionData: '{}' };
+      await s.keyBackup.upsertBackupKeys(alice, latest, [{ ...session, sessionID: 'a' }, { ...session, sessionID: 'b' }]);
+      await s.keyBackup.upsertBackupKeys(alice, latest, [{ ...session, sessionID: 'c' }]);
+      await s.keyBackup.deleteKeyBackup(alice, latest);
+    } finally {
+      await s.close();
+    }
+    const out = JSON.parse((await cli(withConfig('keys', alice))).out) as Record<string, unknown>;
+    expect(out).to.deep.equal({
+      user_id: alice,
+      devices: [
+        { device_id: 'LAPTOP', display_name: 'Laptop', stream_id: 3 },
+        { device_id: 'PHONE', display_name: 'Phone', stream_id: 1 },
+        { device_id: hostile, display_name: null, stream_id: 2 },
+      ],
+      cross_signing_keys: {
+        master: { user_id: alice, usage: ['master'], keys: { 'ed25519:bWFzdGVy': 'bWFzdGVy' }, signatures: { [alice]: { 'ed25519:PHONE': 'c2lnbmF0dXJl' } } },
+        self_signing: { user_id: alice, usage: ['self_signing'], keys: { 'ed25519:c2VsZg': 'c2VsZg' }, signatures: {} },
+      },
+      key_backup: { version: latest, algorithm: 'm.megolm_backup.v1.curve25519-aes-sha2', key_count: 3, etag: '2', deleted: true },
+    });
+    // A user with nothing stored: empty lists and no backup, not an error.
+    expect(JSON.parse((await cli(withConfig('keys', '@nobody:example.org'))).out)).to.deep.equal({
+      user_id: '@nobody:example.org', devices: [], cross_signing_keys: {}, key_backup: null,
+    });
+    expect((await cliError(withConfig('keys'))).exitCode).to.equal(2);
+    let invalid: unknown;
+    try {
+      await cli(withConfig('keys', 'alice'));
+    } catch (e) {
+      invalid = e;
+    }
+    expect((invalid as Error).message).to.match(/user ID must start with "@"/);
   });
 
   it('the installed command runs from any directory and exits non-zero on a configuration error', async () => {
     const run = promisify(execFile);
     const ok = await run(process.execPath, [BIN, '--config', configFile, 'migrate'], { cwd: os.tmpdir() });
-    expect(ok.stdout).to.match(/schema at version 1/);
+    expect(ok.stdout).to.match(/schema at version 2/);
     const badConfig = path.join(dir, 'bad.yaml');
     fs.writeFileSync(badConfig, 'backend: postgres\npostgres:\n  url: "mysql://root:hunter2@db/x"\n');
     let failure: { code?: number; stderr?: string } = {};

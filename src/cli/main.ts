@@ -14,6 +14,7 @@ import { generateRoom, validateGenerateOptions } from './generate.js';
 import { formatImportSummary, importFile } from './commands/import.js';
 import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
+import { userKeys } from './commands/keys.js';
 import { CliError } from './output.js';
 
 const USAGE = `matrix-storage: the storage layer of a Matrix homeserver
@@ -27,6 +28,8 @@ Commands:
   import FILE                  store a room's events in file order, with state, memberships and latest events
   state ROOM_ID [--at EVENT_ID] [--before]
                                print a room's state as JSON: current, right after EVENT_ID, or right before it
+  keys USER_ID                 print a user's devices (ID, display name, stream ID), cross-signing keys and
+                               key backup summary (latest version, algorithm, key count, etag, deleted) as JSON
   config                       print the configuration in effect (secrets hidden)
   demo [--members N] [--events N]
                                what \`npm start\` runs: generate a sample room if there is none, import it, summarise
@@ -99,7 +102,10 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'migrate': {
       const { config, source } = load();
-      const report = await withStorage(config, (s) => s.migrate());
+      // Migrating is this command's job: a store configured not to migrate on open (postgres.migrate_on_open: false)
+      // would otherwise refuse to open before it could be migrated.
+      const migrating = { ...config, postgres: { ...config.postgres, migrateOnOpen: true } };
+      const report = await withStorage(migrating, (s) => s.migrate());
       console.log(`${config.backend} (config: ${source}): schema at version ${report.version}; ` +
         (report.applied.length ? `applied ${report.applied.join(', ')}` : 'already up to date'));
       return 0;
@@ -136,6 +142,14 @@ export async function main(argv: string[]): Promise<number> {
       console.log(JSON.stringify(state, null, 2));
       return 0;
     }
+    case 'keys': {
+      const userID = args[0];
+      if (userID === undefined) throw new CliError('keys: which user? Usage: matrix-storage keys USER_ID', 2);
+      const { config } = load();
+      const summary = await withStorage(config, (s) => userKeys(s, userID));
+      console.log(JSON.stringify(summary, null, 2));
+      return 0;
+    }
     case 'config': {
       const { config, source } = load();
       const hidden = (v: string) => (v ? '***' : '');
@@ -170,7 +184,7 @@ export async function main(argv: string[]): Promise<number> {
 
 function describeBackend(config: StorageConfig): string {
   if (config.backend === 'sqlite') return `sqlite ${config.sqlite.path}`;
-  if (config.backend === 'postgres') return `postgres ${redactUrl(config.postgres.url)}`;
+  if (config.backend === 'postgres') return `postgres ${redactUrl(config.postgres.url)} (schema ${config.postgres.schema})`;
   return config.backend;
 }
 

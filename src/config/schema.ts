@@ -12,7 +12,7 @@ export interface StorageConfig {
   /** This homeserver's name: memberships of users on it are "local". */
   readonly serverName: string;
   readonly sqlite: { readonly path: string; readonly busyTimeoutMs: number };
-  readonly postgres: { readonly url: string; readonly poolSize: number; readonly migrateOnOpen: boolean };
+  readonly postgres: { readonly url: string; readonly poolSize: number; readonly migrateOnOpen: boolean; readonly schema: string };
   readonly cosmosdb: CosmosConfig;
   readonly state: { readonly fanIn: number; readonly maxBlocks: number; readonly blockCacheEntries: number };
   /** Settings of drivers this package does not know, passed through untouched. */
@@ -51,7 +51,7 @@ export const DEFAULT_SQLITE_PATH = './data/matrix-storage.db';
 /** A key of the file, its type, its default, and what to tell a deployer who got it wrong. */
 interface KeySpec {
   readonly path: string;
-  readonly kind: 'string' | 'int' | 'bool' | 'url' | 'enum' | 'name' | 'secret';
+  readonly kind: 'string' | 'int' | 'bool' | 'url' | 'enum' | 'name' | 'secret' | 'identifier';
   readonly fallback: string | number | boolean;
   readonly help: string;
   readonly min?: number;
@@ -68,6 +68,7 @@ export const KEYS: readonly KeySpec[] = [
   { path: 'sqlite.busy_timeout_ms', kind: 'int', fallback: 10_000, min: 0, max: 600_000, help: 'milliseconds to wait for a lock held by another process' },
   { path: 'postgres.url', kind: 'url', fallback: '', secret: true, allowed: ['postgres:', 'postgresql:'], help: 'a connection URL such as postgres://user:password@host:5432/dbname' },
   { path: 'postgres.pool_size', kind: 'int', fallback: 10, min: 1, max: 1000, help: 'the most connections the pool opens' },
+  { path: 'postgres.schema', kind: 'identifier', fallback: 'public', help: 'a plain SQL identifier: lowercase letters, digits and _, starting with a letter or _, at most 63 characters, not starting with pg_ (e.g. public or matrix)' },
   { path: 'postgres.migrate_on_open', kind: 'bool', fallback: true, help: 'true to create or upgrade the schema on open, false to require `matrix-storage migrate` first' },
   { path: 'cosmosdb.endpoint', kind: 'url', fallback: '', allowed: ['https:', 'http:'], help: 'the account endpoint, such as https://myaccount.documents.azure.com:443/' },
   { path: 'cosmosdb.key', kind: 'secret', fallback: '', secret: true, help: 'the account key (or set cosmosdb.connection_string instead)' },
@@ -95,6 +96,8 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   MATRIX_STORAGE_SQLITE_PATH: 'sqlite.path',
   DATABASE_URL: 'postgres.url',
   MATRIX_STORAGE_POSTGRES_POOL_SIZE: 'postgres.pool_size',
+  MATRIX_STORAGE_POSTGRES_SCHEMA: 'postgres.schema',
+  MATRIX_STORAGE_POSTGRES_MIGRATE_ON_OPEN: 'postgres.migrate_on_open',
   COSMOS_ENDPOINT: 'cosmosdb.endpoint',
   COSMOS_KEY: 'cosmosdb.key',
   COSMOS_CONNECTION_STRING: 'cosmosdb.connection_string',
@@ -151,6 +154,13 @@ function coerce(spec: KeySpec, value: unknown): string | number | boolean {
     }
     case 'name': {
       if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw bad(spec, value, 'expected 1 to 64 letters, digits, "-" or "_"');
+      return value;
+    }
+    case 'identifier': {
+      // Used unquoted in search_path and CREATE SCHEMA: only names that need no quoting, and none PostgreSQL reserves.
+      if (typeof value !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(value) || value.startsWith('pg_')) {
+        throw bad(spec, value, 'expected a plain SQL identifier');
+      }
       return value;
     }
     case 'int': {
@@ -221,7 +231,10 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
     backend,
     serverName: v.server_name as string,
     sqlite: { path: v['sqlite.path'] as string, busyTimeoutMs: v['sqlite.busy_timeout_ms'] as number },
-    postgres: { url: v['postgres.url'] as string, poolSize: v['postgres.pool_size'] as number, migrateOnOpen: v['postgres.migrate_on_open'] as boolean },
+    postgres: {
+      url: v['postgres.url'] as string, poolSize: v['postgres.pool_size'] as number,
+      migrateOnOpen: v['postgres.migrate_on_open'] as boolean, schema: v['postgres.schema'] as string,
+    },
     cosmosdb: {
       endpoint: v['cosmosdb.endpoint'] as string,
       key: v['cosmosdb.key'] as string,

@@ -4,7 +4,12 @@ import type { StorageConfig } from '../config/schema.js';
 import { RoomserverDatabase } from '../storage/shared/roomserver-database.js';
 import { StateStorage } from '../storage/shared/state-storage.js';
 import type { StorageOptions } from '../storage/shared/storage-options.js';
-import type { RoomserverTables } from '../storage/tables/index.js';
+import type { KeyBackupTables, KeyserverTables, RoomserverTables } from '../storage/tables/index.js';
+import { FederationBlacklistDatabase } from '../storage/shared/federation-blacklist-database.js';
+import { KeyBackupDatabase } from '../storage/shared/key-backup-database.js';
+import { KeyDatabase } from '../storage/shared/key-database.js';
+import { TablePartitionStorer } from '../storage/shared/partition-storer.js';
+import { SendToDeviceDatabase } from '../storage/shared/send-to-device-database.js';
 import { BUILTIN_DRIVERS } from './builtin-drivers.js';
 import type { DriverFactory, OpenedDriver } from './driver.js';
 import { TOKENS } from './tokens.js';
@@ -40,6 +45,24 @@ function sharedModule(config: StorageConfig): ContainerModule {
     ).inSingletonScope();
     bind(TOKENS.StateStorage).to(StateStorage).inSingletonScope();
     bind(TOKENS.RoomserverDatabase).to(RoomserverDatabase).inSingletonScope();
+
+    bind<KeyserverTables>(TOKENS.KeyserverTables).toResolvedValue(
+      (deviceKeys, oneTimeKeys, keyChanges, crossSigningKeys, crossSigningSigs, staleDeviceLists) => ({
+        deviceKeys, oneTimeKeys, keyChanges, crossSigningKeys, crossSigningSigs, staleDeviceLists,
+      }) as KeyserverTables,
+      [TOKENS.DeviceKeysTable, TOKENS.OneTimeKeysTable, TOKENS.KeyChangesTable, TOKENS.CrossSigningKeysTable,
+        TOKENS.CrossSigningSigsTable, TOKENS.StaleDeviceListsTable],
+    ).inSingletonScope();
+    bind<KeyBackupTables>(TOKENS.KeyBackupTables).toResolvedValue(
+      (keyBackupVersions, keyBackups) => ({ keyBackupVersions, keyBackups }) as KeyBackupTables,
+      [TOKENS.KeyBackupVersionsTable, TOKENS.KeyBackupsTable],
+    ).inSingletonScope();
+    // The default PartitionStorer; a driver with its own rebinds TOKENS.PartitionStorer in its module (loaded after this one).
+    bind(TOKENS.PartitionStorer).to(TablePartitionStorer).inSingletonScope();
+    bind(TOKENS.FederationBlacklistDatabase).to(FederationBlacklistDatabase).inSingletonScope();
+    bind(TOKENS.KeyDatabase).to(KeyDatabase).inSingletonScope();
+    bind(TOKENS.KeyBackupDatabase).to(KeyBackupDatabase).inSingletonScope();
+    bind(TOKENS.SendToDeviceDatabase).to(SendToDeviceDatabase).inSingletonScope();
   });
 }
 
@@ -49,6 +72,7 @@ export async function createContainer(config: StorageConfig): Promise<{ containe
   if (!factory) throw new Error(`no driver registered for backend ${JSON.stringify(config.backend)}`);
   const driver = await factory(config);
   const container = new Container();
+  // In this order: a driver's module may rebind a shared default (TOKENS.PartitionStorer).
   container.load(sharedModule(config), driver.module);
   return { container, driver };
 }

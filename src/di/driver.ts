@@ -8,7 +8,10 @@ import type { MigrationReport, UnitOfWork } from '../storage/tables/index.js';
  * reached and migrated first.
  */
 export interface OpenedDriver {
-  /** Binds TOKENS.UnitOfWork, every table token and TOKENS.StoreStats. */
+  /**
+   * Binds TOKENS.UnitOfWork, every table token and TOKENS.StoreStats. It is loaded after the shared module, so it
+   * may also replace a shared default: `rebind(TOKENS.PartitionStorer).to(MyPartitionStorer)`.
+   */
   readonly module: ContainerModule;
   readonly unitOfWork: UnitOfWork;
   /** Creates or upgrades the schema (what `matrix-storage migrate` runs); applying it twice does nothing. */

@@ -22,11 +22,38 @@ export const TOKENS = {
   PublishedTable: Symbol.for('matrix-storage.PublishedTable'),
   TransactionsTable: Symbol.for('matrix-storage.TransactionsTable'),
 
+  FederationBlacklistTable: Symbol.for('matrix-storage.FederationBlacklistTable'),
+  DeviceKeysTable: Symbol.for('matrix-storage.DeviceKeysTable'),
+  OneTimeKeysTable: Symbol.for('matrix-storage.OneTimeKeysTable'),
+  KeyChangesTable: Symbol.for('matrix-storage.KeyChangesTable'),
+  CrossSigningKeysTable: Symbol.for('matrix-storage.CrossSigningKeysTable'),
+  CrossSigningSigsTable: Symbol.for('matrix-storage.CrossSigningSigsTable'),
+  StaleDeviceListsTable: Symbol.for('matrix-storage.StaleDeviceListsTable'),
+  KeyBackupVersionsTable: Symbol.for('matrix-storage.KeyBackupVersionsTable'),
+  KeyBackupsTable: Symbol.for('matrix-storage.KeyBackupsTable'),
+  SendToDeviceTable: Symbol.for('matrix-storage.SendToDeviceTable'),
+  PartitionOffsetsTable: Symbol.for('matrix-storage.PartitionOffsetsTable'),
+
   StoreStats: Symbol.for('matrix-storage.StoreStats'),
+  /** Requests made and their charge (Cosmos DB RUs); bound by drivers that count them. */
+  RequestStats: Symbol.for('matrix-storage.RequestStats'),
 
   /** All room server tables as one object (bound from the per-table tokens). */
   RoomserverTables: Symbol.for('matrix-storage.RoomserverTables'),
   StorageOptions: Symbol.for('matrix-storage.StorageOptions'),
   StateStorage: Symbol.for('matrix-storage.StateStorage'),
   RoomserverDatabase: Symbol.for('matrix-storage.RoomserverDatabase'),
+
+  /** The key server tables as one object, and the key backup tables as one object (bound from the per-table tokens). */
+  KeyserverTables: Symbol.for('matrix-storage.KeyserverTables'),
+  KeyBackupTables: Symbol.for('matrix-storage.KeyBackupTables'),
+  /**
+   * Stream consumer offsets. The shared module binds the default (over PartitionOffsetsTable); a driver with its
+   * own implementation replaces it with `rebind(TOKENS.PartitionStorer)` in its ContainerModule.
+   */
+  PartitionStorer: Symbol.for('matrix-storage.PartitionStorer'),
+  FederationBlacklistDatabase: Symbol.for('matrix-storage.FederationBlacklistDatabase'),
+  KeyDatabase: Symbol.for('matrix-storage.KeyDatabase'),
+  KeyBackupDatabase: Symbol.for('matrix-storage.KeyBackupDatabase'),
+  SendToDeviceDatabase: Symbol.for('matrix-storage.SendToDeviceDatabase'),
 } as const;

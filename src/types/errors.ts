@@ -50,3 +50,8 @@ export class ConfigError extends StorageError {
 export class CorruptionError extends StorageError {
   readonly code = 'CORRUPT';
 }
+
+/** A write to a key backup version that was deleted ("backup was deleted"): keys go to a live version only. */
+export class KeyBackupDeletedError extends StorageError {
+  readonly code = 'BACKUP_DELETED';
+}

@@ -18,6 +18,12 @@ import { roomTableTests } from './tables-rooms.js';
 import { stateTableTests } from './tables-state.js';
 import { membershipTableTests } from './tables-membership.js';
 import { miscTableTests } from './tables-misc.js';
+import { keyserverTableTests } from './tables-keyserver.js';
+import { keyBackupTableTests } from './tables-key-backup.js';
+import { streamTableTests } from './tables-streams.js';
+import { databaseKeyTests } from './database-keys.js';
+import { databaseKeyBackupTests } from './database-key-backup.js';
+import { databaseStreamTests } from './database-streams.js';
 
 export type { DriverUnderTest, TestFramework, CaseContext, SuiteSettings } from './harness.js';
 export { SUITE_SETTINGS } from './harness.js';
@@ -33,6 +39,12 @@ export const subSuites = {
   stateTableTests,
   membershipTableTests,
   miscTableTests,
+  keyserverTableTests,
+  keyBackupTableTests,
+  streamTableTests,
+  databaseKeyTests,
+  databaseKeyBackupTests,
+  databaseStreamTests,
 } as const;
 
 export function conformanceSuite(fw: TestFramework, driver: DriverUnderTest): void {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createStorage } from '../../src/index.js';
 import type { DriverUnderTest } from '../conformance/harness.js';
+import { openInFreshSchema } from './postgres.js';
 
 /** SQLite in memory: a fresh database per case. */
 export const sqliteMemory: DriverUnderTest = {
@@ -20,3 +21,9 @@ export function sqliteFile(): DriverUnderTest {
     open: (settings) => createStorage({ ...settings, backend: 'sqlite', sqlite: { path: path.join(dir, `case-${++n}.db`) } }),
   };
 }
+
+/** PostgreSQL (the run's server, see global-postgres.ts): a fresh schema per case, dropped when the case closes it. */
+export const postgres: DriverUnderTest = {
+  name: 'postgres',
+  open: (settings) => openInFreshSchema({ ...settings }),
+};

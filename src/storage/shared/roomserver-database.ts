@@ -150,8 +150,13 @@ export class RoomserverDatabase {
       throw new ConflictError(`event ${event.eventID} is already stored in another room; event IDs are unique across rooms`);
     }
     // Written after the event row, and again on a duplicate, so that a retry finishes an interrupted call.
-    for (const id of event.prevEventIDs) await t.previousEvents.insertPreviousEvent(tx, id, existing.eventNID);
-    const redaction = isRejected ? undefined : await this.handleRedactions(tx, event, roomNID);
+    // The prev_events records and the redaction check do not depend on each other: issued together, so that a
+    // driver that pipelines (PostgreSQL) answers them in one round trip.
+    const stored = existing;
+    const [, redaction] = await Promise.all([
+      Promise.all(event.prevEventIDs.map((id) => t.previousEvents.insertPreviousEvent(tx, id, stored.eventNID))),
+      isRejected ? undefined : this.handleRedactions(tx, event, roomNID),
+    ]);
     return {
       roomNID,
       duplicate: existing.duplicate,
@@ -215,14 +220,24 @@ export class RoomserverDatabase {
         const after = isState && before !== 0 ? await this.state.addStateAfter(tx, roomNID, before, own) : before;
         return { ...stored, stateAfterSnapshotNID: after, applied: false, retiredInviteIDs: [] };
       }
+      let recordBefore: Promise<void> | undefined;
       if (before === 0) {
         before = u.currentStateSnapshotNID !== 0 ? u.currentStateSnapshotNID : await this.state.addState(tx, roomNID, [], []);
-        await this.tables.events.updateEventState(tx, own.eventNID, before);
+        recordBefore = this.tables.events.updateEventState(tx, own.eventNID, before);
       }
-      const after = isState ? await this.state.addStateAfter(tx, roomNID, before, own) : before;
+      // Recording the state before the event, storing the state after it and the membership change are independent
+      // writes, all before the commit point: issued together (one round trip where the driver pipelines).
+      const stateBefore = before;
       const isMember = event.type === 'm.room.member' && isState;
-      const retiredInviteIDs = isMember ? await this.applyMembership(u, event, own.eventStateKeyNID) : [];
-      const referenced = new Set((await this.tables.events.bulkSelectEventNID(tx, event.prevEventIDs)).values());
+      const [after, retiredInviteIDs] = await Promise.all([
+        isState ? this.state.addStateAfter(tx, roomNID, stateBefore, own) : stateBefore,
+        isMember ? this.applyMembership(u, event, own.eventStateKeyNID) : [],
+        recordBefore,
+      ]);
+      // The latest events this one names as prev_events stop being latest. The updater already read every latest
+      // event's ID, so this needs no lookup of the prev_events' NIDs.
+      const prevIDs = new Set(event.prevEventIDs);
+      const referenced = new Set(u.latestEvents.filter((e) => prevIDs.has(e.eventID)).map((e) => e.eventNID));
       const latest = [...u.latestEventNIDs.filter((nid) => !referenced.has(nid)), own.eventNID];
       await u.setLatestEvents(latest, u.lastEventSentNID, after);
       return {

@@ -138,6 +138,105 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'federation blacklist, key server, key backup, send-to-device and partition offset tables',
+    sql: `
+      CREATE TABLE federationsender_blacklist (
+        server_name TEXT PRIMARY KEY
+      ) WITHOUT ROWID;
+
+      CREATE TABLE keyserver_device_keys (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        ts_added_secs INTEGER NOT NULL,
+        key_json TEXT NOT NULL,
+        stream_id INTEGER NOT NULL,
+        display_name TEXT,
+        PRIMARY KEY (user_id, device_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX keyserver_device_keys_stream ON keyserver_device_keys (user_id, stream_id);
+
+      CREATE TABLE keyserver_one_time_keys (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        ts_added_secs INTEGER NOT NULL,
+        key_json TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id, algorithm, key_id)
+      ) WITHOUT ROWID;
+
+      -- One row per user; change_id is max + 1 over the table (rows are never deleted, so it only grows).
+      CREATE TABLE keyserver_key_changes (
+        user_id TEXT PRIMARY KEY,
+        change_id INTEGER NOT NULL UNIQUE
+      );
+
+      CREATE TABLE keyserver_cross_signing_keys (
+        user_id TEXT NOT NULL,
+        key_type INTEGER NOT NULL,
+        key_data TEXT NOT NULL,
+        PRIMARY KEY (user_id, key_type)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE keyserver_cross_signing_sigs (
+        origin_user_id TEXT NOT NULL,
+        origin_key_id TEXT NOT NULL,
+        target_user_id TEXT NOT NULL,
+        target_key_id TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        PRIMARY KEY (target_user_id, target_key_id, origin_user_id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE keyserver_stale_device_lists (
+        user_id TEXT PRIMARY KEY,
+        domain TEXT NOT NULL,
+        is_stale INTEGER NOT NULL,
+        ts_added_secs INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX keyserver_stale_device_lists_domain ON keyserver_stale_device_lists (domain, is_stale);
+
+      -- AUTOINCREMENT: versions come from one counter for all users and are never reused.
+      CREATE TABLE userapi_key_backup_versions (
+        version INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        auth_data TEXT NOT NULL,
+        etag TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX userapi_key_backup_versions_user ON userapi_key_backup_versions (user_id, version);
+
+      CREATE TABLE userapi_key_backups (
+        user_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        room_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        first_message_index INTEGER NOT NULL,
+        forwarded_count INTEGER NOT NULL,
+        is_verified INTEGER NOT NULL,
+        session_data TEXT NOT NULL,
+        PRIMARY KEY (user_id, version, room_id, session_id)
+      ) WITHOUT ROWID;
+
+      -- AUTOINCREMENT: positions are never reused, even after the newest messages are deleted.
+      CREATE TABLE syncapi_send_to_device (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        content TEXT NOT NULL
+      );
+      CREATE INDEX syncapi_send_to_device_recipient ON syncapi_send_to_device (user_id, device_id, id);
+
+      CREATE TABLE partition_offsets (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        partition_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Applies the migrations this file has and the database lacks. Returns the versions applied. */

@@ -17,6 +17,17 @@ import { SqliteStateBlockTable } from './state-block.js';
 import { SqliteStateSnapshotTable } from './state-snapshot.js';
 import { SqliteTransactionsTable } from './transactions.js';
 import { SqliteStoreStats } from './store-stats.js';
+import { SqliteFederationBlacklistTable } from './federation-blacklist.js';
+import { SqliteDeviceKeysTable } from './device-keys.js';
+import { SqliteOneTimeKeysTable } from './one-time-keys.js';
+import { SqliteKeyChangesTable } from './key-changes.js';
+import { SqliteCrossSigningKeysTable } from './cross-signing-keys.js';
+import { SqliteCrossSigningSigsTable } from './cross-signing-sigs.js';
+import { SqliteStaleDeviceListsTable } from './stale-device-lists.js';
+import { SqliteKeyBackupVersionsTable } from './key-backup-versions.js';
+import { SqliteKeyBackupsTable } from './key-backups.js';
+import { SqliteSendToDeviceTable } from './send-to-device.js';
+import { SqlitePartitionOffsetsTable } from './partition-offsets.js';
 import { migrate, schemaVersion } from './migrations.js';
 
 /** The SQLite driver: opens (and migrates) the file, then binds its tables. */
@@ -39,6 +50,17 @@ export const openSqlite: DriverFactory = async (config) => {
     bind(TOKENS.RoomAliasesTable).to(SqliteRoomAliasesTable).inSingletonScope();
     bind(TOKENS.PublishedTable).to(SqlitePublishedTable).inSingletonScope();
     bind(TOKENS.TransactionsTable).to(SqliteTransactionsTable).inSingletonScope();
+    bind(TOKENS.FederationBlacklistTable).to(SqliteFederationBlacklistTable).inSingletonScope();
+    bind(TOKENS.DeviceKeysTable).to(SqliteDeviceKeysTable).inSingletonScope();
+    bind(TOKENS.OneTimeKeysTable).to(SqliteOneTimeKeysTable).inSingletonScope();
+    bind(TOKENS.KeyChangesTable).to(SqliteKeyChangesTable).inSingletonScope();
+    bind(TOKENS.CrossSigningKeysTable).to(SqliteCrossSigningKeysTable).inSingletonScope();
+    bind(TOKENS.CrossSigningSigsTable).to(SqliteCrossSigningSigsTable).inSingletonScope();
+    bind(TOKENS.StaleDeviceListsTable).to(SqliteStaleDeviceListsTable).inSingletonScope();
+    bind(TOKENS.KeyBackupVersionsTable).to(SqliteKeyBackupVersionsTable).inSingletonScope();
+    bind(TOKENS.KeyBackupsTable).to(SqliteKeyBackupsTable).inSingletonScope();
+    bind(TOKENS.SendToDeviceTable).to(SqliteSendToDeviceTable).inSingletonScope();
+    bind(TOKENS.PartitionOffsetsTable).to(SqlitePartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(SqliteStoreStats).inSingletonScope();
   });
   const migrateNow = async () => {

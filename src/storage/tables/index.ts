@@ -12,6 +12,15 @@ import type { RoomsTable } from './rooms.js';
 import type { StateBlockTable } from './state-block.js';
 import type { StateSnapshotTable } from './state-snapshot.js';
 import type { TransactionsTable } from './transactions.js';
+import type { CrossSigningKeysTable, CrossSigningSigsTable } from './cross-signing.js';
+import type { DeviceKeysTable } from './device-keys.js';
+import type { FederationBlacklistTable } from './federation-blacklist.js';
+import type { KeyBackupsTable, KeyBackupVersionsTable } from './key-backup.js';
+import type { KeyChangesTable } from './key-changes.js';
+import type { OneTimeKeysTable } from './one-time-keys.js';
+import type { PartitionOffsetsTable } from './partition-offsets.js';
+import type { SendToDeviceTable } from './send-to-device.js';
+import type { StaleDeviceListsTable } from './stale-device-lists.js';
 
 export type * from './event-json.js';
 export type * from './event-state-keys.js';
@@ -28,6 +37,15 @@ export type * from './state-block.js';
 export type * from './state-snapshot.js';
 export type * from './transactions.js';
 export type * from './unit-of-work.js';
+export type * from './cross-signing.js';
+export type * from './device-keys.js';
+export type * from './federation-blacklist.js';
+export type * from './key-backup.js';
+export type * from './key-changes.js';
+export type * from './one-time-keys.js';
+export type * from './partition-offsets.js';
+export type * from './send-to-device.js';
+export type * from './stale-device-lists.js';
 
 /** Every room server table, as one driver provides them. */
 export interface RoomserverTables {
@@ -47,3 +65,27 @@ export interface RoomserverTables {
   readonly transactions: TransactionsTable;
 }
 export type * from './store-stats.js';
+export * from './request-stats.js';
+
+/** Every key server table (device keys, one-time keys, key changes, cross-signing, stale device lists). */
+export interface KeyserverTables {
+  readonly deviceKeys: DeviceKeysTable;
+  readonly oneTimeKeys: OneTimeKeysTable;
+  readonly keyChanges: KeyChangesTable;
+  readonly crossSigningKeys: CrossSigningKeysTable;
+  readonly crossSigningSigs: CrossSigningSigsTable;
+  readonly staleDeviceLists: StaleDeviceListsTable;
+}
+
+/** The server-side key backup tables. */
+export interface KeyBackupTables {
+  readonly keyBackupVersions: KeyBackupVersionsTable;
+  readonly keyBackups: KeyBackupsTable;
+}
+
+/** Every table of the store, as `storage.tables` exposes them. */
+export interface StorageTables extends RoomserverTables, KeyserverTables, KeyBackupTables {
+  readonly federationBlacklist: FederationBlacklistTable;
+  readonly sendToDevice: SendToDeviceTable;
+  readonly partitionOffsets: PartitionOffsetsTable;
+}

@@ -1,25 +1,25 @@
 import type { Tx } from './unit-of-work.js';
 
-export interface SendToDeviceEvent {
+export interface SendToDeviceRow {
   /** The stream position. */
   readonly id: number;
   readonly userID: string;
   readonly deviceID: string;
-  /** The JSON of { sender, type, content }. */
+  /** The JSON of { sender, type, content }, as stored (the table does not parse it). */
   readonly content: string;
 }
 
-/** send_to_device: messages waiting for a device, by stream position. */
+/** send_to_device: messages waiting for a device, by stream position (the post-2022 semantics). */
 export interface SendToDeviceTable {
-  /** Returns the new stream position (strictly greater than any before, across all users). */
+  /** Returns the new stream position: strictly greater than any handed out before, across all users. */
   insertSendToDeviceMessage(tx: Tx, userID: string, deviceID: string, content: string): Promise<number>;
   /**
-   * Messages with from < id <= to, oldest first; unparseable content is skipped. lastPosition is the highest ID
-   * returned, or `to` when nothing is.
+   * The device's messages with from < id <= to, oldest first. lastPosition is the highest ID returned, or `to`
+   * when none is.
    */
-  selectSendToDeviceMessages(tx: Tx, userID: string, deviceID: string, from: number, to: number): Promise<{ lastPosition: number; events: SendToDeviceEvent[] }>;
-  /** Deletes the device's messages with id <= upTo. */
+  selectSendToDeviceMessages(tx: Tx, userID: string, deviceID: string, from: number, to: number): Promise<{ lastPosition: number; events: SendToDeviceRow[] }>;
+  /** Deletes the device's messages with id <= upTo (up to AND including it); no-op if none. */
   deleteSendToDeviceMessages(tx: Tx, userID: string, deviceID: string, upTo: number): Promise<void>;
-  /** The highest ID over all users, 0 if none. */
+  /** The highest ID over all users, 0 if there are no messages. */
   selectMaxSendToDeviceMessageID(tx: Tx): Promise<number>;
 }

@@ -1,0 +1,135 @@
+import { CosmosClient, type Container, type ContainerDefinition } from '@azure/cosmos';
+import https from 'node:https';
+import type { CosmosConfig } from '../../config/schema.js';
+import { ConfigError } from '../../types/errors.js';
+import { scrubSecrets } from '../../config/redact.js';
+import { RequestAccounting } from '../tables/request-stats.js';
+import type { Tx, UnitOfWork } from '../tables/index.js';
+import { partitionKey } from './ids.js';
+import { CosmosRequests } from './requests.js';
+import { Sequence } from './sequences.js';
+
+/** The DI token the Cosmos DB tables take their connection by (it is also the driver's UnitOfWork). */
+export const COSMOS_CONNECTION = Symbol.for('matrix-storage.cosmosdb.Connection');
+
+/**
+ * The container's definition when this driver creates it: partition key /pk (large partition keys, version 2, so
+ * keys up to 2 KB are accepted), and the bulky payloads left out of the index, which keeps writes cheap in RUs.
+ */
+export function containerDefinition(id: string): ContainerDefinition {
+  return {
+    id,
+    partitionKey: { paths: ['/pk'], version: 2 },
+    indexingPolicy: {
+      indexingMode: 'consistent',
+      automatic: true,
+      includedPaths: [{ path: '/*' }],
+      excludedPaths: [{ path: '/json/?' }, { path: '/bytes/?' }, { path: '/invites/*' }, { path: '/"_etag"/?' }],
+    },
+  };
+}
+
+/** Sequences, with where their values start. Stream positions are taken one at a time so they keep their order. */
+const SEQUENCES = {
+  event: { first: 1, range: 100 },
+  room: { first: 1, range: 10 },
+  eventType: { first: 65_536, range: 10 },
+  stateKey: { first: 65_536, range: 100 },
+  stateBlock: { first: 1, range: 100 },
+  stateSnapshot: { first: 1, range: 100 },
+  order: { first: 1, range: 1 },
+} as const;
+export type SequenceName = keyof typeof SEQUENCES;
+
+/**
+ * The Cosmos DB driver's unit of work. Cosmos DB has no transaction across logical partitions, so `transaction`
+ * runs `fn` as it is: the shared layer orders every multi-document write so that it is safe without one (see
+ * DESIGN.md), and where a read-modify-write must be exclusive the tables use ETag conditions instead of locks.
+ */
+export class CosmosConnection implements UnitOfWork {
+  readonly engine = 'cosmosdb';
+  readonly autocommit = {} as Tx;
+  readonly accounting = new RequestAccounting();
+  readonly requests: CosmosRequests;
+  private readonly sequences = new Map<string, Sequence>();
+
+  private constructor(
+    private readonly client: CosmosClient,
+    readonly container: Container,
+    readonly config: CosmosConfig,
+  ) {
+    this.requests = new CosmosRequests(container, this.accounting, { transientRetries: config.transientRetries, baseDelayMs: 50 });
+  }
+
+  static async open(config: CosmosConfig): Promise<CosmosConnection> {
+    const secrets = [config.key, config.connectionString];
+    const client = new CosmosClient({
+      ...(config.connectionString ? { connectionString: config.connectionString } : { endpoint: config.endpoint, key: config.key }),
+      consistencyLevel: config.consistencyLevel,
+      connectionPolicy: {
+        requestTimeout: config.requestTimeoutMs,
+        retryOptions: { maxRetryAttemptCount: config.maxRetryAttempts, maxWaitTimeInSeconds: config.maxRetryWaitSeconds, fixedRetryIntervalInMilliseconds: 0 },
+      },
+      // The emulators' certificates are self-signed: trust them on this client's own agent only, never process-wide.
+      ...(config.disableTlsVerification ? { agent: new https.Agent({ rejectUnauthorized: false, keepAlive: true }) } : {}),
+    });
+    try {
+      let container: Container;
+      if (config.createIfMissing) {
+        const { database } = await client.databases.createIfNotExists({ id: config.database });
+        const definition = containerDefinition(config.container);
+        ({ container } = await database.containers.createIfNotExists(definition, config.throughput > 0 ? { offerThroughput: config.throughput } : {}));
+      } else {
+        container = client.database(config.database).container(config.container);
+        const { resource } = await container.read();
+        if (!resource) throw Object.assign(new Error('not found'), { code: 404 });
+        if (resource.partitionKey?.paths?.[0] !== '/pk') {
+          throw new ConfigError(`Cosmos DB container "${config.container}" is partitioned on ${resource.partitionKey?.paths?.join(',')}, not /pk. Fix: point cosmosdb.container at a container partitioned on /pk, or let this create one (cosmosdb.create_if_missing: true).`);
+        }
+      }
+      return new CosmosConnection(client, container, config);
+    } catch (e) {
+      client.dispose();
+      if (e instanceof ConfigError) throw e;
+      const status = (e as { code?: unknown }).code;
+      if (status === 404) {
+        throw new ConfigError(`Cosmos DB database "${config.database}" or container "${config.container}" does not exist. Fix: create it, or set cosmosdb.create_if_missing: true.`);
+      }
+      if (status === 401 || status === 403) throw new ConfigError('Cosmos DB refused the credentials. Fix: check cosmosdb.key / COSMOS_KEY (or the connection string).');
+      throw new ConfigError(`cannot reach Cosmos DB at ${config.endpoint || '(connection string endpoint)'}: ${scrubSecrets((e as Error).message ?? String(e), secrets)}`);
+    }
+  }
+
+  /** A partition key value of this tenant. */
+  pk(kind: string, ...parts: (string | number)[]): string {
+    return partitionKey(this.config.tenant, kind, ...parts);
+  }
+
+  /** The prefix every partition key of this tenant starts with. */
+  get tenantPrefix(): string {
+    return `${partitionKey(this.config.tenant, '')}`;
+  }
+
+  sequence(name: SequenceName): Sequence {
+    let s = this.sequences.get(name);
+    if (!s) {
+      const { first, range } = SEQUENCES[name];
+      s = new Sequence(this.requests, this.config.tenant, name, first, range);
+      this.sequences.set(name, s);
+    }
+    return s;
+  }
+
+  /** A per-key counter handing out exact consecutive ranges (e.g. a user's device-list stream IDs). */
+  keyedSequence(name: string, key: string): Sequence {
+    return new Sequence(this.requests, this.config.tenant, `${name}|${key}`, 1, 1);
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return fn({} as Tx);
+  }
+
+  async close(): Promise<void> {
+    this.client.dispose();
+  }
+}

@@ -1,0 +1,187 @@
+import { inject, injectable } from 'inversify';
+import { CorruptionError } from '../../types/errors.js';
+import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
+import { compareEntries, type StateAtEvent, type StateAtEventAndReference, type StateEntry, type StateKeyTuple } from '../../types/state.js';
+import { checkStateAt, duplicate, missingOf, notFound, unique } from '../shared/contracts.js';
+import type { EventRow, EventsTable, Tx } from '../tables/index.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
+import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { Lru } from './lru.js';
+
+/** The event row, in the event's own partition `ev|<NID>` (beside its JSON). */
+interface RowDoc {
+  nid: EventNID;
+  room: RoomNID;
+  type: EventTypeNID;
+  key: EventStateKeyNID;
+  eventID: string;
+  auth: EventNID[];
+  depth: number;
+  rejected: boolean;
+  snapshot: StateSnapshotNID;
+  sent: boolean;
+}
+
+/** The event ID's locator, in partition `eid|<event ID>`: immutable, so it is cached once read. */
+interface LocatorDoc {
+  eventID: string;
+  nid: EventNID;
+  room: RoomNID;
+  type: EventTypeNID;
+  key: EventStateKeyNID;
+  rejected: boolean;
+}
+
+const entryOf = (d: { type: EventTypeNID; key: EventStateKeyNID; nid: EventNID }): StateEntry =>
+  ({ eventTypeNID: d.type, eventStateKeyNID: d.key, eventNID: d.nid });
+
+/**
+ * events on Cosmos DB. Each event is its own logical partition (`ev|<NID>`: the row and the JSON), and its event
+ * ID another (`eid|<ID>`: the locator), so lookups both ways are point reads and no room, however large, piles
+ * its events into one logical partition. Creating the locator is the commit point: the row is written first, so a
+ * reader that finds the locator always finds the row.
+ */
+@injectable()
+export class CosmosEventsTable implements EventsTable {
+  private readonly locators = new Lru<string, LocatorDoc>(100_000);
+
+  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+
+  private rowRef(nid: number) {
+    return { id: 'row', pk: this.conn.pk('ev', nid) };
+  }
+
+  private locatorRef(eventID: string) {
+    return { id: 'eid', pk: this.conn.pk('eid', eventID) };
+  }
+
+  async reserveEventNID(_tx: Tx): Promise<EventNID> {
+    return (await this.conn.sequence('event').nextValue()) as EventNID;
+  }
+
+  async insertEvent(_tx: Tx, row: EventRow): Promise<void> {
+    const r = this.conn.requests;
+    const doc: RowDoc = {
+      nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, eventID: row.eventID,
+      auth: [...row.authEventNIDs], depth: row.depth, rejected: row.isRejected, snapshot: 0 as StateSnapshotNID, sent: false,
+    };
+    if (!(await r.create('events.insert', { ...this.rowRef(row.eventNID), k: 'event', ...doc }))) {
+      const existing = await this.row(row.eventNID);
+      if (existing?.eventID !== row.eventID) throw new CorruptionError(`event NID ${row.eventNID} is already used by another event`);
+    }
+    const locator: LocatorDoc = { eventID: row.eventID, nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, rejected: row.isRejected };
+    if (!(await r.create('events.insert', { ...this.locatorRef(row.eventID), k: 'event_id', ...locator }))) {
+      const winner = await this.locator(row.eventID);
+      if (winner?.nid !== row.eventNID) {
+        // Lost the race to another writer: its event stands; ours was never visible, so remove the row.
+        const orphan = this.rowRef(row.eventNID);
+        await r.delete('events.insert', orphan.id, orphan.pk);
+        throw duplicate('event', row.eventID);
+      }
+    }
+    this.locators.set(row.eventID, locator);
+  }
+
+  private async row(nid: number): Promise<RowDoc | undefined> {
+    const { id, pk } = this.rowRef(nid);
+    return this.conn.requests.read<RowDoc>('events.readRow', id, pk);
+  }
+
+  private async locator(eventID: string): Promise<LocatorDoc | undefined> {
+    const cached = this.locators.get(eventID);
+    if (cached) return cached;
+    const { id, pk } = this.locatorRef(eventID);
+    const doc = await this.conn.requests.read<LocatorDoc>('events.readLocator', id, pk);
+    if (doc) this.locators.set(eventID, doc);
+    return doc;
+  }
+
+  private rows(nids: readonly number[]): Promise<RowDoc[]> {
+    return mapLimit(unique(nids), READ_CONCURRENCY, (n) => this.row(n)).then((docs) => docs.filter((d) => d !== undefined));
+  }
+
+  private locatorsFor(ids: readonly string[]): Promise<LocatorDoc[]> {
+    return mapLimit(unique(ids), READ_CONCURRENCY, (id) => this.locator(id)).then((docs) => docs.filter((d) => d !== undefined));
+  }
+
+  async selectEvent(_tx: Tx, eventID: string) {
+    const loc = await this.locator(eventID);
+    if (!loc) throw notFound('event', eventID);
+    const row = await this.row(loc.nid);
+    if (!row) throw new CorruptionError(`event ${eventID} has a locator but no row`);
+    return { eventNID: row.nid, roomNID: row.room, stateSnapshotNID: row.snapshot };
+  }
+
+  async bulkSelectStateEventByID(_tx: Tx, eventIDs: readonly string[], excludeRejected = false): Promise<StateEntry[]> {
+    const found = (await this.locatorsFor(eventIDs)).filter((l) => !excludeRejected || !l.rejected);
+    const ids = new Set(found.map((l) => l.eventID));
+    const err = missingOf('event', 'state events by ID', eventIDs, (id) => ids.has(id));
+    if (err) throw err;
+    return found.map(entryOf).sort(compareEntries);
+  }
+
+  async bulkSelectStateEventByNID(_tx: Tx, eventNIDs: readonly EventNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntry[]> {
+    const types = new Set(tuples.map((t) => t.eventTypeNID as number));
+    const keys = new Set(tuples.map((t) => t.eventStateKeyNID as number));
+    return (await this.rows(eventNIDs))
+      .filter((r) => tuples.length === 0 || (types.has(r.type) && keys.has(r.key)))
+      .map(entryOf).sort(compareEntries);
+  }
+
+  async bulkSelectStateAtEventByID(_tx: Tx, eventIDs: readonly string[]): Promise<StateAtEvent[]> {
+    const locs = await this.locatorsFor(eventIDs);
+    const rows = await this.rows(locs.map((l) => l.nid));
+    const checked = checkStateAt(eventIDs, rows.map((r) => ({ ...r, eventTypeNID: r.type, eventStateKeyNID: r.key, beforeStateSnapshotNID: r.snapshot })));
+    return checked.map((r) => ({ ...entryOf(r), beforeStateSnapshotNID: r.snapshot, isRejected: r.rejected }));
+  }
+
+  async updateEventState(_tx: Tx, eventNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void> {
+    const { id, pk } = this.rowRef(eventNID);
+    await this.conn.requests.patch('events.updateState', id, pk, [{ op: 'set', path: '/snapshot', value: stateSnapshotNID }]);
+  }
+
+  async selectEventSentToOutput(_tx: Tx, eventNID: EventNID): Promise<boolean> {
+    const row = await this.row(eventNID);
+    if (!row) throw notFound('event NID', eventNID);
+    return row.sent;
+  }
+
+  async updateEventSentToOutput(_tx: Tx, eventNID: EventNID): Promise<void> {
+    const { id, pk } = this.rowRef(eventNID);
+    await this.conn.requests.patch('events.updateSent', id, pk, [{ op: 'set', path: '/sent', value: true }]);
+  }
+
+  async selectEventID(_tx: Tx, eventNID: EventNID): Promise<string> {
+    const row = await this.row(eventNID);
+    if (!row) throw notFound('event NID', eventNID);
+    return row.eventID;
+  }
+
+  async bulkSelectStateAtEventAndReference(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<StateAtEventAndReference[]> {
+    const rows = await this.rows(eventNIDs);
+    const found = new Set(rows.map((r) => r.nid as number));
+    const err = missingOf('event', 'events by NID', eventNIDs, (n) => found.has(n));
+    if (err) throw err;
+    return rows.map((r) => ({ ...entryOf(r), beforeStateSnapshotNID: r.snapshot, isRejected: r.rejected, eventID: r.eventID }));
+  }
+
+  async bulkSelectEventID(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, string>> {
+    const map = new Map((await this.rows(eventNIDs)).map((r) => [r.nid, r.eventID]));
+    const err = missingOf('event', 'event IDs by NID', eventNIDs, (n) => map.has(n));
+    if (err) throw err;
+    return map;
+  }
+
+  async bulkSelectEventNID(_tx: Tx, eventIDs: readonly string[]): Promise<Map<string, EventNID>> {
+    return new Map((await this.locatorsFor(eventIDs)).map((l) => [l.eventID, l.nid]));
+  }
+
+  async selectMaxEventDepth(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<number> {
+    const rows = await this.rows(eventNIDs);
+    return rows.length === 0 ? 0 : Math.max(...rows.map((r) => r.depth)) + 1;
+  }
+
+  async selectRoomNIDsForEventNIDs(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, RoomNID>> {
+    return new Map((await this.rows(eventNIDs)).map((r) => [r.nid, r.room]));
+  }
+}

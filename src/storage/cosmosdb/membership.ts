@@ -1,0 +1,153 @@
+import { inject, injectable } from 'inversify';
+import { MembershipState } from '../../types/membership.js';
+import type { EventNID, EventStateKeyNID, RoomNID } from '../../types/nids.js';
+import { notFound, unique } from '../shared/contracts.js';
+import type { MembershipTable, Tx } from '../tables/index.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
+import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { codePointCompare } from './order.js';
+
+interface MembershipDoc {
+  room: RoomNID;
+  target: EventStateKeyNID;
+  /** The target's user ID (its state key), kept here so room-scoped queries can match on it without a join. */
+  userID: string | null;
+  sender: EventStateKeyNID;
+  membership: MembershipState;
+  eventNID: EventNID;
+  local: boolean;
+  forgotten: boolean;
+}
+
+const JOIN = MembershipState.join;
+
+/**
+ * membership on Cosmos DB. The truth is `m|<user NID>` in the room's partition `room|<NID>`, so a room's member
+ * lists are single-partition queries. Each user's partition `user|<NID>` mirrors (room, membership, forgotten)
+ * as `rm|<room NID>`, so "rooms of a user" is a single-partition query too, never a scan of every room. The room
+ * document is written first and the mirror after; every update rewrites the mirror, so a crash between the two is
+ * repaired by the next change (and, inside appendEvent, by the retry of the interrupted call).
+ */
+@injectable()
+export class CosmosMembershipTable implements MembershipTable {
+  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+
+  private ref(roomNID: number, target: number) {
+    return { id: `m|${target}`, pk: this.conn.pk('room', roomNID) };
+  }
+
+  private async mirror(doc: Pick<MembershipDoc, 'room' | 'target' | 'membership' | 'forgotten'>): Promise<void> {
+    await this.conn.requests.upsert('membership.mirror', {
+      id: `rm|${doc.room}`, pk: this.conn.pk('user', doc.target), k: 'user_room',
+      room: doc.room, target: doc.target, membership: doc.membership, forgotten: doc.forgotten,
+    });
+  }
+
+  private read(roomNID: number, target: number) {
+    const { id, pk } = this.ref(roomNID, target);
+    return this.conn.requests.read<MembershipDoc>('membership.read', id, pk);
+  }
+
+  async insertMembership(_tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID, localTarget: boolean): Promise<void> {
+    const userDoc = await this.conn.requests.read<{ s: string }>('membership.insert', 'skn', this.conn.pk('skn', targetUserNID));
+    const doc: MembershipDoc = {
+      room: roomNID, target: targetUserNID, userID: userDoc?.s ?? null, sender: 0 as EventStateKeyNID,
+      membership: MembershipState.leaveOrBan, eventNID: 0 as EventNID, local: localTarget, forgotten: false,
+    };
+    if (await this.conn.requests.create('membership.insert', { ...this.ref(roomNID, targetUserNID), k: 'membership', ...doc })) {
+      await this.mirror(doc);
+    }
+  }
+
+  async selectMembershipForUpdate(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<MembershipState> {
+    return (await this.selectMembershipFromRoomAndTarget(tx, roomNID, targetUserNID)).membership;
+  }
+
+  async selectMembershipFromRoomAndTarget(_tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID) {
+    const doc = await this.read(roomNID, targetUserNID);
+    if (!doc) throw notFound('membership of user NID', `${targetUserNID} in room NID ${roomNID}`);
+    return { eventNID: doc.eventNID, membership: doc.membership, forgotten: doc.forgotten };
+  }
+
+  private async eventNIDs(roomNID: RoomNID, localOnly: boolean, membership?: MembershipState): Promise<EventNID[]> {
+    const rows = await this.conn.requests.query<{ eventNID: EventNID }>('membership.selectFromRoom', this.conn.pk('room', roomNID),
+      `SELECT c.eventNID FROM c WHERE c.pk = @pk AND c.k = 'membership' AND c.forgotten = false AND c.eventNID != 0
+        AND (c.local = true OR @localOnly = false) AND (@membership = 0 OR c.membership = @membership)`,
+      [{ name: '@localOnly', value: localOnly }, { name: '@membership', value: membership ?? 0 }]);
+    return rows.map((r) => r.eventNID).sort((a, b) => a - b);
+  }
+
+  selectMembershipsFromRoom(_tx: Tx, roomNID: RoomNID, localOnly: boolean): Promise<EventNID[]> {
+    return this.eventNIDs(roomNID, localOnly);
+  }
+
+  selectMembershipsFromRoomAndMembership(_tx: Tx, roomNID: RoomNID, membership: MembershipState, localOnly: boolean): Promise<EventNID[]> {
+    return this.eventNIDs(roomNID, localOnly, membership);
+  }
+
+  async updateMembership(
+    _tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID, senderUserNID: EventStateKeyNID,
+    membership: MembershipState, eventNID: EventNID, forgotten: boolean,
+  ): Promise<boolean> {
+    const { id, pk } = this.ref(roomNID, targetUserNID);
+    const updated = await this.conn.requests.patch<MembershipDoc>('membership.update', id, pk, [
+      { op: 'set', path: '/sender', value: senderUserNID },
+      { op: 'set', path: '/membership', value: membership },
+      { op: 'set', path: '/eventNID', value: eventNID },
+      { op: 'set', path: '/forgotten', value: forgotten },
+    ]);
+    if (!updated) return false;
+    await this.mirror(updated);
+    return true;
+  }
+
+  async selectRoomsWithMembership(_tx: Tx, userNID: EventStateKeyNID, membership: MembershipState): Promise<RoomNID[]> {
+    const rows = await this.conn.requests.query<{ room: RoomNID }>('membership.roomsOfUser', this.conn.pk('user', userNID),
+      "SELECT c.room FROM c WHERE c.pk = @pk AND c.k = 'user_room' AND c.membership = @m AND c.forgotten = false",
+      [{ name: '@m', value: membership }]);
+    return rows.map((r) => r.room).sort((a, b) => a - b);
+  }
+
+  private async joinedUserIDs(roomNID: number, search: string): Promise<{ target: EventStateKeyNID; userID: string | null }[]> {
+    return this.conn.requests.query('membership.joined', this.conn.pk('room', roomNID),
+      `SELECT c.target, c.userID FROM c WHERE c.pk = @pk AND c.k = 'membership' AND c.membership = ${JOIN}
+        AND c.forgotten = false AND (@search = '' OR CONTAINS(c.userID, @search))`,
+      [{ name: '@search', value: search }]);
+  }
+
+  async selectJoinedUsersSetForRooms(_tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<EventStateKeyNID, number>> {
+    const perRoom = await mapLimit(unique(roomNIDs), READ_CONCURRENCY, (room) => this.joinedUserIDs(room, ''));
+    const counts = new Map<EventStateKeyNID, number>();
+    for (const rows of perRoom) for (const r of rows) counts.set(r.target, (counts.get(r.target) ?? 0) + 1);
+    return counts;
+  }
+
+  async selectKnownUsers(_tx: Tx, userNID: EventStateKeyNID, search: string, limit: number): Promise<string[]> {
+    // The rooms the user is joined to (forgotten or not, as the reference does), then their joined members.
+    const rooms = await this.conn.requests.query<{ room: RoomNID }>('membership.knownUsers', this.conn.pk('user', userNID),
+      `SELECT c.room FROM c WHERE c.pk = @pk AND c.k = 'user_room' AND c.membership = ${JOIN}`);
+    const members = await mapLimit(rooms.map((r) => r.room), READ_CONCURRENCY, (room) => this.joinedUserIDs(room, search));
+    const ids = new Set<string>();
+    for (const rows of members) for (const r of rows) if (r.userID !== null && r.userID.includes(search)) ids.add(r.userID);
+    return [...ids].sort(codePointCompare).slice(0, Math.max(0, Math.trunc(limit)));
+  }
+
+  async updateForgetMembership(_tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID, forget: boolean): Promise<void> {
+    const { id, pk } = this.ref(roomNID, targetUserNID);
+    const updated = await this.conn.requests.patch<MembershipDoc>('membership.forget', id, pk, [{ op: 'set', path: '/forgotten', value: forget }]);
+    if (updated) await this.mirror(updated);
+  }
+
+  async selectLocalServerInRoom(_tx: Tx, roomNID: RoomNID): Promise<boolean> {
+    const rows = await this.conn.requests.query('membership.localServerInRoom', this.conn.pk('room', roomNID),
+      `SELECT TOP 1 c.target FROM c WHERE c.pk = @pk AND c.k = 'membership' AND c.membership = ${JOIN} AND c.local = true`);
+    return rows.length > 0;
+  }
+
+  async selectServerInRoom(_tx: Tx, roomNID: RoomNID, serverName: string): Promise<boolean> {
+    const rows = await this.conn.requests.query('membership.serverInRoom', this.conn.pk('room', roomNID),
+      `SELECT TOP 1 c.target FROM c WHERE c.pk = @pk AND c.k = 'membership' AND c.membership = ${JOIN} AND ENDSWITH(c.userID, @suffix)`,
+      [{ name: '@suffix', value: `:${serverName}` }]);
+    return rows.length > 0;
+  }
+}

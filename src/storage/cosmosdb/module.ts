@@ -1,0 +1,77 @@
+import { ContainerModule } from 'inversify';
+import type { DriverFactory } from '../../di/driver.js';
+import { TOKENS } from '../../di/tokens.js';
+import { EMPTY_STATE_KEY_NID, PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
+import { COSMOS_CONNECTION, CosmosConnection } from './connection.js';
+import { CosmosEventJSONTable } from './event-json.js';
+import { CosmosEventStateKeysTable } from './event-state-keys.js';
+import { CosmosEventTypesTable } from './event-types.js';
+import { CosmosEventsTable } from './events.js';
+import { CosmosInvitesTable } from './invites.js';
+import { CosmosMembershipTable } from './membership.js';
+import { CosmosPreviousEventsTable } from './previous-events.js';
+import { CosmosPublishedTable } from './published.js';
+import { CosmosRedactionsTable } from './redactions.js';
+import { CosmosRoomAliasesTable } from './room-aliases.js';
+import { CosmosRoomsTable } from './rooms.js';
+import { CosmosStateBlockTable } from './state-block.js';
+import { CosmosStateSnapshotTable } from './state-snapshot.js';
+import { CosmosStoreStats } from './store-stats.js';
+import { CosmosTransactionsTable } from './transactions.js';
+import { CosmosCrossSigningKeysTable } from './cross-signing-keys.js';
+import { CosmosCrossSigningSigsTable } from './cross-signing-sigs.js';
+import { CosmosDeviceKeysTable } from './device-keys.js';
+import { CosmosFederationBlacklistTable } from './federation-blacklist.js';
+import { CosmosKeyBackupVersionsTable } from './key-backup-versions.js';
+import { CosmosKeyBackupsTable } from './key-backups.js';
+import { CosmosKeyChangesTable } from './key-changes.js';
+import { CosmosOneTimeKeysTable } from './one-time-keys.js';
+import { CosmosPartitionOffsetsTable } from './partition-offsets.js';
+import { CosmosSendToDeviceTable } from './send-to-device.js';
+import { CosmosStaleDeviceListsTable } from './stale-device-lists.js';
+
+/**
+ * The Cosmos DB driver: connects (creating the database and container if configured to), seeds the preassigned
+ * NIDs (idempotent upserts: Cosmos DB has no schema to migrate), then binds its tables.
+ */
+export const openCosmos: DriverFactory = async (config) => {
+  const conn = await CosmosConnection.open(config.cosmosdb);
+  const seed = async () => {
+    const types = new CosmosEventTypesTable(conn).map;
+    const keys = new CosmosEventStateKeysTable(conn).map;
+    await Promise.all([...PREASSIGNED_EVENT_TYPES.map(([nid, type]) => types.seed(type, nid)), keys.seed('', EMPTY_STATE_KEY_NID)]);
+  };
+  await seed();
+  const module = new ContainerModule(({ bind }) => {
+    bind(COSMOS_CONNECTION).toConstantValue(conn);
+    bind(TOKENS.UnitOfWork).toConstantValue(conn);
+    bind(TOKENS.RequestStats).toConstantValue(conn.accounting);
+    bind(TOKENS.EventTypesTable).to(CosmosEventTypesTable).inSingletonScope();
+    bind(TOKENS.EventStateKeysTable).to(CosmosEventStateKeysTable).inSingletonScope();
+    bind(TOKENS.EventsTable).to(CosmosEventsTable).inSingletonScope();
+    bind(TOKENS.EventJSONTable).to(CosmosEventJSONTable).inSingletonScope();
+    bind(TOKENS.RoomsTable).to(CosmosRoomsTable).inSingletonScope();
+    bind(TOKENS.StateBlockTable).to(CosmosStateBlockTable).inSingletonScope();
+    bind(TOKENS.StateSnapshotTable).to(CosmosStateSnapshotTable).inSingletonScope();
+    bind(TOKENS.MembershipTable).to(CosmosMembershipTable).inSingletonScope();
+    bind(TOKENS.PreviousEventsTable).to(CosmosPreviousEventsTable).inSingletonScope();
+    bind(TOKENS.InvitesTable).to(CosmosInvitesTable).inSingletonScope();
+    bind(TOKENS.RedactionsTable).to(CosmosRedactionsTable).inSingletonScope();
+    bind(TOKENS.RoomAliasesTable).to(CosmosRoomAliasesTable).inSingletonScope();
+    bind(TOKENS.PublishedTable).to(CosmosPublishedTable).inSingletonScope();
+    bind(TOKENS.TransactionsTable).to(CosmosTransactionsTable).inSingletonScope();
+    bind(TOKENS.FederationBlacklistTable).to(CosmosFederationBlacklistTable).inSingletonScope();
+    bind(TOKENS.DeviceKeysTable).to(CosmosDeviceKeysTable).inSingletonScope();
+    bind(TOKENS.OneTimeKeysTable).to(CosmosOneTimeKeysTable).inSingletonScope();
+    bind(TOKENS.KeyChangesTable).to(CosmosKeyChangesTable).inSingletonScope();
+    bind(TOKENS.CrossSigningKeysTable).to(CosmosCrossSigningKeysTable).inSingletonScope();
+    bind(TOKENS.CrossSigningSigsTable).to(CosmosCrossSigningSigsTable).inSingletonScope();
+    bind(TOKENS.StaleDeviceListsTable).to(CosmosStaleDeviceListsTable).inSingletonScope();
+    bind(TOKENS.KeyBackupVersionsTable).to(CosmosKeyBackupVersionsTable).inSingletonScope();
+    bind(TOKENS.KeyBackupsTable).to(CosmosKeyBackupsTable).inSingletonScope();
+    bind(TOKENS.SendToDeviceTable).to(CosmosSendToDeviceTable).inSingletonScope();
+    bind(TOKENS.PartitionOffsetsTable).to(CosmosPartitionOffsetsTable).inSingletonScope();
+    bind(TOKENS.StoreStats).to(CosmosStoreStats).inSingletonScope();
+  });
+  return { module, unitOfWork: conn, migrate: async () => { await seed(); return { applied: [], version: 1 }; } };
+};

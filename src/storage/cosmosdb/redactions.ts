@@ -1,0 +1,44 @@
+import { inject, injectable } from 'inversify';
+import type { RedactionInfo, RedactionsTable, Tx } from '../tables/index.js';
+import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { addToSetDocument, readSetDocument } from './set-document.js';
+
+/**
+ * redactions on Cosmos DB: `red|<redaction ID>` holds the redaction; `redt|<event ID>` lists, in the order stored,
+ * the redactions naming that event. The list entry is written first (an idempotent set-add), the redaction
+ * document last; a reader ignores list entries whose redaction document is missing or names another event.
+ */
+@injectable()
+export class CosmosRedactionsTable implements RedactionsTable {
+  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+
+  private read(redactionEventID: string) {
+    return this.conn.requests.read<RedactionInfo>('redactions.select', 'red', this.conn.pk('red', redactionEventID));
+  }
+
+  async insertRedaction(_tx: Tx, info: RedactionInfo): Promise<void> {
+    await addToSetDocument(this.conn, 'redactions.insert', 'redt', info.redactsEventID, info.redactionEventID);
+    await this.conn.requests.create('redactions.insert', {
+      id: 'red', pk: this.conn.pk('red', info.redactionEventID), k: 'redaction',
+      redactionEventID: info.redactionEventID, redactsEventID: info.redactsEventID, validated: info.validated,
+    });
+  }
+
+  async selectRedactionInfoByRedactionEventID(_tx: Tx, redactionEventID: string): Promise<RedactionInfo | null> {
+    const doc = await this.read(redactionEventID);
+    return doc ? { redactionEventID: doc.redactionEventID, redactsEventID: doc.redactsEventID, validated: doc.validated } : null;
+  }
+
+  async selectRedactionInfoByEventBeingRedacted(tx: Tx, eventID: string): Promise<RedactionInfo | null> {
+    for (const id of (await readSetDocument(this.conn, 'redactions.selectByTarget', 'redt', eventID)) ?? []) {
+      const info = await this.selectRedactionInfoByRedactionEventID(tx, String(id));
+      if (info && info.redactsEventID === eventID) return info;
+    }
+    return null;
+  }
+
+  async markRedactionValidated(_tx: Tx, redactionEventID: string, validated: boolean): Promise<void> {
+    await this.conn.requests.patch('redactions.markValidated', 'red', this.conn.pk('red', redactionEventID),
+      [{ op: 'set', path: '/validated', value: validated }]);
+  }
+}

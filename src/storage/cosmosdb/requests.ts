@@ -1,0 +1,182 @@
+import type { Container, ItemDefinition, JSONValue, PatchOperation, SqlParameter } from '@azure/cosmos';
+import { StorageError } from '../../types/errors.js';
+import type { RequestAccounting } from '../tables/request-stats.js';
+
+/** Cosmos system properties every document read back carries. */
+export interface DocMeta {
+  readonly id: string;
+  readonly pk: string;
+  readonly _etag: string;
+}
+
+/** Every document this driver writes: an id, the partition key value, and a kind. */
+export interface Doc extends ItemDefinition {
+  id: string;
+  pk: string;
+  /** The document's kind (one per logical table), so a query can never pick up another table's documents. */
+  k: string;
+}
+
+/** A Cosmos DB request failed in a way retries could not fix. The message never holds the account key. */
+export class CosmosRequestError extends StorageError {
+  readonly code = 'COSMOS';
+  constructor(message: string, readonly status: number | string | undefined, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+interface CosmosError { code?: number | string; substatus?: number; name?: string; requestCharge?: number; message?: string }
+const statusOf = (e: unknown) => (e as CosmosError)?.code;
+
+/** Transient failures worth another try: 503 (service unavailable), 408 and client-side timeouts, connection resets. */
+function isTransient(e: unknown): boolean {
+  const err = e as CosmosError & { code?: string | number };
+  if (err?.name === 'TimeoutError') return true;
+  return [503, 408, 449, 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'UND_ERR_SOCKET'].includes(err?.code as never);
+}
+
+export interface RetryPolicy {
+  /** Attempts for a transient failure (503, timeout, reset) on top of the first. 429s are the SDK's (retryOptions). */
+  readonly transientRetries: number;
+  readonly baseDelayMs: number;
+}
+
+/**
+ * Every request to the container goes through here: it adds up request charges per operation, retries transient
+ * failures, and turns the SDK's status codes into the few outcomes the tables need. Retrying a write is safe
+ * because every write this driver makes is idempotent (creates whose conflict the caller resolves, upserts,
+ * deletes, ETag-conditional replaces); the only exception, counter increments, at worst leaves a gap.
+ */
+export class CosmosRequests {
+  constructor(
+    private readonly container: Container,
+    private readonly accounting: RequestAccounting,
+    private readonly retry: RetryPolicy,
+  ) {}
+
+  private async attempt<T>(operation: string, run: () => Promise<T & { requestCharge?: number }>): Promise<T> {
+    for (let n = 0; ; n++) {
+      try {
+        const res = await run();
+        this.accounting.record(operation, res.requestCharge ?? 0);
+        return res;
+      } catch (e) {
+        this.accounting.record(operation, (e as CosmosError)?.requestCharge ?? 0);
+        if (n < this.retry.transientRetries && isTransient(e)) {
+          await new Promise((r) => setTimeout(r, this.retry.baseDelayMs * 2 ** n));
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  private fail(operation: string, e: unknown): never {
+    const status = statusOf(e);
+    throw new CosmosRequestError(`Cosmos DB ${operation} failed (status ${status ?? 'unknown'}): ${(e as Error)?.message?.split('\n')[0] ?? e}`, status, { cause: e });
+  }
+
+  /** A point read; undefined if absent. */
+  async read<T>(operation: string, id: string, pk: string): Promise<(T & DocMeta) | undefined> {
+    try {
+      const res = await this.attempt(operation, () => this.container.item(id, pk).read<T & DocMeta>());
+      return res.resource;
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      this.fail(operation, e);
+    }
+  }
+
+  /** Creates the document; false if one with that id already exists in the partition (nothing written). */
+  async create(operation: string, doc: Doc): Promise<boolean> {
+    try {
+      await this.attempt(operation, () => this.container.items.create(doc));
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 409) return false;
+      this.fail(operation, e);
+    }
+  }
+
+  async upsert(operation: string, doc: Doc): Promise<void> {
+    try {
+      await this.attempt(operation, () => this.container.items.upsert(doc));
+    } catch (e) {
+      this.fail(operation, e);
+    }
+  }
+
+  /** Replaces the document if its ETag is still `etag`; false if someone changed (or deleted) it first. */
+  async replaceIfMatch(operation: string, doc: Doc, etag: string): Promise<boolean> {
+    try {
+      await this.attempt(operation, () => this.container.item(doc.id, doc.pk).replace(doc, { accessCondition: { type: 'IfMatch', condition: etag } }));
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 412 || statusOf(e) === 404) return false;
+      this.fail(operation, e);
+    }
+  }
+
+  /**
+   * Applies patch operations; undefined if the document is missing, or if `condition` (a `FROM c WHERE ...` filter)
+   * is false, or if `ifMatch` is given and the document's ETag differs.
+   */
+  async patch<T>(
+    operation: string, id: string, pk: string, operations: PatchOperation[], options: { condition?: string; ifMatch?: string } = {},
+  ): Promise<(T & DocMeta) | undefined> {
+    try {
+      const body = options.condition ? { operations, condition: options.condition } : operations;
+      const requestOptions = options.ifMatch ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : {};
+      const res = await this.attempt(operation, () => this.container.item(id, pk).patch<T & DocMeta>(body, requestOptions));
+      return res.resource;
+    } catch (e) {
+      if (statusOf(e) === 404 || statusOf(e) === 412) return undefined;
+      this.fail(operation, e);
+    }
+  }
+
+  /** Deletes the document; false if it was not there. */
+  async delete(operation: string, id: string, pk: string): Promise<boolean> {
+    try {
+      await this.attempt(operation, () => this.container.item(id, pk).delete());
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      this.fail(operation, e);
+    }
+  }
+
+  /**
+   * A query inside one logical partition. The partition key is both in the WHERE clause (`c.pk = @pk`, which the
+   * query must contain) and in the request options, and every page is read, following continuation tokens.
+   */
+  async query<T>(operation: string, pk: string, sql: string, parameters: SqlParameter[] = []): Promise<T[]> {
+    return this.queryAll<T>(operation, sql, [{ name: '@pk', value: pk }, ...parameters], pk);
+  }
+
+  /**
+   * A query across every partition of this tenant: only for rare paths (store statistics), never a hot one. The
+   * query must filter on `STARTSWITH(c.pk, @tenant)` so that other tenants' documents are never read.
+   */
+  async crossPartitionQuery<T>(operation: string, tenantPrefix: string, sql: string, parameters: SqlParameter[] = []): Promise<T[]> {
+    if (!/STARTSWITH\(c\.pk, @tenant\)/.test(sql)) throw new Error(`cross-partition query for ${operation} must filter on the tenant`);
+    return this.queryAll<T>(operation, sql, [{ name: '@tenant', value: tenantPrefix }, ...parameters], undefined);
+  }
+
+  private async queryAll<T>(operation: string, sql: string, parameters: SqlParameter[], pk: string | undefined): Promise<T[]> {
+    if (pk !== undefined && !/\bc\.pk = @pk\b/.test(sql)) throw new Error(`query for ${operation} must filter on c.pk = @pk`);
+    const iterator = this.container.items.query<T>({ query: sql, parameters }, pk !== undefined ? { partitionKey: pk } : {});
+    const out: T[] = [];
+    try {
+      while (iterator.hasMoreResults()) {
+        const page = await this.attempt(operation, () => iterator.fetchNext());
+        out.push(...page.resources);
+      }
+    } catch (e) {
+      this.fail(operation, e);
+    }
+    return out;
+  }
+}
+
+export type { JSONValue };

@@ -1,0 +1,124 @@
+import { inject, injectable } from 'inversify';
+import { ConcurrentUpdateError } from '../../types/errors.js';
+import type { EventNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
+import { duplicate, notFound, unique } from '../shared/contracts.js';
+import type { LatestEvents, RoomInfo, RoomsTable, Tx } from '../tables/index.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
+import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { codePointCompare } from './order.js';
+
+interface RoomDoc {
+  roomNID: RoomNID;
+  roomID: string;
+  version: string;
+  latest: EventNID[];
+  lastSent: EventNID;
+  snapshot: StateSnapshotNID;
+}
+
+/**
+ * rooms on Cosmos DB. The room document lives in the room's own partition `room|<NID>`, beside the room's
+ * memberships and invites; `rid|<room ID>` maps the ID to the NID (creating it is the commit point of a new room);
+ * `rooms` lists every room of the tenant (a small map, read only by selectRoomIDs). Updating the latest events is
+ * an ETag-conditional patch: a writer that read an older version gets ConcurrentUpdateError and starts again.
+ */
+@injectable()
+export class CosmosRoomsTable implements RoomsTable {
+  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+
+  private roomPK(roomNID: number) {
+    return this.conn.pk('room', roomNID);
+  }
+
+  private room(roomNID: number): Promise<(RoomDoc & { _etag: string }) | undefined> {
+    return this.conn.requests.read<RoomDoc>('rooms.read', 'room', this.roomPK(roomNID));
+  }
+
+  private async required(roomNID: RoomNID) {
+    const doc = await this.room(roomNID);
+    if (!doc) throw notFound('room NID', roomNID);
+    return doc;
+  }
+
+  async insertRoomNID(_tx: Tx, roomID: string, roomVersion: string): Promise<RoomNID> {
+    const r = this.conn.requests;
+    const roomNID = (await this.conn.sequence('room').nextValue()) as RoomNID;
+    const doc: RoomDoc = { roomNID, roomID, version: roomVersion, latest: [], lastSent: 0 as EventNID, snapshot: 0 as StateSnapshotNID };
+    await r.create('rooms.insert', { id: 'room', pk: this.roomPK(roomNID), k: 'room', ...doc });
+    await r.upsert('rooms.insert', { id: String(roomNID), pk: this.conn.pk('rooms'), k: 'room_list', roomNID, roomID });
+    if (!(await r.create('rooms.insert', { id: 'rid', pk: this.conn.pk('rid', roomID), k: 'room_id', roomID, roomNID }))) {
+      const winner = await r.read<{ roomNID: RoomNID }>('rooms.insert', 'rid', this.conn.pk('rid', roomID));
+      if (winner?.roomNID === roomNID) return roomNID;
+      await r.delete('rooms.insert', String(roomNID), this.conn.pk('rooms'));
+      await r.delete('rooms.insert', 'room', this.roomPK(roomNID));
+      throw duplicate('room', roomID);
+    }
+    return roomNID;
+  }
+
+  async selectRoomNID(_tx: Tx, roomID: string): Promise<RoomNID> {
+    const doc = await this.conn.requests.read<{ roomNID: RoomNID }>('rooms.selectNID', 'rid', this.conn.pk('rid', roomID));
+    if (!doc) throw notFound('room', roomID);
+    return doc.roomNID;
+  }
+
+  async selectLatestEventNIDs(_tx: Tx, roomNID: RoomNID) {
+    const doc = await this.required(roomNID);
+    return { eventNIDs: doc.latest, stateSnapshotNID: doc.snapshot };
+  }
+
+  async selectLatestEventsNIDsForUpdate(_tx: Tx, roomNID: RoomNID): Promise<LatestEvents> {
+    const doc = await this.required(roomNID);
+    return { latestEventNIDs: doc.latest, lastEventSentNID: doc.lastSent, stateSnapshotNID: doc.snapshot, version: doc._etag };
+  }
+
+  async updateLatestEventNIDs(
+    _tx: Tx, roomNID: RoomNID, latestEventNIDs: readonly EventNID[], lastEventSentNID: EventNID, stateSnapshotNID: StateSnapshotNID,
+    expectedVersion: string,
+  ): Promise<void> {
+    const ops = [
+      { op: 'set' as const, path: '/latest', value: [...latestEventNIDs] },
+      { op: 'set' as const, path: '/lastSent', value: lastEventSentNID },
+      { op: 'set' as const, path: '/snapshot', value: stateSnapshotNID },
+    ];
+    const updated = await this.conn.requests.patch('rooms.updateLatest', 'room', this.roomPK(roomNID), ops,
+      expectedVersion ? { ifMatch: expectedVersion } : {});
+    if (!updated) {
+      if (!(await this.room(roomNID))) return; // like SQL's UPDATE of a missing row: nothing to do
+      throw new ConcurrentUpdateError(`room NID ${roomNID} changed since its latest events were read`);
+    }
+  }
+
+  async selectRoomVersionsForRoomNIDs(_tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
+    const docs = await mapLimit(unique(roomNIDs), READ_CONCURRENCY, (n) => this.room(n));
+    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.roomNID, d.version]));
+  }
+
+  async selectRoomInfo(_tx: Tx, roomID: string): Promise<RoomInfo | null> {
+    const ref = await this.conn.requests.read<{ roomNID: RoomNID }>('rooms.selectInfo', 'rid', this.conn.pk('rid', roomID));
+    if (!ref) return null;
+    const doc = await this.room(ref.roomNID);
+    if (!doc) return null;
+    return { roomNID: doc.roomNID, roomVersion: doc.version, stateSnapshotNID: doc.snapshot, isStub: doc.latest.length === 0 };
+  }
+
+  async selectRoomIDs(_tx: Tx): Promise<string[]> {
+    const pk = this.conn.pk('rooms');
+    const rows = await this.conn.requests.query<{ roomID: string; roomNID: RoomNID }>('rooms.selectIDs', pk,
+      "SELECT c.roomID, c.roomNID FROM c WHERE c.pk = @pk AND c.k = 'room_list'");
+    // Only rooms whose creation committed (their rid document exists) count.
+    const committed = await this.bulkSelectRoomNIDs(_tx, rows.map((r) => r.roomID));
+    return rows.filter((r) => committed.get(r.roomID) === r.roomNID).map((r) => r.roomID).sort(codePointCompare);
+  }
+
+  async bulkSelectRoomIDs(_tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
+    const docs = await mapLimit(unique(roomNIDs), READ_CONCURRENCY, (n) => this.room(n));
+    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.roomNID, d.roomID]));
+  }
+
+  async bulkSelectRoomNIDs(_tx: Tx, roomIDs: readonly string[]): Promise<Map<string, RoomNID>> {
+    const docs = await mapLimit(unique(roomIDs), READ_CONCURRENCY, (id) =>
+      this.conn.requests.read<{ roomID: string; roomNID: RoomNID }>('rooms.bulkSelectNIDs', 'rid', this.conn.pk('rid', id)));
+    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.roomID, d.roomNID]));
+  }
+}

@@ -1,0 +1,33 @@
+import { inject, injectable } from 'inversify';
+import type { StateBlockNID } from '../../types/nids.js';
+import type { StateEntry, StateEntryList } from '../../types/state.js';
+import { missingOf, unique } from '../shared/contracts.js';
+import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
+import type { StateBlockTable, Tx } from '../tables/index.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
+import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { storeContentAddressed } from './content-addressed.js';
+
+/** state_block on Cosmos DB: `sb|<NID>` holds the encoded entries (base64, unindexed); `sbh|<hash>` dedupes. */
+@injectable()
+export class CosmosStateBlockTable implements StateBlockTable {
+  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+
+  async insertStateBlock(_tx: Tx, entries: readonly StateEntry[]): Promise<StateBlockNID> {
+    const block = encodeStateBlock(entries);
+    return (await storeContentAddressed(this.conn, 'sb', 'stateBlock', block.hash, {
+      count: block.entries.length, bytes: block.bytes.toString('base64'),
+    })) as StateBlockNID;
+  }
+
+  async bulkSelectStateBlockEntries(_tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+    const docs = (await mapLimit(unique(stateBlockNIDs), READ_CONCURRENCY, (nid) =>
+      this.conn.requests.read<{ nid: StateBlockNID; bytes: string }>('stateBlocks.select', 'sb', this.conn.pk('sb', nid))))
+      .filter((d) => d !== undefined);
+    const found = new Set(docs.map((d) => d.nid as number));
+    const err = missingOf('state', 'state blocks', unique(stateBlockNIDs), (n) => found.has(n));
+    if (err) throw err;
+    return docs.sort((a, b) => a.nid - b.nid)
+      .map((d) => ({ stateBlockNID: d.nid, stateEntries: decodeStateBlock(Buffer.from(d.bytes, 'base64'), d.nid) }));
+  }
+}

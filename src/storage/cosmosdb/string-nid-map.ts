@@ -1,0 +1,75 @@
+import { duplicate, notFound, unique } from '../shared/contracts.js';
+import type { CosmosConnection, SequenceName } from './connection.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
+
+interface MappingDoc {
+  s: string;
+  nid: number;
+}
+
+/**
+ * The shape event types and state keys share on Cosmos DB: two small immutable documents per mapping, each its own
+ * logical partition so both directions are point reads: `<kind>|<string>` -> NID and `<kind>n|<NID>` -> string.
+ * The NID side is written first; creating the string side is the commit point, and the loser of a race (409)
+ * gets ConflictError, its unreferenced NID document removed.
+ */
+export class CosmosStringNIDMap<N extends number> {
+  constructor(
+    private readonly conn: CosmosConnection,
+    private readonly what: string,
+    private readonly kind: 'et' | 'sk',
+    private readonly sequence: SequenceName,
+  ) {}
+
+  private forward(value: string) {
+    return { id: this.kind, pk: this.conn.pk(this.kind, value) };
+  }
+
+  private reverse(nid: number) {
+    return { id: `${this.kind}n`, pk: this.conn.pk(`${this.kind}n`, nid) };
+  }
+
+  /** Writes a preassigned mapping (idempotent). */
+  async seed(value: string, nid: N): Promise<void> {
+    await this.conn.requests.upsert(`${this.what}.seed`, { ...this.reverse(nid), k: `${this.kind}n`, s: value, nid });
+    await this.conn.requests.upsert(`${this.what}.seed`, { ...this.forward(value), k: this.kind, s: value, nid });
+  }
+
+  async insert(value: string): Promise<N> {
+    const nid = (await this.conn.sequence(this.sequence).nextValue()) as N;
+    const r = this.conn.requests;
+    await r.create(`${this.what}.insert`, { ...this.reverse(nid), k: `${this.kind}n`, s: value, nid });
+    if (!(await r.create(`${this.what}.insert`, { ...this.forward(value), k: this.kind, s: value, nid }))) {
+      const winner = await r.read<MappingDoc>(`${this.what}.insert`, this.forward(value).id, this.forward(value).pk);
+      // A retry after an ambiguous timeout finds its own write: that is a success, not a duplicate.
+      if (winner?.nid === nid) return nid;
+      const orphan = this.reverse(nid);
+      await r.delete(`${this.what}.insert`, orphan.id, orphan.pk);
+      throw duplicate(this.what, value);
+    }
+    return nid;
+  }
+
+  async select(value: string): Promise<N> {
+    const { id, pk } = this.forward(value);
+    const doc = await this.conn.requests.read<MappingDoc>(`${this.what}.select`, id, pk);
+    if (!doc) throw notFound(this.what, value);
+    return doc.nid as N;
+  }
+
+  async bulkSelectNIDs(values: readonly string[]): Promise<Map<string, N>> {
+    const docs = await mapLimit(unique(values), READ_CONCURRENCY, (v) => {
+      const { id, pk } = this.forward(v);
+      return this.conn.requests.read<MappingDoc>(`${this.what}.bulkSelect`, id, pk);
+    });
+    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.s, d.nid as N]));
+  }
+
+  async bulkSelectStrings(nids: readonly N[]): Promise<Map<N, string>> {
+    const docs = await mapLimit(unique(nids), READ_CONCURRENCY, (n) => {
+      const { id, pk } = this.reverse(n);
+      return this.conn.requests.read<MappingDoc>(`${this.what}.bulkSelect`, id, pk);
+    });
+    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.nid as N, d.s]));
+  }
+}

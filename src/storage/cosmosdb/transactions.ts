@@ -1,0 +1,26 @@
+import { inject, injectable } from 'inversify';
+import { duplicate, notFound } from '../shared/contracts.js';
+import type { TransactionKey, TransactionsTable, Tx } from '../tables/index.js';
+import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { docId } from './ids.js';
+
+/** transactions on Cosmos DB: per user (`txn|<user ID>`), a document per (session, transaction ID). */
+@injectable()
+export class CosmosTransactionsTable implements TransactionsTable {
+  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+
+  private ref(key: TransactionKey) {
+    return { id: docId(key.sessionID, key.transactionID), pk: this.conn.pk('txn', key.userID) };
+  }
+
+  async insertTransaction(_tx: Tx, key: TransactionKey, eventID: string): Promise<void> {
+    if (!(await this.conn.requests.create('transactions.insert', { ...this.ref(key), k: 'transaction', eventID }))) throw duplicate('transaction', key);
+  }
+
+  async selectTransactionEventID(_tx: Tx, key: TransactionKey): Promise<string> {
+    const { id, pk } = this.ref(key);
+    const doc = await this.conn.requests.read<{ eventID: string }>('transactions.select', id, pk);
+    if (!doc) throw notFound('transaction', key);
+    return doc.eventID;
+  }
+}

@@ -1,0 +1,149 @@
+import pg from 'pg';
+import { StorageError } from '../../types/errors.js';
+import type { Tx, UnitOfWork } from '../tables/index.js';
+import { PG_TYPES } from './values.js';
+
+export interface PostgresOptions {
+  /** postgres://user:password@host:port/dbname */
+  readonly url: string;
+  /** The most connections the pool opens. */
+  readonly poolSize: number;
+  /** The schema every table lives in, set as search_path on each pooled connection. A plain identifier. */
+  readonly schema: string;
+}
+
+/** The DI token the PostgreSQL tables take their connection by (it is also the driver's UnitOfWork). */
+export const POSTGRES_CONNECTION = Symbol.for('matrix-storage.postgres.Connection');
+
+/** Thrown when a Tx is used after its transaction ended: a bug in the caller, never a data problem. */
+export class TransactionClosedError extends StorageError {
+  readonly code = 'TX_CLOSED';
+}
+
+/** A Tx on PostgreSQL: the pooled client its transaction runs on (none for autocommit), and whether it is open. */
+class PostgresTx {
+  open = true;
+  constructor(readonly client: pg.PoolClient | undefined) {}
+}
+
+/** Values a statement binds: what pg accepts (numbers, strings, booleans, Buffers, arrays of them, null). */
+export type Params = readonly unknown[];
+
+/**
+ * A pg.Pool and the unit of work over it. `transaction(fn)` takes one client from the pool and runs fn between
+ * BEGIN and COMMIT (ROLLBACK if fn rejects) on it; every table call with that Tx goes to that client, in order.
+ * `autocommit` runs each statement on whichever pooled client is free, in its own implicit transaction.
+ *
+ * Statements are sent as named prepared statements (one name per distinct SQL text), so each pooled connection
+ * parses and plans a statement once, however often it runs.
+ */
+export class PostgresConnection implements UnitOfWork {
+  readonly engine = 'postgres';
+  readonly pool: pg.Pool;
+  readonly autocommit: Tx = new PostgresTx(undefined) as unknown as Tx;
+  readonly schema: string;
+  /** Migrations applied when this connection opened the store (reported by `matrix-storage migrate`). */
+  appliedOnOpen: number[] = [];
+  private readonly names = new Map<string, string>();
+  private closed = false;
+
+  constructor(options: PostgresOptions) {
+    this.schema = options.schema;
+    // The schema is a validated plain identifier (config/schema.ts): it needs no quoting. Sent as a startup option,
+    // so it costs no round trip and holds on every connection the pool ever opens. pg lets an `options` parameter
+    // in the URL replace the one given here, so the URL's (if any) is taken out and kept in front of ours.
+    const url = new URL(options.url);
+    const urlOptions = url.searchParams.get('options');
+    url.searchParams.delete('options');
+    this.pool = new pg.Pool({
+      connectionString: url.toString(),
+      max: options.poolSize,
+      types: PG_TYPES,
+      options: [urlOptions, `-c search_path=${options.schema}`].filter(Boolean).join(' '),
+      application_name: 'matrix-storage',
+      // Pipelining: statements issued while others are in flight on the same client go out at once instead of
+      // each waiting for the previous answer (see transaction()).
+      pipeline: true,
+    });
+    // An idle client whose server went away emits 'error' on the pool; without a listener that kills the process.
+    // The next statement on the pool reports the problem instead.
+    this.pool.on('error', () => {});
+  }
+
+  /** Runs one statement under `tx`: on its transaction's client, or on the pool for autocommit. */
+  async query<R extends pg.QueryResultRow = Record<string, unknown>>(tx: Tx, text: string, values: Params = []): Promise<pg.QueryResult<R>> {
+    const client = this.clientOf(tx);
+    const config = { name: this.statementName(text), text, values: values as unknown[] };
+    return client === undefined ? this.pool.query<R>(config) : client.query<R>(config);
+  }
+
+  /**
+   * The client a Tx runs on (undefined: the pool). TransactionClosedError if the Tx can no longer be used; a table
+   * call that answers without a statement (an empty bulk read) still calls this, so a stale Tx never goes unnoticed.
+   */
+  clientOf(tx: Tx): pg.PoolClient | undefined {
+    const t = tx as unknown as PostgresTx;
+    if (!(t instanceof PostgresTx)) throw new TransactionClosedError('this Tx does not belong to a PostgreSQL store');
+    if (this.closed) throw new TransactionClosedError('this store has been closed');
+    if (t.client === undefined) {
+      if (t !== (this.autocommit as unknown as PostgresTx)) throw new TransactionClosedError('this Tx belongs to another store');
+      return undefined;
+    }
+    if (!t.open) throw new TransactionClosedError('this transaction has already ended');
+    return t.client;
+  }
+
+  /** The answer to a call that needs no statement (an empty bulk read), once `tx` is known to be usable. */
+  nothing<T>(tx: Tx, answer: T): T {
+    this.clientOf(tx);
+    return answer;
+  }
+
+  private statementName(text: string): string {
+    let name = this.names.get(text);
+    if (name === undefined) {
+      name = `ms${this.names.size + 1}`;
+      this.names.set(text, name);
+    }
+    return name;
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.closed) throw new TransactionClosedError('this store has been closed');
+    const client = await this.pool.connect();
+    const tx = new PostgresTx(client);
+    let broken: Error | undefined;
+    // BEGIN is not awaited: pipelined, it travels with the transaction's first statement, saving a round trip. The
+    // server runs messages in order, so that statement runs inside the transaction; BEGIN's answer is checked
+    // before COMMIT (BEGIN on a clean pooled connection has nothing it could fail on but the connection itself).
+    const begin = client.query('BEGIN');
+    begin.catch(() => {});
+    try {
+      const result = await fn(tx as unknown as Tx);
+      // Closed before COMMIT or ROLLBACK is sent: a statement that a still-running branch of fn issues late must be
+      // refused, not queued behind the transaction's end, where it would run on its own and stay.
+      tx.open = false;
+      await begin;
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      tx.open = false;
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        // The connection itself failed: do not hand it back to the pool.
+        broken = rollbackError as Error;
+      }
+      throw e;
+    } finally {
+      tx.open = false;
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}

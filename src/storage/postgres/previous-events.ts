@@ -1,0 +1,22 @@
+import { inject, injectable } from 'inversify';
+import type { EventNID } from '../../types/nids.js';
+import { notFound } from '../shared/contracts.js';
+import type { PreviousEventsTable, Tx } from '../tables/index.js';
+import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
+import { changed } from './values.js';
+
+/** One row per (previous event, referencing event), as on SQLite: set semantics come from the primary key. */
+@injectable()
+export class PostgresPreviousEventsTable implements PreviousEventsTable {
+  constructor(@inject(POSTGRES_CONNECTION) private readonly conn: PostgresConnection) {}
+
+  async insertPreviousEvent(tx: Tx, previousEventID: string, eventNID: EventNID): Promise<void> {
+    await this.conn.query(tx, `INSERT INTO roomserver_previous_events (previous_event_id, event_nid) VALUES ($1, $2)
+      ON CONFLICT DO NOTHING`, [previousEventID, eventNID]);
+  }
+
+  async selectPreviousEventExists(tx: Tx, previousEventID: string): Promise<void> {
+    const r = await this.conn.query(tx, 'SELECT 1 FROM roomserver_previous_events WHERE previous_event_id = $1 LIMIT 1', [previousEventID]);
+    if (changed(r) === 0) throw notFound('previous event', previousEventID);
+  }
+}

@@ -1,0 +1,33 @@
+import { inject, injectable } from 'inversify';
+import type { StateBlockNID } from '../../types/nids.js';
+import type { StateEntry, StateEntryList } from '../../types/state.js';
+import { missingOf, unique } from '../shared/contracts.js';
+import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
+import type { StateBlockTable, Tx } from '../tables/index.js';
+import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
+
+@injectable()
+export class PostgresStateBlockTable implements StateBlockTable {
+  constructor(@inject(POSTGRES_CONNECTION) private readonly conn: PostgresConnection) {}
+
+  async insertStateBlock(tx: Tx, entries: readonly StateEntry[]): Promise<StateBlockNID> {
+    const block = encodeStateBlock(entries);
+    // DO UPDATE (a no-op on a column no index covers, so the rewrite stays a HOT update) rather than DO NOTHING:
+    // RETURNING then gives the existing row's NID on a conflict, including a row another transaction committed
+    // while this one waited on it, so concurrent writers of the same block converge on one NID in one statement.
+    const r = await this.conn.query<{ nid: StateBlockNID }>(tx, `INSERT INTO roomserver_state_block (state_block_hash, entry_count, entries)
+      VALUES ($1, $2, $3) ON CONFLICT (state_block_hash) DO UPDATE SET entry_count = excluded.entry_count
+      RETURNING state_block_nid AS nid`, [block.hash, block.entries.length, block.bytes]);
+    return r.rows[0]!.nid;
+  }
+
+  async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+    if (stateBlockNIDs.length === 0) return this.conn.nothing(tx, []);
+    const r = await this.conn.query<{ nid: StateBlockNID; entries: Buffer }>(tx, `SELECT state_block_nid AS nid, entries
+      FROM roomserver_state_block WHERE state_block_nid = ANY($1::bigint[]) ORDER BY state_block_nid`, [unique(stateBlockNIDs)]);
+    const found = new Set(r.rows.map((row) => row.nid));
+    const err = missingOf('state', 'state blocks', unique(stateBlockNIDs), (n) => found.has(n));
+    if (err) throw err;
+    return r.rows.map((row) => ({ stateBlockNID: row.nid, stateEntries: decodeStateBlock(row.entries, row.nid) }));
+  }
+}

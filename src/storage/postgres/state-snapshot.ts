@@ -1,0 +1,33 @@
+import { inject, injectable } from 'inversify';
+import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
+import type { StateBlockNIDList } from '../../types/state.js';
+import { checkBlockList, missingOf, unique } from '../shared/contracts.js';
+import { hashBlockList } from '../shared/state-codec.js';
+import type { StateSnapshotTable, Tx } from '../tables/index.js';
+import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
+
+@injectable()
+export class PostgresStateSnapshotTable implements StateSnapshotTable {
+  constructor(@inject(POSTGRES_CONNECTION) private readonly conn: PostgresConnection) {}
+
+  async insertState(tx: Tx, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateSnapshotNID> {
+    checkBlockList(stateBlockNIDs);
+    // As for blocks: a no-op DO UPDATE makes RETURNING answer with the existing NID. room_nid keeps the first room.
+    const r = await this.conn.query<{ nid: StateSnapshotNID }>(tx, `INSERT INTO roomserver_state_snapshots
+      (state_snapshot_hash, room_nid, state_block_nids) VALUES ($1, $2, $3::bigint[])
+      ON CONFLICT (state_snapshot_hash) DO UPDATE SET room_nid = roomserver_state_snapshots.room_nid
+      RETURNING state_snapshot_nid AS nid`, [hashBlockList(stateBlockNIDs), roomNID, [...stateBlockNIDs]]);
+    return r.rows[0]!.nid;
+  }
+
+  async bulkSelectStateBlockNIDs(tx: Tx, stateSnapshotNIDs: readonly StateSnapshotNID[]): Promise<StateBlockNIDList[]> {
+    if (stateSnapshotNIDs.length === 0) return this.conn.nothing(tx, []);
+    const r = await this.conn.query<{ nid: StateSnapshotNID; blocks: StateBlockNID[] }>(tx, `SELECT state_snapshot_nid AS nid,
+      state_block_nids AS blocks FROM roomserver_state_snapshots WHERE state_snapshot_nid = ANY($1::bigint[])
+      ORDER BY state_snapshot_nid`, [unique(stateSnapshotNIDs)]);
+    const found = new Set(r.rows.map((row) => row.nid));
+    const err = missingOf('state', 'state snapshots', unique(stateSnapshotNIDs), (n) => found.has(n));
+    if (err) throw err;
+    return r.rows.map((row) => ({ stateSnapshotNID: row.nid, stateBlockNIDs: row.blocks }));
+  }
+}

@@ -1,0 +1,28 @@
+import { inject, injectable } from 'inversify';
+import type { StoreStats, StoreStatsReader } from '../tables/index.js';
+import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
+
+@injectable()
+export class PostgresStoreStats implements StoreStatsReader {
+  constructor(@inject(POSTGRES_CONNECTION) private readonly conn: PostgresConnection) {}
+
+  /**
+   * One statement. stateBytes counts the payload as stored (pg_column_size of the bytea and bigint[] values);
+   * totalBytes is what the store's schema takes on disk: every table in it with its indexes and TOAST data
+   * (pg_total_relation_size), which is the whole store when the schema is its own (postgres.schema).
+   */
+  async collect(): Promise<StoreStats> {
+    const r = await this.conn.query<StoreStats>(this.conn.autocommit, `SELECT
+        (SELECT count(*) FROM roomserver_rooms) AS rooms,
+        (SELECT count(*) FROM roomserver_events) AS events,
+        (SELECT count(*) FROM roomserver_state_snapshots) AS "stateSnapshots",
+        (SELECT count(*) FROM roomserver_state_block) AS "stateBlocks",
+        (SELECT coalesce(sum(entry_count), 0)::bigint FROM roomserver_state_block) AS "stateTuples",
+        (SELECT coalesce(sum(pg_column_size(entries) + pg_column_size(state_block_hash)), 0)::bigint FROM roomserver_state_block)
+          + (SELECT coalesce(sum(pg_column_size(state_block_nids) + pg_column_size(state_snapshot_hash)), 0)::bigint
+             FROM roomserver_state_snapshots) AS "stateBytes",
+        (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+          WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'm')) AS "totalBytes"`);
+    return r.rows[0]!;
+  }
+}

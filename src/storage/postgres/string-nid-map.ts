@@ -1,0 +1,57 @@
+import { duplicate, notFound, unique } from '../shared/contracts.js';
+import { sha256 } from '../shared/state-codec.js';
+import type { Tx } from '../tables/index.js';
+import type { PostgresConnection } from './connection.js';
+
+/** The content address of a string key: SHA-256 of its UTF-8 bytes (what PostgreSQL stores for the text). */
+export const textHash = (s: string): Buffer => sha256(Buffer.from(s, 'utf8'));
+
+/**
+ * The shape event_types and event_state_keys share: a string column <-> a NID column from a sequence.
+ * Uniqueness and lookups go through a SHA-256 column rather than the string itself, because a B-tree entry is
+ * limited to about 2.7 kB and a state key is not (see migrations.ts). Table and column names come from the two
+ * table classes, never from input.
+ */
+export class PostgresStringNIDMap<N extends number> {
+  private readonly sql: { insert: string; select: string; bulkByHash: string; bulkByNID: string };
+
+  constructor(
+    private readonly conn: PostgresConnection, private readonly what: string,
+    table: string, nidColumn: string, stringColumn: string, hashColumn: string,
+  ) {
+    this.sql = {
+      insert: `INSERT INTO ${table} (${hashColumn}, ${stringColumn}) VALUES ($1, $2)
+        ON CONFLICT (${hashColumn}) DO NOTHING RETURNING ${nidColumn} AS nid`,
+      select: `SELECT ${nidColumn} AS nid FROM ${table} WHERE ${hashColumn} = $1`,
+      bulkByHash: `SELECT ${hashColumn} AS hash, ${nidColumn} AS nid FROM ${table} WHERE ${hashColumn} = ANY($1::bytea[])`,
+      bulkByNID: `SELECT ${stringColumn} AS s, ${nidColumn} AS nid FROM ${table} WHERE ${nidColumn} = ANY($1::bigint[])`,
+    };
+  }
+
+  async insert(tx: Tx, value: string): Promise<N> {
+    const r = await this.conn.query<{ nid: N }>(tx, this.sql.insert, [textHash(value), value]);
+    const row = r.rows[0];
+    if (!row) throw duplicate(this.what, value);
+    return row.nid;
+  }
+
+  async select(tx: Tx, value: string): Promise<N> {
+    const r = await this.conn.query<{ nid: N }>(tx, this.sql.select, [textHash(value)]);
+    const row = r.rows[0];
+    if (!row) throw notFound(this.what, value);
+    return row.nid;
+  }
+
+  async bulkSelectNIDs(tx: Tx, values: readonly string[]): Promise<Map<string, N>> {
+    const byHash = new Map(unique(values).map((v) => [textHash(v).toString('hex'), v]));
+    if (byHash.size === 0) return this.conn.nothing(tx, new Map());
+    const r = await this.conn.query<{ hash: Buffer; nid: N }>(tx, this.sql.bulkByHash, [[...byHash.keys()].map((h) => Buffer.from(h, 'hex'))]);
+    return new Map(r.rows.map((row) => [byHash.get(row.hash.toString('hex'))!, row.nid]));
+  }
+
+  async bulkSelectStrings(tx: Tx, nids: readonly N[]): Promise<Map<N, string>> {
+    if (nids.length === 0) return this.conn.nothing(tx, new Map());
+    const r = await this.conn.query<{ s: string; nid: N }>(tx, this.sql.bulkByNID, [unique(nids)]);
+    return new Map(r.rows.map((row) => [row.nid, row.s]));
+  }
+}

@@ -1,0 +1,330 @@
+import { inject, injectable } from 'inversify';
+import { TOKENS } from '../../di/tokens.js';
+import { InvalidInputError } from '../../types/errors.js';
+import { preview } from '../../types/event.js';
+import {
+  checkAlgorithm, checkBase64, checkBoolean, checkCount, checkID, checkInteger, checkServerName, checkText, checkUserID,
+  CROSS_SIGNING_USAGE, ed25519KeyID, isCrossSigningKeyPurpose, OFFSET_NEWEST, splitAlgorithmKeyID,
+  type CrossSigningKey, type CrossSigningKeyPurpose,
+} from '../../types/keys.js';
+import type {
+  DeviceMessage, KeyserverTables, OneTimeKeys, OneTimeKeysCount, PartitionOffset, PartitionStorer, UnitOfWork,
+} from '../tables/index.js';
+import { unique } from './contracts.js';
+
+/** user ID -> device ID -> algorithm: which one-time keys a claim asks for. */
+export type ClaimRequest = ReadonlyMap<string, ReadonlyMap<string, string>>;
+
+function checkList<T>(what: string, value: unknown): readonly T[] {
+  if (!Array.isArray(value)) throw new InvalidInputError(`${what} must be an array, got ${preview(value)}`);
+  return value as readonly T[];
+}
+
+function checkMap<K, V>(what: string, value: unknown): ReadonlyMap<K, V> {
+  if (!(value instanceof Map)) throw new InvalidInputError(`${what} must be a Map, got ${preview(value)}`);
+  return value as ReadonlyMap<K, V>;
+}
+
+/** A device message's identity and payload; the stream ID too when the caller assigns it (remote keys). */
+function checkDeviceMessage(what: string, m: unknown, withStreamID: boolean): DeviceMessage {
+  if (typeof m !== 'object' || m === null) throw new InvalidInputError(`${what} must be a device message, got ${preview(m)}`);
+  const d = m as DeviceMessage;
+  checkUserID(`${what}.userID`, d.userID);
+  checkID(`${what}.deviceID`, d.deviceID);
+  checkText(`${what}.keyJSON`, d.keyJSON);
+  if (d.displayName !== undefined) checkText(`${what}.displayName`, d.displayName);
+  if (withStreamID) checkCount(`${what}.streamID`, d.streamID);
+  return d;
+}
+
+/**
+ * The key server's Database (Dendrite's keyserver storage), written once over the key server tables. It embeds
+ * the PartitionStorer it receives through DI (TOKENS.PartitionStorer), whichever implementation the driver chose.
+ *
+ * Every input is checked (InvalidInputError naming the field) before anything is written. Multi-write
+ * operations run in one transaction and are also ordered to be safe without one (see DESIGN.md): every write
+ * below is an idempotent upsert or delete, and where order matters it is noted.
+ */
+@injectable()
+export class KeyDatabase implements PartitionStorer {
+  constructor(
+    @inject(TOKENS.UnitOfWork) readonly uow: UnitOfWork,
+    @inject(TOKENS.KeyserverTables) readonly tables: KeyserverTables,
+    @inject(TOKENS.PartitionStorer) readonly partitionStorer: PartitionStorer,
+  ) {}
+
+  private get auto() {
+    return this.uow.autocommit;
+  }
+
+  // ---- PartitionStorer (delegated) ----
+
+  partitionOffsets(topic: string): Promise<PartitionOffset[]> {
+    return this.partitionStorer.partitionOffsets(topic);
+  }
+
+  setPartitionOffset(topic: string, partition: number, offset: number): Promise<void> {
+    return this.partitionStorer.setPartitionOffset(topic, partition, offset);
+  }
+
+  // ---- One-time keys ----
+
+  /** The named keys ("algorithm:keyID") that exist, with their JSON; missing ones are absent. */
+  async existingOneTimeKeys(userID: string, deviceID: string, keyIDsWithAlgorithms: readonly string[]): Promise<Map<string, string>> {
+    checkUserID('user ID', userID);
+    checkID('device ID', deviceID);
+    checkList<string>('key IDs', keyIDsWithAlgorithms).forEach((k, i) => splitAlgorithmKeyID(`key IDs[${i}]`, k));
+    return this.tables.oneTimeKeys.selectOneTimeKeys(this.auto, userID, deviceID, keyIDsWithAlgorithms);
+  }
+
+  /** Stores (or replaces) the device's one-time keys and returns its counts per algorithm afterwards. */
+  async storeOneTimeKeys(keys: OneTimeKeys): Promise<OneTimeKeysCount> {
+    if (typeof keys !== 'object' || keys === null) throw new InvalidInputError(`one-time keys must be an object, got ${preview(keys)}`);
+    checkUserID('userID', keys.userID);
+    checkID('deviceID', keys.deviceID);
+    for (const [name, json] of checkMap<string, string>('keyJSON', keys.keyJSON)) {
+      splitAlgorithmKeyID(`keyJSON key ${preview(name)}`, name);
+      checkText(`keyJSON[${preview(name)}]`, json);
+    }
+    return this.uow.transaction((tx) => this.tables.oneTimeKeys.insertOneTimeKeys(tx, keys));
+  }
+
+  async oneTimeKeysCount(userID: string, deviceID: string): Promise<OneTimeKeysCount> {
+    checkUserID('user ID', userID);
+    checkID('device ID', deviceID);
+    return this.tables.oneTimeKeys.countOneTimeKeys(this.auto, userID, deviceID);
+  }
+
+  /**
+   * Claims one key per (user, device, algorithm) asked for, deleting it: each key is handed out once, however many
+   * claims run at the same time. Devices with no key of that algorithm are skipped. The result lists one
+   * OneTimeKeys (with one key) per successful claim, in request order. Each claim is one atomic
+   * select-and-delete, so without a transaction a crash can only lose keys already claimed, never repeat one.
+   */
+  async claimKeys(request: ClaimRequest): Promise<OneTimeKeys[]> {
+    const claims: [string, string, string][] = [];
+    for (const [userID, devices] of checkMap<string, ReadonlyMap<string, string>>('claim request', request)) {
+      checkUserID('claim request user ID', userID);
+      for (const [deviceID, algorithm] of checkMap<string, string>(`claim request for ${preview(userID)}`, devices)) {
+        checkID(`claim request device ID of ${preview(userID)}`, deviceID);
+        checkAlgorithm(`claim request algorithm for ${preview(userID)} ${preview(deviceID)}`, algorithm);
+        claims.push([userID, deviceID, algorithm]);
+      }
+    }
+    if (claims.length === 0) return [];
+    return this.uow.transaction(async (tx) => {
+      const out: OneTimeKeys[] = [];
+      for (const [userID, deviceID, algorithm] of claims) {
+        const key = await this.tables.oneTimeKeys.selectAndDeleteOneTimeKey(tx, userID, deviceID, algorithm);
+        if (key) out.push({ userID, deviceID, keyJSON: new Map([key]) });
+      }
+      return out;
+    });
+  }
+
+  // ---- Device keys ----
+
+  /**
+   * Fills each message in place with the stored key JSON, stream ID and display name; an unknown device gets
+   * keyJSON "" and stream ID 0, with no error.
+   */
+  async deviceKeysJSON(messages: DeviceMessage[]): Promise<void> {
+    checkList<DeviceMessage>('messages', messages).forEach((m, i) => {
+      checkUserID(`messages[${i}].userID`, m?.userID);
+      checkID(`messages[${i}].deviceID`, m.deviceID);
+    });
+    await this.tables.deviceKeys.selectDeviceKeysJSON(this.auto, messages);
+  }
+
+  /** True if the user has a device at every one of these stream IDs (repeats count once); true for none. */
+  async prevIDsExists(userID: string, prevIDs: readonly number[]): Promise<boolean> {
+    checkUserID('user ID', userID);
+    checkList<number>('previous stream IDs', prevIDs).forEach((id, i) => checkCount(`previous stream IDs[${i}]`, id));
+    const wanted = unique(prevIDs);
+    if (wanted.length === 0) return true;
+    return (await this.tables.deviceKeys.countStreamIDsForUser(this.auto, userID, wanted)) === wanted.length;
+  }
+
+  /**
+   * Stores this server's users' device keys, giving each message the user's next stream ID, in input order
+   * (max + 1 upward per user, 1 for a new user), and writes the IDs back to the caller's messages once the
+   * transaction has committed (never IDs that were rolled back).
+   *
+   * The IDs are distinct and gapless per user even when uploads for one user run concurrently, because
+   * `reserveStreamIDs` hands out a range no concurrent reservation can overlap. On SQL it is max + 1 read under
+   * the transaction's write lock (SQLite's single writer; a per-user transaction lock on PostgreSQL), and the rows
+   * are written before that lock is released. A lock-free driver (Cosmos DB) cannot lean on this transaction: it
+   * must implement `reserveStreamIDs` as one atomic increment of a per-user counter document by the batch size,
+   * so that the reservation itself is the commit point for the IDs; the device upserts after it are idempotent,
+   * and a crash between them leaves at most a gap, never a duplicate ID.
+   */
+  async storeLocalDeviceKeys(messages: DeviceMessage[]): Promise<void> {
+    checkList<DeviceMessage>('messages', messages).forEach((m, i) => checkDeviceMessage(`messages[${i}]`, m, false));
+    if (messages.length === 0) return;
+    const perUser = new Map<string, number[]>();
+    messages.forEach((m, i) => {
+      const indexes = perUser.get(m.userID) ?? [];
+      indexes.push(i);
+      perUser.set(m.userID, indexes);
+    });
+    const assigned = await this.uow.transaction(async (tx) => {
+      const ids = new Array<number>(messages.length);
+      for (const [userID, indexes] of perUser) {
+        const first = await this.tables.deviceKeys.reserveStreamIDs(tx, userID, indexes.length);
+        indexes.forEach((messageIndex, n) => (ids[messageIndex] = first + n));
+      }
+      const rows = messages.map((m, i): DeviceMessage => ({
+        userID: m.userID, deviceID: m.deviceID, keyJSON: m.keyJSON, streamID: ids[i]!,
+        ...(m.displayName !== undefined ? { displayName: m.displayName } : {}),
+      }));
+      await this.tables.deviceKeys.insertDeviceKeys(tx, rows);
+      return ids;
+    });
+    messages.forEach((m, i) => (m.streamID = assigned[i]!));
+  }
+
+  /**
+   * Stores other servers' users' device keys with the stream IDs they were given. The devices of each user in
+   * `clearUserIDs` that this call does not mention are deleted: the user's list becomes exactly what was sent.
+   * Order (safe without a transaction): the new rows first, then the deletions of what they replace, so a crash
+   * never leaves a cleared user with fewer devices than either the old or the new list.
+   */
+  async storeRemoteDeviceKeys(messages: readonly DeviceMessage[], clearUserIDs: readonly string[]): Promise<void> {
+    checkList<DeviceMessage>('messages', messages).forEach((m, i) => checkDeviceMessage(`messages[${i}]`, m, true));
+    checkList<string>('users to clear', clearUserIDs).forEach((u, i) => checkUserID(`users to clear[${i}]`, u));
+    await this.uow.transaction(async (tx) => {
+      if (messages.length > 0) await this.tables.deviceKeys.insertDeviceKeys(tx, messages);
+      for (const userID of unique(clearUserIDs)) {
+        const keep = messages.filter((m) => m.userID === userID).map((m) => m.deviceID);
+        await this.tables.deviceKeys.deleteAllDeviceKeys(tx, userID, keep);
+      }
+    });
+  }
+
+  /** The user's devices with keys, limited to `deviceIDs` unless it is empty; sorted by device ID. */
+  async deviceKeysForUser(userID: string, deviceIDs: readonly string[]): Promise<DeviceMessage[]> {
+    checkUserID('user ID', userID);
+    checkList<string>('device IDs', deviceIDs).forEach((d, i) => checkID(`device IDs[${i}]`, d));
+    return this.tables.deviceKeys.selectBatchDeviceKeys(this.auto, userID, deviceIDs);
+  }
+
+  /**
+   * Deletes the devices' keys. For each device, the cross-signing signatures of it go first and its row last,
+   * so a crash never leaves signatures of a device that is gone; a retry finishes the job. No-op for unknown devices.
+   */
+  async deleteDeviceKeys(userID: string, deviceIDs: readonly string[]): Promise<void> {
+    checkUserID('user ID', userID);
+    checkList<string>('device IDs', deviceIDs).forEach((d, i) => checkID(`device IDs[${i}]`, d));
+    if (deviceIDs.length === 0) return;
+    await this.uow.transaction(async (tx) => {
+      for (const deviceID of unique(deviceIDs)) {
+        await this.tables.crossSigningSigs.deleteCrossSigningSigsForTarget(tx, userID, deviceID);
+        await this.tables.deviceKeys.deleteDeviceKeys(tx, userID, deviceID);
+      }
+    });
+  }
+
+  // ---- Key changes ----
+
+  /** Records that the user's keys changed and returns the change's position (greater than any before). */
+  async storeKeyChange(userID: string): Promise<number> {
+    checkUserID('user ID', userID);
+    return this.uow.transaction((tx) => this.tables.keyChanges.insertKeyChange(tx, userID));
+  }
+
+  /**
+   * Users whose latest change is in (fromOffset, toOffset] (toOffset OFFSET_NEWEST: no upper bound), each once,
+   * sorted, and the latest position among them (fromOffset if none).
+   */
+  async keyChanges(fromOffset: number, toOffset: number): Promise<{ userIDs: string[]; latestOffset: number }> {
+    checkInteger('from offset', fromOffset);
+    if (toOffset !== OFFSET_NEWEST) checkInteger('to offset', toOffset);
+    return this.tables.keyChanges.selectKeyChanges(this.auto, fromOffset, toOffset);
+  }
+
+  // ---- Stale device lists ----
+
+  /** Users whose device lists are stale, on any of the domains (all domains if the list is empty); sorted. */
+  async staleDeviceLists(domains: readonly string[]): Promise<string[]> {
+    checkList<string>('domains', domains).forEach((d, i) => checkServerName(`domains[${i}]`, d));
+    return this.tables.staleDeviceLists.selectUserIDsWithStaleDeviceLists(this.auto, domains);
+  }
+
+  async markDeviceListStale(userID: string, isStale: boolean): Promise<void> {
+    checkUserID('user ID', userID);
+    checkBoolean('is stale', isStale);
+    await this.uow.transaction((tx) => this.tables.staleDeviceLists.insertStaleDeviceList(tx, userID, isStale));
+  }
+
+  /** Forgets the users' stale flags (no-op for users not listed). */
+  async deleteStaleDeviceLists(userIDs: readonly string[]): Promise<void> {
+    checkList<string>('user IDs', userIDs).forEach((u, i) => checkUserID(`user IDs[${i}]`, u));
+    if (userIDs.length === 0) return;
+    await this.uow.transaction((tx) => this.tables.staleDeviceLists.deleteStaleDeviceLists(tx, userIDs));
+  }
+
+  // ---- Cross-signing ----
+
+  /**
+   * The user's cross-signing keys by purpose, each with key ID `ed25519:<unpadded base64>`, its usage, and only
+   * the signatures the user made (signatures by other users are left out). An empty map if none.
+   */
+  async crossSigningKeysForUser(userID: string): Promise<Map<CrossSigningKeyPurpose, CrossSigningKey>> {
+    checkUserID('user ID', userID);
+    const data = await this.tables.crossSigningKeys.selectCrossSigningKeysForUser(this.auto, userID);
+    const out = new Map<CrossSigningKeyPurpose, CrossSigningKey>();
+    for (const [purpose, keyData] of data) {
+      const keyID = ed25519KeyID(keyData);
+      const sigs = await this.tables.crossSigningSigs.selectCrossSigningSigsForTarget(this.auto, userID, keyID);
+      const own = sigs.get(userID);
+      out.set(purpose, {
+        userID,
+        usage: [CROSS_SIGNING_USAGE[purpose]],
+        keys: new Map([[keyID, keyData.replace(/=+$/, '')]]),
+        signatures: own ? new Map([[userID, own]]) : new Map(),
+      });
+    }
+    return out;
+  }
+
+  /** purpose -> key data as stored; an empty map if none. */
+  async crossSigningKeysDataForUser(userID: string): Promise<Map<CrossSigningKeyPurpose, string>> {
+    checkUserID('user ID', userID);
+    return this.tables.crossSigningKeys.selectCrossSigningKeysForUser(this.auto, userID);
+  }
+
+  /** origin user -> (origin key ID -> signature) for the target key; an empty map if none. */
+  async crossSigningSigsForTarget(targetUserID: string, targetKeyID: string): Promise<Map<string, Map<string, string>>> {
+    checkUserID('target user ID', targetUserID);
+    checkID('target key ID', targetKeyID);
+    return this.tables.crossSigningSigs.selectCrossSigningSigsForTarget(this.auto, targetUserID, targetKeyID);
+  }
+
+  /** Upserts each of the user's keys (purpose -> base64 key data); the others are kept. Each upsert is idempotent. */
+  async storeCrossSigningKeysForUser(userID: string, keys: ReadonlyMap<CrossSigningKeyPurpose, string>): Promise<void> {
+    checkUserID('user ID', userID);
+    for (const [purpose, keyData] of checkMap<CrossSigningKeyPurpose, string>('cross-signing keys', keys)) {
+      if (!isCrossSigningKeyPurpose(purpose)) {
+        throw new InvalidInputError(`cross-signing key purpose must be 1 (master), 2 (self-signing) or 3 (user-signing), got ${preview(purpose)}`);
+      }
+      checkBase64(`cross-signing key data (${CROSS_SIGNING_USAGE[purpose]})`, keyData);
+    }
+    if (keys.size === 0) return;
+    await this.uow.transaction(async (tx) => {
+      for (const [purpose, keyData] of keys) await this.tables.crossSigningKeys.upsertCrossSigningKeysForUser(tx, userID, purpose, keyData);
+    });
+  }
+
+  /** Upserts one signature: an origin user keeps one signature per target key (a new one replaces the old). */
+  async storeCrossSigningSigsForTarget(
+    originUserID: string, originKeyID: string, targetUserID: string, targetKeyID: string, signature: string,
+  ): Promise<void> {
+    checkUserID('origin user ID', originUserID);
+    checkID('origin key ID', originKeyID);
+    checkUserID('target user ID', targetUserID);
+    checkID('target key ID', targetKeyID);
+    checkBase64('signature', signature);
+    await this.uow.transaction((tx) =>
+      this.tables.crossSigningSigs.upsertCrossSigningSigsForTarget(tx, originUserID, originKeyID, targetUserID, targetKeyID, signature));
+  }
+}

@@ -1,0 +1,31 @@
+import { inject, injectable } from 'inversify';
+import type { SendToDeviceRow, SendToDeviceTable, Tx } from '../tables/index.js';
+import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
+
+@injectable()
+export class SqliteSendToDeviceTable implements SendToDeviceTable {
+  constructor(@inject(SQLITE_CONNECTION) private readonly conn: SqliteConnection) {}
+
+  insertSendToDeviceMessage(tx: Tx, userID: string, deviceID: string, content: string): Promise<number> {
+    return this.conn.run(tx, (c) => (c.stmt('INSERT INTO syncapi_send_to_device (user_id, device_id, content) VALUES (?, ?, ?) RETURNING id')
+      .get(userID, deviceID, content) as { id: number }).id);
+  }
+
+  selectSendToDeviceMessages(tx: Tx, userID: string, deviceID: string, from: number, to: number) {
+    return this.conn.run(tx, (c) => {
+      const events = c.stmt(`SELECT id, user_id AS userID, device_id AS deviceID, content FROM syncapi_send_to_device
+        WHERE user_id = ? AND device_id = ? AND id > ? AND id <= ? ORDER BY id`).all(userID, deviceID, from, to) as SendToDeviceRow[];
+      return { lastPosition: events.length > 0 ? events[events.length - 1]!.id : to, events };
+    });
+  }
+
+  deleteSendToDeviceMessages(tx: Tx, userID: string, deviceID: string, upTo: number): Promise<void> {
+    return this.conn.run(tx, (c) => {
+      c.stmt('DELETE FROM syncapi_send_to_device WHERE user_id = ? AND device_id = ? AND id <= ?').run(userID, deviceID, upTo);
+    });
+  }
+
+  selectMaxSendToDeviceMessageID(tx: Tx): Promise<number> {
+    return this.conn.run(tx, (c) => (c.stmt('SELECT COALESCE(MAX(id), 0) AS m FROM syncapi_send_to_device').get() as { m: number }).m);
+  }
+}

@@ -1,0 +1,164 @@
+import { expect } from 'chai';
+import { createStorage, type Storage } from '../src/index.js';
+import { encodeKey, partitionKey } from '../src/storage/cosmosdb/ids.js';
+import { generateRoom, validateGenerateOptions } from '../src/cli/generate.js';
+import { parseEvent } from '../src/types/event.js';
+import { ConfigError } from '../src/types/errors.js';
+import { conformanceSuite } from './conformance/index.js';
+import { SUITE_SETTINGS } from './conformance/harness.js';
+import { makeEvent, seedRoom } from './conformance/fixtures.js';
+import { emulatorConfig, isDocumentWrite } from './support/cosmos-emulator.js';
+import { cosmosEmulatorDriver, sharedEmulator } from './support/drivers-cosmos.js';
+
+const mocha = { describe, it, beforeEach, afterEach };
+conformanceSuite(mocha, cosmosEmulatorDriver());
+
+let container = 0;
+async function openTenant(tenant: string, extra: Record<string, unknown> = {}, containerName = `extra${++container}`): Promise<Storage> {
+  const emulator = await sharedEmulator();
+  const base = emulatorConfig(emulator, 'cosmos-tests', containerName, tenant);
+  return createStorage({ ...SUITE_SETTINGS, ...base, cosmosdb: { ...(base.cosmosdb as object), ...extra } });
+}
+
+describe('cosmosdb: identifiers', () => {
+  it('encodes every Matrix identifier injectively and without the characters Cosmos DB forbids', () => {
+    const inputs = ['a/b', 'a,b', 'a%2Fb', 'a\\b', 'a?b', 'a#b', 'a|b', 'a%7Cb', '~x', 'plain', '', 'ünï/cødé', 'a\u0001b'];
+    const encoded = inputs.map(encodeKey);
+    expect(new Set(encoded).size).to.equal(inputs.length);
+    for (const e of encoded) expect(e).to.not.match(/[/\\?#\u0000-\u001f]/);
+    const long = `$${'x'.repeat(10_000)}`;
+    const hashed = encodeKey(long);
+    expect(Buffer.byteLength(hashed)).to.be.lessThan(100);
+    expect(hashed).to.not.equal(encodeKey(`${long}y`));
+    expect(partitionKey('t1', 'eid', 'a|b')).to.not.equal(partitionKey('t1', 'eid|a', 'b'));
+  });
+});
+
+describe('cosmosdb: tenants sharing one container', () => {
+  it('two tenants see nothing of each other, even with identical room and event IDs', async () => {
+    const a = await openTenant('alpha', {}, 'shared-tenants');
+    const b = await openTenant('beta', {}, 'shared-tenants');
+    try {
+      await seedRoom(a);
+      await a.roomserver.setRoomAlias('#room:example.org', '!room:example.org', '@alice:example.org');
+      await a.roomserver.publishRoom('!room:example.org', true);
+      expect(await b.roomserver.roomInfo('!room:example.org')).to.equal(null);
+      expect(await b.roomserver.getRoomIDForAlias('#room:example.org')).to.equal(null);
+      expect(await b.roomserver.getPublishedRooms()).to.deep.equal([]);
+      expect(await b.roomserver.getKnownRooms()).to.deep.equal([]);
+      expect((await b.stats.collect()).events).to.equal(0);
+      // The same IDs in tenant beta make a different room, with its own NIDs counting from the start.
+      await b.roomserver.appendEvent(makeEvent({ id: '$create!room:example.org', type: 'm.room.create', stateKey: '', content: { creator: '@zed:example.org' } }));
+      expect(await b.roomserver.currentState('!room:example.org')).to.have.length(1);
+      expect(await a.roomserver.currentState('!room:example.org')).to.have.length(5);
+      expect((await a.stats.collect()).events).to.equal(6);
+      expect((await b.stats.collect()).events).to.equal(1);
+      expect((await b.roomserver.getStateEvent('!room:example.org', 'm.room.create', ''))!.event.content).to.deep.equal({ creator: '@zed:example.org' });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('the tenant name is validated and a missing container is a clear ConfigError when not allowed to create it', async () => {
+    let err: unknown;
+    try { await openTenant('no spaces'); } catch (e) { err = e; }
+    expect(err).to.be.instanceOf(ConfigError);
+    expect((err as Error).message).to.contain('"cosmosdb.tenant"');
+    err = undefined;
+    try { await openTenant('t', { create_if_missing: false }, 'never-created'); } catch (e) { err = e; }
+    expect(err).to.be.instanceOf(ConfigError);
+    expect((err as Error).message).to.match(/does not exist.*create_if_missing/);
+  });
+});
+
+describe('cosmosdb: request accounting', () => {
+  it('counts the requests and request charge of every operation', async () => {
+    const s = await openTenant('acct');
+    try {
+      const stats = s.requestStats!;
+      stats.reset();
+      await seedRoom(s);
+      const snap = stats.snapshot();
+      expect(snap.requests).to.be.greaterThan(6);
+      expect(snap.requestCharge).to.be.greaterThan(0);
+      expect(Object.keys(snap.byOperation)).to.include('events.insert').and.include('rooms.updateLatest');
+      const sum = Object.values(snap.byOperation).reduce((n, o) => n + o.requests, 0 as number);
+      expect(sum).to.equal(snap.requests);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+/** Everything a reader can see of an imported room, as plain data to compare between two stores. */
+async function observe(storage: Storage, lines: string[]) {
+  const db = storage.roomserver;
+  const events = lines.map((l) => parseEvent(l));
+  const roomID = events[0]!.roomID;
+  const ids = async (nids: number[]) => [...(await db.eventIDs(nids as never)).values()].sort();
+  const statesBefore: string[][] = [];
+  for (const e of events) statesBefore.push(await ids((await db.loadStateAtEvent(e.eventID)).map((s) => s.eventNID)));
+  const info = (await db.roomInfo(roomID))!;
+  const stored = await db.eventsFromIDs(events.map((e) => e.eventID));
+  return {
+    current: await ids((await db.currentState(roomID)).map((s) => s.eventNID)),
+    statesBefore,
+    latest: (await db.latestEventIDs(info.roomNID)).eventIDs,
+    joined: await ids(await db.getMembershipEventNIDsForRoom(info.roomNID, true, false)),
+    all: await ids(await db.getMembershipEventNIDsForRoom(info.roomNID, false, false)),
+    json: stored.map((s) => s.event.json).sort(),
+    count: (await storage.stats.collect()).events,
+  };
+}
+
+describe('cosmosdb: faults', function () {
+  this.timeout(180_000);
+
+  it('an import under 429s, 503s, timeouts before and after writes, and resets stores exactly what a clean import stores', async () => {
+    const lines = [...generateRoom(validateGenerateOptions({ members: 12, events: 120, seed: 7 }))];
+    const clean = await openTenant('clean');
+    const faulty = await openTenant('faulty', { request_timeout_ms: 400, transient_retries: 8 });
+    const emulator = await sharedEmulator();
+    try {
+      for (const l of lines) await clean.roomserver.appendEvent(parseEvent(l));
+      // A fault every few requests, of each kind, for the whole faulty import.
+      let n = 0;
+      const every = (k: number, writesOnly: boolean) => (req: import('node:http').IncomingMessage) =>
+        (!writesOnly || isDocumentWrite(req)) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('faulty') && ++n % k === 0;
+      const rules = [
+        emulator.inject({ match: every(7, false), times: 60, fault: { kind: '429', retryAfterMs: 5 } }),
+        emulator.inject({ match: every(11, true), times: 30, fault: { kind: '503' } }),
+        emulator.inject({ match: every(13, true), times: 12, fault: { kind: 'delayResponse', ms: 700 } }),
+        emulator.inject({ match: every(17, true), times: 12, fault: { kind: 'delayRequest', ms: 700 } }),
+        emulator.inject({ match: every(19, false), times: 12, fault: { kind: 'reset' } }),
+      ];
+      let callerRetries = 0;
+      for (const l of lines) {
+        // What a homeserver does when a call still fails after the driver's retries: call again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await faulty.roomserver.appendEvent(parseEvent(l));
+            break;
+          } catch (e) {
+            if (attempt >= 10) throw e;
+            callerRetries++;
+          }
+        }
+      }
+      emulator.clearFaults();
+      const used = rules.map((r, i) => [60, 30, 12, 12, 12][i]! - r.remaining);
+      expect(used.every((u) => u > 0), `every kind of fault was injected: ${used}`).to.equal(true);
+      // Give writes that were delayed past their timeout time to land before comparing.
+      await new Promise((r) => setTimeout(r, 800));
+      const [a, b] = [await observe(clean, lines), await observe(faulty, lines)];
+      expect(b).to.deep.equal(a);
+      expect(b.count).to.equal(lines.length);
+      console.log(`      faults injected: ${used.join(' / ')} (429 / 503 / late response / lost request / reset); caller retries: ${callerRetries}`);
+    } finally {
+      emulator.clearFaults();
+      await clean.close();
+      await faulty.close();
+    }
+  });
+});

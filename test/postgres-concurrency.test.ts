@@ -1,0 +1,207 @@
+/**
+ * PostgreSQL under concurrency: two independent stores (two pools, two sets of caches, as two homeserver processes
+ * would have) writing one room and creating the same NIDs at once, and the latest-events updater serializing
+ * writers of one room.
+ */
+import { expect } from 'chai';
+import { createStorage, type Storage } from '../src/index.js';
+import { LatestEventsUpdater } from '../src/storage/shared/latest-events-updater.js';
+import type { UserNIDResolver } from '../src/storage/shared/membership-updater.js';
+import type { RoomEvent } from '../src/types/event.js';
+import type { RoomNID } from '../src/types/nids.js';
+import { makeEvent, seedRoom } from './conformance/fixtures.js';
+import { adminPool, closeAdminPool, freshSchemaName, openInFreshSchema, testDatabaseURL } from './support/postgres.js';
+
+const ROOM = '!shared:example.org';
+const settings = { server_name: 'example.org' };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Two stores on one schema: `a` drops the schema when closed, so close `b` first. */
+async function twoProcesses(): Promise<[Storage, Storage]> {
+  const schema = freshSchemaName('conc');
+  const a = await openInFreshSchema({ ...settings, postgres: { pool_size: 6 } }, schema);
+  const b = await createStorage({ ...settings, backend: 'postgres', postgres: { url: testDatabaseURL(), schema, pool_size: 6 } });
+  return [a, b];
+}
+
+/**
+ * One writer's chain: each event names the previous one; every third is a message, the others are state events
+ * whose types and state keys are drawn from small sets that both writers share (so both create the same NIDs, and
+ * their tuples overlap), and every fifth is a membership.
+ */
+function chain(writer: string, length: number, root: string): RoomEvent[] {
+  const events: RoomEvent[] = [];
+  let prev = root;
+  for (let i = 0; i < length; i++) {
+    const id = `$${writer}${i}`;
+    const base = { id, room: ROOM, prev: [prev], depth: 10 + i, sender: '@alice:example.org' };
+    if (i % 5 === 4) {
+      events.push(makeEvent({ ...base, type: 'm.room.member', stateKey: `@member${i % 7}:example.org`, content: { membership: i % 2 ? 'join' : 'leave' } }));
+    } else if (i % 3 === 0) {
+      events.push(makeEvent({ ...base, content: { body: `${writer} says ${i}` } }));
+    } else {
+      events.push(makeEvent({ ...base, type: `org.example.shared.${i % 4}`, stateKey: `key-${i % 6}`, content: { writer, i } }));
+    }
+    prev = id;
+  }
+  return events;
+}
+
+describe('postgres concurrency', function () {
+  this.timeout(120_000);
+  after(closeAdminPool);
+
+  it('two stores appending to one room at once, creating the same NIDs, leave a consistent room', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const seed = await seedRoom(a, ROOM);
+      const root = seed.bobJoin.eventID;
+      const chainA = chain('a', 40, root);
+      const chainB = chain('b', 40, root);
+      const newUsers = Array.from({ length: 40 }, (_, i) => `@new${i}:example.org`);
+      const outliers = (w: string) => Array.from({ length: 10 }, (_, i) =>
+        makeEvent({ id: `$out-${w}${i}`, room: ROOM, type: `org.example.outlier.${i % 3}`, stateKey: `outlier-key-${i % 4}` }));
+      const roomNID = (await a.roomserver.roomInfo(ROOM))!.roomNID;
+      const appendAll = async (s: Storage, events: RoomEvent[]) => { for (const e of events) await s.roomserver.appendEvent(e); };
+      await Promise.all([
+        appendAll(a, chainA),
+        appendAll(b, chainB),
+        // The same new state keys, assigned by both stores at once (getMembership creates the user's NID).
+        ...newUsers.map((u, i) => (i % 2 ? a : b).roomserver.getMembership(roomNID, u)),
+        ...newUsers.map((u, i) => (i % 2 ? b : a).roomserver.getMembership(roomNID, u)),
+        // Events stored without the room lock, with new types and keys shared by both stores.
+        ...outliers('x').map((e) => a.roomserver.storeEvent(e)),
+        ...outliers('x').map((e) => b.roomserver.storeEvent(e)),
+      ]);
+
+      const all = [...Object.values(seed), ...chainA, ...chainB, ...outliers('x')];
+      // Every event stored once, and both stores agree on every NID.
+      const nidsA = await a.roomserver.eventNIDs(all.map((e) => e.eventID));
+      const nidsB = await b.roomserver.eventNIDs(all.map((e) => e.eventID));
+      expect(nidsA.size).to.equal(all.length);
+      expect(nidsB).to.deep.equal(nidsA);
+      expect(new Set(nidsA.values()).size).to.equal(all.length);
+      expect((await a.stats.collect()).events).to.equal(all.length);
+      const schema = a.config.postgres.schema;
+      for (const [table, column] of [['roomserver_event_types', 'event_type'], ['roomserver_event_state_keys', 'event_state_key']]) {
+        const dup = await adminPool().query(`SELECT ${column} FROM ${schema}.${table} GROUP BY ${column} HAVING count(*) > 1`);
+        expect(dup.rows, table).to.deep.equal([]);
+      }
+      const keys = [...newUsers, ...all.flatMap((e) => (e.stateKey === undefined ? [] : [e.stateKey]))];
+      expect(await b.roomserver.eventStateKeyNIDs(keys)).to.deep.equal(await a.roomserver.eventStateKeyNIDs(keys));
+      const types = [...new Set(all.map((e) => e.type))];
+      const typeNIDs = await a.roomserver.eventTypeNIDsFor(types);
+      expect(typeNIDs.size).to.equal(types.length);
+      expect(await b.roomserver.eventTypeNIDsFor(types)).to.deep.equal(typeNIDs);
+
+      // The room lock serialized the appends, and event NIDs were reserved under it: NID order is the order in
+      // which the appends applied. Replaying the appended events in that order gives every state, before each
+      // event and after the last.
+      const appended = [...Object.values(seed), ...chainA, ...chainB].sort((x, y) => nidsA.get(x.eventID)! - nidsA.get(y.eventID)!);
+      // The two writers really did take turns (otherwise this case would prove nothing about concurrency).
+      const writers = appended.map((e) => e.eventID.slice(0, 2)).filter((w) => w === '$a' || w === '$b');
+      expect(writers.filter((w, i) => i > 0 && w !== writers[i - 1]).length, writers.join(' ')).to.be.at.least(2);
+      const replay = new Map<string, string>();
+      const stateIDs = async (s: Storage, entries: { eventNID: number }[]) => {
+        const ids = await s.roomserver.eventIDs(entries.map((e) => e.eventNID as never));
+        return [...ids.values()].sort();
+      };
+      for (const e of appended) {
+        if (e.eventID !== seed.create.eventID) {
+          const before = await (e.eventID.startsWith('$b') ? b : a).roomserver.loadStateAtEvent(e.eventID);
+          expect(await stateIDs(a, before), `state before ${e.eventID}`).to.deep.equal([...replay.values()].sort());
+        }
+        if (e.stateKey !== undefined) replay.set(`${e.type}\u0000${e.stateKey}`, e.eventID);
+      }
+      for (const s of [a, b]) expect(await stateIDs(s, await s.roomserver.currentState(ROOM))).to.deep.equal([...replay.values()].sort());
+
+      // Latest events: the two chains' ends (each chain's events replace their predecessor).
+      const latest = await b.roomserver.latestEventIDs(roomNID);
+      expect(latest.eventIDs.sort()).to.deep.equal([chainA.at(-1)!.eventID, chainB.at(-1)!.eventID].sort());
+      expect(latest.depth).to.equal(50);
+
+      // Memberships follow the last applied member event of each user.
+      const lastMembership = new Map<string, string>();
+      for (const e of appended) if (e.type === 'm.room.member') lastMembership.set(e.stateKey!, e.content.membership as string);
+      for (const [user, membership] of lastMembership) {
+        const m = await a.roomserver.getMembership(roomNID, user);
+        expect(m.stillInRoom, user).to.equal(membership === 'join');
+      }
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('the latest-events updater serializes writers: a second updater of the room waits for the first to commit', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const seed = await seedRoom(a, ROOM);
+      const roomNID: RoomNID = (await a.roomserver.roomInfo(ROOM))!.roomNID;
+      const nids = await a.roomserver.eventNIDs([seed.message.eventID, seed.create.eventID]);
+      const resolve = (s: Storage): UserNIDResolver => (tx, id) => s.tables.eventStateKeys.selectEventStateKeyNID(tx, id);
+      const timeline: string[] = [];
+      let firstHolds!: () => void;
+      const held = new Promise<void>((r) => { firstHolds = r; });
+
+      const first = a.unitOfWork.transaction(async (tx) => {
+        const u = await LatestEventsUpdater.open(tx, a.tables, resolve(a), roomNID);
+        timeline.push('first opened');
+        firstHolds();
+        await sleep(400);
+        await u.setLatestEvents([nids.get(seed.message.eventID)!], nids.get(seed.create.eventID)!, u.currentStateSnapshotNID);
+        timeline.push('first committing');
+      });
+      await held;
+      const started = Date.now();
+      const second = b.unitOfWork.transaction(async (tx) => {
+        const u = await LatestEventsUpdater.open(tx, b.tables, resolve(b), roomNID);
+        timeline.push('second opened');
+        return { waited: Date.now() - started, latest: [...u.latestEventNIDs], lastSent: u.lastEventIDSent };
+      });
+      await first;
+      const seen = await second;
+      expect(timeline).to.deep.equal(['first opened', 'first committing', 'second opened']);
+      expect(seen.waited).to.be.at.least(300);
+      // The second updater read what the first wrote.
+      expect(seen.latest).to.deep.equal([nids.get(seed.message.eventID)]);
+      expect(seen.lastSent).to.equal(seed.create.eventID);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('appendEvent from two stores to one room: each new event waits for the room, none is lost', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      await seedRoom(a, ROOM);
+      const root = `$bob-join${ROOM}`;
+      // Both stores append the same chain at once, as two importers of one file would: each event applies once.
+      const events = chain('s', 30, root);
+      const run = async (s: Storage) => {
+        let applied = 0;
+        for (const e of events) if ((await s.roomserver.appendEvent(e)).applied) applied++;
+        return applied;
+      };
+      const [ra, rb] = await Promise.all([run(a), run(b)]);
+      expect(ra + rb).to.equal(events.length);
+      const roomNID = (await a.roomserver.roomInfo(ROOM))!.roomNID;
+      expect((await a.roomserver.latestEventIDs(roomNID)).eventIDs).to.deep.equal([events.at(-1)!.eventID]);
+      const replay = new Map<string, string>();
+      for (const e of [...Object.values(await seedEventsOf(a)), ...events]) if (e.stateKey !== undefined) replay.set(`${e.type}\u0000${e.stateKey}`, e.eventID);
+      const current = await a.roomserver.currentState(ROOM);
+      const ids = await a.roomserver.eventIDs(current.map((e) => e.eventNID));
+      expect([...ids.values()].sort()).to.deep.equal([...replay.values()].sort());
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
+
+/** The seeded room's events as stored (seedRoom's events, read back by ID). */
+async function seedEventsOf(s: Storage): Promise<RoomEvent[]> {
+  const ids = ['create', 'alice-join', 'power', 'rules', 'msg', 'bob-join'].map((n) => `$${n}${ROOM}`);
+  return (await s.roomserver.eventsFromIDs(ids)).map((e) => e.event);
+}
