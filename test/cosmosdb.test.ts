@@ -85,6 +85,13 @@ describe('cosmosdb: request accounting', () => {
       expect(Object.keys(snap.byOperation)).to.include('events.insert').and.include('rooms.updateLatest');
       const sum = Object.values(snap.byOperation).reduce((n, o) => n + o.requests, 0 as number);
       expect(sum).to.equal(snap.requests);
+      // Every request of seedRoom happened inside appendEvent: the Database operation is charged with all of them.
+      expect(Object.keys(snap.byDatabaseOperation)).to.deep.equal(['roomserver.appendEvent']);
+      expect(snap.byDatabaseOperation['roomserver.appendEvent']!.requests).to.equal(snap.requests);
+      stats.reset();
+      await s.roomserver.getStateEvent('!room:example.org', 'm.room.create', '');
+      const read = stats.snapshot();
+      expect(read.byDatabaseOperation['roomserver.getStateEvent']!.requests).to.equal(read.requests).and.be.greaterThan(0);
     } finally {
       await s.close();
     }

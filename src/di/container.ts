@@ -12,6 +12,7 @@ import { TablePartitionStorer } from '../storage/shared/partition-storer.js';
 import { SendToDeviceDatabase } from '../storage/shared/send-to-device-database.js';
 import { BUILTIN_DRIVERS } from './builtin-drivers.js';
 import type { DriverFactory, OpenedDriver } from './driver.js';
+import { namedOperations } from '../storage/shared/request-accounting.js';
 import { TOKENS } from './tokens.js';
 
 /** The drivers this package ships. Others are added with registerDriver (see README "Writing a driver"). */
@@ -44,7 +45,8 @@ function sharedModule(config: StorageConfig): ContainerModule {
         TOKENS.RedactionsTable, TOKENS.RoomAliasesTable, TOKENS.PublishedTable, TOKENS.TransactionsTable],
     ).inSingletonScope();
     bind(TOKENS.StateStorage).to(StateStorage).inSingletonScope();
-    bind(TOKENS.RoomserverDatabase).to(RoomserverDatabase).inSingletonScope();
+    // Each Database API is wrapped so that the requests its calls make are charged to them (RequestStats).
+    bind<RoomserverDatabase>(TOKENS.RoomserverDatabase).to(RoomserverDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('roomserver', db));
 
     bind<KeyserverTables>(TOKENS.KeyserverTables).toResolvedValue(
       (deviceKeys, oneTimeKeys, keyChanges, crossSigningKeys, crossSigningSigs, staleDeviceLists) => ({
@@ -59,10 +61,10 @@ function sharedModule(config: StorageConfig): ContainerModule {
     ).inSingletonScope();
     // The default PartitionStorer; a driver with its own rebinds TOKENS.PartitionStorer in its module (loaded after this one).
     bind(TOKENS.PartitionStorer).to(TablePartitionStorer).inSingletonScope();
-    bind(TOKENS.FederationBlacklistDatabase).to(FederationBlacklistDatabase).inSingletonScope();
-    bind(TOKENS.KeyDatabase).to(KeyDatabase).inSingletonScope();
-    bind(TOKENS.KeyBackupDatabase).to(KeyBackupDatabase).inSingletonScope();
-    bind(TOKENS.SendToDeviceDatabase).to(SendToDeviceDatabase).inSingletonScope();
+    bind<FederationBlacklistDatabase>(TOKENS.FederationBlacklistDatabase).to(FederationBlacklistDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('federation', db));
+    bind<KeyDatabase>(TOKENS.KeyDatabase).to(KeyDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('keys', db));
+    bind<KeyBackupDatabase>(TOKENS.KeyBackupDatabase).to(KeyBackupDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('keyBackup', db));
+    bind<SendToDeviceDatabase>(TOKENS.SendToDeviceDatabase).to(SendToDeviceDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('sendToDevice', db));
   });
 }
 

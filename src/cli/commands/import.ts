@@ -3,7 +3,7 @@ import readline from 'node:readline';
 import type { Storage } from '../../index.js';
 import { parseEvent } from '../../types/event.js';
 import { StorageError } from '../../types/errors.js';
-import type { StoreStats } from '../../storage/tables/index.js';
+import type { RequestStats, StoreStats } from '../../storage/tables/index.js';
 import { CliError, fmtBytes, fmtInt, fmtSeconds } from '../output.js';
 
 export interface ImportSummary {
@@ -15,6 +15,8 @@ export interface ImportSummary {
   readonly elapsedMs: number;
   readonly eventsPerSecond: number;
   readonly stats: StoreStats;
+  /** What the import's requests cost, where the driver counts them (Cosmos DB). */
+  readonly requests: RequestStats | undefined;
   readonly roomIDs: readonly string[];
 }
 
@@ -26,6 +28,7 @@ export interface ImportSummary {
 export async function importFile(storage: Storage, file: string, progress: (line: string) => void = () => {}): Promise<ImportSummary> {
   if (!fs.existsSync(file)) throw new CliError(`import: no such file: ${file}`);
   const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  storage.requestStats?.reset();
   const started = Date.now();
   let lastReport = started;
   let lineNo = 0;
@@ -53,7 +56,9 @@ export async function importFile(storage: Storage, file: string, progress: (line
     }
   }
   const elapsedMs = Math.max(1, Date.now() - started);
+  const requests = storage.requestStats?.snapshot();
   return {
+    requests,
     lines: lineNo, applied, alreadyStored, elapsedMs,
     eventsPerSecond: ((applied + alreadyStored) * 1000) / elapsedMs,
     stats: await storage.stats.collect(),
@@ -71,5 +76,9 @@ export function formatImportSummary(s: ImportSummary, engine: string): string {
     `  state tuples stored: ${fmtInt(s.stats.stateTuples)} (${(s.stats.stateTuples / Math.max(1, s.stats.events)).toFixed(2)} per event), ` +
       `state bytes: ${fmtBytes(s.stats.stateBytes)}`,
     `  database size: ${fmtBytes(s.stats.totalBytes)}`,
+    ...(s.requests ? [
+      `  requests: ${fmtInt(s.requests.requests)} (${(s.requests.requests / Math.max(1, total)).toFixed(1)} per event), ` +
+        `request charge: ${fmtInt(s.requests.requestCharge)} RU (${(s.requests.requestCharge / Math.max(1, total)).toFixed(1)} per event)`,
+    ] : []),
   ].join('\n');
 }

@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { CosmosConfig } from '../../config/schema.js';
 import { ConfigError } from '../../types/errors.js';
 import { scrubSecrets } from '../../config/redact.js';
-import { RequestAccounting } from '../tables/request-stats.js';
+import { RequestAccounting } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { partitionKey } from './ids.js';
 import { CosmosRequests } from './requests.js';

@@ -1,6 +1,6 @@
 import type { Container, ItemDefinition, JSONValue, PatchOperation, SqlParameter } from '@azure/cosmos';
 import { StorageError } from '../../types/errors.js';
-import type { RequestAccounting } from '../tables/request-stats.js';
+import type { RequestAccounting } from '../shared/request-accounting.js';
 
 /** Cosmos system properties every document read back carries. */
 export interface DocMeta {

@@ -65,7 +65,7 @@ export interface RoomserverTables {
   readonly transactions: TransactionsTable;
 }
 export type * from './store-stats.js';
-export * from './request-stats.js';
+export type * from './request-stats.js';
 
 /** Every key server table (device keys, one-time keys, key changes, cross-signing, stale device lists). */
 export interface KeyserverTables {

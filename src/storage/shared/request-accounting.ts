@@ -1,0 +1,56 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { OperationCost, RequestStats, RequestStatsReader } from '../tables/request-stats.js';
+
+/** The Database operation the current async call chain is serving (set by `namedOperations`). */
+const currentOperation = new AsyncLocalStorage<string>();
+
+/**
+ * Wraps a Database API object so that every call of its methods runs under its name ("roomserver.appendEvent"):
+ * requests made anywhere below it, in the tables and the driver, are then charged to it. Nested calls keep the
+ * outermost name, which is the operation the caller asked for.
+ */
+export function namedOperations<T extends object>(api: string, target: T): T {
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      const value = Reflect.get(t, prop, receiver) as unknown;
+      if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
+      return (...args: unknown[]) => {
+        const call = () => (value as (...a: unknown[]) => unknown).apply(t, args);
+        return currentOperation.getStore() === undefined ? currentOperation.run(`${api}.${prop}`, call) : call();
+      };
+    },
+  });
+}
+
+/** Sums requests and charges, per table operation and per Database operation; used by the drivers that count. */
+export class RequestAccounting implements RequestStatsReader {
+  private totals: OperationCost = { requests: 0, requestCharge: 0 };
+  private byOperation = new Map<string, OperationCost>();
+  private byDatabaseOperation = new Map<string, OperationCost>();
+
+  record(operation: string, requestCharge: number): void {
+    this.totals.requests++;
+    this.totals.requestCharge += requestCharge;
+    add(this.byOperation, operation, requestCharge);
+    add(this.byDatabaseOperation, currentOperation.getStore() ?? '(outside a Database operation)', requestCharge);
+  }
+
+  snapshot(): RequestStats {
+    return { ...this.totals, byOperation: copy(this.byOperation), byDatabaseOperation: copy(this.byDatabaseOperation) };
+  }
+
+  reset(): void {
+    this.totals = { requests: 0, requestCharge: 0 };
+    this.byOperation = new Map();
+    this.byDatabaseOperation = new Map();
+  }
+}
+
+function add(map: Map<string, OperationCost>, key: string, charge: number): void {
+  let cost = map.get(key);
+  if (!cost) map.set(key, (cost = { requests: 0, requestCharge: 0 }));
+  cost.requests++;
+  cost.requestCharge += charge;
+}
+
+const copy = (map: Map<string, OperationCost>) => Object.fromEntries([...map].map(([k, v]) => [k, { ...v }]));
