@@ -77,8 +77,11 @@ export function formatImportSummary(s: ImportSummary, engine: string): string {
       `state bytes: ${fmtBytes(s.stats.stateBytes)}`,
     `  database size: ${fmtBytes(s.stats.totalBytes)}`,
     ...(s.requests ? [
-      `  requests: ${fmtInt(s.requests.requests)} (${(s.requests.requests / Math.max(1, total)).toFixed(1)} per event), ` +
-        `request charge: ${fmtInt(s.requests.requestCharge)} RU (${(s.requests.requestCharge / Math.max(1, total)).toFixed(1)} per event)`,
+      `  requests: ${fmtInt(s.requests.requests)} (${(s.requests.requests / Math.max(1, total)).toFixed(1)} per event)` +
+        // PostgreSQL counts its statements but has no request charge: no RU figure for it.
+        (s.requests.requestCharge > 0
+          ? `, request charge: ${fmtInt(s.requests.requestCharge)} RU (${(s.requests.requestCharge / Math.max(1, total)).toFixed(1)} per event)`
+          : ''),
     ] : []),
   ].join('\n');
 }

@@ -5,6 +5,7 @@ import { duplicate, notFound, unique } from '../shared/contracts.js';
 import type { LatestEvents, RoomInfo, RoomsTable, Tx } from '../tables/index.js';
 import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { Lru } from './lru.js';
 import { codePointCompare } from './order.js';
 
 interface RoomDoc {
@@ -24,6 +25,9 @@ interface RoomDoc {
  */
 @injectable()
 export class CosmosRoomsTable implements RoomsTable {
+  /** Room versions never change once the room exists: read each once. */
+  private readonly versions = new Lru<number, string>(10_000);
+
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
   private roomPK(roomNID: number) {
@@ -90,8 +94,16 @@ export class CosmosRoomsTable implements RoomsTable {
   }
 
   async selectRoomVersionsForRoomNIDs(_tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
-    const docs = await mapLimit(unique(roomNIDs), READ_CONCURRENCY, (n) => this.room(n));
-    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.roomNID, d.version]));
+    const out = new Map<RoomNID, string>();
+    await mapLimit(unique(roomNIDs), READ_CONCURRENCY, async (n) => {
+      let version = this.versions.get(n);
+      if (version === undefined) {
+        version = (await this.room(n))?.version;
+        if (version !== undefined) this.versions.set(n, version);
+      }
+      if (version !== undefined) out.set(n, version);
+    });
+    return out;
   }
 
   async selectRoomInfo(_tx: Tx, roomID: string): Promise<RoomInfo | null> {

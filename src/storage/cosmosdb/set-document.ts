@@ -10,6 +10,8 @@ import type { CosmosConnection } from './connection.js';
 export async function addToSetDocument(conn: CosmosConnection, operation: string, kind: string, key: string, value: string | number): Promise<void> {
   const r = conn.requests;
   const pk = conn.pk(kind, key);
+  // Most sets are new when first added to (an event is usually named as previous by one event): try that first.
+  if (await r.create(operation, { id: kind, pk, k: kind, values: [value] })) return;
   for (;;) {
     if (typeof value === 'number') {
       const patched = await r.patch(operation, kind, pk, [{ op: 'add', path: '/values/-', value }],

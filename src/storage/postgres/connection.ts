@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { StorageError } from '../../types/errors.js';
+import { RequestAccounting } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { PG_TYPES } from './values.js';
 
@@ -44,7 +45,12 @@ export class PostgresConnection implements UnitOfWork {
   readonly schema: string;
   /** Migrations applied when this connection opened the store (reported by `matrix-storage migrate`). */
   appliedOnOpen: number[] = [];
-  private readonly names = new Map<string, string>();
+  /**
+   * Every statement sent, by table and verb ("roomserver_events SELECT", "COMMIT"), charged 0: what
+   * `matrix-storage import` reports as requests per event. BEGIN is counted but travels with the next statement.
+   */
+  readonly accounting = new RequestAccounting();
+  private readonly names = new Map<string, { name: string; operation: string }>();
   private closed = false;
 
   constructor(options: PostgresOptions) {
@@ -73,7 +79,9 @@ export class PostgresConnection implements UnitOfWork {
   /** Runs one statement under `tx`: on its transaction's client, or on the pool for autocommit. */
   async query<R extends pg.QueryResultRow = Record<string, unknown>>(tx: Tx, text: string, values: Params = []): Promise<pg.QueryResult<R>> {
     const client = this.clientOf(tx);
-    const config = { name: this.statementName(text), text, values: values as unknown[] };
+    const { name, operation } = this.statement(text);
+    this.accounting.record(operation, 0);
+    const config = { name, text, values: values as unknown[] };
     return client === undefined ? this.pool.query<R>(config) : client.query<R>(config);
   }
 
@@ -99,13 +107,16 @@ export class PostgresConnection implements UnitOfWork {
     return answer;
   }
 
-  private statementName(text: string): string {
-    let name = this.names.get(text);
-    if (name === undefined) {
-      name = `ms${this.names.size + 1}`;
-      this.names.set(text, name);
+  /** The prepared statement's name for a SQL text, and the operation it is counted under. */
+  private statement(text: string): { name: string; operation: string } {
+    let known = this.names.get(text);
+    if (known === undefined) {
+      const table = /\b(?:FROM|INTO|UPDATE)\s+(\w+)/i.exec(text)?.[1] ?? 'sequence';
+      const verb = /\b(SELECT|INSERT|UPDATE|DELETE)\b/i.exec(text.replace(/^\s*WITH\s+\w+\s+AS\s*\(/i, ''))?.[1]?.toUpperCase() ?? 'SELECT';
+      known = { name: `ms${this.names.size + 1}`, operation: `${table} ${verb}` };
+      this.names.set(text, known);
     }
-    return name;
+    return known;
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -116,6 +127,7 @@ export class PostgresConnection implements UnitOfWork {
     // BEGIN is not awaited: pipelined, it travels with the transaction's first statement, saving a round trip. The
     // server runs messages in order, so that statement runs inside the transaction; BEGIN's answer is checked
     // before COMMIT (BEGIN on a clean pooled connection has nothing it could fail on but the connection itself).
+    this.accounting.record('BEGIN', 0);
     const begin = client.query('BEGIN');
     begin.catch(() => {});
     try {
@@ -124,11 +136,13 @@ export class PostgresConnection implements UnitOfWork {
       // refused, not queued behind the transaction's end, where it would run on its own and stay.
       tx.open = false;
       await begin;
+      this.accounting.record('COMMIT', 0);
       await client.query('COMMIT');
       return result;
     } catch (e) {
       tx.open = false;
       try {
+        this.accounting.record('ROLLBACK', 0);
         await client.query('ROLLBACK');
       } catch (rollbackError) {
         // The connection itself failed: do not hand it back to the pool.

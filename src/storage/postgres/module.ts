@@ -60,6 +60,7 @@ export const openPostgres: DriverFactory = async (config) => {
     bind(TOKENS.PublishedTable).to(PostgresPublishedTable).inSingletonScope();
     bind(TOKENS.TransactionsTable).to(PostgresTransactionsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(PostgresStoreStats).inSingletonScope();
+    bind(TOKENS.RequestStats).toConstantValue(conn.accounting);
   });
   const migrateNow = async () => {
     const applied = [...conn.appliedOnOpen, ...(await migrate(conn.pool, schema))];
