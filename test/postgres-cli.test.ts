@@ -63,7 +63,7 @@ describe('the matrix-storage command on PostgreSQL', function () {
     const roomID = events[0]!.room_id as string;
     await cli(['--config', pgConfig, 'migrate']);
     const imported = { postgres: await cli(['--config', pgConfig, 'import', roomFile]), sqlite: await cli(['--config', sqliteConfig, 'import', roomFile]) };
-    expect(imported.postgres).to.match(/imported 600 events/).and.match(/\(postgres\)/);
+    expect(imported.postgres).to.match(/imported 600 events/).and.match(/\(postgres\)/).and.match(/requests: [\d,]+ \([\d.]+ per event\)$/m);
     // Same state model, same policy, content-addressed: the same counts of snapshots, blocks and tuples.
     const counts = (out: string) => /store: .*/.exec(out)![0] + /state tuples stored: [\d,]+/.exec(out)![0];
     expect(counts(imported.postgres)).to.equal(counts(imported.sqlite));

@@ -10,7 +10,7 @@ import { TransactionClosedError } from '../src/storage/postgres/connection.js';
 import { LATEST_VERSION, MIGRATIONS } from '../src/storage/postgres/migrations.js';
 import { ConfigError, ConflictError, CorruptionError } from '../src/types/errors.js';
 import { asRoomNID } from '../src/types/nids.js';
-import { entry, rejects, seedRoom } from './conformance/fixtures.js';
+import { entry, makeEvent, rejects, seedRoom } from './conformance/fixtures.js';
 import { adminPool, closeAdminPool, dropSchema, freshSchemaName, openInFreshSchema, testDatabaseURL } from './support/postgres.js';
 
 const settings = { server_name: 'example.org' };
@@ -160,6 +160,27 @@ describe('postgres driver', () => {
     } finally {
       await s.close();
       await dropSchema(schema);
+    }
+  });
+
+  it('statements per call stay few: a message append is 13 with BEGIN and COMMIT; loading a state is 2', async () => {
+    await seedRoom(storage);
+    const stats = storage.requestStats!;
+    stats.reset();
+    const prev = '$bob-join!room:example.org';
+    await storage.roomserver.appendEvent(makeEvent({ id: '$counted', depth: 7, prev: [prev] }));
+    const appended = stats.snapshot();
+    expect(appended.byOperation).to.include.keys('BEGIN', 'COMMIT', 'roomserver_rooms SELECT', 'roomserver_events INSERT');
+    expect(appended.requests, JSON.stringify(appended.byOperation)).to.be.at.most(13);
+    // A store with cold caches (another process) loads a state in two statements: the snapshot, then its blocks.
+    const other = await createStorage({ backend: 'postgres', postgres: { url: testDatabaseURL(), schema: storage.config.postgres.schema } });
+    try {
+      const snapshot = (await other.roomserver.roomInfo('!room:example.org'))!.stateSnapshotNID;
+      other.requestStats!.reset();
+      expect(await other.roomserver.loadStateAtSnapshot(snapshot)).to.have.length.greaterThan(3);
+      expect(other.requestStats!.snapshot().requests).to.equal(2);
+    } finally {
+      await other.close();
     }
   });
 

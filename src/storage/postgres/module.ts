@@ -22,7 +22,9 @@ import { LATEST_VERSION, migrate, schemaVersion } from './migrations.js';
 
 /**
  * The PostgreSQL driver: opens a pool, migrates the schema (or, with postgres.migrate_on_open: false, checks that
- * it is current), then binds its tables to the same tokens every driver binds.
+ * it is current), then binds its tables to the tokens the SQLite driver binds them to, and its statement counts to
+ * TOKENS.RequestStats. So far the room server's tables only: the key server, key backup and stream tables are not
+ * bound yet, and the Storage APIs over them (resolved on first use) fail until they are.
  */
 export const openPostgres: DriverFactory = async (config) => {
   const { url, poolSize, schema, migrateOnOpen } = config.postgres;
