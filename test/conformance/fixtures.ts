@@ -32,8 +32,14 @@ export const entry = (eventTypeNID: number, eventStateKeyNID: number, eventNID: 
 /** Plain (type, key, event) triples: comparing these keeps assertions independent of extra fields. */
 export const triples = (entries: readonly StateEntry[]) => entries.map((e) => [e.eventTypeNID, e.eventStateKeyNID, e.eventNID]);
 
-/** Asserts that `promise` rejects with an error of class `type` (and, if given, a message matching `pattern`). */
-export async function rejects(promise: Promise<unknown>, type: abstract new (...args: never[]) => Error, pattern?: RegExp): Promise<Error> {
+/** Asserts that the call returns a promise (no synchronous throw) that rejects with `type`, its message matching. */
+export async function rejectsAsync(call: () => Promise<unknown>, type: abstract new (...args: never[]) => Error, pattern?: RegExp): Promise<Error> {
+  let promise: Promise<unknown>;
+  try {
+    promise = call();
+  } catch (e) {
+    throw new Error(`expected a rejected promise, but the call threw synchronously: ${(e as Error).message}`);
+  }
   let error: unknown;
   try {
     await promise;
@@ -44,6 +50,10 @@ export async function rejects(promise: Promise<unknown>, type: abstract new (...
   if (pattern) expect((error as Error).message).to.match(pattern);
   return error as Error;
 }
+
+/** Asserts that `promise` rejects with an error of class `type` (and, if given, a message matching `pattern`). */
+export const rejects = (promise: Promise<unknown>, type: abstract new (...args: never[]) => Error, pattern?: RegExp): Promise<Error> =>
+  rejectsAsync(() => promise, type, pattern);
 
 /**
  * A small room, appended in order: create, alice joins, power levels, join rules, a message, bob joins.

@@ -43,24 +43,7 @@ export function checkFixtureLengths(): void {
   expect(Buffer.byteLength(TOO_LONG_USER)).to.equal(256);
 }
 
-/** Asserts that the call returns a promise (no synchronous throw) that rejects with `type`, its message matching. */
-export async function rejectsAsync(call: () => Promise<unknown>, type: abstract new (...args: never[]) => Error, pattern?: RegExp): Promise<Error> {
-  let promise: Promise<unknown>;
-  try {
-    promise = call();
-  } catch (e) {
-    throw new Error(`expected a rejected promise, but the call threw synchronously: ${(e as Error).message}`);
-  }
-  let error: unknown;
-  try {
-    await promise;
-  } catch (e) {
-    error = e;
-  }
-  expect(error, `expected a ${type.name}`).to.be.instanceOf(type);
-  if (pattern) expect((error as Error).message).to.match(pattern);
-  return error as Error;
-}
+export { rejectsAsync } from './fixtures.js';
 
 /** Runs `n` calls at once and waits for all of them (rejections included). */
 export const parallel = <T>(n: number, call: (i: number) => Promise<T>): Promise<PromiseSettledResult<T>[]> =>
