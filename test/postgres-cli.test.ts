@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { main } from '../src/cli/main.js';
+import { createStorage, type Storage } from '../src/index.js';
 import { LATEST_VERSION } from '../src/storage/postgres/migrations.js';
 import { adminPool, closeAdminPool, dropSchema, freshSchemaName, testDatabaseURL } from './support/postgres.js';
 
@@ -50,7 +51,7 @@ describe('the matrix-storage command on PostgreSQL', function () {
   after(closeAdminPool);
 
   it('migrate creates the schema once (even with migrate_on_open: false), then reports it up to date', async () => {
-    expect(await cli(['--config', pgConfig, 'migrate'])).to.match(new RegExp(`^postgres .*schema at version ${LATEST_VERSION}; applied 1`));
+    expect(await cli(['--config', pgConfig, 'migrate'])).to.match(new RegExp(`^postgres .*schema at version ${LATEST_VERSION}; applied 1, 2$`));
     expect(await cli(['--config', pgConfig, 'migrate'])).to.match(new RegExp(`schema at version ${LATEST_VERSION}; already up to date$`));
     const tables = await adminPool().query('SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1', [schema]);
     expect(tables.rows[0].n).to.be.greaterThan(10);
@@ -76,6 +77,56 @@ describe('the matrix-storage command on PostgreSQL', function () {
     }
     // A second import changes nothing and says so.
     expect(await cli(['--config', pgConfig, 'import', roomFile])).to.match(/newly applied 0, already stored 600/);
+  });
+
+  it('keys prints a user\'s devices, cross-signing keys and key backup summary: the JSON SQLite gives for the same writes', async () => {
+    const alice = '@alice:example.org';
+    const hostile = "__proto__'%_";
+    const write = async (s: Storage) => {
+      try {
+        await s.keys.storeLocalDeviceKeys([
+          { userID: alice, deviceID: 'PHONE', keyJSON: '{"device_id":"PHONE"}', streamID: 0, displayName: 'Phone' },
+          { userID: alice, deviceID: hostile, keyJSON: '{"device_id":"x"}', streamID: 0 },
+        ]);
+        await s.keys.storeLocalDeviceKeys([{ userID: alice, deviceID: 'LAPTOP', keyJSON: '{}', streamID: 0, displayName: 'Laptop' }]);
+        await s.keys.storeLocalDeviceKeys([{ userID: '@bob:example.org', deviceID: 'BOBS', keyJSON: '{}', streamID: 0 }]);
+        await s.keys.storeCrossSigningKeysForUser(alice, new Map([[1, 'bWFzdGVy'], [2, 'c2VsZg==']]));
+        await s.keys.storeCrossSigningSigsForTarget(alice, 'ed25519:PHONE', alice, 'ed25519:bWFzdGVy', 'c2lnbmF0dXJl');
+        await s.keys.storeCrossSigningSigsForTarget('@bob:example.org', 'ed25519:BOB', alice, 'ed25519:bWFzdGVy', 'Ym9i');
+        const session = { roomID: '!r:example.org', firstMessageIndex: 0, forwardedCount: 0, isVerified: false, sessionData: '{}' };
+        const old = await s.keyBackup.createKeyBackup(alice, 'm.megolm_backup.v1.curve25519-aes-sha2', '{}');
+        await s.keyBackup.upsertBackupKeys(alice, old, [{ ...session, sessionID: 'old' }]);
+        const latest = await s.keyBackup.createKeyBackup(alice, 'm.megolm_backup.v1.curve25519-aes-sha2', '{"k":1}');
+        await s.keyBackup.upsertBackupKeys(alice, latest, [{ ...session, sessionID: 'a' }, { ...session, sessionID: 'b' }]);
+        await s.keyBackup.upsertBackupKeys(alice, latest, [{ ...session, sessionID: 'c' }]);
+        await s.keyBackup.deleteKeyBackup(alice, latest);
+        return latest;
+      } finally {
+        await s.close();
+      }
+    };
+    await cli(['--config', pgConfig, 'migrate']);
+    // The schema is migrated, so a store with migrate_on_open: false (pgConfig) opens it for `keys` below.
+    const latest = await write(await createStorage({ backend: 'postgres', server_name: 'example.org', postgres: { url: testDatabaseURL(), schema } }));
+    await write(await createStorage({ backend: 'sqlite', server_name: 'example.org', sqlite: { path: path.join(dir, 'store.db') } }));
+    const keys = async (config: string, userID: string) => JSON.parse(await cli(['--config', config, 'keys', userID])) as unknown;
+    const out = await keys(pgConfig, alice);
+    expect(out).to.deep.equal({
+      user_id: alice,
+      devices: [
+        { device_id: 'LAPTOP', display_name: 'Laptop', stream_id: 3 },
+        { device_id: 'PHONE', display_name: 'Phone', stream_id: 1 },
+        { device_id: hostile, display_name: null, stream_id: 2 },
+      ],
+      cross_signing_keys: {
+        master: { user_id: alice, usage: ['master'], keys: { 'ed25519:bWFzdGVy': 'bWFzdGVy' }, signatures: { [alice]: { 'ed25519:PHONE': 'c2lnbmF0dXJl' } } },
+        self_signing: { user_id: alice, usage: ['self_signing'], keys: { 'ed25519:c2VsZg': 'c2VsZg' }, signatures: {} },
+      },
+      key_backup: { version: latest, algorithm: 'm.megolm_backup.v1.curve25519-aes-sha2', key_count: 3, etag: '2', deleted: true },
+    });
+    expect(out).to.deep.equal(await keys(sqliteConfig, alice));
+    // A user with nothing stored: empty lists and no backup, not an error.
+    expect(await keys(pgConfig, '@nobody:example.org')).to.deep.equal({ user_id: '@nobody:example.org', devices: [], cross_signing_keys: {}, key_backup: null });
   });
 
   it('the installed command works from DATABASE_URL and MATRIX_STORAGE_BACKEND alone, and refuses an unmigrated schema', async () => {

@@ -1,12 +1,13 @@
 /**
  * PostgreSQL under concurrency: two independent stores (two pools, two sets of caches, as two homeserver processes
- * would have) writing one room and creating the same NIDs at once, and the latest-events updater serializing
- * writers of one room.
+ * would have) writing one room and creating the same NIDs at once, the latest-events updater serializing writers
+ * of one room, and the key server's contended paths (one-time key claims, device stream IDs) across both pools.
  */
 import { expect } from 'chai';
 import { createStorage, type Storage } from '../src/index.js';
 import { LatestEventsUpdater } from '../src/storage/shared/latest-events-updater.js';
 import type { UserNIDResolver } from '../src/storage/shared/membership-updater.js';
+import type { DeviceMessage } from '../src/storage/tables/index.js';
 import type { RoomEvent } from '../src/types/event.js';
 import type { RoomNID } from '../src/types/nids.js';
 import { makeEvent, seedRoom } from './conformance/fixtures.js';
@@ -153,16 +154,15 @@ describe('postgres concurrency', function () {
         timeline.push('first committing');
       });
       await held;
-      const started = Date.now();
+      // The first holds the room for a while: an unserialized second updater would open inside that window.
       const second = b.unitOfWork.transaction(async (tx) => {
         const u = await LatestEventsUpdater.open(tx, b.tables, resolve(b), roomNID);
         timeline.push('second opened');
-        return { waited: Date.now() - started, latest: [...u.latestEventNIDs], lastSent: u.lastEventIDSent };
+        return { latest: [...u.latestEventNIDs], lastSent: u.lastEventIDSent };
       });
       await first;
       const seen = await second;
       expect(timeline).to.deep.equal(['first opened', 'first committing', 'second opened']);
-      expect(seen.waited).to.be.at.least(300);
       // The second updater read what the first wrote.
       expect(seen.latest).to.deep.equal([nids.get(seed.message.eventID)]);
       expect(seen.lastSent).to.equal(seed.create.eventID);
@@ -193,6 +193,161 @@ describe('postgres concurrency', function () {
       const current = await a.roomserver.currentState(ROOM);
       const ids = await a.roomserver.eventIDs(current.map((e) => e.eventNID));
       expect([...ids.values()].sort()).to.deep.equal([...replay.values()].sort());
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
+
+const ALICE = '@alice:example.org';
+const BOB = '@bob:example.org';
+const OTK = 'signed_curve25519';
+const claimOf = (userID: string, deviceID: string) => new Map([[userID, new Map([[deviceID, OTK]])]]);
+const dm = (userID: string, deviceID: string): DeviceMessage => ({ userID, deviceID, keyJSON: JSON.stringify({ deviceID }), streamID: 0 });
+
+describe('postgres concurrency: the key server', function () {
+  this.timeout(120_000);
+  after(closeAdminPool);
+
+  it('one-time key claims on one device from two pools: each key handed out once, as many successes as keys, none lost', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const KEYS = 40;
+      const CLAIMS = 120;
+      const uploaded = new Map(Array.from({ length: KEYS }, (_, i) => [`${OTK}:K${String(i).padStart(2, '0')}`, JSON.stringify({ i })]));
+      await a.keys.storeOneTimeKeys({ userID: ALICE, deviceID: 'PHONE', keyJSON: uploaded });
+      // Both pools open their connections first, so that neither gets a head start; then both stores claim at once,
+      // alternating, so that claims from the two pools really interleave.
+      await Promise.all([a, b].flatMap((s) => Array.from({ length: 6 }, () => s.keys.oneTimeKeysCount(ALICE, 'PHONE'))));
+      const results = await Promise.all(Array.from({ length: CLAIMS }, (_, i) => (i % 2 ? a : b).keys.claimKeys(claimOf(ALICE, 'PHONE'))));
+      const won = results.filter((r) => r.length > 0).map((r) => [...r[0]!.keyJSON][0]!);
+      expect(won, 'successes').to.have.length(KEYS);
+      expect(new Set(won.map(([name]) => name)).size, 'distinct keys').to.equal(KEYS);
+      // None lost: the keys handed out are exactly the keys uploaded, each with its own JSON; none is left.
+      expect(new Map(won)).to.deep.equal(uploaded);
+      expect((await b.keys.oneTimeKeysCount(ALICE, 'PHONE')).keyCount).to.deep.equal(new Map());
+      // Each pool served some of them.
+      const byPool = [0, 1].map((p) => results.filter((r, i) => i % 2 === p && r.length > 0).length);
+      expect(byPool[0]! + byPool[1]!).to.equal(KEYS);
+      expect(Math.min(...byPool), `claims served per pool: ${byPool}`).to.be.greaterThan(0);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('a claim that finds every key held by another transaction waits for it, and takes the key if it stays', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      await a.keys.storeOneTimeKeys({ userID: ALICE, deviceID: 'PHONE', keyJSON: new Map([[`${OTK}:ONLY`, '{"v":1}']]) });
+      const otk = a.tables.oneTimeKeys;
+      const holdAndThen = async (hold: (tx: Parameters<typeof otk.countOneTimeKeys>[0]) => Promise<unknown>, rollBack: boolean) => {
+        let holding!: () => void;
+        const held = new Promise<void>((r) => { holding = r; });
+        const timeline: string[] = [];
+        const holder = a.unitOfWork.transaction(async (tx) => {
+          await hold(tx);
+          holding();
+          // Held for a while: a claim that did not wait would finish inside this window.
+          await sleep(400);
+          timeline.push('holder ends');
+          if (rollBack) throw new Error('rolled back on purpose');
+        }).catch((e: Error) => { if (e.message !== 'rolled back on purpose') throw e; });
+        await held;
+        const claimed = await b.keys.claimKeys(claimOf(ALICE, 'PHONE'));
+        timeline.push('claim returns');
+        await holder;
+        return { claimed: claimed.map((k) => [...k.keyJSON]), waited: timeline[0] === 'holder ends' };
+      };
+      // Another claim took the key, then rolled back: the key is still there, and this claim gets it (SKIP LOCKED
+      // alone would have answered "no key" at once).
+      const afterRollback = await holdAndThen((tx) => otk.selectAndDeleteOneTimeKey(tx, ALICE, 'PHONE', OTK), true);
+      expect(afterRollback.claimed).to.deep.equal([[[`${OTK}:ONLY`, '{"v":1}']]]);
+      expect(afterRollback.waited, 'the claim returned before the holder ended').to.equal(true);
+      // The device re-uploads the key (its row is locked until that commits): the claim gets the new JSON.
+      await a.keys.storeOneTimeKeys({ userID: ALICE, deviceID: 'PHONE', keyJSON: new Map([[`${OTK}:ONLY`, '{"v":2}']]) });
+      const duringUpload = await holdAndThen((tx) => otk.insertOneTimeKeys(tx, { userID: ALICE, deviceID: 'PHONE', keyJSON: new Map([[`${OTK}:ONLY`, '{"v":3}']]) }), false);
+      expect(duringUpload.claimed).to.deep.equal([[[`${OTK}:ONLY`, '{"v":3}']]]);
+      expect(duringUpload.waited, 'the claim returned before the upload ended').to.equal(true);
+      // And a claim the holder beat to the last key comes back empty once the holder commits.
+      await a.keys.storeOneTimeKeys({ userID: ALICE, deviceID: 'PHONE', keyJSON: new Map([[`${OTK}:ONLY`, '{"v":4}']]) });
+      const afterCommit = await holdAndThen((tx) => otk.selectAndDeleteOneTimeKey(tx, ALICE, 'PHONE', OTK), false);
+      expect(afterCommit.claimed).to.deep.equal([]);
+      expect((await a.keys.oneTimeKeysCount(ALICE, 'PHONE')).keyCount).to.deep.equal(new Map());
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('device key uploads for one user from two pools get distinct, gapless stream IDs, consecutive within each upload', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      // 30 uploads of 1 to 4 devices each for ALICE, from both stores at once, with BOB's uploads interleaved.
+      const batches = Array.from({ length: 30 }, (_, i) => Array.from({ length: (i % 4) + 1 }, (__, j) => dm(ALICE, `D${i}-${j}`)));
+      const bobs = Array.from({ length: 10 }, (_, i) => [dm(BOB, `B${i}`)]);
+      await Promise.all([...batches, ...bobs].map((batch, i) => (i % 2 ? a : b).keys.storeLocalDeviceKeys(batch)));
+      const ids = batches.flat().map((m) => m.streamID);
+      const total = ids.length;
+      expect(new Set(ids).size, `stream IDs ${ids}`).to.equal(total);
+      expect([...ids].sort((x, y) => x - y)).to.deep.equal(Array.from({ length: total }, (_, i) => i + 1));
+      for (const batch of batches) expect(batch.map((m) => m.streamID - batch[0]!.streamID)).to.deep.equal(batch.map((_, j) => j));
+      expect(bobs.flat().map((m) => m.streamID).sort((x, y) => x - y)).to.deep.equal(Array.from({ length: 10 }, (_, i) => i + 1));
+      // What either store reads back is what was written back to the callers.
+      for (const s of [a, b]) {
+        const stored = new Map((await s.keys.deviceKeysForUser(ALICE, [])).map((m) => [m.deviceID, m.streamID]));
+        expect(stored.size).to.equal(total);
+        for (const m of batches.flat()) expect(stored.get(m.deviceID), m.deviceID).to.equal(m.streamID);
+      }
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('uploads naming the same users in opposite orders, from two pools, never deadlock on the users\' locks', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const users = ['@a:example.org', '@b:example.org', '@c:example.org'];
+      const uploads = Array.from({ length: 40 }, (_, i) => (i % 2 ? [...users] : [...users].reverse()).map((u) => dm(u, `D${i}`)));
+      const settled = await Promise.allSettled(uploads.map((upload, i) => (i % 2 ? a : b).keys.storeLocalDeviceKeys(upload)));
+      const failures = settled.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+      expect(failures, failures[0]).to.deep.equal([]);
+      for (const u of users) {
+        const ids = uploads.flat().filter((m) => m.userID === u).map((m) => m.streamID).sort((x, y) => x - y);
+        expect(ids, u).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
+      }
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('the stream ID lock is per user: an upload waits for another store\'s open reservation for its user only', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const timeline: string[] = [];
+      let holding!: () => void;
+      const held = new Promise<void>((r) => { holding = r; });
+      let bobDone!: () => void;
+      const bobSignal = new Promise<void>((r) => { bobDone = r; });
+      const holder = a.unitOfWork.transaction(async (tx) => {
+        const first = await a.tables.deviceKeys.reserveStreamIDs(tx, ALICE, 2);
+        holding();
+        // Bob's upload must finish while ALICE's reservation is still open: if it waited for this lock, it never
+        // would, and the guard below fails the case instead of hanging.
+        await Promise.race([bobSignal, sleep(15_000).then(() => { throw new Error("an upload for another user waited for ALICE's lock"); })]);
+        timeline.push('ALICE reservation ends');
+        await a.tables.deviceKeys.insertDeviceKeys(tx, [{ ...dm(ALICE, 'A1'), streamID: first }, { ...dm(ALICE, 'A2'), streamID: first + 1 }]);
+      });
+      await held;
+      const aliceStored = b.keys.storeLocalDeviceKeys([dm(ALICE, 'A3')]).then(() => { timeline.push('ALICE upload stored'); });
+      const bobStored = b.keys.storeLocalDeviceKeys([dm(BOB, 'B1')]).then(() => { timeline.push('BOB upload stored'); bobDone(); });
+      await Promise.all([holder, aliceStored, bobStored]);
+      expect(timeline).to.deep.equal(['BOB upload stored', 'ALICE reservation ends', 'ALICE upload stored']);
+      // The waiting upload read the max its predecessor committed: ALICE has 1, 2 and then 3.
+      expect((await a.keys.deviceKeysForUser(ALICE, [])).map((m) => [m.deviceID, m.streamID])).to.deep.equal([['A1', 1], ['A2', 2], ['A3', 3]]);
     } finally {
       await b.close();
       await a.close();

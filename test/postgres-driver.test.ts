@@ -184,6 +184,34 @@ describe('postgres driver', () => {
     }
   });
 
+  it('key server hot paths stay few statements: a claim 3, a one-time key upload 4, a device key upload 5', async () => {
+    const stats = storage.requestStats!;
+    const alice = '@alice:example.org';
+    const counted = async (call: () => Promise<unknown>) => {
+      stats.reset();
+      await call();
+      const s = stats.snapshot();
+      return Object.fromEntries(Object.entries(s.byOperation).map(([op, cost]) => [op, cost.requests]));
+    };
+    const keys = new Map(Array.from({ length: 50 }, (_, i) => [`signed_curve25519:K${i}`, `{"i":${i}}`]));
+    // The upsert of all 50 keys is one statement; the counts after it another.
+    expect(await counted(() => storage.keys.storeOneTimeKeys({ userID: alice, deviceID: 'D', keyJSON: keys }))).to.deep.equal({
+      BEGIN: 1, 'keyserver_one_time_keys INSERT': 1, 'keyserver_one_time_keys SELECT': 1, COMMIT: 1,
+    });
+    // A claim is one DELETE ... RETURNING, whether it finds a key or not.
+    for (const device of ['D', 'NO-KEYS']) {
+      expect(await counted(() => storage.keys.claimKeys(new Map([[alice, new Map([[device, 'signed_curve25519']])]]))), device).to.deep.equal({
+        BEGIN: 1, 'keyserver_one_time_keys DELETE': 1, COMMIT: 1,
+      });
+    }
+    // A device key upload: the user's lock and max (pipelined), then one upsert for all the devices.
+    const devices = [1, 2, 3].map((i) => ({ userID: alice, deviceID: `DEV${i}`, keyJSON: '{}', streamID: 0 }));
+    expect(await counted(() => storage.keys.storeLocalDeviceKeys(devices))).to.deep.equal({
+      BEGIN: 1, 'pg_advisory_xact_lock SELECT': 1, 'keyserver_device_keys SELECT': 1, 'keyserver_device_keys INSERT': 1, COMMIT: 1,
+    });
+    expect(devices.map((d) => d.streamID)).to.deep.equal([1, 2, 3]);
+  });
+
   it('store stats count the store and measure its schema on disk', async () => {
     await seedRoom(storage);
     const stats = await storage.stats.collect();

@@ -18,6 +18,8 @@ import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
  *   state key has no limit of its own. Lookups go through the same 32-byte hash, so they stay single index probes.
  * - Insertion order ("first stored", "in insertion order") comes from an identity column where SQLite has rowid.
  * - Text that is sorted or compared is COLLATE "C": code-point order, the same on every server whatever its locale.
+ * - Counters SQLite takes as max + 1 under its single writer come from a sequence here (key change IDs), or from a
+ *   lock (a device's stream IDs: a transaction-scoped advisory lock on the user, see device-keys.ts).
  */
 interface Migration {
   readonly version: number;
@@ -158,6 +160,112 @@ export const MIGRATIONS: readonly Migration[] = [
         session_id bigint NOT NULL,
         user_id text NOT NULL,
         event_id text NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'federation blacklist, key server, key backup, send-to-device and partition offset tables',
+    // SQLite's version 2, table for table and column for column. Every text key here is a Matrix identifier that
+    // the Database layer caps at 255 bytes (user, device, room, session, key and algorithm IDs, server names,
+    // topics), so even the widest primary key (one_time_keys: four of them) stays far below the B-tree entry limit
+    // and none needs a digest column.
+    sql: `
+      CREATE TABLE federationsender_blacklist (
+        server_name text COLLATE "C" PRIMARY KEY
+      );
+
+      CREATE TABLE keyserver_device_keys (
+        user_id text COLLATE "C" NOT NULL,
+        device_id text COLLATE "C" NOT NULL,
+        ts_added_secs bigint NOT NULL,
+        key_json text NOT NULL,
+        stream_id bigint NOT NULL,
+        display_name text,
+        PRIMARY KEY (user_id, device_id)
+      );
+      CREATE INDEX keyserver_device_keys_stream ON keyserver_device_keys (user_id, stream_id);
+
+      CREATE TABLE keyserver_one_time_keys (
+        user_id text COLLATE "C" NOT NULL,
+        device_id text COLLATE "C" NOT NULL,
+        algorithm text COLLATE "C" NOT NULL,
+        key_id text COLLATE "C" NOT NULL,
+        ts_added_secs bigint NOT NULL,
+        key_json text NOT NULL,
+        PRIMARY KEY (user_id, device_id, algorithm, key_id)
+      );
+
+      -- One row per user. A change takes nextval (SQLite: max + 1 under its single writer), so change IDs only grow,
+      -- whichever transactions run at once.
+      CREATE SEQUENCE keyserver_key_changes_change_id_seq;
+      CREATE TABLE keyserver_key_changes (
+        user_id text COLLATE "C" PRIMARY KEY,
+        change_id bigint NOT NULL UNIQUE
+      );
+      ALTER SEQUENCE keyserver_key_changes_change_id_seq OWNED BY keyserver_key_changes.change_id;
+
+      CREATE TABLE keyserver_cross_signing_keys (
+        user_id text COLLATE "C" NOT NULL,
+        key_type smallint NOT NULL,
+        key_data text NOT NULL,
+        PRIMARY KEY (user_id, key_type)
+      );
+
+      CREATE TABLE keyserver_cross_signing_sigs (
+        origin_user_id text COLLATE "C" NOT NULL,
+        origin_key_id text NOT NULL,
+        target_user_id text COLLATE "C" NOT NULL,
+        target_key_id text COLLATE "C" NOT NULL,
+        signature text NOT NULL,
+        PRIMARY KEY (target_user_id, target_key_id, origin_user_id)
+      );
+
+      CREATE TABLE keyserver_stale_device_lists (
+        user_id text COLLATE "C" PRIMARY KEY,
+        domain text COLLATE "C" NOT NULL,
+        is_stale boolean NOT NULL,
+        ts_added_secs bigint NOT NULL
+      );
+      CREATE INDEX keyserver_stale_device_lists_domain ON keyserver_stale_device_lists (domain, is_stale);
+
+      -- Identity where SQLite has AUTOINCREMENT: versions come from one sequence for all users and are never reused.
+      CREATE TABLE userapi_key_backup_versions (
+        version bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id text COLLATE "C" NOT NULL,
+        algorithm text NOT NULL,
+        auth_data text NOT NULL,
+        etag text NOT NULL,
+        deleted boolean NOT NULL DEFAULT false
+      );
+      CREATE INDEX userapi_key_backup_versions_user ON userapi_key_backup_versions (user_id, version);
+
+      CREATE TABLE userapi_key_backups (
+        user_id text COLLATE "C" NOT NULL,
+        version text COLLATE "C" NOT NULL,
+        room_id text COLLATE "C" NOT NULL,
+        session_id text COLLATE "C" NOT NULL,
+        first_message_index bigint NOT NULL,
+        forwarded_count bigint NOT NULL,
+        is_verified boolean NOT NULL,
+        session_data text NOT NULL,
+        PRIMARY KEY (user_id, version, room_id, session_id)
+      );
+
+      -- Identity where SQLite has AUTOINCREMENT: positions are never reused, even after the newest messages are deleted.
+      CREATE TABLE syncapi_send_to_device (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id text COLLATE "C" NOT NULL,
+        device_id text COLLATE "C" NOT NULL,
+        content text NOT NULL
+      );
+      CREATE INDEX syncapi_send_to_device_recipient ON syncapi_send_to_device (user_id, device_id, id);
+
+      CREATE TABLE partition_offsets (
+        topic text COLLATE "C" NOT NULL,
+        partition integer NOT NULL,
+        partition_offset bigint NOT NULL,
+        PRIMARY KEY (topic, partition)
       );
     `,
   },

@@ -18,13 +18,24 @@ import { PostgresStateBlockTable } from './state-block.js';
 import { PostgresStateSnapshotTable } from './state-snapshot.js';
 import { PostgresTransactionsTable } from './transactions.js';
 import { PostgresStoreStats } from './store-stats.js';
+import { PostgresFederationBlacklistTable } from './federation-blacklist.js';
+import { PostgresDeviceKeysTable } from './device-keys.js';
+import { PostgresOneTimeKeysTable } from './one-time-keys.js';
+import { PostgresKeyChangesTable } from './key-changes.js';
+import { PostgresCrossSigningKeysTable } from './cross-signing-keys.js';
+import { PostgresCrossSigningSigsTable } from './cross-signing-sigs.js';
+import { PostgresStaleDeviceListsTable } from './stale-device-lists.js';
+import { PostgresKeyBackupVersionsTable } from './key-backup-versions.js';
+import { PostgresKeyBackupsTable } from './key-backups.js';
+import { PostgresSendToDeviceTable } from './send-to-device.js';
+import { PostgresPartitionOffsetsTable } from './partition-offsets.js';
 import { LATEST_VERSION, migrate, schemaVersion } from './migrations.js';
 
 /**
  * The PostgreSQL driver: opens a pool, migrates the schema (or, with postgres.migrate_on_open: false, checks that
- * it is current), then binds its tables to the tokens the SQLite driver binds them to, and its statement counts to
- * TOKENS.RequestStats. So far the room server's tables only: the key server, key backup and stream tables are not
- * bound yet, and the Storage APIs over them (resolved on first use) fail until they are.
+ * it is current), then binds its tables to the tokens the SQLite driver binds them to (every table: room server,
+ * federation blacklist, key server, key backup, send-to-device, partition offsets), and its statement counts to
+ * TOKENS.RequestStats. The PartitionStorer is the shared default over the partition_offsets table.
  */
 export const openPostgres: DriverFactory = async (config) => {
   const { url, poolSize, schema, migrateOnOpen } = config.postgres;
@@ -61,6 +72,17 @@ export const openPostgres: DriverFactory = async (config) => {
     bind(TOKENS.RoomAliasesTable).to(PostgresRoomAliasesTable).inSingletonScope();
     bind(TOKENS.PublishedTable).to(PostgresPublishedTable).inSingletonScope();
     bind(TOKENS.TransactionsTable).to(PostgresTransactionsTable).inSingletonScope();
+    bind(TOKENS.FederationBlacklistTable).to(PostgresFederationBlacklistTable).inSingletonScope();
+    bind(TOKENS.DeviceKeysTable).to(PostgresDeviceKeysTable).inSingletonScope();
+    bind(TOKENS.OneTimeKeysTable).to(PostgresOneTimeKeysTable).inSingletonScope();
+    bind(TOKENS.KeyChangesTable).to(PostgresKeyChangesTable).inSingletonScope();
+    bind(TOKENS.CrossSigningKeysTable).to(PostgresCrossSigningKeysTable).inSingletonScope();
+    bind(TOKENS.CrossSigningSigsTable).to(PostgresCrossSigningSigsTable).inSingletonScope();
+    bind(TOKENS.StaleDeviceListsTable).to(PostgresStaleDeviceListsTable).inSingletonScope();
+    bind(TOKENS.KeyBackupVersionsTable).to(PostgresKeyBackupVersionsTable).inSingletonScope();
+    bind(TOKENS.KeyBackupsTable).to(PostgresKeyBackupsTable).inSingletonScope();
+    bind(TOKENS.SendToDeviceTable).to(PostgresSendToDeviceTable).inSingletonScope();
+    bind(TOKENS.PartitionOffsetsTable).to(PostgresPartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(PostgresStoreStats).inSingletonScope();
     bind(TOKENS.RequestStats).toConstantValue(conn.accounting);
   });

@@ -169,7 +169,10 @@ export class KeyDatabase implements PartitionStorer {
     });
     const assigned = await this.uow.transaction(async (tx) => {
       const ids = new Array<number>(messages.length);
-      for (const [userID, indexes] of perUser) {
+      // Users in one order (sorted by ID), whatever the input order: a reservation may hold a lock on its user until
+      // the transaction ends (PostgreSQL), and two uploads that took two users' locks in opposite orders would
+      // deadlock. IDs are per user, so the order across users changes none of them.
+      for (const [userID, indexes] of [...perUser].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
         const first = await this.tables.deviceKeys.reserveStreamIDs(tx, userID, indexes.length);
         indexes.forEach((messageIndex, n) => (ids[messageIndex] = first + n));
       }
