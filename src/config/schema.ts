@@ -86,7 +86,7 @@ export const KEYS: readonly KeySpec[] = [
   { path: 'cosmosdb.disable_tls_verification', kind: 'bool', fallback: false, help: 'true only for a local emulator with a self-signed certificate' },
   { path: 'state.fan_in', kind: 'int', fallback: DEFAULT_STATE_POLICY.fanIn, min: 2, max: MAX_SNAPSHOT_BLOCKS, help: 'how many same-sized state blocks are merged into one' },
   { path: 'state.max_blocks', kind: 'int', fallback: DEFAULT_STATE_POLICY.maxBlocks, min: 1, max: MAX_SNAPSHOT_BLOCKS, help: `the most blocks a state snapshot holds (at most ${MAX_SNAPSHOT_BLOCKS})` },
-  { path: 'state.block_cache_entries', kind: 'int', fallback: 2_000_000, min: 0, max: 1e9, help: 'state entries kept in memory (0 turns the cache off)' },
+  { path: 'state.block_cache_entries', kind: 'int', fallback: 2_000_000, min: 0, max: 1e9, help: 'state entries kept in memory, and as many block NIDs of snapshots (0 turns both caches off)' },
 ];
 
 /** Environment variables that override the file, and the key each one sets. */

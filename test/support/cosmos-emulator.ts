@@ -51,6 +51,8 @@ export interface CosmosEmulator {
   readonly endpoint: string;
   /** Requests that reached the server (faulted ones included). */
   readonly requestCount: () => number;
+  /** Body bytes of those requests (by their content-length) and of the server's answers, for the benchmarks. */
+  readonly bodyBytes: () => { readonly requests: number; readonly responses: number };
   /** Queues a fault; returns the rule so a test can see how much of it was used. */
   inject(rule: Omit<FaultRule, 'remaining'> & { times: number }): FaultRule;
   clearFaults(): void;
@@ -72,8 +74,18 @@ export async function startCosmosEmulator(): Promise<CosmosEmulator> {
   server.removeAllListeners('request');
   let rules: FaultRule[] = [];
   let requests = 0;
+  const bytes = { requests: 0, responses: 0 };
+  const countBody = (chunk: unknown) => {
+    if (typeof chunk === 'string') bytes.responses += Buffer.byteLength(chunk);
+    else if (chunk instanceof Uint8Array) bytes.responses += chunk.byteLength;
+  };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     requests++;
+    bytes.requests += Number(req.headers['content-length'] ?? 0);
+    const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
+    (res as { write: (...a: unknown[]) => boolean }).write = (...a: unknown[]) => { countBody(a[0]); return write(...a); };
+    (res as { end: (...a: unknown[]) => ServerResponse }).end = (...a: unknown[]) => { if (typeof a[0] !== 'function') countBody(a[0]); return end(...a); };
     const rule = rules.find((r) => r.remaining > 0 && r.match(req));
     if (!rule) return handler(req, res);
     rule.remaining--;
@@ -105,6 +117,7 @@ export async function startCosmosEmulator(): Promise<CosmosEmulator> {
   return {
     endpoint: `https://127.0.0.1:${port}/`,
     requestCount: () => requests,
+    bodyBytes: () => ({ ...bytes }),
     inject(rule) {
       const r: FaultRule = { match: rule.match, fault: rule.fault, remaining: rule.times };
       rules.push(r);

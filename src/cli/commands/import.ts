@@ -15,7 +15,7 @@ export interface ImportSummary {
   readonly elapsedMs: number;
   readonly eventsPerSecond: number;
   readonly stats: StoreStats;
-  /** What the import's requests cost, where the driver counts them (Cosmos DB). */
+  /** The import's requests (statements on SQLite and PostgreSQL) and what they cost, where the driver counts them. */
   readonly requests: RequestStats | undefined;
   readonly roomIDs: readonly string[];
 }
@@ -78,7 +78,7 @@ export function formatImportSummary(s: ImportSummary, engine: string): string {
     `  database size: ${fmtBytes(s.stats.totalBytes)}`,
     ...(s.requests ? [
       `  requests: ${fmtInt(s.requests.requests)} (${(s.requests.requests / Math.max(1, total)).toFixed(1)} per event)` +
-        // PostgreSQL counts its statements but has no request charge: no RU figure for it.
+        // SQLite and PostgreSQL count their statements but have no request charge: no RU figure for them.
         (s.requests.requestCharge > 0
           ? `, request charge: ${fmtInt(s.requests.requestCharge)} RU (${(s.requests.requestCharge / Math.max(1, total)).toFixed(1)} per event)`
           : ''),

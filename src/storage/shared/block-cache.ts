@@ -1,40 +1,46 @@
-import type { StateBlockNID } from '../../types/nids.js';
+import type { StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
 
 /**
- * State blocks never change once written (they are content-addressed), so a block read once can be served from
- * memory for ever after: no invalidation, across processes too. The cache is bounded by the number of entries it
- * holds and evicts the least recently used block.
+ * State blocks and snapshots never change once written (they are content-addressed), so one read once can be
+ * served from memory for ever after: no invalidation, across processes too. A cache is bounded by the number of
+ * items its lists hold (state entries; block NIDs) and evicts the least recently used list.
  */
-export class BlockCache {
-  private readonly blocks = new Map<StateBlockNID, readonly StateEntry[]>();
-  private entries = 0;
+export class ImmutableListCache<K, V extends readonly unknown[]> {
+  private readonly lists = new Map<K, V>();
+  private items = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(private readonly maxItems: number) {}
 
-  get(nid: StateBlockNID): readonly StateEntry[] | undefined {
-    const block = this.blocks.get(nid);
-    if (block) {
+  get(key: K): V | undefined {
+    const list = this.lists.get(key);
+    if (list) {
       // Re-insert to mark as most recently used (Map keeps insertion order).
-      this.blocks.delete(nid);
-      this.blocks.set(nid, block);
+      this.lists.delete(key);
+      this.lists.set(key, list);
     }
-    return block;
+    return list;
   }
 
-  set(nid: StateBlockNID, block: readonly StateEntry[]): void {
-    if (this.maxEntries <= 0 || block.length > this.maxEntries) return;
-    const old = this.blocks.get(nid);
+  set(key: K, list: V): void {
+    if (this.maxItems <= 0 || list.length > this.maxItems) return;
+    const old = this.lists.get(key);
     if (old) {
-      this.blocks.delete(nid);
-      this.entries -= old.length;
+      this.lists.delete(key);
+      this.items -= old.length;
     }
-    this.blocks.set(nid, block);
-    this.entries += block.length;
-    for (const [victim, entries] of this.blocks) {
-      if (this.entries <= this.maxEntries) break;
-      this.blocks.delete(victim);
-      this.entries -= entries.length;
+    this.lists.set(key, list);
+    this.items += list.length;
+    for (const [victim, items] of this.lists) {
+      if (this.items <= this.maxItems) break;
+      this.lists.delete(victim);
+      this.items -= items.length;
     }
   }
 }
+
+/** State block NID -> its entries, bounded by state entries. */
+export class BlockCache extends ImmutableListCache<StateBlockNID, readonly StateEntry[]> {}
+
+/** State snapshot NID -> its ordered block NIDs, bounded by block NIDs. */
+export class SnapshotCache extends ImmutableListCache<StateSnapshotNID, readonly StateBlockNID[]> {}

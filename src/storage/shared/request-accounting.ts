@@ -53,4 +53,14 @@ function add(map: Map<string, OperationCost>, key: string, charge: number): void
   cost.requestCharge += charge;
 }
 
+/**
+ * The operation a SQL statement is counted under: its table and verb, e.g. "roomserver_events SELECT" (a statement
+ * naming no table, such as a sequence's nextval, is "sequence"). Computed once per statement text by the drivers.
+ */
+export function statementOperation(sql: string): string {
+  const table = /\b(?:FROM|INTO|UPDATE)\s+(\w+)/i.exec(sql)?.[1] ?? 'sequence';
+  const verb = /\b(SELECT|INSERT|UPDATE|DELETE)\b/i.exec(sql.replace(/^\s*WITH\s+\w+\s+AS\s*\(/i, ''))?.[1]?.toUpperCase() ?? 'SELECT';
+  return `${table} ${verb}`;
+}
+
 const copy = (map: Map<string, OperationCost>) => Object.fromEntries([...map].map(([k, v]) => [k, { ...v }]));

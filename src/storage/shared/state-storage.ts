@@ -4,7 +4,7 @@ import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.
 import { compareTuples, tupleKey, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
 import { TOKENS } from '../../di/tokens.js';
 import type { RoomserverTables, Tx } from '../tables/index.js';
-import { BlockCache } from './block-cache.js';
+import { BlockCache, SnapshotCache } from './block-cache.js';
 import { checkStatePolicy, mergeStart, type StatePolicy } from './state-policy.js';
 import type { StorageOptions } from './storage-options.js';
 
@@ -18,6 +18,7 @@ import type { StorageOptions } from './storage-options.js';
 export class StateStorage {
   private readonly policy: StatePolicy;
   private readonly cache: BlockCache;
+  private readonly snapshots: SnapshotCache;
 
   constructor(
     @inject(TOKENS.RoomserverTables) private readonly tables: RoomserverTables,
@@ -25,11 +26,15 @@ export class StateStorage {
   ) {
     this.policy = checkStatePolicy(options.statePolicy);
     this.cache = new BlockCache(options.blockCacheEntries);
+    this.snapshots = new SnapshotCache(options.blockCacheEntries);
   }
 
-  /** The ordered block list of a snapshot. MissingStateError if the snapshot does not exist. */
+  /** The ordered block list of a snapshot (one round trip unless cached). MissingStateError if it does not exist. */
   async blockNIDs(tx: Tx, snapshotNID: StateSnapshotNID): Promise<readonly StateBlockNID[]> {
+    const cached = this.snapshots.get(snapshotNID);
+    if (cached) return cached;
     const [list] = await this.tables.stateSnapshots.bulkSelectStateBlockNIDs(tx, [snapshotNID]);
+    this.snapshots.set(snapshotNID, list!.stateBlockNIDs);
     return list!.stateBlockNIDs;
   }
 
@@ -97,7 +102,9 @@ export class StateStorage {
       order.splice(start, order.length - start, nid);
       if (order.length === 1) break;
     }
-    return this.tables.stateSnapshots.insertState(tx, roomNID, order);
+    const snapshotNID = await this.tables.stateSnapshots.insertState(tx, roomNID, order);
+    this.snapshots.set(snapshotNID, order);
+    return snapshotNID;
   }
 
   /** Stores the state after a state event: the state before it, with the event's own entry on top. */

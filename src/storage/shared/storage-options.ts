@@ -5,6 +5,6 @@ export interface StorageOptions {
   /** This homeserver's name: users on it are "local" in memberships. */
   readonly serverName: string;
   readonly statePolicy: StatePolicy;
-  /** How many state entries the in-process block cache holds (0 turns it off). */
+  /** How many state entries the in-process block cache holds, and block NIDs the snapshot cache (0 turns both off). */
   readonly blockCacheEntries: number;
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StorageError } from '../../types/errors.js';
 import { Mutex } from '../shared/mutex.js';
+import { RequestAccounting, statementOperation } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { migrate } from './migrations.js';
 
@@ -28,6 +29,34 @@ export class TransactionClosedError extends StorageError {
 }
 
 /**
+ * A prepared statement that counts each execution under its table and verb. SQLite runs in this process, so an
+ * execution is the closest thing it has to a round trip: what the benchmarks and `matrix-storage import` report
+ * as requests, to compare with PostgreSQL's statements.
+ */
+export class CountedStatement {
+  constructor(
+    private readonly statement: Database.Statement,
+    private readonly operation: string,
+    private readonly accounting: RequestAccounting,
+  ) {}
+
+  run(...params: unknown[]): Database.RunResult {
+    this.accounting.record(this.operation, 0);
+    return this.statement.run(...params);
+  }
+
+  get(...params: unknown[]): unknown {
+    this.accounting.record(this.operation, 0);
+    return this.statement.get(...params);
+  }
+
+  all(...params: unknown[]): unknown[] {
+    this.accounting.record(this.operation, 0);
+    return this.statement.all(...params);
+  }
+}
+
+/**
  * One SQLite connection: the single writer. better-sqlite3 is synchronous, so a statement never interleaves with
  * another; what can interleave is an async transaction's awaits. A mutex therefore holds the connection for a
  * whole transaction (`BEGIN IMMEDIATE`, which also takes SQLite's write lock against other processes up front),
@@ -39,7 +68,9 @@ export class SqliteConnection implements UnitOfWork {
   readonly autocommit: Tx = new SqliteTx(false) as unknown as Tx;
   private readonly mutex = new Mutex();
   private active: SqliteTx | undefined;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new Map<string, CountedStatement>();
+  /** Every statement executed, by table and verb ("roomserver_events SELECT", "BEGIN", "COMMIT"), charged 0. */
+  readonly accounting = new RequestAccounting();
   /** Migrations applied when this connection opened the file (reported by `matrix-storage migrate`). */
   appliedOnOpen: number[] = [];
 
@@ -61,14 +92,20 @@ export class SqliteConnection implements UnitOfWork {
     return conn;
   }
 
-  /** A prepared statement, prepared once per connection. */
-  stmt(sql: string): Database.Statement {
+  /** A prepared statement, prepared once per connection, whose executions are counted. */
+  stmt(sql: string): CountedStatement {
     let s = this.statements.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
+      s = new CountedStatement(this.db.prepare(sql), statementOperation(sql), this.accounting);
       this.statements.set(sql, s);
     }
     return s;
+  }
+
+  /** Runs a transaction-control statement (BEGIN IMMEDIATE, COMMIT, ROLLBACK), counted like any other. */
+  private control(sql: string): void {
+    this.accounting.record(sql.split(' ')[0]!, 0);
+    this.db.exec(sql);
   }
 
   /** Runs one table call's statements under `tx`: directly inside its transaction, else between transactions. */
@@ -91,13 +128,13 @@ export class SqliteConnection implements UnitOfWork {
     const release = await this.mutex.acquire();
     const tx = new SqliteTx(true);
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.control('BEGIN IMMEDIATE');
       this.active = tx;
       const result = await fn(tx as unknown as Tx);
-      this.db.exec('COMMIT');
+      this.control('COMMIT');
       return result;
     } catch (e) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      if (this.db.inTransaction) this.control('ROLLBACK');
       throw e;
     } finally {
       tx.open = false;

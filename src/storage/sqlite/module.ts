@@ -62,6 +62,7 @@ export const openSqlite: DriverFactory = async (config) => {
     bind(TOKENS.SendToDeviceTable).to(SqliteSendToDeviceTable).inSingletonScope();
     bind(TOKENS.PartitionOffsetsTable).to(SqlitePartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(SqliteStoreStats).inSingletonScope();
+    bind(TOKENS.RequestStats).toConstantValue(conn.accounting);
   });
   const migrateNow = async () => {
     const applied = [...conn.appliedOnOpen, ...migrate(conn.db)];

@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createStorage, type Storage } from '../src/index.js';
+import { makeEvent, seedRoom } from './conformance/fixtures.js';
+
+describe('sqlite: statement counting', () => {
+  let dir: string;
+  let storage: Storage;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'matrix-storage-sqlite-'));
+    storage = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'store.db') } });
+  });
+
+  afterEach(async () => {
+    await storage.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts every statement of an append, BEGIN and COMMIT included, under its Database operation', async () => {
+    await seedRoom(storage);
+    const stats = storage.requestStats!;
+    stats.reset();
+    await storage.roomserver.appendEvent(makeEvent({ id: '$counted', depth: 7, prev: ['$bob-join!room:example.org'] }));
+    const appended = stats.snapshot();
+    expect(appended.byOperation).to.include.keys('BEGIN', 'COMMIT', 'roomserver_rooms SELECT', 'roomserver_events INSERT');
+    expect(appended.byOperation.BEGIN!.requests).to.equal(1);
+    const sum = Object.values(appended.byOperation).reduce((n, o) => n + o.requests, 0);
+    expect(sum).to.equal(appended.requests);
+    expect(appended.byDatabaseOperation['roomserver.appendEvent']!.requests).to.equal(appended.requests);
+    expect(appended.requestCharge).to.equal(0);
+  });
+
+  it('loads a state in two statements with cold caches, and in none once its snapshot and blocks are cached', async () => {
+    await seedRoom(storage);
+    const snapshot = (await storage.roomserver.roomInfo('!room:example.org'))!.stateSnapshotNID;
+    const other = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'store.db') } });
+    try {
+      const stats = other.requestStats!;
+      stats.reset();
+      expect(await other.roomserver.loadStateAtSnapshot(snapshot)).to.have.length(5);
+      expect(Object.keys(stats.snapshot().byOperation).sort()).to.deep.equal(['roomserver_state_block SELECT', 'roomserver_state_snapshots SELECT']);
+      expect(stats.snapshot().requests).to.equal(2);
+      stats.reset();
+      expect(await other.roomserver.loadStateAtSnapshot(snapshot)).to.have.length(5);
+      expect(stats.snapshot().requests).to.equal(0);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('with the caches off, every load reads the snapshot and its blocks', async () => {
+    await seedRoom(storage);
+    const snapshot = (await storage.roomserver.roomInfo('!room:example.org'))!.stateSnapshotNID;
+    const uncached = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'store.db') }, state: { block_cache_entries: 0 } });
+    try {
+      for (let i = 0; i < 2; i++) {
+        uncached.requestStats!.reset();
+        await uncached.roomserver.loadStateAtSnapshot(snapshot);
+        expect(uncached.requestStats!.snapshot().requests).to.equal(2);
+      }
+    } finally {
+      await uncached.close();
+    }
+  });
+});
