@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InvalidInputError, MissingStateError, NotFoundError } from '../../src/types/errors.js';
+import { ConflictError, InvalidInputError, MissingStateError, NotFoundError } from '../../src/types/errors.js';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../src/types/nids.js';
 import { deduplicateStateEntries, type StateEntry } from '../../src/types/state.js';
 import { StateStorage } from '../../src/storage/shared/state-storage.js';
@@ -140,12 +140,40 @@ export function databaseStateTests(fw: TestFramework, driver: DriverUnderTest): 
       expect(list!.stateBlockNIDs.length).to.be.at.most(64).and.at.least(1);
       expect(await db.currentState(room)).to.have.length(41);
     });
+
+    test('what a rolled-back transaction stored is never served from a cache', async ({ storage }) => {
+      // SQLite hands a rolled-back insert's NID to the next insert, which may come from another process: a cache
+      // filled before commit would then serve the rolled-back state under the other writer's NID.
+      const db = storage.roomserver;
+      const uow = storage.unitOfWork;
+      const otherWriter = new StateStorage(storage.tables, uow, { serverName: 'x', statePolicy: { fanIn: 8, maxBlocks: 40 }, blockCacheEntries: 1000 });
+      const failing = uow.transaction(async (tx) => {
+        await db.state.addState(tx, 1 as RoomNID, [], [entry(1, 1, 10), entry(5, 2, 11)]);
+        throw new Error('rolled back on purpose');
+      });
+      await rejects(failing, Error, /rolled back on purpose/);
+      const kept = await uow.transaction((tx) => otherWriter.addState(tx, 1 as RoomNID, [], [entry(2, 1, 20)]));
+      expect(triples(await db.loadStateAtSnapshot(kept))).to.deep.equal([[2, 1, 20]]);
+      const [list] = await db.stateBlockNIDs([kept]);
+      expect((await db.stateEntries(list!.stateBlockNIDs)).flatMap((l) => triples(l.stateEntries))).to.deep.equal([[2, 1, 20]]);
+
+      // The same for NID mappings: an event type first seen in an event that was refused, then another new type.
+      const key = { transactionID: 'txn', sessionID: 1, userID: '@alice:example.org' };
+      await db.storeEvent(makeEvent({ id: '$m1' }), { transaction: key });
+      await rejects(db.storeEvent(makeEvent({ id: '$a1', type: 'org.example.a', stateKey: '' }), { transaction: key }), ConflictError);
+      await db.appendEvent(makeEvent({ id: '$b', type: 'org.example.b', stateKey: '', room: '!r2:example.org' }));
+      await db.appendEvent(makeEvent({ id: '$a2', type: 'org.example.a', stateKey: '', room: '!r2:example.org', prev: ['$b'] }));
+      expect((await db.getStateEvent('!r2:example.org', 'org.example.a', ''))?.event.eventID).to.equal('$a2');
+      expect((await db.getStateEvent('!r2:example.org', 'org.example.b', ''))?.event.eventID).to.equal('$b');
+      const typeNIDs = await db.eventTypeNIDsFor(['org.example.a', 'org.example.b']);
+      expect(new Set(typeNIDs.values()).size).to.equal(2);
+    });
   });
 }
 
 /** 120 steps of random deltas (with tombstones) under `policy`; each state loads as a plain map says it should. */
 async function randomChangesLoadAsModelled(storage: Storage, policy: StatePolicy): Promise<void> {
-  const state = new StateStorage(storage.tables, { serverName: 'x', statePolicy: policy, blockCacheEntries: 0 });
+  const state = new StateStorage(storage.tables, storage.unitOfWork, { serverName: 'x', statePolicy: policy, blockCacheEntries: 0 });
   const uow = storage.unitOfWork;
   let seed = 42;
   const rand = (n: number) => { seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648; return seed % n; };

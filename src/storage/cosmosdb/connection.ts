@@ -129,6 +129,11 @@ export class CosmosConnection implements UnitOfWork {
     return fn({} as Tx);
   }
 
+  /** Nothing is ever rolled back here: what a call wrote stays, so caches may learn it at once. */
+  afterCommit(_tx: Tx, hook: () => void): void {
+    hook();
+  }
+
   async close(): Promise<void> {
     this.client.dispose();
   }

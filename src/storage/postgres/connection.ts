@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { StorageError } from '../../types/errors.js';
 import { RequestAccounting } from '../shared/request-accounting.js';
+import { CommitHooks } from '../shared/commit-hooks.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { PG_TYPES } from './values.js';
 
@@ -24,6 +25,7 @@ export class TransactionClosedError extends StorageError {
 /** A Tx on PostgreSQL: the pooled client its transaction runs on (none for autocommit), and whether it is open. */
 class PostgresTx {
   open = true;
+  readonly onCommit = new CommitHooks();
   constructor(readonly client: pg.PoolClient | undefined) {}
 }
 
@@ -123,6 +125,12 @@ export class PostgresConnection implements UnitOfWork {
     return known;
   }
 
+  afterCommit(tx: Tx, hook: () => void): void {
+    const t = tx as unknown as PostgresTx;
+    if (t.client) t.onCommit.add(hook);
+    else hook();
+  }
+
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.closed) throw new TransactionClosedError('this store has been closed');
     const client = await this.pool.connect();
@@ -142,6 +150,7 @@ export class PostgresConnection implements UnitOfWork {
       await begin;
       this.accounting.record('COMMIT', 0);
       await client.query('COMMIT');
+      tx.onCommit.run();
       return result;
     } catch (e) {
       tx.open = false;

@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError } from '../../types/errors.js';
 import type { EventStateKeyNID, EventTypeNID, RoomNID } from '../../types/nids.js';
-import type { RoomserverTables, Tx } from '../tables/index.js';
+import type { RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
 
 /** A bounded map for immutable mappings: when full, it simply starts again (cheap, and correct: it is a cache). */
 class MappingCache<N> extends Map<string, N> {
@@ -14,20 +14,6 @@ class MappingCache<N> extends Map<string, N> {
 }
 
 /**
- * Mappings made or read inside a transaction: they may still be rolled back, so they reach the caches only once
- * the transaction has committed (`publish`).
- */
-export class PendingMappings {
-  private readonly items: (() => void)[] = [];
-  add(publish: () => void): void {
-    this.items.push(publish);
-  }
-  publish(): void {
-    for (const p of this.items) p();
-  }
-}
-
-/**
  * String -> NID maps (event types, state keys, rooms) with the assign pattern: look up; if absent, insert; if the
  * insert lost a race to another writer (ConflictError), look up again. Mappings never change once committed, so
  * they are cached for ever; the caches only ever hold committed mappings.
@@ -37,30 +23,29 @@ export class NidMaps {
   private readonly stateKeys = new MappingCache<EventStateKeyNID>(200_000);
   private readonly rooms = new MappingCache<RoomNID>(10_000);
 
-  constructor(private readonly tables: RoomserverTables, private readonly autocommit: Tx) {}
+  constructor(private readonly tables: RoomserverTables, private readonly uow: UnitOfWork) {}
 
-  eventType(tx: Tx, eventType: string, pending?: PendingMappings): Promise<EventTypeNID> {
+  eventType(tx: Tx, eventType: string): Promise<EventTypeNID> {
     const t = this.tables.eventTypes;
-    return this.assign(this.eventTypes, eventType, tx, pending,
+    return this.assign(this.eventTypes, eventType, tx,
       () => t.selectEventTypeNID(tx, eventType), () => t.insertEventTypeNID(tx, eventType));
   }
 
-  stateKey(tx: Tx, stateKey: string, pending?: PendingMappings): Promise<EventStateKeyNID> {
+  stateKey(tx: Tx, stateKey: string): Promise<EventStateKeyNID> {
     const t = this.tables.eventStateKeys;
-    return this.assign(this.stateKeys, stateKey, tx, pending,
+    return this.assign(this.stateKeys, stateKey, tx,
       () => t.selectEventStateKeyNID(tx, stateKey), () => t.insertEventStateKeyNID(tx, stateKey));
   }
 
   /** Creates the room row if needed; the version sticks from whichever event arrives first. */
-  room(tx: Tx, roomID: string, roomVersion: string, pending?: PendingMappings): Promise<RoomNID> {
+  room(tx: Tx, roomID: string, roomVersion: string): Promise<RoomNID> {
     const t = this.tables.rooms;
-    return this.assign(this.rooms, roomID, tx, pending,
+    return this.assign(this.rooms, roomID, tx,
       () => t.selectRoomNID(tx, roomID), () => t.insertRoomNID(tx, roomID, roomVersion));
   }
 
   private async assign<N>(
-    cache: MappingCache<N>, key: string, tx: Tx, pending: PendingMappings | undefined,
-    select: () => Promise<N>, insert: () => Promise<N>,
+    cache: MappingCache<N>, key: string, tx: Tx, select: () => Promise<N>, insert: () => Promise<N>,
   ): Promise<N> {
     const cached = cache.get(key);
     if (cached !== undefined) return cached;
@@ -76,8 +61,8 @@ export class NidMaps {
         nid = await select();
       }
     }
-    if (tx === this.autocommit) cache.set(key, nid);
-    else pending?.add(() => cache.set(key, nid));
+    // A mapping made (or read) inside a transaction may still be rolled back: cached only once it commits.
+    this.uow.afterCommit(tx, () => cache.set(key, nid));
     return nid;
   }
 }

@@ -14,7 +14,7 @@ import type { RoomInfo, RoomserverTables, TransactionKey, Tx, UnitOfWork } from 
 import { extractContentValue } from './content-value.js';
 import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
-import { NidMaps, PendingMappings } from './nid-assigner.js';
+import { NidMaps } from './nid-assigner.js';
 import { redactEventJSON } from './redaction.js';
 import { StateStorage } from './state-storage.js';
 import type { StorageOptions } from './storage-options.js';
@@ -76,19 +76,11 @@ export class RoomserverDatabase {
     @inject(TOKENS.StateStorage) readonly state: StateStorage,
     @inject(TOKENS.StorageOptions) private readonly options: StorageOptions,
   ) {
-    this.nids = new NidMaps(tables, uow.autocommit);
+    this.nids = new NidMaps(tables, uow);
   }
 
   private get auto(): Tx {
     return this.uow.autocommit;
-  }
-
-  /** One transaction; NID mappings learned in it reach the caches once it has committed. */
-  private async transact<T>(fn: (tx: Tx, pending: PendingMappings) => Promise<T>): Promise<T> {
-    const pending = new PendingMappings();
-    const result = await this.uow.transaction((tx) => fn(tx, pending));
-    pending.publish();
-    return result;
   }
 
   /**
@@ -114,18 +106,18 @@ export class RoomserverDatabase {
    * call left undone). The state before a new event is unknown (0) until `setState` or `appendEvent` sets it.
    */
   async storeEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<StoreEventResult> {
-    return this.transact(async (tx, pending) => {
-      const roomNID = await this.nids.room(tx, event.roomID, roomVersionOf(event), pending);
-      return this.storeEventIn(tx, pending, roomNID, event, options);
+    return this.uow.transaction(async (tx) => {
+      const roomNID = await this.nids.room(tx, event.roomID, roomVersionOf(event));
+      return this.storeEventIn(tx, roomNID, event, options);
     });
   }
 
   private async storeEventIn(
-    tx: Tx, pending: PendingMappings, roomNID: RoomNID, event: RoomEvent, options: StoreEventOptions,
+    tx: Tx, roomNID: RoomNID, event: RoomEvent, options: StoreEventOptions,
   ): Promise<StoreEventResult> {
     const t = this.tables;
-    const eventTypeNID = await this.nids.eventType(tx, event.type, pending);
-    const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : await this.nids.stateKey(tx, event.stateKey, pending);
+    const eventTypeNID = await this.nids.eventType(tx, event.type);
+    const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : await this.nids.stateKey(tx, event.stateKey);
     const isRejected = options.isRejected ?? false;
     if (options.transaction) await t.transactions.insertTransaction(tx, options.transaction, event.eventID);
     // A NID is reserved while looking for the event, not after: one round trip fewer where the driver pipelines. If
@@ -212,15 +204,15 @@ export class RoomserverDatabase {
    * finishes an interrupted call and otherwise changes nothing.
    */
   async appendEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<AppendEventResult> {
-    return this.retryOnConcurrentUpdate(() => this.transact(async (tx, pending) => {
-      const roomNID = await this.nids.room(tx, event.roomID, roomVersionOf(event), pending);
+    return this.retryOnConcurrentUpdate(() => this.uow.transaction(async (tx) => {
+      const roomNID = await this.nids.room(tx, event.roomID, roomVersionOf(event));
       const u = await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID);
       // Whether an event already stored names this one in its prev_events does not depend on storing this one: asked
       // first and alongside (one round trip fewer where the driver pipelines). Asked before this event's own
       // prev_events are recorded, so an event naming itself does not count as referenced.
       const [referencedByOthers, stored] = await Promise.all([
         u.isReferenced(event.eventID),
-        this.storeEventIn(tx, pending, roomNID, event, options),
+        this.storeEventIn(tx, roomNID, event, options),
       ]);
       const own = stored.stateAtEvent;
       const isState = own.eventStateKeyNID !== 0 && !own.isRejected;
@@ -291,7 +283,7 @@ export class RoomserverDatabase {
    */
   async updateLatestEvents<T>(roomNID: RoomNID, fn: (u: LatestEventsUpdater) => Promise<T>): Promise<T> {
     return this.retryOnConcurrentUpdate(() =>
-      this.transact(async (tx) => fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID))));
+      this.uow.transaction(async (tx) => fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID))));
   }
 
   /**
@@ -301,9 +293,9 @@ export class RoomserverDatabase {
   async updateMembership<T>(roomID: string, userID: string, local: boolean, roomVersion: string, fn: (m: MembershipUpdater) => Promise<T>): Promise<T> {
     checkIdentifier('room ID', roomID, '!');
     checkIdentifier('user ID', userID, '@');
-    return this.transact(async (tx, pending) => {
-      const roomNID = await this.nids.room(tx, roomID, roomVersion, pending);
-      const userNID = await this.nids.stateKey(tx, userID, pending);
+    return this.uow.transaction(async (tx) => {
+      const roomNID = await this.nids.room(tx, roomID, roomVersion);
+      const userNID = await this.nids.stateKey(tx, userID);
       return fn(await MembershipUpdater.open(tx, this.tables, this.resolveUser, roomNID, userNID, local));
     });
   }

@@ -3,7 +3,7 @@ import { CorruptionError, InvalidInputError } from '../../types/errors.js';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import { compareTuples, tupleKey, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
 import { TOKENS } from '../../di/tokens.js';
-import type { RoomserverTables, Tx } from '../tables/index.js';
+import type { RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
 import { BlockCache, SnapshotCache } from './block-cache.js';
 import { checkStatePolicy, mergeStart, type StatePolicy } from './state-policy.js';
 import type { StorageOptions } from './storage-options.js';
@@ -22,6 +22,7 @@ export class StateStorage {
 
   constructor(
     @inject(TOKENS.RoomserverTables) private readonly tables: RoomserverTables,
+    @inject(TOKENS.UnitOfWork) private readonly uow: UnitOfWork,
     @inject(TOKENS.StorageOptions) options: StorageOptions,
   ) {
     this.policy = checkStatePolicy(options.statePolicy);
@@ -34,24 +35,27 @@ export class StateStorage {
     const cached = this.snapshots.get(snapshotNID);
     if (cached) return cached;
     const [list] = await this.tables.stateSnapshots.bulkSelectStateBlockNIDs(tx, [snapshotNID]);
-    this.snapshots.set(snapshotNID, list!.stateBlockNIDs);
-    return list!.stateBlockNIDs;
+    const blockNIDs = list!.stateBlockNIDs;
+    this.uow.afterCommit(tx, () => this.snapshots.set(snapshotNID, blockNIDs));
+    return blockNIDs;
   }
 
-  /** Block contents by NID (one round trip for whatever the cache lacks). MissingStateError if any is missing. */
-  async blocks(tx: Tx, nids: readonly StateBlockNID[]): Promise<Map<StateBlockNID, readonly StateEntry[]>> {
+  /**
+   * Block contents by NID (one round trip for whatever `known` and the cache lack). MissingStateError if any is
+   * missing. Caches learn what was read once the transaction has committed (see UnitOfWork.afterCommit).
+   */
+  async blocks(tx: Tx, nids: readonly StateBlockNID[], known?: ReadonlyMap<StateBlockNID, readonly StateEntry[]>): Promise<Map<StateBlockNID, readonly StateEntry[]>> {
     const found = new Map<StateBlockNID, readonly StateEntry[]>();
     const missing: StateBlockNID[] = [];
     for (const nid of nids) {
-      const cached = this.cache.get(nid);
+      const cached = known?.get(nid) ?? this.cache.get(nid);
       if (cached) found.set(nid, cached);
       else missing.push(nid);
     }
     if (missing.length > 0) {
-      for (const list of await this.tables.stateBlocks.bulkSelectStateBlockEntries(tx, missing)) {
-        found.set(list.stateBlockNID, list.stateEntries);
-        this.cache.set(list.stateBlockNID, list.stateEntries);
-      }
+      const lists = await this.tables.stateBlocks.bulkSelectStateBlockEntries(tx, missing);
+      for (const list of lists) found.set(list.stateBlockNID, list.stateEntries);
+      this.uow.afterCommit(tx, () => { for (const list of lists) this.cache.set(list.stateBlockNID, list.stateEntries); });
     }
     return found;
   }
@@ -90,20 +94,20 @@ export class StateStorage {
       seen.add(key);
     }
     const order = [...baseBlockNIDs];
+    const written = new Map<StateBlockNID, readonly StateEntry[]>();
     if (delta.length > 0) {
       // A delta on top of nothing has nothing to hide: drop its tombstones.
-      order.push(await this.storeBlock(tx, order.length === 0 ? delta.filter((e) => e.eventNID !== 0) : delta));
+      order.push(await this.storeBlock(tx, order.length === 0 ? delta.filter((e) => e.eventNID !== 0) : delta, written));
     }
-    const contents = await this.blocks(tx, order);
+    const contents = await this.blocks(tx, order, written);
     for (let start = this.mergePoint(order, contents); start >= 0; start = this.mergePoint(order, contents)) {
       const merged = this.resolve(order.slice(start), contents, start === 0);
-      const nid = await this.storeBlock(tx, merged);
-      contents.set(nid, merged);
+      const nid = await this.storeBlock(tx, merged, contents);
       order.splice(start, order.length - start, nid);
       if (order.length === 1) break;
     }
     const snapshotNID = await this.tables.stateSnapshots.insertState(tx, roomNID, order);
-    this.snapshots.set(snapshotNID, order);
+    this.uow.afterCommit(tx, () => this.snapshots.set(snapshotNID, order));
     return snapshotNID;
   }
 
@@ -116,9 +120,12 @@ export class StateStorage {
     return mergeStart(order.map((nid) => contents.get(nid)!.length), this.policy);
   }
 
-  private async storeBlock(tx: Tx, entries: readonly StateEntry[]): Promise<StateBlockNID> {
+  /** Stores a block; `written` learns its entries at once, the cache once the transaction commits. */
+  private async storeBlock(tx: Tx, entries: readonly StateEntry[], written: Map<StateBlockNID, readonly StateEntry[]>): Promise<StateBlockNID> {
     const nid = await this.tables.stateBlocks.insertStateBlock(tx, entries);
-    this.cache.set(nid, [...entries].sort(compareTuples));
+    const sorted = [...entries].sort(compareTuples);
+    written.set(nid, sorted);
+    this.uow.afterCommit(tx, () => this.cache.set(nid, sorted));
     return nid;
   }
 

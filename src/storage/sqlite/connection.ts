@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StorageError } from '../../types/errors.js';
+import { CommitHooks } from '../shared/commit-hooks.js';
 import { Mutex } from '../shared/mutex.js';
 import { RequestAccounting, statementOperation } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
@@ -20,6 +21,7 @@ export const SQLITE_CONNECTION = Symbol.for('matrix-storage.sqlite.Connection');
 /** A Tx on SQLite: which transaction it belongs to (none for autocommit), and whether it is still open. */
 class SqliteTx {
   open = true;
+  readonly onCommit = new CommitHooks();
   constructor(readonly inTransaction: boolean) {}
 }
 
@@ -124,6 +126,12 @@ export class SqliteConnection implements UnitOfWork {
     }
   }
 
+  afterCommit(tx: Tx, hook: () => void): void {
+    const t = tx as unknown as SqliteTx;
+    if (t.inTransaction) t.onCommit.add(hook);
+    else hook();
+  }
+
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const release = await this.mutex.acquire();
     const tx = new SqliteTx(true);
@@ -132,6 +140,7 @@ export class SqliteConnection implements UnitOfWork {
       this.active = tx;
       const result = await fn(tx as unknown as Tx);
       this.control('COMMIT');
+      tx.onCommit.run();
       return result;
     } catch (e) {
       if (this.db.inTransaction) this.control('ROLLBACK');

@@ -20,6 +20,11 @@ export interface Tx {
 export interface UnitOfWork {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   readonly autocommit: Tx;
+  /**
+   * Runs `hook` once `tx` has committed, and never if it rolls back: at once for autocommit, and at once on an
+   * engine with no rollback (Cosmos DB). For in-process caches of what a transaction wrote or read.
+   */
+  afterCommit(tx: Tx, hook: () => void): void;
   /** Which engine this is, for messages and for the few places that must know (none in storage/shared). */
   readonly engine: string;
   close(): Promise<void>;
