@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Storage } from '../../src/index.js';
-import { InvalidInputError, MissingStateError } from '../../src/types/errors.js';
+import { InvalidInputError, MissingStateError, NotFoundError } from '../../src/types/errors.js';
 import { asRoomNID, asStateBlockNID, asStateSnapshotNID, type StateBlockNID, type StateSnapshotNID } from '../../src/types/nids.js';
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
 import { entry, rejects, triples } from './fixtures.js';
@@ -210,6 +210,30 @@ export function stateTableTests(fw: TestFramework, driver: DriverUnderTest): voi
       await rejects(snaps.bulkSelectStateBlockNIDs(tx, [missingSnapshot(a)]), MissingStateError);
       await rejects(snaps.bulkSelectStateBlockNIDs(tx, [a, missingSnapshot(a)]), MissingStateError);
       await rejects(snaps.bulkSelectStateBlockNIDs(tx, [missingSnapshot(a), a]), MissingStateError);
+    });
+
+    test('selectStateBlockNIDsAtEvent and selectCurrentStateBlockNIDs read the snapshot with its ordered blocks', async ({ storage }) => {
+      const t = storage.tables;
+      const tx = storage.unitOfWork.autocommit;
+      const blocks = [await t.stateBlocks.insertStateBlock(tx, [entry(5, 9, 30)]), await t.stateBlocks.insertStateBlock(tx, [entry(1, 1, 10)])];
+      const snapshot = await t.stateSnapshots.insertState(tx, ROOM_A, blocks);
+      const roomNID = await t.rooms.insertRoomNID(tx, '!snap:example.org', '10');
+      const eventNID = await t.events.reserveEventNID(tx);
+      await t.events.insertEvent(tx, {
+        eventNID, roomNID, eventTypeNID: 5 as never, eventStateKeyNID: 9 as never, eventID: '$snap', authEventNIDs: [], depth: 1, isRejected: false,
+      });
+      // Before the state is known: snapshot 0, no blocks.
+      expect(await t.stateSnapshots.selectStateBlockNIDsAtEvent(tx, '$snap')).to.deep.equal({ stateSnapshotNID: 0, stateBlockNIDs: [] });
+      expect(await t.stateSnapshots.selectCurrentStateBlockNIDs(tx, '!snap:example.org')).to.deep.equal({ stateSnapshotNID: 0, stateBlockNIDs: [] });
+      await t.events.updateEventState(tx, eventNID, snapshot);
+      await storage.unitOfWork.transaction(async (inTx) => {
+        const latest = await t.rooms.selectLatestEventsNIDsForUpdate(inTx, roomNID);
+        await t.rooms.updateLatestEventNIDs(inTx, roomNID, [eventNID], latest.lastEventSentNID, snapshot, latest.version);
+      });
+      expect(await t.stateSnapshots.selectStateBlockNIDsAtEvent(tx, '$snap')).to.deep.equal({ stateSnapshotNID: snapshot, stateBlockNIDs: blocks });
+      expect(await t.stateSnapshots.selectCurrentStateBlockNIDs(tx, '!snap:example.org')).to.deep.equal({ stateSnapshotNID: snapshot, stateBlockNIDs: blocks });
+      await rejects(t.stateSnapshots.selectStateBlockNIDsAtEvent(tx, '$nope'), NotFoundError);
+      await rejects(t.stateSnapshots.selectCurrentStateBlockNIDs(tx, '!nope:example.org'), NotFoundError);
     });
   });
 }

@@ -1,9 +1,9 @@
 import { inject, injectable } from 'inversify';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateBlockNIDList } from '../../types/state.js';
-import { checkBlockList, missingOf, unique } from '../shared/contracts.js';
+import { checkBlockList, missingOf, notFound, snapshotBlocks, unique } from '../shared/contracts.js';
 import { hashBlockList } from '../shared/state-codec.js';
-import type { StateSnapshotTable, Tx } from '../tables/index.js';
+import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
 import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { storeContentAddressed } from './content-addressed.js';
@@ -18,6 +18,30 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
     return (await storeContentAddressed(this.conn, 'ss', 'stateSnapshot', hashBlockList(stateBlockNIDs), {
       room: roomNID, blocks: [...stateBlockNIDs],
     })) as StateSnapshotNID;
+  }
+
+  /** No joins on Cosmos DB: the event's locator, its row, then the snapshot (three point reads). */
+  async selectStateBlockNIDsAtEvent(_tx: Tx, eventID: string): Promise<SnapshotBlocks> {
+    const r = this.conn.requests;
+    const locator = await r.read<{ nid: number }>('stateSnapshots.atEvent', 'eid', this.conn.pk('eid', eventID));
+    if (!locator) throw notFound('event', eventID);
+    const row = await r.read<{ snapshot: StateSnapshotNID }>('stateSnapshots.atEvent', 'row', this.conn.pk('ev', locator.nid));
+    return this.blocksOf(row?.snapshot ?? (0 as StateSnapshotNID));
+  }
+
+  /** The room's ID document, its room document, then the snapshot (three point reads). */
+  async selectCurrentStateBlockNIDs(_tx: Tx, roomID: string): Promise<SnapshotBlocks> {
+    const r = this.conn.requests;
+    const ref = await r.read<{ roomNID: number }>('stateSnapshots.current', 'rid', this.conn.pk('rid', roomID));
+    if (!ref) throw notFound('room', roomID);
+    const room = await r.read<{ snapshot: StateSnapshotNID }>('stateSnapshots.current', 'room', this.conn.pk('room', ref.roomNID));
+    return this.blocksOf(room?.snapshot ?? (0 as StateSnapshotNID));
+  }
+
+  private async blocksOf(snapshotNID: StateSnapshotNID): Promise<SnapshotBlocks> {
+    if (snapshotNID === 0) return snapshotBlocks(snapshotNID, []);
+    const doc = await this.conn.requests.read<{ blocks: StateBlockNID[] }>('stateSnapshots.select', 'ss', this.conn.pk('ss', snapshotNID));
+    return snapshotBlocks(snapshotNID, doc?.blocks ?? null);
   }
 
   async bulkSelectStateBlockNIDs(_tx: Tx, stateSnapshotNIDs: readonly StateSnapshotNID[]): Promise<StateBlockNIDList[]> {

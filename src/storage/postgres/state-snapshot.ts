@@ -1,9 +1,9 @@
 import { inject, injectable } from 'inversify';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateBlockNIDList } from '../../types/state.js';
-import { checkBlockList, missingOf, unique } from '../shared/contracts.js';
+import { checkBlockList, missingOf, notFound, snapshotBlocks, unique } from '../shared/contracts.js';
 import { hashBlockList } from '../shared/state-codec.js';
-import type { StateSnapshotTable, Tx } from '../tables/index.js';
+import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 
 @injectable()
@@ -18,6 +18,23 @@ export class PostgresStateSnapshotTable implements StateSnapshotTable {
       ON CONFLICT (state_snapshot_hash) DO UPDATE SET room_nid = roomserver_state_snapshots.room_nid
       RETURNING state_snapshot_nid AS nid`, [hashBlockList(stateBlockNIDs), roomNID, [...stateBlockNIDs]]);
     return r.rows[0]!.nid;
+  }
+
+  selectStateBlockNIDsAtEvent(tx: Tx, eventID: string): Promise<SnapshotBlocks> {
+    return this.snapshotOf(tx, 'event', eventID, `SELECT e.state_snapshot_nid AS nid, s.state_block_nids AS blocks FROM roomserver_events e
+      LEFT JOIN roomserver_state_snapshots s ON s.state_snapshot_nid = e.state_snapshot_nid WHERE e.event_id = $1`);
+  }
+
+  selectCurrentStateBlockNIDs(tx: Tx, roomID: string): Promise<SnapshotBlocks> {
+    return this.snapshotOf(tx, 'room', roomID, `SELECT r.state_snapshot_nid AS nid, s.state_block_nids AS blocks FROM roomserver_rooms r
+      LEFT JOIN roomserver_state_snapshots s ON s.state_snapshot_nid = r.state_snapshot_nid WHERE r.room_id = $1`);
+  }
+
+  private async snapshotOf(tx: Tx, what: string, key: string, sql: string): Promise<SnapshotBlocks> {
+    const r = await this.conn.query<{ nid: StateSnapshotNID; blocks: StateBlockNID[] | null }>(tx, sql, [key]);
+    const row = r.rows[0];
+    if (!row) throw notFound(what, key);
+    return snapshotBlocks(row.nid, row.blocks);
   }
 
   async bulkSelectStateBlockNIDs(tx: Tx, stateSnapshotNIDs: readonly StateSnapshotNID[]): Promise<StateBlockNIDList[]> {

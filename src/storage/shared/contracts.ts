@@ -1,6 +1,7 @@
 import { ConflictError, InvalidInputError, MissingEventError, MissingStateError, NotFoundError } from '../../types/errors.js';
 import { MAX_SNAPSHOT_BLOCKS } from './state-policy.js';
-import { EMPTY_STATE_KEY_NID, EventTypes } from '../../types/nids.js';
+import { EMPTY_STATE_KEY_NID, EventTypes, type StateBlockNID, type StateSnapshotNID } from '../../types/nids.js';
+import type { SnapshotBlocks } from '../tables/index.js';
 
 /**
  * The reference's contracts that every driver must phrase the same way, written once: which error a missing
@@ -61,4 +62,14 @@ export function checkBlockList(stateBlockNIDs: readonly number[]): void {
   for (const nid of stateBlockNIDs) {
     if (!Number.isSafeInteger(nid) || nid < 1) throw new InvalidInputError(`state block NIDs are positive integers, got ${nid}`);
   }
+}
+
+/**
+ * The answer of a joined "snapshot at event / current snapshot" read: snapshot 0 means the state is unknown (no
+ * blocks); a non-zero snapshot whose row the join did not find means the store lost it.
+ */
+export function snapshotBlocks(stateSnapshotNID: StateSnapshotNID, blocks: readonly StateBlockNID[] | null): SnapshotBlocks {
+  if (stateSnapshotNID === 0) return { stateSnapshotNID, stateBlockNIDs: [] };
+  if (blocks === null) throw new MissingStateError(`state snapshot ${stateSnapshotNID} is named but not stored`);
+  return { stateSnapshotNID, stateBlockNIDs: blocks };
 }

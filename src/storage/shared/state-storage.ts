@@ -3,7 +3,7 @@ import { CorruptionError, InvalidInputError } from '../../types/errors.js';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import { compareTuples, tupleKey, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
 import { TOKENS } from '../../di/tokens.js';
-import type { RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
+import type { RoomserverTables, SnapshotBlocks, Tx, UnitOfWork } from '../tables/index.js';
 import { BlockCache, SnapshotCache } from './block-cache.js';
 import { checkStatePolicy, mergeStart, type StatePolicy } from './state-policy.js';
 import type { StorageOptions } from './storage-options.js';
@@ -58,6 +58,12 @@ export class StateStorage {
       this.uow.afterCommit(tx, () => { for (const list of lists) this.cache.set(list.stateBlockNID, list.stateEntries); });
     }
     return found;
+  }
+
+  /** The state of a snapshot whose block list was read already (joined with its event or room): one round trip. */
+  async loadState(tx: Tx, at: SnapshotBlocks): Promise<StateEntry[]> {
+    if (at.stateSnapshotNID !== 0) this.uow.afterCommit(tx, () => this.snapshots.set(at.stateSnapshotNID, at.stateBlockNIDs));
+    return this.resolve(at.stateBlockNIDs, await this.blocks(tx, at.stateBlockNIDs), true);
   }
 
   /** The state at a snapshot: blocks applied in order, later ones winning, tombstones dropped; sorted by tuple. */

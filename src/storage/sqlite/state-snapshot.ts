@@ -1,9 +1,9 @@
 import { inject, injectable } from 'inversify';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateBlockNIDList } from '../../types/state.js';
-import { checkBlockList, missingOf, unique } from '../shared/contracts.js';
+import { checkBlockList, missingOf, notFound, snapshotBlocks, unique } from '../shared/contracts.js';
 import { hashBlockList } from '../shared/state-codec.js';
-import type { StateSnapshotTable, Tx } from '../tables/index.js';
+import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { IN_LIST, nidList, parseNIDList } from './values.js';
 
@@ -19,6 +19,24 @@ export class SqliteStateSnapshotTable implements StateSnapshotTable {
         ON CONFLICT (state_snapshot_hash) DO UPDATE SET state_snapshot_hash = excluded.state_snapshot_hash
         RETURNING state_snapshot_nid AS nid`).get(hashBlockList(stateBlockNIDs), roomNID, nidList(stateBlockNIDs)) as { nid: StateSnapshotNID };
       return row.nid;
+    });
+  }
+
+  selectStateBlockNIDsAtEvent(tx: Tx, eventID: string): Promise<SnapshotBlocks> {
+    return this.snapshotOf(tx, 'event', eventID, `SELECT e.state_snapshot_nid AS nid, s.state_block_nids AS blocks FROM roomserver_events e
+      LEFT JOIN roomserver_state_snapshots s ON s.state_snapshot_nid = e.state_snapshot_nid WHERE e.event_id = ?`);
+  }
+
+  selectCurrentStateBlockNIDs(tx: Tx, roomID: string): Promise<SnapshotBlocks> {
+    return this.snapshotOf(tx, 'room', roomID, `SELECT r.state_snapshot_nid AS nid, s.state_block_nids AS blocks FROM roomserver_rooms r
+      LEFT JOIN roomserver_state_snapshots s ON s.state_snapshot_nid = r.state_snapshot_nid WHERE r.room_id = ?`);
+  }
+
+  private snapshotOf(tx: Tx, what: string, key: string, sql: string): Promise<SnapshotBlocks> {
+    return this.conn.run(tx, (c) => {
+      const row = c.stmt(sql).get(key) as { nid: StateSnapshotNID; blocks: string | null } | undefined;
+      if (!row) throw notFound(what, key);
+      return snapshotBlocks(row.nid, row.blocks === null ? null : parseNIDList<StateBlockNID>(row.blocks));
     });
   }
 

@@ -2,6 +2,11 @@ import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.
 import type { StateBlockNIDList } from '../../types/state.js';
 import type { Tx } from './unit-of-work.js';
 
+export interface SnapshotBlocks {
+  readonly stateSnapshotNID: StateSnapshotNID;
+  readonly stateBlockNIDs: readonly StateBlockNID[];
+}
+
 /**
  * state_snapshot: content-addressed ordered lists of state blocks. The order matters (later blocks override
  * earlier ones), so unlike Dendrite the list is kept as given, not sorted. The hash ignores the room, so the
@@ -13,6 +18,13 @@ export interface StateSnapshotTable {
    * order) always gets the same NID. InvalidInputError if the list is longer than the snapshot limit (64).
    */
   insertState(tx: Tx, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateSnapshotNID>;
+  /**
+   * The state before an event: its snapshot NID and that snapshot's block list, read together (one query where
+   * the engine can join). NotFoundError if the event is missing; snapshot 0 and no blocks if its state is unknown.
+   */
+  selectStateBlockNIDsAtEvent(tx: Tx, eventID: string): Promise<SnapshotBlocks>;
+  /** A room's current state, the same way. NotFoundError if the room is missing; 0 and no blocks if it has none. */
+  selectCurrentStateBlockNIDs(tx: Tx, roomID: string): Promise<SnapshotBlocks>;
   /** Ordered by snapshot NID ascending; each block list in stored order. MissingStateError if any is missing. */
   bulkSelectStateBlockNIDs(tx: Tx, stateSnapshotNIDs: readonly StateSnapshotNID[]): Promise<StateBlockNIDList[]>;
 }
