@@ -4,27 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { main } from '../src/cli/main.js';
 import { CliError } from '../src/cli/output.js';
 import { createStorage } from '../src/index.js';
+import { expectedKeysOutput, KEYS_USER, runCli, writeKeysFixture } from './support/cli.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/matrix-storage.js');
 
-/** Runs the CLI in-process, returning what it printed on stdout. */
-async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  const err = console.error;
-  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
-  console.error = () => {};
-  try {
-    const code = await main(args);
-    return { code, out: lines.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
-}
+const cli = runCli;
 
 async function cliError(args: string[]): Promise<CliError> {
   try {
@@ -131,44 +117,8 @@ describe('the matrix-storage command', () => {
   });
 
   it('keys prints a user\'s devices, cross-signing keys and key backup summary as JSON', async () => {
-    const alice = '@alice:example.org';
-    const hostile = "__proto__'%_";
-    const s = await createStorage({ sqlite: { path: dbFile }, server_name: 'example.org' });
-    let latest = '';
-    try {
-      await s.keys.storeLocalDeviceKeys([
-        { userID: alice, deviceID: 'PHONE', keyJSON: '{"device_id":"PHONE"}', streamID: 0, displayName: 'Phone' },
-        { userID: alice, deviceID: hostile, keyJSON: '{"device_id":"x"}', streamID: 0 },
-      ]);
-      await s.keys.storeLocalDeviceKeys([{ userID: alice, deviceID: 'LAPTOP', keyJSON: '{}', streamID: 0, displayName: 'Laptop' }]);
-      await s.keys.storeLocalDeviceKeys([{ userID: '@bob:example.org', deviceID: 'BOBS', keyJSON: '{}', streamID: 0 }]);
-      await s.keys.storeCrossSigningKeysForUser(alice, new Map([[1, 'bWFzdGVy'], [2, 'c2VsZg==']]));
-      await s.keys.storeCrossSigningSigsForTarget(alice, 'ed25519:PHONE', alice, 'ed25519:bWFzdGVy', 'c2lnbmF0dXJl');
-      await s.keys.storeCrossSigningSigsForTarget('@bob:example.org', 'ed25519:BOB', alice, 'ed25519:bWFzdGVy', 'Ym9i');
-      const old = await s.keyBackup.createKeyBackup(alice, 'm.megolm_backup.v1.curve25519-aes-sha2', '{}');
-      await s.keyBackup.upsertBackupKeys(alice, old, [{ roomID: '!r:example.org', sessionID: 'old', firstMessageIndex: 0, forwardedCount: 0, isVerified: false, sessionData: '{}' }]);
-      latest = await s.keyBackup.createKeyBackup(alice, 'm.megolm_backup.v1.curve25519-aes-sha2', '{"k":1}');
-      const session = { roomID: '!r:example.org', firstMessageIndex: 0, forwardedCount: 0, isVerified: false, sessionData: '{}' };
-      await s.keyBackup.upsertBackupKeys(alice, latest, [{ ...session, sessionID: 'a' }, { ...session, sessionID: 'b' }]);
-      await s.keyBackup.upsertBackupKeys(alice, latest, [{ ...session, sessionID: 'c' }]);
-      await s.keyBackup.deleteKeyBackup(alice, latest);
-    } finally {
-      await s.close();
-    }
-    const out = JSON.parse((await cli(withConfig('keys', alice))).out) as Record<string, unknown>;
-    expect(out).to.deep.equal({
-      user_id: alice,
-      devices: [
-        { device_id: 'LAPTOP', display_name: 'Laptop', stream_id: 3 },
-        { device_id: 'PHONE', display_name: 'Phone', stream_id: 1 },
-        { device_id: hostile, display_name: null, stream_id: 2 },
-      ],
-      cross_signing_keys: {
-        master: { user_id: alice, usage: ['master'], keys: { 'ed25519:bWFzdGVy': 'bWFzdGVy' }, signatures: { [alice]: { 'ed25519:PHONE': 'c2lnbmF0dXJl' } } },
-        self_signing: { user_id: alice, usage: ['self_signing'], keys: { 'ed25519:c2VsZg': 'c2VsZg' }, signatures: {} },
-      },
-      key_backup: { version: latest, algorithm: 'm.megolm_backup.v1.curve25519-aes-sha2', key_count: 3, etag: '2', deleted: true },
-    });
+    const latest = await writeKeysFixture(await createStorage({ sqlite: { path: dbFile }, server_name: 'example.org' }));
+    expect(JSON.parse((await cli(withConfig('keys', KEYS_USER))).out)).to.deep.equal(expectedKeysOutput(latest));
     // A user with nothing stored: empty lists and no backup, not an error.
     expect(JSON.parse((await cli(withConfig('keys', '@nobody:example.org'))).out)).to.deep.equal({
       user_id: '@nobody:example.org', devices: [], cross_signing_keys: {}, key_backup: null,

@@ -5,27 +5,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { main } from '../src/cli/main.js';
-import { createStorage, type Storage } from '../src/index.js';
+import { createStorage } from '../src/index.js';
 import { LATEST_VERSION } from '../src/storage/postgres/migrations.js';
+import { expectedKeysOutput, KEYS_USER, runCli, writeKeysFixture } from './support/cli.js';
 import { adminPool, closeAdminPool, dropSchema, freshSchemaName, testDatabaseURL } from './support/postgres.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/matrix-storage.js');
 
-/** Runs the CLI in-process, returning what it printed on stdout. */
+/** Runs the CLI in-process; it must succeed. Returns what it printed on stdout. */
 async function cli(args: string[]): Promise<string> {
-  const lines: string[] = [];
-  const log = console.log;
-  const err = console.error;
-  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
-  console.error = () => {};
-  try {
-    expect(await main(args)).to.equal(0);
-    return lines.join('\n');
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
+  const { code, out } = await runCli(args);
+  expect(code).to.equal(0);
+  return out;
 }
 
 describe('the matrix-storage command on PostgreSQL', function () {
@@ -80,50 +71,15 @@ describe('the matrix-storage command on PostgreSQL', function () {
   });
 
   it('keys prints a user\'s devices, cross-signing keys and key backup summary: the JSON SQLite gives for the same writes', async () => {
-    const alice = '@alice:example.org';
-    const hostile = "__proto__'%_";
-    const write = async (s: Storage) => {
-      try {
-        await s.keys.storeLocalDeviceKeys([
-          { userID: alice, deviceID: 'PHONE', keyJSON: '{"device_id":"PHONE"}', streamID: 0, displayName: 'Phone' },
-          { userID: alice, deviceID: hostile, keyJSON: '{"device_id":"x"}', streamID: 0 },
-        ]);
-        await s.keys.storeLocalDeviceKeys([{ userID: alice, deviceID: 'LAPTOP', keyJSON: '{}', streamID: 0, displayName: 'Laptop' }]);
-        await s.keys.storeLocalDeviceKeys([{ userID: '@bob:example.org', deviceID: 'BOBS', keyJSON: '{}', streamID: 0 }]);
-        await s.keys.storeCrossSigningKeysForUser(alice, new Map([[1, 'bWFzdGVy'], [2, 'c2VsZg==']]));
-        await s.keys.storeCrossSigningSigsForTarget(alice, 'ed25519:PHONE', alice, 'ed25519:bWFzdGVy', 'c2lnbmF0dXJl');
-        await s.keys.storeCrossSigningSigsForTarget('@bob:example.org', 'ed25519:BOB', alice, 'ed25519:bWFzdGVy', 'Ym9i');
-        const session = { roomID: '!r:example.org', firstMessageIndex: 0, forwardedCount: 0, isVerified: false, sessionData: '{}' };
-        const old = await s.keyBackup.createKeyBackup(alice, 'm.megolm_backup.v1.curve25519-aes-sha2', '{}');
-        await s.keyBackup.upsertBackupKeys(alice, old, [{ ...session, sessionID: 'old' }]);
-        const latest = await s.keyBackup.createKeyBackup(alice, 'm.megolm_backup.v1.curve25519-aes-sha2', '{"k":1}');
-        await s.keyBackup.upsertBackupKeys(alice, latest, [{ ...session, sessionID: 'a' }, { ...session, sessionID: 'b' }]);
-        await s.keyBackup.upsertBackupKeys(alice, latest, [{ ...session, sessionID: 'c' }]);
-        await s.keyBackup.deleteKeyBackup(alice, latest);
-        return latest;
-      } finally {
-        await s.close();
-      }
-    };
+    const write = writeKeysFixture;
+    const alice = KEYS_USER;
     await cli(['--config', pgConfig, 'migrate']);
     // The schema is migrated, so a store with migrate_on_open: false (pgConfig) opens it for `keys` below.
     const latest = await write(await createStorage({ backend: 'postgres', server_name: 'example.org', postgres: { url: testDatabaseURL(), schema } }));
     await write(await createStorage({ backend: 'sqlite', server_name: 'example.org', sqlite: { path: path.join(dir, 'store.db') } }));
     const keys = async (config: string, userID: string) => JSON.parse(await cli(['--config', config, 'keys', userID])) as unknown;
     const out = await keys(pgConfig, alice);
-    expect(out).to.deep.equal({
-      user_id: alice,
-      devices: [
-        { device_id: 'LAPTOP', display_name: 'Laptop', stream_id: 3 },
-        { device_id: 'PHONE', display_name: 'Phone', stream_id: 1 },
-        { device_id: hostile, display_name: null, stream_id: 2 },
-      ],
-      cross_signing_keys: {
-        master: { user_id: alice, usage: ['master'], keys: { 'ed25519:bWFzdGVy': 'bWFzdGVy' }, signatures: { [alice]: { 'ed25519:PHONE': 'c2lnbmF0dXJl' } } },
-        self_signing: { user_id: alice, usage: ['self_signing'], keys: { 'ed25519:c2VsZg': 'c2VsZg' }, signatures: {} },
-      },
-      key_backup: { version: latest, algorithm: 'm.megolm_backup.v1.curve25519-aes-sha2', key_count: 3, etag: '2', deleted: true },
-    });
+    expect(out).to.deep.equal(expectedKeysOutput(latest));
     expect(out).to.deep.equal(await keys(sqliteConfig, alice));
     // A user with nothing stored: empty lists and no backup, not an error.
     expect(await keys(pgConfig, '@nobody:example.org')).to.deep.equal({ user_id: '@nobody:example.org', devices: [], cross_signing_keys: {}, key_backup: null });

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { InvalidInputError } from '../../types/errors.js';
-import { unique } from '../shared/contracts.js';
+import { deviceMessageOf, unique } from '../shared/contracts.js';
 import type { DeviceKeysTable, DeviceMessage, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { docId } from './ids.js';
@@ -15,11 +15,6 @@ interface DeviceDoc {
   displayName: string | null;
   tsAdded: number;
 }
-
-const messageOf = (d: DeviceDoc): DeviceMessage => ({
-  userID: d.userID, deviceID: d.deviceID, keyJSON: d.keyJSON, streamID: d.streamID,
-  ...(d.displayName !== null ? { displayName: d.displayName } : {}),
-});
 
 /**
  * device_keys on Cosmos DB, in the user's key partition `keys|<user ID>`: a document per device, and the user's
@@ -109,7 +104,7 @@ export class CosmosDeviceKeysTable implements DeviceKeysTable {
     return (await this.devices(userID))
       .filter((d) => d.keyJSON !== '' && (wanted.size === 0 || wanted.has(d.deviceID)))
       .sort((a, b) => codePointCompare(a.deviceID, b.deviceID))
-      .map(messageOf);
+      .map(deviceMessageOf);
   }
 
   async deleteDeviceKeys(_tx: Tx, userID: string, deviceID: string): Promise<void> {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { StorageError } from '../../types/errors.js';
-import { RequestAccounting } from '../shared/request-accounting.js';
+import { RequestAccounting, statementOperation } from '../shared/request-accounting.js';
 import { CommitHooks } from '../shared/commit-hooks.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { PG_TYPES } from './values.js';
@@ -117,9 +117,7 @@ export class PostgresConnection implements UnitOfWork {
   private statement(text: string): { name: string; operation: string } {
     let known = this.names.get(text);
     if (known === undefined) {
-      const table = /\b(?:FROM|INTO|UPDATE)\s+(\w+)/i.exec(text)?.[1] ?? 'sequence';
-      const verb = /\b(SELECT|INSERT|UPDATE|DELETE)\b/i.exec(text.replace(/^\s*WITH\s+\w+\s+AS\s*\(/i, ''))?.[1]?.toUpperCase() ?? 'SELECT';
-      known = { name: `ms${this.names.size + 1}`, operation: `${table} ${verb}` };
+      known = { name: `ms${this.names.size + 1}`, operation: statementOperation(text) };
       this.names.set(text, known);
     }
     return known;

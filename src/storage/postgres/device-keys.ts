@@ -1,23 +1,10 @@
 import { inject, injectable } from 'inversify';
 import { InvalidInputError } from '../../types/errors.js';
-import { unique } from '../shared/contracts.js';
+import { deviceMessageOf, unique, type DeviceKeyRow } from '../shared/contracts.js';
 import type { DeviceKeysTable, DeviceMessage, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 
-interface Row {
-  userID: string;
-  deviceID: string;
-  keyJSON: string;
-  streamID: number;
-  displayName: string | null;
-}
-
 const COLUMNS = 'user_id AS "userID", device_id AS "deviceID", key_json AS "keyJSON", stream_id AS "streamID", display_name AS "displayName"';
-
-const messageOf = (r: Row): DeviceMessage => ({
-  userID: r.userID, deviceID: r.deviceID, keyJSON: r.keyJSON, streamID: r.streamID,
-  ...(r.displayName !== null ? { displayName: r.displayName } : {}),
-});
 
 /** A Map key for a (user, device) pair that no two pairs share, whatever characters the IDs hold. */
 const pairKey = (userID: string, deviceID: string) => JSON.stringify([userID, deviceID]);
@@ -55,7 +42,7 @@ export class PostgresDeviceKeysTable implements DeviceKeysTable {
   /** One statement for all the messages. */
   async selectDeviceKeysJSON(tx: Tx, messages: DeviceMessage[]): Promise<void> {
     if (messages.length === 0) return this.conn.nothing(tx, undefined);
-    const r = await this.conn.query<Row>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys
+    const r = await this.conn.query<DeviceKeyRow>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys
       WHERE (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
     [messages.map((m) => m.userID), messages.map((m) => m.deviceID)]);
     const found = new Map(r.rows.map((row) => [pairKey(row.userID, row.deviceID), row]));
@@ -101,10 +88,10 @@ export class PostgresDeviceKeysTable implements DeviceKeysTable {
 
   async selectBatchDeviceKeys(tx: Tx, userID: string, deviceIDs: readonly string[]): Promise<DeviceMessage[]> {
     const r = deviceIDs.length === 0
-      ? await this.conn.query<Row>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = $1 AND key_json <> '' ORDER BY device_id`, [userID])
-      : await this.conn.query<Row>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = $1 AND key_json <> ''
+      ? await this.conn.query<DeviceKeyRow>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = $1 AND key_json <> '' ORDER BY device_id`, [userID])
+      : await this.conn.query<DeviceKeyRow>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = $1 AND key_json <> ''
           AND device_id = ANY($2::text[]) ORDER BY device_id`, [userID, unique(deviceIDs)]);
-    return r.rows.map(messageOf);
+    return r.rows.map(deviceMessageOf);
   }
 
   async deleteDeviceKeys(tx: Tx, userID: string, deviceID: string): Promise<void> {

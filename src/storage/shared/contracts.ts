@@ -1,7 +1,7 @@
 import { ConflictError, InvalidInputError, MissingEventError, MissingStateError, NotFoundError } from '../../types/errors.js';
 import { MAX_SNAPSHOT_BLOCKS } from './state-policy.js';
 import { EMPTY_STATE_KEY_NID, EventTypes, type StateBlockNID, type StateSnapshotNID } from '../../types/nids.js';
-import type { SnapshotBlocks } from '../tables/index.js';
+import type { DeviceMessage, SnapshotBlocks } from '../tables/index.js';
 
 /**
  * The reference's contracts that every driver must phrase the same way, written once: which error a missing
@@ -73,3 +73,18 @@ export function snapshotBlocks(stateSnapshotNID: StateSnapshotNID, blocks: reado
   if (blocks === null) throw new MissingStateError(`state snapshot ${stateSnapshotNID} is named but not stored`);
   return { stateSnapshotNID, stateBlockNIDs: blocks };
 }
+
+/** A device-keys row as every driver stores it: the display name is null when the device has none. */
+export interface DeviceKeyRow {
+  readonly userID: string;
+  readonly deviceID: string;
+  readonly keyJSON: string;
+  readonly streamID: number;
+  readonly displayName: string | null;
+}
+
+/** The DeviceMessage a stored device-keys row stands for (no displayName property when it has none). */
+export const deviceMessageOf = (r: DeviceKeyRow): DeviceMessage => ({
+  userID: r.userID, deviceID: r.deviceID, keyJSON: r.keyJSON, streamID: r.streamID,
+  ...(r.displayName !== null ? { displayName: r.displayName } : {}),
+});

@@ -1,24 +1,11 @@
 import { inject, injectable } from 'inversify';
 import { InvalidInputError } from '../../types/errors.js';
-import { unique } from '../shared/contracts.js';
+import { deviceMessageOf, unique, type DeviceKeyRow } from '../shared/contracts.js';
 import type { DeviceKeysTable, DeviceMessage, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { IN_LIST, nidList, textList } from './values.js';
 
-interface Row {
-  userID: string;
-  deviceID: string;
-  keyJSON: string;
-  streamID: number;
-  displayName: string | null;
-}
-
 const COLUMNS = 'user_id AS userID, device_id AS deviceID, key_json AS keyJSON, stream_id AS streamID, display_name AS displayName';
-
-const messageOf = (r: Row): DeviceMessage => ({
-  userID: r.userID, deviceID: r.deviceID, keyJSON: r.keyJSON, streamID: r.streamID,
-  ...(r.displayName !== null ? { displayName: r.displayName } : {}),
-});
 
 @injectable()
 export class SqliteDeviceKeysTable implements DeviceKeysTable {
@@ -41,7 +28,7 @@ export class SqliteDeviceKeysTable implements DeviceKeysTable {
     return this.conn.run(tx, (c) => {
       const select = c.stmt(`SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = ? AND device_id = ?`);
       for (const m of messages) {
-        const row = select.get(m.userID, m.deviceID) as Row | undefined;
+        const row = select.get(m.userID, m.deviceID) as DeviceKeyRow | undefined;
         m.keyJSON = row?.keyJSON ?? '';
         m.streamID = row?.streamID ?? 0;
         m.displayName = row?.displayName ?? undefined;
@@ -73,7 +60,7 @@ export class SqliteDeviceKeysTable implements DeviceKeysTable {
         ? c.stmt(`SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = ? AND key_json != '' ORDER BY device_id`).all(userID)
         : c.stmt(`SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = ? AND key_json != '' AND device_id ${IN_LIST}
             ORDER BY device_id`).all(userID, textList(unique(deviceIDs)));
-      return (rows as Row[]).map(messageOf);
+      return (rows as DeviceKeyRow[]).map(deviceMessageOf);
     });
   }
 
