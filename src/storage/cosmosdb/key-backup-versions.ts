@@ -1,17 +1,8 @@
 import { inject, injectable } from 'inversify';
 import { checkBackupVersion } from '../../types/keys.js';
-import { notFound } from '../shared/contracts.js';
+import { keyBackupVersionOf, notFound, type KeyBackupVersionRow } from '../shared/contracts.js';
 import type { KeyBackupVersion, KeyBackupVersionsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-
-interface VersionDoc {
-  userID: string;
-  version: number;
-  algorithm: string;
-  authData: string;
-  etag: string;
-  deleted: boolean;
-}
 
 const successor = (etag: string) => String((/^[0-9]{1,15}$/.test(etag) ? Number(etag) : 0) + 1);
 
@@ -30,7 +21,7 @@ export class CosmosKeyBackupVersionsTable implements KeyBackupVersionsTable {
 
   async insertKeyBackup(_tx: Tx, userID: string, algorithm: string, authData: string, etag: string): Promise<string> {
     const version = await this.conn.sequence('order').nextValue();
-    const doc: VersionDoc = { userID, version, algorithm, authData, etag, deleted: false };
+    const doc: KeyBackupVersionRow = { userID, version, algorithm, authData, etag, deleted: false };
     await this.conn.requests.create('keyBackupVersions.insert', { id: `bv|${version}`, pk: this.conn.pk('backup', userID), k: 'backup_version', ...doc });
     return String(version);
   }
@@ -44,7 +35,7 @@ export class CosmosKeyBackupVersionsTable implements KeyBackupVersionsTable {
     const { id, pk } = this.ref(userID, version);
     const r = this.conn.requests;
     for (;;) {
-      const doc = await r.read<VersionDoc & { id: string; pk: string; k: string }>('keyBackupVersions.bumpETag', id, pk);
+      const doc = await r.read<KeyBackupVersionRow & { id: string; pk: string; k: string }>('keyBackupVersions.bumpETag', id, pk);
       if (!doc) throw notFound('key backup version', version);
       const etag = successor(doc.etag);
       if (await r.patch('keyBackupVersions.bumpETag', id, pk, [{ op: 'set', path: '/etag', value: etag }], { ifMatch: doc._etag })) return etag;
@@ -57,16 +48,15 @@ export class CosmosKeyBackupVersionsTable implements KeyBackupVersionsTable {
   }
 
   async selectKeyBackup(_tx: Tx, userID: string, version: string): Promise<KeyBackupVersion> {
-    let doc: VersionDoc | undefined;
+    let doc: KeyBackupVersionRow | undefined;
     if (version === '') {
-      const rows = await this.conn.requests.query<VersionDoc>('keyBackupVersions.selectLatest', this.conn.pk('backup', userID),
+      const rows = await this.conn.requests.query<KeyBackupVersionRow>('keyBackupVersions.selectLatest', this.conn.pk('backup', userID),
         "SELECT TOP 1 c.userID, c.version, c.algorithm, c.authData, c.etag, c.deleted FROM c WHERE c.pk = @pk AND c.k = 'backup_version' ORDER BY c.version DESC");
       doc = rows[0];
     } else {
       const { id, pk } = this.ref(userID, version);
-      doc = await this.conn.requests.read<VersionDoc>('keyBackupVersions.select', id, pk);
+      doc = await this.conn.requests.read<KeyBackupVersionRow>('keyBackupVersions.select', id, pk);
     }
-    if (!doc) throw notFound(version === '' ? 'a key backup of user' : 'key backup version', version === '' ? userID : version);
-    return { userID: doc.userID, version: String(doc.version), algorithm: doc.algorithm, authData: doc.authData, etag: doc.etag, deleted: doc.deleted };
+    return keyBackupVersionOf(doc, userID, version);
   }
 }

@@ -1,18 +1,9 @@
 import { inject, injectable } from 'inversify';
 import { checkBackupVersion } from '../../types/keys.js';
-import { notFound } from '../shared/contracts.js';
+import { keyBackupVersionOf, notFound, type KeyBackupVersionRow } from '../shared/contracts.js';
 import type { KeyBackupVersion, KeyBackupVersionsTable, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 import { changed } from './values.js';
-
-interface Row {
-  userID: string;
-  version: number;
-  algorithm: string;
-  authData: string;
-  etag: string;
-  deleted: boolean;
-}
 
 const COLUMNS = 'user_id AS "userID", version, algorithm, auth_data AS "authData", etag, deleted';
 
@@ -58,11 +49,10 @@ export class PostgresKeyBackupVersionsTable implements KeyBackupVersionsTable {
 
   async selectKeyBackup(tx: Tx, userID: string, version: string): Promise<KeyBackupVersion> {
     const r = version === ''
-      ? await this.conn.query<Row>(tx, `SELECT ${COLUMNS} FROM userapi_key_backup_versions WHERE user_id = $1 ORDER BY version DESC LIMIT 1`, [userID])
-      : await this.conn.query<Row>(tx, `SELECT ${COLUMNS} FROM userapi_key_backup_versions WHERE user_id = $1 AND version = $2`,
+      ? await this.conn.query<KeyBackupVersionRow>(tx, `SELECT ${COLUMNS} FROM userapi_key_backup_versions WHERE user_id = $1 ORDER BY version DESC LIMIT 1`, [userID])
+      : await this.conn.query<KeyBackupVersionRow>(tx, `SELECT ${COLUMNS} FROM userapi_key_backup_versions WHERE user_id = $1 AND version = $2`,
         [userID, versionNumber(version)]);
     const row = r.rows[0];
-    if (!row) throw notFound(version === '' ? 'a key backup of user' : 'key backup version', version === '' ? userID : version);
-    return { ...row, version: String(row.version) };
+    return keyBackupVersionOf(row, userID, version);
   }
 }

@@ -1,7 +1,7 @@
 import { ConflictError, InvalidInputError, MissingEventError, MissingStateError, NotFoundError } from '../../types/errors.js';
 import { MAX_SNAPSHOT_BLOCKS } from './state-policy.js';
 import { EMPTY_STATE_KEY_NID, EventTypes, type StateBlockNID, type StateSnapshotNID } from '../../types/nids.js';
-import type { DeviceMessage, SnapshotBlocks } from '../tables/index.js';
+import type { DeviceMessage, KeyBackupVersion, SnapshotBlocks } from '../tables/index.js';
 
 /**
  * The reference's contracts that every driver must phrase the same way, written once: which error a missing
@@ -88,3 +88,25 @@ export const deviceMessageOf = (r: DeviceKeyRow): DeviceMessage => ({
   userID: r.userID, deviceID: r.deviceID, keyJSON: r.keyJSON, streamID: r.streamID,
   ...(r.displayName !== null ? { displayName: r.displayName } : {}),
 });
+
+/** A key backup version row as every driver stores it: a numeric version, and `deleted` as a flag (0/1 on SQLite). */
+export interface KeyBackupVersionRow {
+  readonly userID: string;
+  readonly version: number;
+  readonly algorithm: string;
+  readonly authData: string;
+  readonly etag: string;
+  readonly deleted: boolean | number;
+}
+
+/**
+ * The selectKeyBackup contract on top of a driver's read: the version as a decimal string, or NotFoundError naming
+ * the version asked for ("" asks for the user's latest).
+ */
+export function keyBackupVersionOf(row: KeyBackupVersionRow | undefined, userID: string, version: string): KeyBackupVersion {
+  if (!row) throw notFound(version === '' ? 'a key backup of user' : 'key backup version', version === '' ? userID : version);
+  return {
+    userID: row.userID, version: String(row.version), algorithm: row.algorithm, authData: row.authData, etag: row.etag,
+    deleted: row.deleted === true || row.deleted === 1,
+  };
+}

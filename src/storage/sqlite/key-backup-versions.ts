@@ -1,17 +1,8 @@
 import { inject, injectable } from 'inversify';
-import { notFound } from '../shared/contracts.js';
+import { keyBackupVersionOf, notFound, type KeyBackupVersionRow } from '../shared/contracts.js';
 import { checkBackupVersion } from '../../types/keys.js';
 import type { KeyBackupVersion, KeyBackupVersionsTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
-
-interface Row {
-  userID: string;
-  version: number;
-  algorithm: string;
-  authData: string;
-  etag: string;
-  deleted: number;
-}
 
 const COLUMNS = 'user_id AS userID, version, algorithm, auth_data AS authData, etag, deleted';
 
@@ -55,9 +46,8 @@ export class SqliteKeyBackupVersionsTable implements KeyBackupVersionsTable {
       const row = (version === ''
         ? c.stmt(`SELECT ${COLUMNS} FROM userapi_key_backup_versions WHERE user_id = ? ORDER BY version DESC LIMIT 1`).get(userID)
         : c.stmt(`SELECT ${COLUMNS} FROM userapi_key_backup_versions WHERE user_id = ? AND version = ?`)
-          .get(userID, Number(checkBackupVersion('backup version', version)))) as Row | undefined;
-      if (!row) throw notFound(version === '' ? 'a key backup of user' : 'key backup version', version === '' ? userID : version);
-      return { ...row, version: String(row.version), deleted: row.deleted === 1 };
+          .get(userID, Number(checkBackupVersion('backup version', version)))) as KeyBackupVersionRow | undefined;
+      return keyBackupVersionOf(row, userID, version);
     });
   }
 }
