@@ -127,6 +127,7 @@ export * from './types/nids.js';
 export * from './types/state.js';
 export * from './types/membership.js';
 export * from './types/event.js';
+export * from './types/input.js';
 export type * from './storage/tables/index.js';
 export { RoomserverDatabase } from './storage/shared/roomserver-database.js';
 export { KeyDatabase, type ClaimRequest } from './storage/shared/key-database.js';

@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../types/errors.js';
-import { MAX_ID_BYTES, preview } from '../types/event.js';
+import { MAX_ID_BYTES, preview } from '../types/input.js';
 
 export interface GenerateOptions {
   /** Distinct users who join over the room's life, the creator included (default 2000 in the CLI). */

@@ -1,5 +1,5 @@
 import { ConfigError } from '../types/errors.js';
-import { preview } from '../types/event.js';
+import { preview } from '../types/input.js';
 import { DEFAULT_STATE_POLICY, MAX_SNAPSHOT_BLOCKS } from '../storage/shared/state-policy.js';
 
 /**

@@ -1,7 +1,7 @@
 import { InvalidInputError } from './errors.js';
+import { byteLength, checkIdentifier, checkStateKey, checkString, preview, serverNameOf } from './input.js';
 
-/** Matrix caps event, room and user IDs, aliases and event types at 255 bytes, and a whole event at 64 KiB. */
-export const MAX_ID_BYTES = 255;
+/** Matrix caps a whole event at 64 KiB (and IDs at 255 bytes: MAX_ID_BYTES in input.ts). */
 export const MAX_EVENT_BYTES = 65_536;
 
 /**
@@ -26,45 +26,6 @@ export interface RoomEvent {
   readonly json: string;
 }
 
-const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
-
-/** Shortens a hostile value for an error message: a 10 kB ID must not become a 10 kB message. */
-export function preview(value: unknown, max = 60): string {
-  const s = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
-  return s.length <= max ? JSON.stringify(s) : `${JSON.stringify(s.slice(0, max))}… (${byteLength(s)} bytes)`;
-}
-
-/**
- * Checks an identifier: a string, not empty, at most 255 bytes, no NUL (PostgreSQL text cannot hold it),
- * and, when a sigil is given, starting with it.
- */
-export function checkIdentifier(what: string, value: unknown, sigil?: string): string {
-  if (typeof value !== 'string') throw new InvalidInputError(`${what} must be a string, got ${preview(value)}`);
-  if (value.length === 0) throw new InvalidInputError(`${what} must not be empty`);
-  if (byteLength(value) > MAX_ID_BYTES) {
-    throw new InvalidInputError(`${what} is ${byteLength(value)} bytes long; Matrix allows at most ${MAX_ID_BYTES}: ${preview(value)}`);
-  }
-  if (value.includes('\u0000')) throw new InvalidInputError(`${what} contains a NUL character: ${preview(value)}`);
-  if (sigil && !value.startsWith(sigil)) throw new InvalidInputError(`${what} must start with "${sigil}": ${preview(value)}`);
-  return value;
-}
-
-/** A user ID is @localpart:server; returns the server part. */
-export function serverNameOf(userID: string): string {
-  const colon = userID.indexOf(':');
-  if (!userID.startsWith('@') || colon < 2 || colon === userID.length - 1) {
-    throw new InvalidInputError(`not a user ID (expected @localpart:server): ${preview(userID)}`);
-  }
-  return userID.slice(colon + 1);
-}
-
-/** A state key has no length limit of its own (only the event's), but must be text PostgreSQL can store. */
-export function checkStateKey(value: unknown): string {
-  if (typeof value !== 'string') throw new InvalidInputError(`state_key must be a string, got ${preview(value)}`);
-  if (value.includes('\u0000')) throw new InvalidInputError(`state_key contains a NUL character: ${preview(value)}`);
-  return value;
-}
-
 /** prev_events and auth_events are IDs (room v3+) or [ID, hashes] pairs (v1, v2). */
 function eventIDList(field: string, value: unknown): string[] {
   if (value === undefined) return [];
@@ -75,6 +36,7 @@ function eventIDList(field: string, value: unknown): string[] {
 /** Parses and validates one event's JSON text. Throws InvalidInputError naming the bad field. */
 export function parseEvent(json: string, options: { maxBytes?: number } = {}): RoomEvent {
   const maxBytes = options.maxBytes ?? MAX_EVENT_BYTES;
+  checkString('the event JSON', json);
   if (byteLength(json) > maxBytes) {
     throw new InvalidInputError(`event is ${byteLength(json)} bytes; Matrix allows at most ${maxBytes}`);
   }
@@ -114,6 +76,31 @@ export function parseEvent(json: string, options: { maxBytes?: number } = {}): R
     redacts: type === 'm.room.redaction' && redactsRaw !== undefined ? checkIdentifier('redacts', redactsRaw, '$') : undefined,
     json,
   };
+}
+
+/**
+ * Checks a RoomEvent a caller built itself (parseEvent's output passes by construction): the fields the store
+ * indexes follow the input rules, so that a hand-made event cannot slip a NUL or a lone surrogate past them.
+ */
+export function checkRoomEvent(event: unknown): RoomEvent {
+  if (typeof event !== 'object' || event === null) throw new InvalidInputError(`an event must be an object (see parseEvent), got ${preview(event)}`);
+  const e = event as RoomEvent;
+  checkIdentifier('event ID', e.eventID, '$');
+  checkIdentifier('room ID', e.roomID, '!');
+  checkIdentifier('type', e.type);
+  if (e.stateKey !== undefined) checkStateKey(e.stateKey);
+  checkIdentifier('sender', e.sender, '@');
+  if (typeof e.depth !== 'number' || !Number.isSafeInteger(e.depth) || e.depth < 0) {
+    throw new InvalidInputError(`depth must be a non-negative integer, got ${preview(e.depth)}`);
+  }
+  for (const [field, list] of [['prevEventIDs', e.prevEventIDs], ['authEventIDs', e.authEventIDs]] as const) {
+    if (!Array.isArray(list)) throw new InvalidInputError(`${field} must be an array, got ${preview(list)}`);
+    list.forEach((id, i) => checkIdentifier(`${field}[${i}]`, id, '$'));
+  }
+  if (typeof e.content !== 'object' || e.content === null) throw new InvalidInputError(`content must be an object, got ${preview(e.content)}`);
+  if (e.redacts !== undefined) checkIdentifier('redacts', e.redacts, '$');
+  checkString('the event JSON', e.json);
+  return e;
 }
 
 /** The room version an m.room.create event declares ("1" when absent); "" for any other event. */

@@ -1,5 +1,7 @@
 import { InvalidInputError } from './errors.js';
-import { checkIdentifier, MAX_EVENT_BYTES, preview, serverNameOf } from './event.js';
+import { MAX_EVENT_BYTES } from './event.js';
+import { checkIdentifier, checkString, preview } from './input.js';
+
 
 /**
  * Key server, key backup and send-to-device value types, and the checks every Database API applies to its input
@@ -47,17 +49,6 @@ export interface SendToDeviceMessage extends SendToDeviceContent {
 /** Free text the store keeps verbatim (key JSON, auth data, session data, display names) is capped at 64 KiB. */
 export const MAX_TEXT_BYTES = MAX_EVENT_BYTES;
 
-/** A user ID: @localpart:server, at most 255 bytes, no NUL. Returns it. */
-export function checkUserID(what: string, value: unknown): string {
-  const id = checkIdentifier(what, value, '@');
-  try {
-    serverNameOf(id);
-  } catch {
-    throw new InvalidInputError(`${what} must be a user ID (@localpart:server), got ${preview(id)}`);
-  }
-  return id;
-}
-
 /** A server name (the blacklist's key): a non-empty string of at most 255 bytes, no NUL. */
 export const checkServerName = (what: string, value: unknown): string => checkIdentifier(what, value);
 
@@ -81,25 +72,10 @@ export function splitAlgorithmKeyID(what: string, value: unknown): { algorithm: 
 
 /** Text kept verbatim: a string (possibly empty), no NUL, at most 64 KiB. */
 export function checkText(what: string, value: unknown): string {
-  if (typeof value !== 'string') throw new InvalidInputError(`${what} must be a string, got ${preview(value)}`);
-  const bytes = Buffer.byteLength(value, 'utf8');
+  checkString(what, value);
+  const bytes = Buffer.byteLength(value as string, 'utf8');
   if (bytes > MAX_TEXT_BYTES) throw new InvalidInputError(`${what} is ${bytes} bytes long; at most ${MAX_TEXT_BYTES} are accepted`);
-  if (value.includes('\u0000')) throw new InvalidInputError(`${what} contains a NUL character: ${preview(value)}`);
-  return value;
-}
-
-/** A non-negative safe integer (stream IDs, counts, positions). */
-export function checkCount(what: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidInputError(`${what} must be a non-negative integer, got ${preview(value)}`);
-  }
-  return value;
-}
-
-/** Any safe integer (offsets, which may be negative markers). */
-export function checkInteger(what: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new InvalidInputError(`${what} must be an integer, got ${preview(value)}`);
-  return value;
+  return value as string;
 }
 
 /** A Kafka-style partition number: 0 to 2^31 - 1. */
@@ -107,11 +83,6 @@ export function checkPartition(what: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0x7fff_ffff) {
     throw new InvalidInputError(`${what} must be an integer from 0 to ${0x7fff_ffff}, got ${preview(value)}`);
   }
-  return value;
-}
-
-export function checkBoolean(what: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidInputError(`${what} must be true or false, got ${preview(value)}`);
   return value;
 }
 

@@ -78,6 +78,26 @@ export function databaseStoreTests(fw: TestFramework, driver: DriverUnderTest): 
       await rejects(db.storeEvent(makeEvent({ id: '$same', room: '!b:x.org' })), ConflictError, /another room/);
     });
 
+    test('a refused event leaves nothing behind, not even its new room', async ({ storage }) => {
+      const db = storage.roomserver;
+      await seedRoom(storage, '!a:example.org');
+      const before = await storage.stats.collect();
+      const key = { transactionID: 'txn1', sessionID: 1, userID: '@alice:example.org' };
+      await db.storeEvent(makeEvent({ id: '$sent', room: '!a:example.org' }), { transaction: key });
+      const after = await storage.stats.collect();
+      // Into a new room: an event ID stored in another room, then a client transaction ID already used.
+      await rejects(db.appendEvent(makeEvent({ id: '$msg!a:example.org', room: '!b:example.org', type: 'org.example.new' })), ConflictError, /another room/);
+      await rejects(db.storeEvent(makeEvent({ id: '$msg!a:example.org', room: '!b:example.org' })), ConflictError, /another room/);
+      await rejects(db.storeEvent(makeEvent({ id: '$other', room: '!c:example.org' }), { transaction: key }), ConflictError, /already sent/);
+      for (const room of ['!b:example.org', '!c:example.org']) expect(await db.roomInfo(room), room).to.equal(null);
+      expect(await db.getKnownRooms()).to.deep.equal(['!a:example.org']);
+      expect(await storage.stats.collect()).to.deep.equal(after);
+      expect(after.events).to.equal(before.events + 1);
+      expect((await db.eventTypeNIDsFor(['org.example.new'])).size).to.equal(0);
+      // The same event with the same transaction is a harmless retry.
+      expect((await db.storeEvent(makeEvent({ id: '$sent', room: '!a:example.org' }), { transaction: key })).duplicate).to.equal(true);
+    });
+
     test('events are returned by NID ascending, unknown ones skipped', async ({ storage }) => {
       const db = storage.roomserver;
       const ev = await seedRoom(storage);

@@ -1,8 +1,8 @@
 import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import { ConflictError, InvalidInputError, KeyBackupDeletedError, NotFoundError } from '../../types/errors.js';
-import { checkIdentifier, preview } from '../../types/event.js';
-import { checkAlgorithm, checkBackupVersion, checkBoolean, checkCount, checkID, checkText, checkUserID } from '../../types/keys.js';
+import { checkBoolean, checkCount, checkIdentifier, checkUserID, preview } from '../../types/input.js';
+import { checkAlgorithm, checkBackupVersion, checkID, checkText } from '../../types/keys.js';
 import type { KeyBackupRow, KeyBackupSession, KeyBackupSessions, KeyBackupTables, KeyBackupVersion, Tx, UnitOfWork } from '../tables/index.js';
 
 /** Which backed-up sessions `getBackupKeys` returns: all, one room's, or one session. */

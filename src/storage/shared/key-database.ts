@@ -1,11 +1,9 @@
 import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import { InvalidInputError } from '../../types/errors.js';
-import { preview } from '../../types/event.js';
+import { checkBoolean, checkCount, checkInteger, checkList, checkMap, checkUserID, preview } from '../../types/input.js';
 import {
-  checkAlgorithm, checkBase64, checkBoolean, checkCount, checkID, checkInteger, checkServerName, checkText, checkUserID,
-  CROSS_SIGNING_USAGE, ed25519KeyID, isCrossSigningKeyPurpose, OFFSET_NEWEST, splitAlgorithmKeyID,
-  type CrossSigningKey, type CrossSigningKeyPurpose,
+  checkAlgorithm, checkBase64, checkID, checkServerName, checkText, CROSS_SIGNING_USAGE, ed25519KeyID, isCrossSigningKeyPurpose, OFFSET_NEWEST, splitAlgorithmKeyID, type CrossSigningKey, type CrossSigningKeyPurpose
 } from '../../types/keys.js';
 import type {
   DeviceMessage, KeyserverTables, OneTimeKeys, OneTimeKeysCount, PartitionOffset, PartitionStorer, UnitOfWork,
@@ -14,16 +12,6 @@ import { unique } from './contracts.js';
 
 /** user ID -> device ID -> algorithm: which one-time keys a claim asks for. */
 export type ClaimRequest = ReadonlyMap<string, ReadonlyMap<string, string>>;
-
-function checkList<T>(what: string, value: unknown): readonly T[] {
-  if (!Array.isArray(value)) throw new InvalidInputError(`${what} must be an array, got ${preview(value)}`);
-  return value as readonly T[];
-}
-
-function checkMap<K, V>(what: string, value: unknown): ReadonlyMap<K, V> {
-  if (!(value instanceof Map)) throw new InvalidInputError(`${what} must be a Map, got ${preview(value)}`);
-  return value as ReadonlyMap<K, V>;
-}
 
 /** A device message's identity and payload; the stream ID too when the caller assigns it (remote keys). */
 function checkDeviceMessage(what: string, m: unknown, withStreamID: boolean): DeviceMessage {

@@ -1,4 +1,5 @@
 import { NotFoundError } from '../../types/errors.js';
+import { checkBoolean, checkEventID, checkList, checkNID, checkNIDList } from '../../types/input.js';
 import type { EventNID, EventStateKeyNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateAtEventAndReference } from '../../types/state.js';
 import type { LatestEvents, RoomserverTables, Tx } from '../tables/index.js';
@@ -37,11 +38,14 @@ export class LatestEventsUpdater {
 
   /** Records that eventNID names each of prevEventIDs (set semantics: repeating it changes nothing). */
   async storePreviousEvents(eventNID: EventNID, prevEventIDs: readonly string[]): Promise<void> {
+    checkNID('event NID', eventNID);
+    checkList('prev event IDs', prevEventIDs, checkEventID);
     for (const id of prevEventIDs) await this.tables.previousEvents.insertPreviousEvent(this.tx, id, eventNID);
   }
 
   /** Whether some stored event names eventID in its prev_events. */
   async isReferenced(eventID: string): Promise<boolean> {
+    checkEventID('event ID', eventID);
     try {
       await this.tables.previousEvents.selectPreviousEventExists(this.tx, eventID);
       return true;
@@ -56,19 +60,26 @@ export class LatestEventsUpdater {
    * this updater read it (ConcurrentUpdateError otherwise, on Cosmos DB only).
    */
   async setLatestEvents(latest: readonly EventNID[], lastEventSentNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void> {
+    checkNIDList('latest event NIDs', latest);
+    checkNID('last event sent NID', lastEventSentNID, true);
+    checkNID('state snapshot NID', stateSnapshotNID, true);
     await this.tables.rooms.updateLatestEventNIDs(this.tx, this.roomNID, latest, lastEventSentNID, stateSnapshotNID, this.current.version);
   }
 
-  hasEventBeenSent(eventNID: EventNID): Promise<boolean> {
+  async hasEventBeenSent(eventNID: EventNID): Promise<boolean> {
+    checkNID('event NID', eventNID);
     return this.tables.events.selectEventSentToOutput(this.tx, eventNID);
   }
 
-  markEventAsSent(eventNID: EventNID): Promise<void> {
+  async markEventAsSent(eventNID: EventNID): Promise<void> {
+    checkNID('event NID', eventNID);
     return this.tables.events.updateEventSentToOutput(this.tx, eventNID);
   }
 
   /** A membership updater for this room that shares this updater's transaction. */
-  membershipUpdater(targetUserNID: EventStateKeyNID, local: boolean): Promise<MembershipUpdater> {
+  async membershipUpdater(targetUserNID: EventStateKeyNID, local: boolean): Promise<MembershipUpdater> {
+    checkNID('target user NID', targetUserNID);
+    checkBoolean('local', local);
     return MembershipUpdater.open(this.tx, this.tables, this.userNID, this.roomNID, targetUserNID, local);
   }
 }

@@ -1,7 +1,8 @@
 import { MembershipState } from '../../types/membership.js';
 import type { EventNID, EventStateKeyNID, RoomNID } from '../../types/nids.js';
 import { asEventNID } from '../../types/nids.js';
-import type { RoomEvent } from '../../types/event.js';
+import { checkRoomEvent, type RoomEvent } from '../../types/event.js';
+import { checkBoolean, checkEventID, checkUserID } from '../../types/input.js';
 import { NotFoundError } from '../../types/errors.js';
 import type { RoomserverTables, Tx } from '../tables/index.js';
 
@@ -37,6 +38,7 @@ export class MembershipUpdater {
 
   /** Stores the invite; returns whether it was new. The membership keeps its previous event (0 if none). */
   async setToInvite(invite: RoomEvent): Promise<boolean> {
+    checkRoomEvent(invite);
     const senderNID = await this.userNID(this.tx, invite.sender);
     const inserted = await this.tables.invites.insertInviteEvent(this.tx, {
       inviteEventID: invite.eventID, roomNID: this.roomNID, targetUserNID: this.targetUserNID,
@@ -54,6 +56,9 @@ export class MembershipUpdater {
    * profile change). Returns the retired invite IDs.
    */
   async setToJoin(senderUserID: string, eventID: string, isUpdate: boolean): Promise<string[]> {
+    checkUserID('sender user ID', senderUserID);
+    checkEventID('event ID', eventID);
+    checkBoolean('isUpdate', isUpdate);
     const retired = isUpdate ? [] : await this.tables.invites.updateInviteRetired(this.tx, this.roomNID, this.targetUserNID);
     if (!this.isJoin() || isUpdate) {
       await this.set(await this.userNID(this.tx, senderUserID), MembershipState.join, await this.eventNID(eventID));
@@ -63,6 +68,8 @@ export class MembershipUpdater {
 
   /** Marks the user gone (leave, kick or ban) by `eventID`; always retires invites. Returns their IDs. */
   async setToLeave(senderUserID: string, eventID: string): Promise<string[]> {
+    checkUserID('sender user ID', senderUserID);
+    checkEventID('event ID', eventID);
     const retired = await this.tables.invites.updateInviteRetired(this.tx, this.roomNID, this.targetUserNID);
     if (!this.isLeave()) {
       await this.set(await this.userNID(this.tx, senderUserID), MembershipState.leaveOrBan, await this.eventNID(eventID));
@@ -72,6 +79,7 @@ export class MembershipUpdater {
 
   /** Marks the user knocking. Returns false: a knock creates no invite. */
   async setToKnock(knock: RoomEvent): Promise<boolean> {
+    checkRoomEvent(knock);
     if (!this.isKnock()) {
       await this.set(await this.userNID(this.tx, knock.sender), MembershipState.knock, await this.eventNID(knock.eventID));
     }

@@ -44,6 +44,20 @@ export class NidMaps {
       () => t.selectRoomNID(tx, roomID), () => t.insertRoomNID(tx, roomID, roomVersion));
   }
 
+  /** The room's NID if the room is stored (committed or in this transaction), without creating it. */
+  async knownRoom(tx: Tx, roomID: string): Promise<RoomNID | undefined> {
+    const cached = this.rooms.get(roomID);
+    if (cached !== undefined) return cached;
+    try {
+      const nid = await this.tables.rooms.selectRoomNID(tx, roomID);
+      this.uow.afterCommit(tx, () => this.rooms.set(roomID, nid));
+      return nid;
+    } catch (e) {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    }
+  }
+
   private async assign<N>(
     cache: MappingCache<N>, key: string, tx: Tx, select: () => Promise<N>, insert: () => Promise<N>,
   ): Promise<N> {

@@ -1,6 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
-import { checkID, checkInteger, checkPartition } from '../../types/keys.js';
+import { checkID, checkPartition } from '../../types/keys.js';
+import { checkInteger } from '../../types/input.js';
 import type { PartitionOffset, PartitionOffsetsTable, PartitionStorer, UnitOfWork } from '../tables/index.js';
 
 /**

@@ -3,8 +3,13 @@ import { TOKENS } from '../../di/tokens.js';
 import {
   ConcurrentUpdateError, ConflictError, InvalidInputError, MissingEventError, MissingStateError, NotFoundError,
 } from '../../types/errors.js';
-import { checkIdentifier, checkStateKey, parseEvent, roomVersionOf, serverNameOf, type RoomEvent } from '../../types/event.js';
+import { checkRoomEvent, parseEvent, roomVersionOf, type RoomEvent } from '../../types/event.js';
+import {
+  checkAlias, checkBoolean, checkCount, checkEventID, checkFunction, checkIdentifier, checkList, checkNID, checkNIDList, checkRoomID,
+  checkStateKey, checkString, checkUserID, serverNameOf,
+} from '../../types/input.js';
 import { membershipStateFromString, MembershipState } from '../../types/membership.js';
+import { preview } from '../../types/input.js';
 import {
   asEventNID, asEventStateKeyNID, asStateSnapshotNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID,
   type StateBlockNID, type StateSnapshotNID,
@@ -58,6 +63,58 @@ export interface StateContent {
 /** How many times an updater is re-run when another writer changed the room first (Cosmos DB only). */
 const MAX_UPDATE_ATTEMPTS = 20;
 
+/** An event's row as the write path needs it, and that it was found already stored. */
+type FoundEvent = { eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID; duplicate: boolean };
+
+const storedInAnotherRoom = (eventID: string) =>
+  new ConflictError(`event ${eventID} is already stored in another room; event IDs are unique across rooms`);
+
+// Input checks of the room server's API (the string rule itself is in types/input.ts).
+const checkEventIDs = (what: string, ids: unknown) => checkList<string>(what, ids, checkEventID);
+
+function checkStateKeyTuple(what: string, t: unknown): StateKeyTuple {
+  if (typeof t !== 'object' || t === null) throw new InvalidInputError(`${what} must be a (type NID, state key NID) tuple, got ${preview(t)}`);
+  const tuple = t as StateKeyTuple;
+  checkNID(`${what}.eventTypeNID`, tuple.eventTypeNID);
+  checkNID(`${what}.eventStateKeyNID`, tuple.eventStateKeyNID);
+  return tuple;
+}
+
+/** A state entry; its event NID may be 0 (a tombstone) where `tombstoneAllowed`. */
+function checkStateEntry(what: string, e: unknown, tombstoneAllowed: boolean): StateEntry {
+  const entry = checkStateKeyTuple(what, e) as StateEntry;
+  checkNID(`${what}.eventNID`, entry.eventNID, tombstoneAllowed);
+  return entry;
+}
+
+function checkTypeAndKey(what: string, t: unknown): void {
+  if (typeof t !== 'object' || t === null) throw new InvalidInputError(`${what} must be { eventType, stateKey }, got ${preview(t)}`);
+  const { eventType, stateKey } = t as { eventType: unknown; stateKey: unknown };
+  checkIdentifier(`${what}.eventType`, eventType);
+  checkStateKey(stateKey, `${what}.stateKey`);
+}
+
+function checkTransactionKey(what: string, key: unknown): TransactionKey {
+  if (typeof key !== 'object' || key === null) throw new InvalidInputError(`${what} must be { transactionID, sessionID, userID }, got ${preview(key)}`);
+  const k = key as TransactionKey;
+  checkIdentifier(`${what}.transactionID`, k.transactionID);
+  checkCount(`${what}.sessionID`, k.sessionID);
+  checkUserID(`${what}.userID`, k.userID);
+  return k;
+}
+
+function checkStoreEventOptions(options: unknown): StoreEventOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidInputError(`options must be an object, got ${preview(options)}`);
+  const o = options as StoreEventOptions;
+  if (o.transaction !== undefined) checkTransactionKey('options.transaction', o.transaction);
+  if (o.authEventNIDs !== undefined) checkNIDList('options.authEventNIDs', o.authEventNIDs);
+  if (o.isRejected !== undefined) checkBoolean('options.isRejected', o.isRejected);
+  return o;
+}
+
+/** The version a caller names for a room it creates: a room version string (issue of the registry: types/room-versions). */
+const checkRoomVersion = (v: unknown) => checkString('room version', v);
+
 /**
  * The room server's storage operations, written once over the tables for every driver.
  *
@@ -106,26 +163,50 @@ export class RoomserverDatabase {
    * call left undone). The state before a new event is unknown (0) until `setState` or `appendEvent` sets it.
    */
   async storeEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<StoreEventResult> {
+    checkRoomEvent(event);
+    checkStoreEventOptions(options);
     return this.uow.transaction(async (tx) => {
-      const roomNID = await this.nids.room(tx, event.roomID, roomVersionOf(event));
-      return this.storeEventIn(tx, roomNID, event, options);
+      const { roomNID, found } = await this.admitEvent(tx, event, options);
+      return this.storeEventIn(tx, roomNID, event, options, found);
     });
   }
 
+  /**
+   * Looks up everything that can refuse an event before anything is written, then creates its room if it is new:
+   * a refused event leaves nothing behind, not even a room, on an engine with no transaction to roll back (Cosmos
+   * DB). Returns the room and the event's row if it is stored already.
+   */
+  private async admitEvent(tx: Tx, event: RoomEvent, options: StoreEventOptions): Promise<{ roomNID: RoomNID; found: FoundEvent | undefined }> {
+    const [knownRoomNID, found, transactionEventID] = await Promise.all([
+      this.nids.knownRoom(tx, event.roomID),
+      this.findEvent(tx, event.eventID),
+      options.transaction ? this.transactionEventID(tx, options.transaction) : null,
+    ]);
+    if (found && found.roomNID !== knownRoomNID) throw storedInAnotherRoom(event.eventID);
+    if (transactionEventID !== null && transactionEventID !== event.eventID) {
+      throw new ConflictError(`client transaction ${preview(options.transaction!.transactionID)} already sent event ${transactionEventID}`);
+    }
+    const roomNID = knownRoomNID ?? await this.nids.room(tx, event.roomID, roomVersionOf(event));
+    return { roomNID, found };
+  }
+
   private async storeEventIn(
-    tx: Tx, roomNID: RoomNID, event: RoomEvent, options: StoreEventOptions,
+    tx: Tx, roomNID: RoomNID, event: RoomEvent, options: StoreEventOptions, found: FoundEvent | undefined,
   ): Promise<StoreEventResult> {
     const t = this.tables;
-    const eventTypeNID = await this.nids.eventType(tx, event.type);
-    const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : await this.nids.stateKey(tx, event.stateKey);
     const isRejected = options.isRejected ?? false;
-    if (options.transaction) await t.transactions.insertTransaction(tx, options.transaction, event.eventID);
-    // A NID is reserved while looking for the event, not after: one round trip fewer where the driver pipelines. If
-    // the event turns out to be stored already, the NID is simply never used (NIDs need not be dense).
-    const [found, reservedNID] = await Promise.all([this.findEvent(tx, event.eventID), t.events.reserveEventNID(tx)]);
+    // NIDs of the type, the state key and a fresh event NID do not depend on each other: asked together (one round
+    // trip where the driver pipelines). The event NID is reserved only for an event not stored yet; one that loses a
+    // race to another writer is simply never used (NIDs need not be dense).
+    const [eventTypeNID, eventStateKeyNID, reservedNID] = await Promise.all([
+      this.nids.eventType(tx, event.type),
+      event.stateKey === undefined ? asEventStateKeyNID(0) : this.nids.stateKey(tx, event.stateKey),
+      found ? undefined : t.events.reserveEventNID(tx),
+    ]);
     let existing = found;
     if (!existing) {
-      const eventNID = reservedNID;
+      const eventNID = reservedNID!;
+      if (options.transaction) await t.transactions.insertTransaction(tx, options.transaction, event.eventID);
       // The JSON first, under a NID nobody knows yet; the event row last: it is what makes the event visible.
       await t.eventJSON.insertEventJSON(tx, eventNID, event.json);
       try {
@@ -141,9 +222,7 @@ export class RoomserverDatabase {
         if (!existing) throw e;
       }
     }
-    if (existing.roomNID !== roomNID) {
-      throw new ConflictError(`event ${event.eventID} is already stored in another room; event IDs are unique across rooms`);
-    }
+    if (existing.roomNID !== roomNID) throw storedInAnotherRoom(event.eventID);
     // Written after the event row, and again on a duplicate, so that a retry finishes an interrupted call.
     // The prev_events records and the redaction check do not depend on each other: issued together, so that a
     // driver that pipelines (PostgreSQL) answers them in one round trip.
@@ -162,7 +241,16 @@ export class RoomserverDatabase {
     };
   }
 
-  private async findEvent(tx: Tx, eventID: string) {
+  private async transactionEventID(tx: Tx, key: TransactionKey): Promise<string | null> {
+    try {
+      return await this.tables.transactions.selectTransactionEventID(tx, key);
+    } catch (e) {
+      if (e instanceof NotFoundError) return null;
+      throw e;
+    }
+  }
+
+  private async findEvent(tx: Tx, eventID: string): Promise<FoundEvent | undefined> {
     try {
       return { ...(await this.tables.events.selectEvent(tx, eventID)), duplicate: true };
     } catch (e) {
@@ -204,15 +292,17 @@ export class RoomserverDatabase {
    * finishes an interrupted call and otherwise changes nothing.
    */
   async appendEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<AppendEventResult> {
+    checkRoomEvent(event);
+    checkStoreEventOptions(options);
     return this.retryOnConcurrentUpdate(() => this.uow.transaction(async (tx) => {
-      const roomNID = await this.nids.room(tx, event.roomID, roomVersionOf(event));
+      const { roomNID, found } = await this.admitEvent(tx, event, options);
       const u = await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID);
       // Whether an event already stored names this one in its prev_events does not depend on storing this one: asked
       // first and alongside (one round trip fewer where the driver pipelines). Asked before this event's own
       // prev_events are recorded, so an event naming itself does not count as referenced.
       const [referencedByOthers, stored] = await Promise.all([
         u.isReferenced(event.eventID),
-        this.storeEventIn(tx, roomNID, event, options),
+        this.storeEventIn(tx, roomNID, event, options, found),
       ]);
       const own = stored.stateAtEvent;
       const isState = own.eventStateKeyNID !== 0 && !own.isRejected;
@@ -282,6 +372,8 @@ export class RoomserverDatabase {
    * write through the updater and idempotent calls.
    */
   async updateLatestEvents<T>(roomNID: RoomNID, fn: (u: LatestEventsUpdater) => Promise<T>): Promise<T> {
+    checkNID('room NID', roomNID);
+    checkFunction('fn', fn);
     return this.retryOnConcurrentUpdate(() =>
       this.uow.transaction(async (tx) => fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID))));
   }
@@ -291,8 +383,11 @@ export class RoomserverDatabase {
    * `roomVersion`) and the user's state key NID if needed.
    */
   async updateMembership<T>(roomID: string, userID: string, local: boolean, roomVersion: string, fn: (m: MembershipUpdater) => Promise<T>): Promise<T> {
-    checkIdentifier('room ID', roomID, '!');
-    checkIdentifier('user ID', userID, '@');
+    checkRoomID('room ID', roomID);
+    checkUserID('user ID', userID);
+    checkBoolean('local', local);
+    checkRoomVersion(roomVersion);
+    checkFunction('fn', fn);
     return this.uow.transaction(async (tx) => {
       const roomNID = await this.nids.room(tx, roomID, roomVersion);
       const userNID = await this.nids.stateKey(tx, userID);
@@ -303,37 +398,50 @@ export class RoomserverDatabase {
   // ---- State ----
 
   /** See StateStorage.addState; runs in one transaction. */
-  addState(roomNID: RoomNID, baseBlockNIDs: readonly StateBlockNID[], delta: readonly StateEntry[]): Promise<StateSnapshotNID> {
+  async addState(roomNID: RoomNID, baseBlockNIDs: readonly StateBlockNID[], delta: readonly StateEntry[]): Promise<StateSnapshotNID> {
+    checkNID('room NID', roomNID);
+    checkNIDList('base block NIDs', baseBlockNIDs);
+    checkList('delta', delta, (w, e) => checkStateEntry(w, e, true));
     return this.uow.transaction((tx) => this.state.addState(tx, roomNID, baseBlockNIDs, delta));
   }
 
   /** Sets the state before an event. */
-  setState(eventNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void> {
+  async setState(eventNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void> {
+    checkNID('event NID', eventNID);
+    checkNID('state snapshot NID', stateSnapshotNID);
     return this.uow.transaction((tx) => this.tables.events.updateEventState(tx, eventNID, stateSnapshotNID));
   }
 
   /** Same length as the input, or MissingEventError / MissingStateError. */
-  stateAtEventIDs(eventIDs: readonly string[]): Promise<StateAtEvent[]> {
+  async stateAtEventIDs(eventIDs: readonly string[]): Promise<StateAtEvent[]> {
+    checkEventIDs('event IDs', eventIDs);
     return this.tables.events.bulkSelectStateAtEventByID(this.auto, eventIDs);
   }
 
-  stateEntriesForEventIDs(eventIDs: readonly string[], excludeRejected = false): Promise<StateEntry[]> {
+  async stateEntriesForEventIDs(eventIDs: readonly string[], excludeRejected = false): Promise<StateEntry[]> {
+    checkEventIDs('event IDs', eventIDs);
+    checkBoolean('excludeRejected', excludeRejected);
     return this.tables.events.bulkSelectStateEventByID(this.auto, eventIDs, excludeRejected);
   }
 
-  stateBlockNIDs(snapshotNIDs: readonly StateSnapshotNID[]): Promise<StateBlockNIDList[]> {
+  async stateBlockNIDs(snapshotNIDs: readonly StateSnapshotNID[]): Promise<StateBlockNIDList[]> {
+    checkNIDList('state snapshot NIDs', snapshotNIDs);
     return this.tables.stateSnapshots.bulkSelectStateBlockNIDs(this.auto, snapshotNIDs);
   }
 
-  stateEntries(blockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+  async stateEntries(blockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+    checkNIDList('state block NIDs', blockNIDs);
     return this.state.stateEntriesForTuples(this.auto, blockNIDs, []);
   }
 
-  stateEntriesForTuples(blockNIDs: readonly StateBlockNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntryList[]> {
+  async stateEntriesForTuples(blockNIDs: readonly StateBlockNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntryList[]> {
+    checkNIDList('state block NIDs', blockNIDs);
+    checkList('tuples', tuples, checkStateKeyTuple);
     return this.state.stateEntriesForTuples(this.auto, blockNIDs, tuples);
   }
 
-  loadStateAtSnapshot(snapshotNID: StateSnapshotNID): Promise<StateEntry[]> {
+  async loadStateAtSnapshot(snapshotNID: StateSnapshotNID): Promise<StateEntry[]> {
+    checkNID('state snapshot NID', snapshotNID);
     return this.state.loadStateAtSnapshot(this.auto, snapshotNID);
   }
 
@@ -343,6 +451,7 @@ export class RoomserverDatabase {
    * its state is.
    */
   async loadStateAtEvent(eventID: string): Promise<StateEntry[]> {
+    checkEventID('event ID', eventID);
     const at = await this.tables.stateSnapshots.selectStateBlockNIDsAtEvent(this.auto, eventID);
     if (at.stateSnapshotNID === 0) throw new MissingStateError(`the state before event ${eventID} is not known (was it input through appendEvent?)`);
     return this.state.loadState(this.auto, at);
@@ -350,6 +459,7 @@ export class RoomserverDatabase {
 
   /** The state after an event: before it, plus the event itself if it is an accepted state event. */
   async loadStateAfterEvent(eventID: string): Promise<StateEntry[]> {
+    checkEventID('event ID', eventID);
     const [at] = await this.stateAtEventIDs([eventID]);
     const state = await this.loadStateAtSnapshot(at!.beforeStateSnapshotNID);
     if (at!.eventStateKeyNID === 0 || at!.isRejected) return state;
@@ -360,6 +470,7 @@ export class RoomserverDatabase {
 
   /** The room's current state (read as loadStateAtEvent reads); empty for an unknown room or a stub. */
   async currentState(roomID: string): Promise<StateEntry[]> {
+    checkRoomID('room ID', roomID);
     let at;
     try {
       at = await this.tables.stateSnapshots.selectCurrentStateBlockNIDs(this.auto, roomID);
@@ -371,44 +482,53 @@ export class RoomserverDatabase {
   }
 
   async snapshotNIDFromEventID(eventID: string): Promise<StateSnapshotNID> {
+    checkEventID('event ID', eventID);
     return (await this.tables.events.selectEvent(this.auto, eventID)).stateSnapshotNID;
   }
 
   // ---- Lookups ----
 
-  roomInfo(roomID: string): Promise<RoomInfo | null> {
+  async roomInfo(roomID: string): Promise<RoomInfo | null> {
+    checkRoomID('room ID', roomID);
     return this.tables.rooms.selectRoomInfo(this.auto, roomID);
   }
 
-  eventTypeNIDsFor(eventTypes: readonly string[]): Promise<Map<string, EventTypeNID>> {
+  async eventTypeNIDsFor(eventTypes: readonly string[]): Promise<Map<string, EventTypeNID>> {
+    checkList('event types', eventTypes, checkIdentifier);
     return this.tables.eventTypes.bulkSelectEventTypeNID(this.auto, eventTypes);
   }
 
-  eventStateKeyNIDs(stateKeys: readonly string[]): Promise<Map<string, EventStateKeyNID>> {
+  async eventStateKeyNIDs(stateKeys: readonly string[]): Promise<Map<string, EventStateKeyNID>> {
+    checkList('state keys', stateKeys, (w, k) => checkStateKey(k, w));
     return this.tables.eventStateKeys.bulkSelectEventStateKeyNID(this.auto, stateKeys);
   }
 
-  eventStateKeys(nids: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string>> {
+  async eventStateKeys(nids: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string>> {
+    checkNIDList('state key NIDs', nids);
     return this.tables.eventStateKeys.bulkSelectEventStateKey(this.auto, nids);
   }
 
   /** Missing IDs are omitted. */
-  eventNIDs(eventIDs: readonly string[]): Promise<Map<string, EventNID>> {
+  async eventNIDs(eventIDs: readonly string[]): Promise<Map<string, EventNID>> {
+    checkEventIDs('event IDs', eventIDs);
     return this.tables.events.bulkSelectEventNID(this.auto, eventIDs);
   }
 
   /** MissingEventError if any NID is missing. */
-  eventIDs(eventNIDs: readonly EventNID[]): Promise<Map<EventNID, string>> {
+  async eventIDs(eventNIDs: readonly EventNID[]): Promise<Map<EventNID, string>> {
+    checkNIDList('event NIDs', eventNIDs);
     return this.tables.events.bulkSelectEventID(this.auto, eventNIDs);
   }
 
   /** Events by NID, ascending; missing NIDs skipped. */
-  events(eventNIDs: readonly EventNID[]): Promise<StoredEvent[]> {
+  async events(eventNIDs: readonly EventNID[]): Promise<StoredEvent[]> {
+    checkNIDList('event NIDs', eventNIDs);
     return this.eventsByNID(this.auto, eventNIDs);
   }
 
   /** Events by ID, in NID order; unknown IDs skipped. */
-  eventsFromIDs(eventIDs: readonly string[]): Promise<StoredEvent[]> {
+  async eventsFromIDs(eventIDs: readonly string[]): Promise<StoredEvent[]> {
+    checkEventIDs('event IDs', eventIDs);
     return this.eventsByID(this.auto, eventIDs);
   }
 
@@ -425,16 +545,14 @@ export class RoomserverDatabase {
 
   /** null if there is no such transaction. */
   async getTransactionEventID(key: TransactionKey): Promise<string | null> {
-    try {
-      return await this.tables.transactions.selectTransactionEventID(this.auto, key);
-    } catch (e) {
-      if (e instanceof NotFoundError) return null;
-      throw e;
-    }
+    checkTransactionKey('transaction', key);
+    return this.transactionEventID(this.auto, key);
   }
+
 
   /** The room's forward extremities, its current state and the depth for a new event (max depth + 1, or 0). */
   async latestEventIDs(roomNID: RoomNID): Promise<{ eventIDs: string[]; stateSnapshotNID: StateSnapshotNID; depth: number }> {
+    checkNID('room NID', roomNID);
     const { eventNIDs, stateSnapshotNID } = await this.tables.rooms.selectLatestEventNIDs(this.auto, roomNID);
     const [ids, depth] = await Promise.all([
       this.tables.events.bulkSelectEventID(this.auto, eventNIDs),
@@ -443,37 +561,44 @@ export class RoomserverDatabase {
     return { eventIDs: eventNIDs.map((n) => ids.get(n)!), stateSnapshotNID, depth };
   }
 
-  getInvitesForUser(roomNID: RoomNID, targetUserNID: EventStateKeyNID) {
+  async getInvitesForUser(roomNID: RoomNID, targetUserNID: EventStateKeyNID) {
+    checkNID('room NID', roomNID);
+    checkNID('target user NID', targetUserNID);
     return this.tables.invites.selectInviteActiveForUserInRoom(this.auto, targetUserNID, roomNID);
   }
 
   // ---- Aliases and the room directory ----
 
   async setRoomAlias(alias: string, roomID: string, creatorUserID: string): Promise<void> {
-    checkIdentifier('alias', alias, '#');
-    checkIdentifier('room ID', roomID, '!');
-    checkIdentifier('creator user ID', creatorUserID, '@');
+    checkAlias('alias', alias);
+    checkRoomID('room ID', roomID);
+    checkUserID('creator user ID', creatorUserID);
     return this.uow.transaction((tx) => this.tables.roomAliases.insertRoomAlias(tx, alias, roomID, creatorUserID));
   }
 
-  getRoomIDForAlias(alias: string): Promise<string | null> {
+  async getRoomIDForAlias(alias: string): Promise<string | null> {
+    checkAlias('alias', alias);
     return this.tables.roomAliases.selectRoomIDFromAlias(this.auto, alias);
   }
 
-  getAliasesForRoomID(roomID: string): Promise<string[]> {
+  async getAliasesForRoomID(roomID: string): Promise<string[]> {
+    checkRoomID('room ID', roomID);
     return this.tables.roomAliases.selectAliasesFromRoomID(this.auto, roomID);
   }
 
-  getCreatorIDForAlias(alias: string): Promise<string | null> {
+  async getCreatorIDForAlias(alias: string): Promise<string | null> {
+    checkAlias('alias', alias);
     return this.tables.roomAliases.selectCreatorIDFromAlias(this.auto, alias);
   }
 
-  removeRoomAlias(alias: string): Promise<void> {
+  async removeRoomAlias(alias: string): Promise<void> {
+    checkAlias('alias', alias);
     return this.uow.transaction((tx) => this.tables.roomAliases.deleteRoomAlias(tx, alias));
   }
 
   async publishRoom(roomID: string, published: boolean): Promise<void> {
-    checkIdentifier('room ID', roomID, '!');
+    checkRoomID('room ID', roomID);
+    checkBoolean('published', published);
     return this.uow.transaction((tx) => this.tables.published.upsertRoomPublished(tx, roomID, published));
   }
 
@@ -489,7 +614,8 @@ export class RoomserverDatabase {
    * the reference does; a user with no membership row gives (0, false, false).
    */
   async getMembership(roomNID: RoomNID, userID: string): Promise<{ membershipEventNID: EventNID; stillInRoom: boolean; forgotten: boolean }> {
-    checkIdentifier('user ID', userID, '@');
+    checkNID('room NID', roomNID);
+    checkUserID('user ID', userID);
     const userNID = await this.nids.stateKey(this.auto, userID);
     try {
       const m = await this.tables.membership.selectMembershipFromRoomAndTarget(this.auto, roomNID, userNID);
@@ -501,7 +627,10 @@ export class RoomserverDatabase {
   }
 
   /** Membership event NIDs: joins only, or every membership not forgotten. */
-  getMembershipEventNIDsForRoom(roomNID: RoomNID, joinOnly: boolean, localOnly: boolean): Promise<EventNID[]> {
+  async getMembershipEventNIDsForRoom(roomNID: RoomNID, joinOnly: boolean, localOnly: boolean): Promise<EventNID[]> {
+    checkNID('room NID', roomNID);
+    checkBoolean('joinOnly', joinOnly);
+    checkBoolean('localOnly', localOnly);
     return joinOnly
       ? this.tables.membership.selectMembershipsFromRoomAndMembership(this.auto, roomNID, MembershipState.join, localOnly)
       : this.tables.membership.selectMembershipsFromRoom(this.auto, roomNID, localOnly);
@@ -509,6 +638,8 @@ export class RoomserverDatabase {
 
   /** Room IDs where the user is "join", "invite", "leave" or "ban" (leave and ban are one state). */
   async getRoomsByMembership(userID: string, membership: string): Promise<string[]> {
+    checkUserID('user ID', userID);
+    checkString('membership', membership);
     const state = membershipStateFromString(membership);
     if (state === undefined) throw new InvalidInputError(`unknown membership ${JSON.stringify(membership)}: expected join, invite, leave or ban`);
     const userNID = (await this.eventStateKeyNIDs([userID])).get(userID);
@@ -524,6 +655,7 @@ export class RoomserverDatabase {
 
   /** user ID -> in how many of the rooms they are joined. */
   async joinedUsersSetInRooms(roomIDs: readonly string[]): Promise<Map<string, number>> {
+    checkList('room IDs', roomIDs, checkRoomID);
     const roomNIDs = await this.tables.rooms.bulkSelectRoomNIDs(this.auto, roomIDs);
     const counts = await this.tables.membership.selectJoinedUsersSetForRooms(this.auto, [...roomNIDs.values()]);
     const names = await this.eventStateKeys([...counts.keys()]);
@@ -536,16 +668,22 @@ export class RoomserverDatabase {
     return out;
   }
 
-  getLocalServerInRoom(roomNID: RoomNID): Promise<boolean> {
+  async getLocalServerInRoom(roomNID: RoomNID): Promise<boolean> {
+    checkNID('room NID', roomNID);
     return this.tables.membership.selectLocalServerInRoom(this.auto, roomNID);
   }
 
-  getServerInRoom(roomNID: RoomNID, serverName: string): Promise<boolean> {
+  async getServerInRoom(roomNID: RoomNID, serverName: string): Promise<boolean> {
+    checkNID('room NID', roomNID);
+    checkIdentifier('server name', serverName);
     return this.tables.membership.selectServerInRoom(this.auto, roomNID, serverName);
   }
 
   /** Users who share a room with the user, matching `search` literally. NotFoundError if the user is unknown. */
   async getKnownUsers(userID: string, search: string, limit: number): Promise<string[]> {
+    checkUserID('user ID', userID);
+    checkString('search', search);
+    checkCount('limit', limit);
     const userNID = await this.tables.eventStateKeys.selectEventStateKeyNID(this.auto, userID);
     return this.tables.membership.selectKnownUsers(this.auto, userNID, search, limit);
   }
@@ -557,6 +695,9 @@ export class RoomserverDatabase {
 
   /** Sets or clears "forgotten". NotFoundError if the user or the room is unknown. */
   async forgetRoom(userID: string, roomID: string, forget: boolean): Promise<void> {
+    checkUserID('user ID', userID);
+    checkRoomID('room ID', roomID);
+    checkBoolean('forget', forget);
     const roomNID = await this.tables.rooms.selectRoomNID(this.auto, roomID);
     const userNID = await this.tables.eventStateKeys.selectEventStateKeyNID(this.auto, userID);
     await this.tables.membership.selectMembershipFromRoomAndTarget(this.auto, roomNID, userNID);
@@ -570,10 +711,12 @@ export class RoomserverDatabase {
    * type or key was never seen or the tuple is not in the current state.
    */
   async getStateEvent(roomID: string, eventType: string, stateKey: string): Promise<StoredEvent | null> {
+    checkRoomID('room ID', roomID);
+    checkIdentifier('event type', eventType);
+    checkStateKey(stateKey);
     const info = await this.roomInfo(roomID);
     if (!info) throw new NotFoundError(`room ${roomID} is not known`);
     if (info.isStub) throw new NotFoundError(`room ${roomID} is a stub: it has no events yet`);
-    checkStateKey(stateKey);
     const typeNID = (await this.eventTypeNIDsFor([eventType])).get(eventType);
     const keyNID = (await this.eventStateKeyNIDs([stateKey])).get(stateKey);
     if (typeNID === undefined || keyNID === undefined) return null;
@@ -588,6 +731,9 @@ export class RoomserverDatabase {
    * is asked for (or is "*" when wildcards are allowed), with each event's summarising content value.
    */
   async getBulkStateContent(roomIDs: readonly string[], tuples: readonly { eventType: string; stateKey: string }[], allowWildcards: boolean): Promise<StateContent[]> {
+    checkList('room IDs', roomIDs, checkRoomID);
+    checkList('tuples', tuples, checkTypeAndKey);
+    checkBoolean('allowWildcards', allowWildcards);
     const typeNIDs = await this.eventTypeNIDsFor([...new Set(tuples.map((t) => t.eventType))]);
     const wildcardTypes = new Set<number>();
     const wantedKeys = new Map<number, Set<string>>();

@@ -1,8 +1,8 @@
 import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import { InvalidInputError } from '../../types/errors.js';
-import { checkIdentifier, preview } from '../../types/event.js';
-import { checkCount, checkID, checkText, checkUserID, type SendToDeviceContent, type SendToDeviceMessage } from '../../types/keys.js';
+import { checkCount, checkIdentifier, checkUserID, preview } from '../../types/input.js';
+import { checkID, checkText, type SendToDeviceContent, type SendToDeviceMessage } from '../../types/keys.js';
 import type { SendToDeviceRow, SendToDeviceTable, UnitOfWork } from '../tables/index.js';
 
 /** The stored form of a message: the JSON of { sender, type, content }. */

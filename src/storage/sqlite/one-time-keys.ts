@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { InvalidInputError } from '../../types/errors.js';
-import { preview } from '../../types/event.js';
+import { preview } from '../../types/input.js';
 import { unique } from '../shared/contracts.js';
 import type { OneTimeKeys, OneTimeKeysCount, OneTimeKeysTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { serverNameOf } from '../../types/event.js';
+import { serverNameOf } from '../../types/input.js';
 import { unique } from '../shared/contracts.js';
 import type { StaleDeviceListsTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
