@@ -1,5 +1,5 @@
 import { InvalidInputError } from './errors.js';
-import { byteLength, checkIdentifier, checkStateKey, checkString, preview, serverNameOf } from './input.js';
+import { byteLength, checkIdentifier, checkStateKey, checkString, checkUserID, preview, serverNameOf } from './input.js';
 
 /** Matrix caps a whole event at 64 KiB (and IDs at 255 bytes: MAX_ID_BYTES in input.ts). */
 export const MAX_EVENT_BYTES = 65_536;
@@ -89,7 +89,7 @@ export function checkRoomEvent(event: unknown): RoomEvent {
   checkIdentifier('room ID', e.roomID, '!');
   checkIdentifier('type', e.type);
   if (e.stateKey !== undefined) checkStateKey(e.stateKey);
-  checkIdentifier('sender', e.sender, '@');
+  checkUserID('sender', e.sender);
   if (typeof e.depth !== 'number' || !Number.isSafeInteger(e.depth) || e.depth < 0) {
     throw new InvalidInputError(`depth must be a non-negative integer, got ${preview(e.depth)}`);
   }
@@ -100,6 +100,7 @@ export function checkRoomEvent(event: unknown): RoomEvent {
   if (typeof e.content !== 'object' || e.content === null) throw new InvalidInputError(`content must be an object, got ${preview(e.content)}`);
   if (e.redacts !== undefined) checkIdentifier('redacts', e.redacts, '$');
   checkString('the event JSON', e.json);
+  if (byteLength(e.json) > MAX_EVENT_BYTES) throw new InvalidInputError(`event is ${byteLength(e.json)} bytes; Matrix allows at most ${MAX_EVENT_BYTES}`);
   return e;
 }
 

@@ -24,6 +24,7 @@ import { streamTableTests } from './tables-streams.js';
 import { databaseKeyTests } from './database-keys.js';
 import { databaseKeyBackupTests } from './database-key-backup.js';
 import { databaseStreamTests } from './database-streams.js';
+import { hostileInputTests } from './hostile-input.js';
 
 export type { DriverUnderTest, TestFramework, CaseContext, SuiteSettings } from './harness.js';
 export { SUITE_SETTINGS } from './harness.js';
@@ -45,6 +46,7 @@ export const subSuites = {
   databaseKeyTests,
   databaseKeyBackupTests,
   databaseStreamTests,
+  hostileInputTests,
 } as const;
 
 export function conformanceSuite(fw: TestFramework, driver: DriverUnderTest): void {

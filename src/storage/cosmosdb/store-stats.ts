@@ -1,6 +1,8 @@
 import { inject, injectable } from 'inversify';
 import type { StoreStats, StoreStatsReader } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { StoreFingerprint } from '../shared/fingerprint.js';
+import { codePointCompare } from './order.js';
 
 /**
  * Store statistics on Cosmos DB: cross-partition aggregate queries over this tenant's documents. A rare path (the
@@ -28,5 +30,13 @@ export class CosmosStoreStats implements StoreStatsReader {
     ]);
     // Base64 text is 4/3 of the bytes it encodes; a snapshot's block NIDs are stored as JSON numbers (~8 bytes each).
     return { rooms, events, stateSnapshots, stateBlocks, stateTuples, stateBytes: Math.round(blockChars * 0.75) + snapshotBlocks * 8, totalBytes: undefined };
+  }
+
+  async fingerprint(): Promise<string> {
+    const docs = await this.conn.requests.crossPartitionQuery<Record<string, unknown>>('stats', this.conn.tenantPrefix,
+      'SELECT * FROM c WHERE STARTSWITH(c.pk, @tenant)');
+    const plain = docs.map(({ _rid, _self, _etag, _attachments, _ts, ...doc }) => doc)
+      .sort((a, b) => codePointCompare(`${a.pk}\u0000${a.id}`, `${b.pk}\u0000${b.id}`));
+    return new StoreFingerprint().table('documents', plain).digest();
   }
 }

@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
 import type { StoreStats, StoreStatsReader } from '../tables/index.js';
+import { StoreFingerprint } from '../shared/fingerprint.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 
 @injectable()
@@ -24,5 +25,20 @@ export class PostgresStoreStats implements StoreStatsReader {
         (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
           WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'm')) AS "totalBytes"`);
     return r.rows[0]!;
+  }
+
+  async fingerprint(): Promise<string> {
+    const auto = this.conn.autocommit;
+    const tables = await this.conn.query<{ name: string; columns: number }>(auto, `SELECT c.relname AS name, count(a.attnum)::int AS columns
+      FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') GROUP BY c.relname ORDER BY c.relname COLLATE "C"`);
+    const print = new StoreFingerprint();
+    for (const { name, columns } of tables.rows) {
+      const order = Array.from({ length: columns }, (_, i) => i + 1).join(', ');
+      // Table names come from the catalog, never from input; quoted all the same. Rows as arrays: column names aside.
+      const rows = await this.conn.pool.query({ text: `SELECT * FROM "${name.replace(/"/g, '""')}" ORDER BY ${order}`, rowMode: 'array' });
+      print.table(name, rows.rows);
+    }
+    return print.digest();
   }
 }

@@ -95,6 +95,7 @@ export class KeyBackupDatabase {
   async getBackupKeys(userID: string, version: string, filter: BackupKeysFilter = {}): Promise<KeyBackupSessions> {
     checkUserID('user ID', userID);
     const v = checkBackupVersion('version', version);
+    if (typeof filter !== 'object' || filter === null) throw new InvalidInputError(`the filter must be { roomID?, sessionID? }, got ${preview(filter)}`);
     if (filter.roomID !== undefined) checkIdentifier('room ID', filter.roomID, '!');
     if (filter.sessionID !== undefined) {
       checkID('session ID', filter.sessionID);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { inject, injectable } from 'inversify';
 import type { StoreStats, StoreStatsReader } from '../tables/index.js';
+import { StoreFingerprint } from '../shared/fingerprint.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 
 @injectable()
@@ -18,6 +19,20 @@ export class SqliteStoreStats implements StoreStatsReader {
           + (SELECT COALESCE(SUM(length(state_block_nids) + length(state_snapshot_hash)), 0) FROM roomserver_state_snapshots) AS stateBytes`)
       .get() as Omit<StoreStats, 'totalBytes'>);
     return { ...counts, totalBytes: this.fileBytes() };
+  }
+
+  async fingerprint(): Promise<string> {
+    return this.conn.run(this.conn.autocommit, (c) => {
+      const print = new StoreFingerprint();
+      const tables = c.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+      for (const table of tables) {
+        const columns = (c.db.prepare(`SELECT count(*) FROM pragma_table_info(?)`).pluck().get(table) as number);
+        const order = Array.from({ length: columns }, (_, i) => i + 1).join(', ');
+        // Table names come from the schema itself, never from input; quoted all the same.
+        print.table(table, c.db.prepare(`SELECT * FROM "${table.replace(/"/g, '""')}" ORDER BY ${order}`).raw().iterate());
+      }
+      return print.digest();
+    });
   }
 
   /** The database file plus its WAL: what the store takes on disk (undefined in memory). */
