@@ -5,5 +5,5 @@ import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 
 register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
-const { runCli } = await import('../src/cli/main.ts');
-await runCli(process.argv.slice(2));
+const { runProcess } = await import("../src/cli/main.ts");
+await runProcess(process.argv.slice(2));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { CliError } from '../src/cli/output.js';
 import { createStorage } from '../src/index.js';
-import { expectedKeysOutput, KEYS_USER, runCli, writeKeysFixture } from './support/cli.js';
+import { expectedKeysOutput, KEYS_USER, runCli, runCliReported, writeKeysFixture } from './support/cli.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/matrix-storage.js');
 
@@ -124,13 +124,30 @@ describe('the matrix-storage command', () => {
       user_id: '@nobody:example.org', devices: [], cross_signing_keys: {}, key_backup: null,
     });
     expect((await cliError(withConfig('keys'))).exitCode).to.equal(2);
-    let invalid: unknown;
-    try {
-      await cli(withConfig('keys', 'alice'));
-    } catch (e) {
-      invalid = e;
+    const invalid = await cliError(withConfig('keys', 'alice'));
+    expect(invalid.message).to.match(/keys: USER_ID must start with "@"/);
+    expect(invalid.exitCode).to.equal(2);
+  });
+
+  it('usage mistakes are usage errors (exit 2) in one short line, never a stack', async () => {
+    const cases: [string[], RegExp][] = [
+      [['generate', '--members', '-5'], /--members.*argument is ambiguous/],
+      [['generate', '--members=-5'], /--members takes a whole number, got "-5"/],
+      [withConfig('state', '!r:example.org', '--at'), /--at.*argument missing/],
+      [withConfig('state', `!${'x'.repeat(10_000)}:example.org`), /state: ROOM_ID is 10013 bytes long; Matrix allows at most 255/],
+      [withConfig('state', '!r:example.org', '--at', 'no-sigil'), /--at EVENT_ID must start with "\$"/],
+      [withConfig('state', 'r\u0000oom'), /ROOM_ID contains a NUL/],
+      [withConfig('keys', '@a\ud800:example.org'), /USER_ID is not well-formed text/],
+      [['--frobnicate', 'migrate'], /Unknown option '--frobnicate'/],
+      [['frobnicate'], /unknown command "frobnicate"/],
+    ];
+    for (const [args, pattern] of cases) {
+      const { code, err } = await runCliReported(args);
+      const what = args.join(' ').slice(0, 120);
+      expect(code, what).to.equal(2);
+      expect(err, what).to.match(pattern).and.not.match(/\n\s+at /);
+      expect(err.length, what).to.be.lessThan(400);
     }
-    expect((invalid as Error).message).to.match(/user ID must start with "@"/);
   });
 
   it('the installed command runs from any directory and exits non-zero on a configuration error', async () => {

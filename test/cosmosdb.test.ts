@@ -3,7 +3,7 @@ import { createStorage, type Storage } from '../src/index.js';
 import { encodeKey, partitionKey } from '../src/storage/cosmosdb/ids.js';
 import { generateRoom, validateGenerateOptions } from '../src/cli/generate.js';
 import { parseEvent } from '../src/types/event.js';
-import { ConfigError } from '../src/types/errors.js';
+import { ConfigError, StoreUnavailableError } from '../src/types/errors.js';
 import { conformanceSuite } from './conformance/index.js';
 import { SUITE_SETTINGS } from './conformance/harness.js';
 import { makeEvent, seedRoom } from './conformance/fixtures.js';
@@ -121,6 +121,74 @@ async function observe(storage: Storage, lines: string[]) {
 
 describe('cosmosdb: faults', function () {
   this.timeout(180_000);
+
+  it('one-time-key claims whose answers are lost hand every key out exactly once, and lose none', async () => {
+    const claimer = await openTenant('otkfaults', { request_timeout_ms: 300, transient_retries: 8 });
+    const emulator = await sharedEmulator();
+    const user = '@alice:example.org';
+    const keys = 40;
+    try {
+      await claimer.keys.storeOneTimeKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map(Array.from({ length: keys }, (_, i) => [`signed_curve25519:K${i}`, `{"key":${i}}`])) });
+      // Half of the key partition's writes (the claim patches and the deletes) are applied, but their answers come
+      // only after the client gave up: every such write is retried blind.
+      let n = 0;
+      const lost = emulator.inject({
+        match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otk') && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otkfaults') && ++n % 2 === 0,
+        times: 1_000_000, fault: { kind: 'delayResponse', ms: 450 },
+      });
+      const claimed: string[] = [];
+      // Four claimers at once, until nobody gets a key.
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        for (;;) {
+          const got = await claimer.keys.claimKeys(new Map([[user, new Map([['DEV', 'signed_curve25519']])]]));
+          const key = got[0]?.keyJSON;
+          if (!key || key.size === 0) return;
+          claimed.push(...key.keys());
+        }
+      }));
+      emulator.clearFaults();
+      expect(1_000_000 - lost.remaining, 'responses lost').to.be.greaterThan(keys / 2);
+      expect(claimed.length, 'keys handed out').to.equal(keys);
+      expect(new Set(claimed).size, 'each key once').to.equal(keys);
+      expect((await claimer.keys.oneTimeKeysCount(user, 'DEV')).keyCount.size).to.equal(0);
+      console.log(`      ${keys} keys claimed by 4 claimers with ${1_000_000 - lost.remaining} write answers lost: each handed out once, none lost`);
+    } finally {
+      emulator.clearFaults();
+      await claimer.close();
+    }
+  });
+
+  it('an outage longer than the retries: retryable StoreUnavailableErrors, then the same calls finish the import exactly', async () => {
+    const lines = [...generateRoom(validateGenerateOptions({ members: 10, events: 80, seed: 11 }))];
+    const clean = await openTenant('clean-outage');
+    const cut = await openTenant('outage', { request_timeout_ms: 400, transient_retries: 2 });
+    const emulator = await sharedEmulator();
+    try {
+      for (const l of lines) await clean.roomserver.appendEvent(parseEvent(l));
+      for (const l of lines.slice(0, 40)) await cut.roomserver.appendEvent(parseEvent(l));
+      // Every write of this tenant's has its connection cut, for longer than the driver retries them. (Reads are
+      // retried by the SDK itself, ten times a second apart: an outage of reads surfaces the same way, ten seconds on.)
+      const outage = emulator.inject({
+        match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('outage'), times: 1_000_000, fault: { kind: 'reset' },
+      });
+      for (const event of [lines[40]!, lines[41]!]) {
+        let error: unknown;
+        try { await cut.roomserver.appendEvent(parseEvent(event)); } catch (e) { error = e; }
+        expect(error, String(error)).to.be.instanceOf(StoreUnavailableError);
+        expect((error as StoreUnavailableError).retryable).to.equal(true);
+        expect((error as Error).message).to.match(/^Cosmos DB at https:\/\/127\.0\.0\.1:\d+\/: .* still failed after retries/);
+      }
+      expect(outage.remaining).to.be.lessThan(1_000_000);
+      emulator.clearFaults();
+      // The connection is back: the same calls, from the event that failed, finish the job.
+      for (const l of lines.slice(40)) await cut.roomserver.appendEvent(parseEvent(l));
+      expect(await observe(cut, lines)).to.deep.equal(await observe(clean, lines));
+    } finally {
+      emulator.clearFaults();
+      await clean.close();
+      await cut.close();
+    }
+  });
 
   it('an import under 429s, 503s, timeouts before and after writes, and resets stores exactly what a clean import stores', async () => {
     const lines = [...generateRoom(validateGenerateOptions({ members: 12, events: 120, seed: 7 }))];

@@ -8,14 +8,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createStorage, loadStorageConfig, type Storage } from '../index.js';
 import type { StorageConfig } from '../config/schema.js';
-import { redactUrl, scrubSecrets } from '../config/redact.js';
-import { ConfigError, StorageError } from '../types/errors.js';
+import { redact, redactSettings, redactUrl } from '../config/redact.js';
+import { ConfigError, InvalidInputError, StorageError, StoreUnavailableError } from '../types/errors.js';
 import { generateRoom, validateGenerateOptions } from './generate.js';
+import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
 import { formatImportSummary, importFile } from './commands/import.js';
 import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
-import { CliError } from './output.js';
+import { CliError, EXIT, processIO, type CliIO } from './output.js';
 
 const USAGE = `matrix-storage: the storage layer of a Matrix homeserver
 
@@ -36,14 +37,17 @@ Commands:
 
 Options:
   --config FILE                the config file (default: ./matrix-storage.yaml if present, else built-in defaults)
+  --debug                      on failure, also print the error's stack (secrets hidden)
   -h, --help                   this text
+
+Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error, 3 the store cannot be reached or used.
 `;
 
 const SAMPLE_ROOM = './data/sample-room.jsonl';
 
 function int(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new CliError(`--${name} takes a whole number, got ${JSON.stringify(value)}`, 2);
+  if (!/^\d+$/.test(value)) throw new CliError(`--${name} takes a whole number, got ${preview(value)}`, EXIT.usage);
   return Number(value);
 }
 
@@ -76,8 +80,9 @@ async function generateToFile(file: string, members: number, events: number, see
   return n;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
@@ -90,12 +95,28 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       at: { type: 'string' },
       before: { type: 'boolean' },
+      debug: { type: 'boolean' },
     },
-  });
+    });
+  } catch (e) {
+    // Unknown options, a missing option value, a value that looks like an option (--members -5): usage errors.
+    if (typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS_')) {
+      throw new CliError(`${(e as Error).message}\nUsage: matrix-storage [--config FILE] COMMAND [options]; see matrix-storage --help`, EXIT.usage);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Runs one command, writing to `io`; returns the exit code, or throws what went wrong (runCli reports it). The
+ * command's output goes to io.out, progress and messages to io.err.
+ */
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  const { values, positionals } = parse(argv);
   const [command, ...args] = positionals;
   if (values.help || command === undefined || command === 'help') {
-    process.stdout.write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+    io.out(USAGE.trimEnd());
+    return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
   const load = () => loadStorageConfig(values.config !== undefined ? { file: values.config } : {});
 
@@ -106,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
       // would otherwise refuse to open before it could be migrated.
       const migrating = { ...config, postgres: { ...config.postgres, migrateOnOpen: true } };
       const report = await withStorage(migrating, (s) => s.migrate());
-      console.log(`${config.backend} (config: ${source}): schema at version ${report.version}; ` +
+      io.out(`${config.backend} (config: ${source}): schema at version ${report.version}; ` +
         (report.applied.length ? `applied ${report.applied.join(', ')}` : 'already up to date'));
       return 0;
     }
@@ -116,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
       const seed = int('seed', values.seed, 1);
       if (values.out !== undefined) {
         const n = await generateToFile(values.out, members, events, seed);
-        console.error(`wrote ${n} events to ${values.out}`);
+        io.err(`wrote ${n} events to ${values.out}`);
       } else {
         await writeRoom(process.stdout, generateRoom(validateGenerateOptions({ members, events, seed })));
       }
@@ -124,41 +145,39 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'import': {
       const file = args[0];
-      if (file === undefined) throw new CliError('import: which file? Usage: matrix-storage import FILE', 2);
+      if (file === undefined) throw new CliError('import: which file? Usage: matrix-storage import FILE', EXIT.usage);
       const { config } = load();
       await withStorage(config, async (s) => {
-        console.error(`importing ${file} into ${describeBackend(config)}`);
-        const summary = await importFile(s, file, (l) => console.error(l));
-        console.log(formatImportSummary(summary, config.backend));
+        io.err(`importing ${file} into ${describeBackend(config)}`);
+        const summary = await importFile(s, file, (l) => io.err(l));
+        io.out(formatImportSummary(summary, config.backend));
       });
       return 0;
     }
     case 'state': {
       const roomID = args[0];
-      if (roomID === undefined) throw new CliError('state: which room? Usage: matrix-storage state ROOM_ID [--at EVENT_ID] [--before]', 2);
-      if (values.before && values.at === undefined) throw new CliError('state: --before needs --at EVENT_ID', 2);
+      if (roomID === undefined) throw new CliError('state: which room? Usage: matrix-storage state ROOM_ID [--at EVENT_ID] [--before]', EXIT.usage);
+      if (values.before && values.at === undefined) throw new CliError('state: --before needs --at EVENT_ID', EXIT.usage);
+      checkArgument('state', () => { checkRoomID('ROOM_ID', roomID); if (values.at !== undefined) checkEventID('--at EVENT_ID', values.at); });
       const { config } = load();
       const state = await withStorage(config, (s) => roomState(s, roomID, { ...(values.at !== undefined ? { at: values.at } : {}), before: values.before ?? false }));
-      console.log(JSON.stringify(state, null, 2));
+      io.out(JSON.stringify(state, null, 2));
       return 0;
     }
     case 'keys': {
       const userID = args[0];
-      if (userID === undefined) throw new CliError('keys: which user? Usage: matrix-storage keys USER_ID', 2);
+      if (userID === undefined) throw new CliError('keys: which user? Usage: matrix-storage keys USER_ID', EXIT.usage);
+      checkArgument('keys', () => checkUserID('USER_ID', userID));
       const { config } = load();
       const summary = await withStorage(config, (s) => userKeys(s, userID));
-      console.log(JSON.stringify(summary, null, 2));
+      io.out(JSON.stringify(summary, null, 2));
       return 0;
     }
     case 'config': {
       const { config, source } = load();
-      const hidden = (v: string) => (v ? '***' : '');
-      const shown = {
-        ...config,
-        postgres: { ...config.postgres, url: config.postgres.url ? redactUrl(config.postgres.url) : '' },
-        cosmosdb: { ...config.cosmosdb, key: hidden(config.cosmosdb.key), connectionString: hidden(config.cosmosdb.connectionString) },
-      };
-      console.log(`# from ${source}\n${JSON.stringify(shown, null, 2)}`);
+      // Secret settings hidden by name, every other string by the secrets rule (a URL's password), drivers' own
+      // sections (extra) included.
+      io.out(`# from ${redact(source)}\n${redact(JSON.stringify(redactSettings(config), null, 2))}`);
       return 0;
     }
     case 'demo': {
@@ -166,19 +185,19 @@ export async function main(argv: string[]): Promise<number> {
       const members = int('members', values.members, 2000);
       const events = int('events', values.events, 20_000);
       if (!fs.existsSync(SAMPLE_ROOM)) {
-        console.log(`generating a sample room (${members} members, ${events} events) in ${SAMPLE_ROOM}`);
+        io.out(`generating a sample room (${members} members, ${events} events) in ${SAMPLE_ROOM}`);
         await generateToFile(SAMPLE_ROOM, members, events, 1);
       }
       await withStorage(config, async (s) => {
-        console.log(`importing ${SAMPLE_ROOM} into ${describeBackend(config)}`);
-        const summary = await importFile(s, SAMPLE_ROOM, (l) => console.error(l));
-        console.log(formatImportSummary(summary, config.backend));
-        for (const roomID of summary.roomIDs) console.log(await roomAtAGlance(s, roomID));
+        io.out(`importing ${SAMPLE_ROOM} into ${describeBackend(config)}`);
+        const summary = await importFile(s, SAMPLE_ROOM, (l) => io.err(l));
+        io.out(formatImportSummary(summary, config.backend));
+        for (const roomID of summary.roomIDs) io.out(await roomAtAGlance(s, roomID));
       });
       return 0;
     }
     default:
-      throw new CliError(`unknown command ${JSON.stringify(command)}; see matrix-storage --help`, 2);
+      throw new CliError(`unknown command ${preview(command)}; see matrix-storage --help`, EXIT.usage);
   }
 }
 
@@ -188,36 +207,50 @@ function describeBackend(config: StorageConfig): string {
   return config.backend;
 }
 
-/** Prints what went wrong without a stack for expected failures, and never a secret. */
-function report(e: unknown): number {
-  const secrets = [process.env.DATABASE_URL ? safePassword(process.env.DATABASE_URL) : undefined, process.env.COSMOS_KEY,
-    process.env.COSMOS_CONNECTION_STRING];
-  const say = (m: string) => console.error(`matrix-storage: ${scrubSecrets(m, secrets)}`);
-  if (e instanceof CliError) { say(e.message); return e.exitCode; }
-  if (e instanceof ConfigError) { say(e.message); return 2; }
-  if (e instanceof StorageError) { say(`${e.message} (${e.code})`); return 1; }
-  if (e instanceof TypeError && (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') { say(e.message); return 2; }
-  say((e as Error)?.stack ?? String(e));
-  return 1;
+/** An argument the user typed that the store would refuse: a usage error, shown short. */
+function checkArgument(command: string, check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof InvalidInputError) throw new CliError(`${command}: ${e.message}`, EXIT.usage);
+    throw e;
+  }
 }
 
-function safePassword(url: string): string | undefined {
-  try { return decodeURIComponent(new URL(url).password) || undefined; } catch { return undefined; }
+/**
+ * What went wrong, in one line and never with a secret (every line passes the secrets rule): the message of an
+ * expected failure, the stack only with --debug. Returns the exit code.
+ */
+export function report(e: unknown, io: CliIO, debug = false): number {
+  const say = (m: string) => io.err(`matrix-storage: ${redact(m)}`);
+  const code = e instanceof CliError ? e.exitCode
+    : e instanceof ConfigError ? EXIT.usage
+      : e instanceof StoreUnavailableError ? EXIT.unavailable
+        : EXIT.failed;
+  if (e instanceof CliError || e instanceof ConfigError) say(e.message);
+  else if (e instanceof StorageError) say(`${e.message} (${e.code})`);
+  else say(`unexpected error: ${(e as Error)?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}`);
+  if (debug && e instanceof Error && e.stack) say(e.stack);
+  return code;
 }
 
-/** Runs the CLI and sets the process exit code (0 ok, 1 failure, 2 usage or configuration error). */
-export async function runCli(argv: string[]): Promise<void> {
-  // `matrix-storage state ... | head` closes the pipe early: that is not an error.
+/** Runs the CLI and returns its exit code (0 ok, 1 failure, 2 usage or configuration error, 3 store unavailable). */
+export async function runCli(argv: string[], io: CliIO = processIO): Promise<number> {
+  try {
+    return await main(argv, io);
+  } catch (e) {
+    return report(e, io, argv.includes('--debug'));
+  }
+}
+
+/** The process entry point: runCli with the exit code set, and a closed pipe (`... | head`) not an error. */
+export async function runProcess(argv: string[]): Promise<void> {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
   });
-  try {
-    process.exitCode = await main(argv);
-  } catch (e) {
-    process.exitCode = report(e);
-  }
+  process.exitCode = await runCli(argv);
 }
 
 // `tsx src/cli/main.ts ...` (the npm scripts) runs it; importing the module (tests, bin/) does not.
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.dirname, 'main.ts')) await runCli(process.argv.slice(2));
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.dirname, 'main.ts')) void runProcess(process.argv.slice(2));

@@ -17,3 +17,17 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
+
+/** Exit codes, the same on every backend (README "CLI reference"). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const;
+
+/** Where a command writes: its output (stdout) and its messages and progress (stderr), a line at a time. */
+export interface CliIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const processIO: CliIO = {
+  out: (line) => { process.stdout.write(`${line}\n`); },
+  err: (line) => { process.stderr.write(`${line}\n`); },
+};

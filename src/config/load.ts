@@ -3,9 +3,12 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../types/errors.js';
 import { ENV_OVERRIDES, setKey, validateConfig, type StorageConfig } from './schema.js';
-import { scrubSecrets } from './redact.js';
+import { isSecretName, rememberSecrets, rememberSecretsInside } from './redact.js';
 
 export const DEFAULT_CONFIG_FILE = 'matrix-storage.yaml';
+
+/** Environment variables whose whole value is a secret. */
+const SECRET_ENV = ['COSMOS_KEY', 'COSMOS_CONNECTION_STRING'] as const;
 
 export interface LoadConfigOptions {
   /** A config file named by the user (--config): it must exist. Otherwise ./matrix-storage.yaml, if present. */
@@ -33,9 +36,12 @@ export function loadConfig(options: LoadConfigOptions): { config: StorageConfig;
     try {
       raw = (parseYaml(text) ?? {}) as Record<string, unknown>;
     } catch (e) {
-      // YAML error messages quote the offending line, which may hold a password: scrub what looks like one.
-      const msg = scrubSecrets((e as Error).message, [...text.matchAll(/:\/\/[^:\s]*:([^@\s]+)@/g)].map((m) => m[1]));
-      throw new ConfigError(`config file ${full} is not valid YAML: ${msg}`);
+      // The parser's message quotes the offending lines, which may hold a secret: only its first line (what is
+      // wrong, and where) is shown, and the values of secret-looking keys in the text are hidden all the same.
+      for (const m of text.matchAll(/^\s*[-\w"']*?([\w]+)["']?\s*:\s*(.+?)\s*$/gm)) if (isSecretName(m[1]!)) rememberSecrets(m[2]!.replace(/^["']|["']$/g, ''));
+      rememberSecretsInside(text);
+      const what = (e as Error).message.split(/:?\n/)[0];
+      throw new ConfigError(`config file ${full} is not valid YAML: ${what}. Fix: correct the file at that line (see yaml.org for the syntax).`);
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       throw new ConfigError(`config file ${full} must be a mapping of keys (backend: sqlite, ...)`);
@@ -43,6 +49,8 @@ export function loadConfig(options: LoadConfigOptions): { config: StorageConfig;
     source = full;
   }
   const overridden: string[] = [];
+  for (const name of SECRET_ENV) rememberSecrets(env[name]);
+  rememberSecretsInside(env.DATABASE_URL ?? '');
   for (const [name, key] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name];
     if (value !== undefined && value !== '') {

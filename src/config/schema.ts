@@ -1,5 +1,6 @@
 import { ConfigError } from '../types/errors.js';
 import { preview } from '../types/input.js';
+import { rememberConfigSecrets } from './redact.js';
 import { DEFAULT_STATE_POLICY, MAX_SNAPSHOT_BLOCKS } from '../storage/shared/state-policy.js';
 
 /**
@@ -209,6 +210,8 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(`the config must be a mapping of keys (backend: sqlite, ...), got ${preview(raw)}`);
   }
+  // Before anything can fail: a config refused for any reason must not be able to print its secrets either.
+  rememberConfigSecrets(raw);
   checkUnknownKeys(raw as Raw, new Set(extraSections));
   const v: Record<string, string | number | boolean> = {};
   for (const spec of KEYS) {
@@ -225,8 +228,11 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
   if (backend === 'cosmosdb' && v['cosmosdb.connection_string'] === '' && (v['cosmosdb.endpoint'] === '' || v['cosmosdb.key'] === '')) {
     throw new ConfigError('config keys "cosmosdb.endpoint" and "cosmosdb.key" (or "cosmosdb.connection_string") are required when backend is cosmosdb. Fix: set them, or COSMOS_ENDPOINT and COSMOS_KEY.');
   }
+  if (v['cosmosdb.connection_string'] !== '') checkConnectionString(v['cosmosdb.connection_string'] as string);
+  // Only sections of drivers this package does not define: the built-in sections are read above, never copied.
+  const builtIn = new Set(KEYS.map((k) => k.path.split('.')[0]!));
   const extra: Raw = {};
-  for (const key of extraSections) if (key in (raw as Raw)) extra[key] = (raw as Raw)[key];
+  for (const key of extraSections) if (key in (raw as Raw) && !builtIn.has(key)) extra[key] = (raw as Raw)[key];
   return {
     backend,
     serverName: v.server_name as string,
@@ -254,6 +260,28 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
     state: { fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheEntries: v['state.block_cache_entries'] as number },
     extra,
   };
+}
+
+/**
+ * A Cosmos DB connection string is `AccountEndpoint=https://...;AccountKey=...;`. A malformed one is refused here,
+ * naming what is missing and never echoing the string (it holds the key).
+ */
+function checkConnectionString(text: string): void {
+  const parts = new Map<string, string>();
+  for (const part of text.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) parts.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  const fix = 'Fix: copy the connection string from the Azure portal (Keys), of the form AccountEndpoint=https://<account>.documents.azure.com:443/;AccountKey=<key>;';
+  const endpoint = parts.get('accountendpoint');
+  if (!endpoint || !parts.get('accountkey')) {
+    throw new ConfigError(`config key "cosmosdb.connection_string" must hold AccountEndpoint=... and AccountKey=... (value hidden: it holds a secret). ${fix}`);
+  }
+  try {
+    if (!['https:', 'http:'].includes(new URL(endpoint).protocol)) throw new Error('scheme');
+  } catch {
+    throw new ConfigError(`config key "cosmosdb.connection_string": its AccountEndpoint is not an http(s) URL (value hidden: it holds a secret). ${fix}`);
+  }
 }
 
 /** Sets a dotted key in a raw config object, creating sections as needed. */

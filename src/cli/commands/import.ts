@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { Storage } from '../../index.js';
 import { parseEvent } from '../../types/event.js';
-import { StorageError } from '../../types/errors.js';
+import { StorageError, StoreUnavailableError } from '../../types/errors.js';
 import type { RequestStats, StoreStats } from '../../storage/tables/index.js';
 import { CliError, fmtBytes, fmtInt, fmtSeconds } from '../output.js';
 
@@ -46,6 +46,11 @@ export async function importFile(storage: Storage, file: string, progress: (line
       else alreadyStored++;
     } catch (e) {
       rl.close();
+      if (e instanceof StoreUnavailableError) {
+        // Not the line's fault: the store went away. What is stored stays, and the same import resumes.
+        throw new StoreUnavailableError(`import: ${file} stopped at line ${lineNo}: ${e.message} Lines before it are stored; ` +
+          'run the same import again to go on from there.', e.retryable, { cause: e });
+      }
       const why = e instanceof StorageError ? `${e.message} (${e.code})` : (e as Error).message;
       throw new CliError(`import: ${file} line ${lineNo}: ${why}. Lines before it are stored; nothing of line ${lineNo} is.`);
     }

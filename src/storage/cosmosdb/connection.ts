@@ -1,13 +1,19 @@
 import { CosmosClient, type Container, type ContainerDefinition } from '@azure/cosmos';
 import https from 'node:https';
 import type { CosmosConfig } from '../../config/schema.js';
-import { ConfigError } from '../../types/errors.js';
-import { scrubSecrets } from '../../config/redact.js';
+import { ConfigError, StoreUnavailableError } from '../../types/errors.js';
+import { redactUrl } from '../../config/redact.js';
 import { RequestAccounting } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { partitionKey } from './ids.js';
 import { CosmosRequests } from './requests.js';
 import { Sequence } from './sequences.js';
+
+/** The account endpoint as messages show it: from the connection string if that is what was given, user info hidden. */
+function endpointOf(config: CosmosConfig): string {
+  const fromString = /(?:^|;)\s*AccountEndpoint=([^;]*)/i.exec(config.connectionString)?.[1];
+  return redactUrl(config.endpoint || fromString || '(no endpoint)');
+}
 
 /** The DI token the Cosmos DB tables take their connection by (it is also the driver's UnitOfWork). */
 export const COSMOS_CONNECTION = Symbol.for('matrix-storage.cosmosdb.Connection');
@@ -58,11 +64,10 @@ export class CosmosConnection implements UnitOfWork {
     readonly container: Container,
     readonly config: CosmosConfig,
   ) {
-    this.requests = new CosmosRequests(container, this.accounting, { transientRetries: config.transientRetries, baseDelayMs: 50 });
+    this.requests = new CosmosRequests(container, this.accounting, { transientRetries: config.transientRetries, baseDelayMs: 50 }, endpointOf(config));
   }
 
   static async open(config: CosmosConfig): Promise<CosmosConnection> {
-    const secrets = [config.key, config.connectionString];
     const client = new CosmosClient({
       ...(config.connectionString ? { connectionString: config.connectionString } : { endpoint: config.endpoint, key: config.key }),
       consistencyLevel: config.consistencyLevel,
@@ -95,8 +100,13 @@ export class CosmosConnection implements UnitOfWork {
       if (status === 404) {
         throw new ConfigError(`Cosmos DB database "${config.database}" or container "${config.container}" does not exist. Fix: create it, or set cosmosdb.create_if_missing: true.`);
       }
-      if (status === 401 || status === 403) throw new ConfigError('Cosmos DB refused the credentials. Fix: check cosmosdb.key / COSMOS_KEY (or the connection string).');
-      throw new ConfigError(`cannot reach Cosmos DB at ${config.endpoint || '(connection string endpoint)'}: ${scrubSecrets((e as Error).message ?? String(e), secrets)}`);
+      const at = endpointOf(config);
+      if (status === 401 || status === 403) {
+        throw new StoreUnavailableError(`Cosmos DB at ${at} refused the credentials (status ${status}). Fix: check cosmosdb.key / COSMOS_KEY (or the connection string).`, false);
+      }
+      // No cause attached: the SDK's error objects carry the request, headers included.
+      const why = String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 200);
+      throw new StoreUnavailableError(`cannot reach Cosmos DB at ${at}: ${why}. Fix: check cosmosdb.endpoint (or COSMOS_ENDPOINT) and that the account is reachable from here.`, true);
     }
   }
 

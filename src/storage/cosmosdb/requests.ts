@@ -1,5 +1,5 @@
 import type { Container, ItemDefinition, JSONValue, PatchOperation, SqlParameter } from '@azure/cosmos';
-import { StorageError } from '../../types/errors.js';
+import { StorageError, StoreUnavailableError } from '../../types/errors.js';
 import type { RequestAccounting } from '../shared/request-accounting.js';
 
 /** Cosmos system properties every document read back carries. */
@@ -52,9 +52,17 @@ export class CosmosRequests {
     private readonly container: Container,
     private readonly accounting: RequestAccounting,
     private readonly retry: RetryPolicy,
+    /** The account endpoint, for messages (user info and secrets already removed). */
+    private readonly target: string,
   ) {}
 
-  private async attempt<T>(operation: string, run: () => Promise<T & { requestCharge?: number }>): Promise<T> {
+  /**
+   * Runs one request, retrying transient failures. Reads (point reads, query pages) are retried by the SDK itself
+   * on resets, timeouts and 503s (ten tries, a second apart): retrying them again here would only multiply an
+   * outage's wait, so `write` says whether the driver's own retries apply.
+   */
+  private async attempt<T>(operation: string, run: () => Promise<T & { requestCharge?: number }>, write = true): Promise<T> {
+    const retries = write ? this.retry.transientRetries : 0;
     for (let n = 0; ; n++) {
       try {
         const res = await run();
@@ -62,7 +70,7 @@ export class CosmosRequests {
         return res;
       } catch (e) {
         this.accounting.record(operation, (e as CosmosError)?.requestCharge ?? 0);
-        if (n < this.retry.transientRetries && isTransient(e)) {
+        if (n < retries && isTransient(e)) {
           await new Promise((r) => setTimeout(r, this.retry.baseDelayMs * 2 ** n));
           continue;
         }
@@ -73,13 +81,22 @@ export class CosmosRequests {
 
   private fail(operation: string, e: unknown): never {
     const status = statusOf(e);
-    throw new CosmosRequestError(`Cosmos DB ${operation} failed (status ${status ?? 'unknown'}): ${(e as Error)?.message?.split('\n')[0] ?? e}`, status, { cause: e });
+    const why = (e as Error)?.message?.split('\n')[0] ?? String(e);
+    if (isTransient(e) || status === 429) {
+      // Retried as configured and still failing: the account cannot be reached (or is overloaded) right now.
+      throw new StoreUnavailableError(`Cosmos DB at ${this.target}: ${operation} still failed after retries (status ${status ?? 'unknown'}: ${why}). ` +
+        'It is safe to retry: every write is idempotent. Fix: check the network and the account, or raise cosmosdb.transient_retries / max_retry_attempts.', true, { cause: e });
+    }
+    if (status === 401 || status === 403) {
+      throw new StoreUnavailableError(`Cosmos DB at ${this.target} refused the credentials (status ${status}). Fix: check cosmosdb.key / COSMOS_KEY (or the connection string).`, false, { cause: e });
+    }
+    throw new CosmosRequestError(`Cosmos DB ${operation} failed (status ${status ?? 'unknown'}): ${why}`, status, { cause: e });
   }
 
   /** A point read; undefined if absent. */
   async read<T>(operation: string, id: string, pk: string): Promise<(T & DocMeta) | undefined> {
     try {
-      const res = await this.attempt(operation, () => this.container.item(id, pk).read<T & DocMeta>());
+      const res = await this.attempt(operation, () => this.container.item(id, pk).read<T & DocMeta>(), false);
       return res.resource;
     } catch (e) {
       if (statusOf(e) === 404) return undefined;
@@ -135,6 +152,17 @@ export class CosmosRequests {
     }
   }
 
+  /** Deletes the document if its ETag is still `etag`; false if it is gone or changed (then it is left alone). */
+  async deleteIfMatch(operation: string, id: string, pk: string, etag: string): Promise<boolean> {
+    try {
+      await this.attempt(operation, () => this.container.item(id, pk).delete({ accessCondition: { type: 'IfMatch', condition: etag } }));
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404 || statusOf(e) === 412) return false;
+      this.fail(operation, e);
+    }
+  }
+
   /** Deletes the document; false if it was not there. */
   async delete(operation: string, id: string, pk: string): Promise<boolean> {
     try {
@@ -169,7 +197,7 @@ export class CosmosRequests {
     const out: T[] = [];
     try {
       while (iterator.hasMoreResults()) {
-        const page = await this.attempt(operation, () => iterator.fetchNext());
+        const page = await this.attempt(operation, () => iterator.fetchNext(), false);
         out.push(...page.resources);
       }
     } catch (e) {

@@ -4,6 +4,7 @@ import { RequestAccounting, statementOperation } from '../shared/request-account
 import { CommitHooks } from '../shared/commit-hooks.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { PG_TYPES } from './values.js';
+import { connectionFailure, describeTarget } from './errors.js';
 
 export interface PostgresOptions {
   /** postgres://user:password@host:port/dbname */
@@ -57,9 +58,12 @@ export class PostgresConnection implements UnitOfWork {
   readonly accounting = new RequestAccounting();
   private readonly names = new Map<string, { name: string; operation: string }>();
   private closed = false;
+  /** host:port/db (schema), for messages: never the password. */
+  readonly target: string;
 
   constructor(options: PostgresOptions) {
     this.schema = options.schema;
+    this.target = describeTarget(options.url, options.schema);
     // The schema is a validated plain identifier (config/schema.ts): it needs no quoting. Sent as startup options
     // (with the plan cache mode, see above), so they cost no round trip and hold on every connection the pool ever
     // opens. pg lets an `options` parameter in the URL replace the one given here, so the URL's (if any) is taken
@@ -88,7 +92,20 @@ export class PostgresConnection implements UnitOfWork {
     const { name, operation } = this.statement(text);
     this.accounting.record(operation, 0);
     const config = { name, text, values: values as unknown[] };
-    return client === undefined ? this.pool.query<R>(config) : client.query<R>(config);
+    try {
+      return await (client === undefined ? this.pool.query<R>(config) : client.query<R>(config));
+    } catch (e) {
+      throw connectionFailure(e, this.target);
+    }
+  }
+
+  /** A client of the pool's, its connection failures turned into StoreUnavailableError. */
+  async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (e) {
+      throw connectionFailure(e, this.target);
+    }
   }
 
   /**
@@ -131,9 +148,14 @@ export class PostgresConnection implements UnitOfWork {
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.closed) throw new TransactionClosedError('this store has been closed');
-    const client = await this.pool.connect();
+    const client = await this.connect();
     const tx = new PostgresTx(client);
     let broken: Error | undefined;
+    // A checked-out client has no 'error' listener of the pool's: if its connection drops (the server restarts, a
+    // network cut), pg emits 'error' on it, which with no listener kills the process. Here it only marks the client
+    // broken; the statement in flight rejects by itself, and the client is destroyed instead of going back.
+    const onError = (err: Error) => { broken = err; };
+    client.on('error', onError);
     // BEGIN is not awaited: pipelined, it travels with the transaction's first statement, saving a round trip. The
     // server runs messages in order, so that statement runs inside the transaction; BEGIN's answer is checked
     // before COMMIT (BEGIN on a clean pooled connection has nothing it could fail on but the connection itself).
@@ -145,9 +167,9 @@ export class PostgresConnection implements UnitOfWork {
       // Closed before COMMIT or ROLLBACK is sent: a statement that a still-running branch of fn issues late must be
       // refused, not queued behind the transaction's end, where it would run on its own and stay.
       tx.open = false;
-      await begin;
+      await begin.catch((e) => { throw connectionFailure(e, this.target); });
       this.accounting.record('COMMIT', 0);
-      await client.query('COMMIT');
+      await client.query('COMMIT').catch((e) => { throw connectionFailure(e, this.target); });
       tx.onCommit.run();
       return result;
     } catch (e) {
@@ -162,6 +184,7 @@ export class PostgresConnection implements UnitOfWork {
       throw e;
     } finally {
       tx.open = false;
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -288,6 +288,9 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS matrix_storage_migrations (
 export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client needs its own 'error' listener (see PostgresConnection.transaction).
+  const onError = (err: Error) => { broken = err; };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     try {
@@ -315,6 +318,7 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
       throw e;
     }
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

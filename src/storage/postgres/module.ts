@@ -3,6 +3,7 @@ import { TOKENS } from '../../di/tokens.js';
 import type { DriverFactory } from '../../di/driver.js';
 import { ConfigError } from '../../types/errors.js';
 import { POSTGRES_CONNECTION, PostgresConnection } from './connection.js';
+import { connectionFailure } from './errors.js';
 import { PostgresEventJSONTable } from './event-json.js';
 import { PostgresEventStateKeysTable } from './event-state-keys.js';
 import { PostgresEventTypesTable } from './event-types.js';
@@ -53,7 +54,7 @@ export const openPostgres: DriverFactory = async (config) => {
     }
   } catch (e) {
     await conn.close();
-    throw e;
+    throw connectionFailure(e, conn.target);
   }
   const module = new ContainerModule(({ bind }) => {
     bind(POSTGRES_CONNECTION).toConstantValue(conn);
@@ -87,9 +88,13 @@ export const openPostgres: DriverFactory = async (config) => {
     bind(TOKENS.RequestStats).toConstantValue(conn.accounting);
   });
   const migrateNow = async () => {
-    const applied = [...conn.appliedOnOpen, ...(await migrate(conn.pool, schema))];
-    conn.appliedOnOpen = [];
-    return { applied, version: await schemaVersion(conn.pool) };
+    try {
+      const applied = [...conn.appliedOnOpen, ...(await migrate(conn.pool, schema))];
+      conn.appliedOnOpen = [];
+      return { applied, version: await schemaVersion(conn.pool) };
+    } catch (e) {
+      throw connectionFailure(e, conn.target);
+    }
   };
   return { module, unitOfWork: conn, migrate: migrateNow };
 };

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StorageError } from '../../types/errors.js';
+import { StorageError, StoreUnavailableError } from '../../types/errors.js';
 import { CommitHooks } from '../shared/commit-hooks.js';
 import { Mutex } from '../shared/mutex.js';
 import { RequestAccounting, statementOperation } from '../shared/request-accounting.js';
@@ -23,6 +23,27 @@ class SqliteTx {
   open = true;
   readonly onCommit = new CommitHooks();
   constructor(readonly inTransaction: boolean) {}
+}
+
+/**
+ * Why a SQLite file cannot be used, as one line naming it and the fix (StoreUnavailableError); anything else is
+ * returned unchanged. A schema from a newer build is a ConfigError raised by the migrations themselves.
+ */
+function unusableFile(e: unknown, file: string): unknown {
+  const code = (e as { code?: string })?.code ?? '';
+  const at = `SQLite at ${file}`;
+  const unusable = (why: string, fix: string) => new StoreUnavailableError(`${at}: ${why}. Fix: ${fix}.`, false, { cause: e });
+  switch (code) {
+    case 'EISDIR': return unusable('the path is a directory', 'set sqlite.path (or MATRIX_STORAGE_SQLITE_PATH) to a file inside it, e.g. ./data/matrix-storage.db');
+    case 'EACCES': case 'EPERM': case 'EROFS': return unusable('permission denied', 'choose a path this user may write, or fix the permissions of its directory');
+    case 'ENOTDIR': case 'EEXIST': return unusable('a part of the path is a file, not a directory', 'correct sqlite.path');
+    case 'SQLITE_NOTADB': return unusable('the file is not a SQLite database', 'point sqlite.path at a matrix-storage database, or at a path where none exists yet');
+    case 'SQLITE_CORRUPT': return unusable('the database file is corrupt', 'restore it from a backup');
+    case 'SQLITE_CANTOPEN': return unusable('the file cannot be opened', 'check that its directory exists and may be written');
+    case 'SQLITE_READONLY': return unusable('the file is read-only', 'make it writable for this user');
+    case 'SQLITE_BUSY': return new StoreUnavailableError(`${at}: another process holds the database locked. It is safe to retry; or raise sqlite.busy_timeout_ms.`, true, { cause: e });
+    default: return e;
+  }
 }
 
 /** Thrown when a Tx is used after its transaction ended: a bug in the caller, never a data problem. */
@@ -81,7 +102,20 @@ export class SqliteConnection implements UnitOfWork {
   }
 
   static open(options: SqliteOptions): SqliteConnection {
-    if (options.path !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
+    try {
+      return SqliteConnection.openFile(options);
+    } catch (e) {
+      throw unusableFile(e, options.path);
+    }
+  }
+
+  private static openFile(options: SqliteOptions): SqliteConnection {
+    if (options.path !== ':memory:') {
+      fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
+      if (fs.existsSync(options.path) && fs.statSync(options.path).isDirectory()) {
+        throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+      }
+    }
     const db = new Database(options.path);
     // WAL lets readers in other processes go on while we write; NORMAL sync is durable across application
     // crashes (a power cut can lose the last transactions, never corrupt the file).
