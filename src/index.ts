@@ -141,3 +141,7 @@ export { LatestEventsUpdater } from './storage/shared/latest-events-updater.js';
 export { MembershipUpdater } from './storage/shared/membership-updater.js';
 export { StateStorage } from './storage/shared/state-storage.js';
 export { DEFAULT_STATE_POLICY, MAX_SNAPSHOT_BLOCKS, type StatePolicy } from './storage/shared/state-policy.js';
+export { canonicalJSON, compareCodePoints } from './matrix/canonical-json.js';
+export { redactEvent } from './matrix/redaction.js';
+export { computeEventID, computeRoomID, contentHash, contentHashMatches, referenceHash } from './matrix/event-id.js';
+export { declaredRoomVersion, ROOM_VERSIONS, roomVersionRules, type RedactionRules, type RoomVersionRules } from './matrix/room-versions.js';
