@@ -11,7 +11,7 @@
  */
 import { CosmosClient, type Container } from '@azure/cosmos';
 import https from 'node:https';
-import { importFile } from '../src/cli/commands/import.js';
+import { importPDUFile as importFile } from '../src/io/import.js';
 import { createStorage, type Storage } from '../src/index.js';
 import { emulatorConfig, startCosmosEmulator, type CosmosEmulator } from '../test/support/cosmos-emulator.js';
 import { fileLines, fixed, median, roomFile, times, type BenchOptions, type Cell, type Section } from './support.js';

@@ -6,7 +6,7 @@
  * row on its own, as durable per event as the import is. Both floors read and parse the same file as the import.
  */
 import pg from 'pg';
-import { importFile } from '../src/cli/commands/import.js';
+import { importPDUFile as importFile } from '../src/io/import.js';
 import type { Storage } from '../src/index.js';
 import {
   fileLines, fixed, freshSqliteFile, openPostgresStore, openSqliteStore, plainSqlite, postgresDatabase, roomFile, since, times,

@@ -9,7 +9,7 @@
  * "A random event" is one of the last fifth of the room.
  */
 import pg from 'pg';
-import { importFile } from '../src/cli/commands/import.js';
+import { importPDUFile as importFile } from '../src/io/import.js';
 import type { Storage } from '../src/index.js';
 import type { StateEntry } from '../src/types/state.js';
 import {

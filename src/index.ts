@@ -145,3 +145,5 @@ export { canonicalJSON, compareCodePoints } from './matrix/canonical-json.js';
 export { redactEvent } from './matrix/redaction.js';
 export { computeEventID, computeRoomID, contentHash, contentHashMatches, referenceHash } from './matrix/event-id.js';
 export { declaredRoomVersion, ROOM_VERSIONS, roomVersionRules, type RedactionRules, type RoomVersionRules } from './matrix/room-versions.js';
+export { detectPDUFileFormat, PDU_FILE_FORMATS, readPDUFile, type PDUEntry, type PDUFileFormat, type ReadProgress } from './io/pdu-files.js';
+export { eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportOptions, type ImportProgress, type ImportSummary } from './io/import.js';

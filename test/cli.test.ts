@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CliError } from '../src/cli/output.js';
-import { createStorage } from '../src/index.js';
+import { computeEventID, contentHash, createStorage } from '../src/index.js';
 import { expectedKeysOutput, KEYS_USER, runCli, runCliReported, writeKeysFixture } from './support/cli.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/matrix-storage.js');
@@ -22,9 +22,15 @@ async function cliError(args: string[]): Promise<CliError> {
   throw new Error('expected the command to fail');
 }
 
-const line = (o: Record<string, unknown>) => JSON.stringify({
-  room_id: '!r:example.org', sender: '@a:example.org', origin_server_ts: 1, auth_events: [], content: {}, ...o,
-});
+/**
+ * A PDU of room version 1 (whose PDUs state their own event IDs, so the tests can choose them) as a JSON line, with
+ * its content hash, as import takes PDUs.
+ */
+const line = (o: Record<string, unknown>) => {
+  const pdu: Record<string, unknown> = { room_id: '!r:example.org', sender: '@a:example.org', origin_server_ts: 1, auth_events: [], prev_events: [], content: {}, ...o };
+  try { pdu.hashes = { sha256: contentHash(pdu, '1') }; } catch { /* a deliberately broken PDU */ }
+  return JSON.stringify(pdu);
+};
 
 describe('the matrix-storage command', () => {
   let dir: string;
@@ -42,10 +48,14 @@ describe('the matrix-storage command', () => {
   it('generate | import | state: the imported room has the state the file describes', async () => {
     const roomFile = path.join(dir, 'room.jsonl');
     await cli(['generate', '--members', '40', '--events', '400', '--seed', '3', '--out', roomFile]);
-    const events = fs.readFileSync(roomFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Room version 10 PDUs carry no event_id: their IDs are computed from them.
+    const events = fs.readFileSync(roomFile, 'utf8').trim().split('\n').map((l) => {
+      const pdu = JSON.parse(l) as Record<string, unknown>;
+      return { ...pdu, event_id: computeEventID(pdu, '10') } as Record<string, unknown>;
+    });
     expect(events).to.have.length(400);
     const imported = await cli(withConfig('import', roomFile));
-    expect(imported.out).to.match(/imported 400 events/).and.match(/state tuples stored: [\d,]+/).and.match(/database size: /);
+    expect(imported.out).to.match(/imported 400 new events in /).and.match(/state tuples stored: [\d,]+/).and.match(/database size: /);
     // Replay the file in plain JS: the current state is the last event per (type, state_key).
     const expected = new Map<string, string>();
     for (const e of events) if (e.state_key !== undefined) expected.set(`${e.type}\u0000${e.state_key}`, e.event_id as string);
@@ -60,11 +70,11 @@ describe('the matrix-storage command', () => {
     expect(after.map((e) => e.event_id).sort()).to.deep.equal(replay(101));
     expect(before.map((e) => e.event_id).sort()).to.deep.equal(replay(100));
     // A second import of the same file changes nothing and says so.
-    expect((await cli(withConfig('import', roomFile))).out).to.match(/newly applied 0, already stored 400/);
+    expect((await cli(withConfig('import', roomFile))).out).to.match(/imported 0 new events \(400 already stored\)/);
   });
 
   it('import stops at a bad line with its number; lines before it are stored, nothing of it is', async () => {
-    const good1 = line({ event_id: '$c', type: 'm.room.create', state_key: '', depth: 1, content: { room_version: '10' } });
+    const good1 = line({ event_id: '$c', type: 'm.room.create', state_key: '', depth: 1, content: { room_version: '1' } });
     const good2 = line({ event_id: '$j', type: 'm.room.member', state_key: '@a:example.org', depth: 2, prev_events: ['$c'], content: { membership: 'join' } });
     const bad = [
       ['{"event_id": "$broken"', /line 3: not valid JSON/],
@@ -78,7 +88,7 @@ describe('the matrix-storage command', () => {
       fs.rmSync(dbFile, { force: true });
       const file = path.join(dir, 'bad.jsonl');
       fs.writeFileSync(file, [good1, good2, text, line({ event_id: '$after', type: 'm.room.message', depth: 4 })].join('\n'));
-      const err = await cliError(withConfig('import', file));
+      const err = await cliError(withConfig('import', file, '--room-version', '1'));
       expect(err.message).to.match(pattern);
       expect(err.message.length).to.be.lessThan(400);
       const s = await createStorage({ sqlite: { path: dbFile } });
@@ -105,15 +115,15 @@ describe('the matrix-storage command', () => {
 
   it('state and import report unknown rooms, events and files clearly', async () => {
     await cli(withConfig('migrate'));
-    expect((await cliError(withConfig('state', '!nope:example.org'))).message).to.match(/room !nope:example.org is not in this store/);
+    expect((await cliError(withConfig('state', '!nope:example.org'))).message).to.match(/room "!nope:example.org" is not in this store/);
     expect((await cliError(withConfig('import', path.join(dir, 'missing.jsonl')))).message).to.match(/no such file/);
     expect((await cliError(withConfig('state', '!x:y', '--before'))).message).to.match(/--before needs --at/);
     expect((await cliError(['frobnicate'])).exitCode).to.equal(2);
   });
 
   it('migrate creates the schema once and then reports it up to date', async () => {
-    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 2; applied 1, 2$/);
-    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 2; already up to date$/);
+    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 3; applied 1, 2, 3$/);
+    expect((await cli(withConfig('migrate'))).out).to.match(/schema at version 3; already up to date$/);
   });
 
   it('keys prints a user\'s devices, cross-signing keys and key backup summary as JSON', async () => {
@@ -153,7 +163,7 @@ describe('the matrix-storage command', () => {
   it('the installed command runs from any directory and exits non-zero on a configuration error', async () => {
     const run = promisify(execFile);
     const ok = await run(process.execPath, [BIN, '--config', configFile, 'migrate'], { cwd: os.tmpdir() });
-    expect(ok.stdout).to.match(/schema at version 2/);
+    expect(ok.stdout).to.match(/schema at version 3/);
     const badConfig = path.join(dir, 'bad.yaml');
     fs.writeFileSync(badConfig, 'backend: postgres\npostgres:\n  url: "mysql://root:hunter2@db/x"\n');
     let failure: { code?: number; stderr?: string } = {};

@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import { createStorage, type Storage } from '../src/index.js';
 import { encodeKey, partitionKey } from '../src/storage/cosmosdb/ids.js';
 import { generateRoom, validateGenerateOptions } from '../src/cli/generate.js';
-import { parseEvent } from '../src/types/event.js';
+import { parsePDU } from '../src/types/event.js';
+
+/** A generated line (a room version 10 PDU) as the event it is. */
+const parseEvent = (line: string) => parsePDU(line, '10').event;
 import { ConfigError, StoreUnavailableError } from '../src/types/errors.js';
 import { conformanceSuite } from './conformance/index.js';
 import { SUITE_SETTINGS } from './conformance/harness.js';

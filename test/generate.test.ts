@@ -7,7 +7,14 @@ import {
   type GenerateOptions,
 } from '../src/cli/generate.js';
 import { InvalidInputError } from '../src/types/errors.js';
-import { parseEvent, type RoomEvent } from '../src/types/event.js';
+import { parsePDU, type RoomEvent } from '../src/types/event.js';
+
+/** A generated line read as the federation PDU it is: its ID computed, its content hash checked. */
+function parseEvent(line: string, roomVersion = '10'): RoomEvent {
+  const { event, contentHashMatched } = parsePDU(line, roomVersion);
+  expect(contentHashMatched, 'the generated content hash').to.equal(true);
+  return event;
+}
 
 const small: GenerateOptions = { members: 300, events: 3000, seed: 42 };
 
@@ -21,7 +28,7 @@ function linesOf(o: GenerateOptions): string[] {
   }
   return lines;
 }
-const eventsOf = (o: GenerateOptions): RoomEvent[] => linesOf(o).map((l) => parseEvent(l));
+const eventsOf = (o: GenerateOptions): RoomEvent[] => linesOf(o).map((l) => parseEvent(l, o.roomVersion));
 
 /** Replays membership through a room, calling check(event, membership before the event) on every event. */
 function replay(events: RoomEvent[], check: (e: RoomEvent, membership: ReadonlyMap<string, string>) => void): Map<string, string> {
@@ -237,8 +244,10 @@ describe('generateRoom', () => {
       serverNames: ['host.test', 'other.test:8448'],
       roomVersion: '11',
     };
-    const events = [...generateRoom(o)].map((l) => parseEvent(l));
-    expect(events[0]!.content).to.deep.equal({ creator: '@user1:host.test', room_version: '11' });
+    const events = [...generateRoom(o)].map((l) => parseEvent(l, '11'));
+    // From v11 the creator is the create event's sender (MSC2175): content names no creator.
+    expect(events[0]!.content).to.deep.equal({ room_version: '11' });
+    expect(events[0]!.sender).to.equal('@user1:host.test');
     const servers = new Set(events.map((e) => e.sender.slice(e.sender.indexOf(':') + 1)));
     expect([...servers].sort()).to.deep.equal(['host.test', 'other.test:8448']);
     for (const e of events) {
@@ -250,7 +259,7 @@ describe('generateRoom', () => {
     }
     // Other options, other event IDs, even with the same seed.
     const ids = new Set(events.map((e) => e.eventID));
-    const other = [...generateRoom({ ...o, roomID: '!other:host.test' })].map((l) => parseEvent(l).eventID);
+    const other = [...generateRoom({ ...o, roomID: '!other:host.test' })].map((l) => parseEvent(l, '11').eventID);
     expect(other.filter((id) => ids.has(id))).to.have.length(0);
   });
 

@@ -146,7 +146,7 @@ describe('postgres concurrency', function () {
       const held = new Promise<void>((r) => { firstHolds = r; });
 
       const first = a.unitOfWork.transaction(async (tx) => {
-        const u = await LatestEventsUpdater.open(tx, a.tables, resolve(a), roomNID);
+        const u = await LatestEventsUpdater.open(tx, a.tables, resolve(a), roomNID, '10');
         timeline.push('first opened');
         firstHolds();
         await sleep(400);
@@ -156,7 +156,7 @@ describe('postgres concurrency', function () {
       await held;
       // The first holds the room for a while: an unserialized second updater would open inside that window.
       const second = b.unitOfWork.transaction(async (tx) => {
-        const u = await LatestEventsUpdater.open(tx, b.tables, resolve(b), roomNID);
+        const u = await LatestEventsUpdater.open(tx, b.tables, resolve(b), roomNID, '10');
         timeline.push('second opened');
         return { latest: [...u.latestEventNIDs], lastSent: u.lastEventIDSent };
       });

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { createStorage, type Storage } from '../src/index.js';
 import { makeEvent, seedRoom } from './conformance/fixtures.js';
 
@@ -63,6 +64,36 @@ describe('sqlite: statement counting', () => {
       }
     } finally {
       await uncached.close();
+    }
+  });
+});
+
+describe('sqlite: migration 3', () => {
+  it('gives rooms an older build stored without a version the one their create event declares, and indexes events by type', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'matrix-storage-migrate-'));
+    const file = path.join(dir, 'store.db');
+    try {
+      const s = await createStorage({ backend: 'sqlite', sqlite: { path: file } });
+      await seedRoom(s, '!old:example.org');
+      await s.roomserver.storeEvent(makeEvent({ id: '$orphan', room: '!nocreate:example.org' }));
+      await s.close();
+      // What the previous build left: version "" (before versions were required), schema version 2, no index.
+      const db = new Database(file);
+      db.exec(`UPDATE roomserver_rooms SET room_version = ''; DELETE FROM matrix_storage_migrations WHERE version = 3;
+        DROP INDEX roomserver_events_type_room`);
+      db.close();
+      const again = await createStorage({ backend: 'sqlite', sqlite: { path: file } });
+      try {
+        expect((await again.migrate()).applied).to.deep.equal([3]);
+        expect((await again.roomserver.roomInfo('!old:example.org'))!.roomVersion).to.equal('10');
+        // No create event stored: nothing to read its version from; it takes the version of what comes next.
+        expect((await again.roomserver.roomInfo('!nocreate:example.org'))!.roomVersion).to.equal('');
+        expect(await again.roomserver.getRoomsWithEventType('m.room.message')).to.deep.equal(['!nocreate:example.org', '!old:example.org']);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -16,12 +16,18 @@
  * is bounded by the number of members (a few typed arrays of one entry per user), not by the number of
  * events: lines are yielded as they are made, and only a small ring of recent messages is kept for redactions.
  *
- * The events are not signed and carry no hashes; event IDs are made-up room v4+ style IDs (base64url of a
- * SHA-256), not reference hashes. That is all the store needs: it never checks signatures.
+ * The events are real PDUs of their room version, as `import` takes them: no `event_id` (from v3 an event's ID is
+ * its reference hash), a correct content hash in `hashes.sha256`, and every reference to an earlier event by its
+ * computed ID; in room version 12 the create event has no room_id and the room ID is computed from it. They carry
+ * no signatures (the generator has no server key; the store never checks signatures). Each line is the PDU as
+ * canonical JSON.
  */
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../types/errors.js';
 import { MAX_ID_BYTES, preview } from '../types/input.js';
+import { canonicalJSON } from '../matrix/canonical-json.js';
+import { computeEventID, computeRoomID, contentHash } from '../matrix/event-id.js';
+import { ROOM_VERSIONS, type RoomVersionRules } from '../matrix/room-versions.js';
 
 export interface GenerateOptions {
   /** Distinct users who join over the room's life, the creator included (default 2000 in the CLI). */
@@ -79,7 +85,6 @@ function integerOption(name: string, value: unknown, min: number, max: number): 
 }
 
 const SERVER_NAME = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
-const ROOM_VERSION = /^[A-Za-z0-9.-]{1,32}$/;
 
 /**
  * Checks generate options and fills the defaults. Throws InvalidInputError naming the bad option.
@@ -106,16 +111,18 @@ export function validateGenerateOptions(o: Partial<GenerateOptions>): Required<G
   }
 
   const roomVersion = o.roomVersion ?? GENERATE_DEFAULTS.roomVersion;
-  if (typeof roomVersion !== 'string' || !ROOM_VERSION.test(roomVersion)) {
-    throw new InvalidInputError(
-      `generate option roomVersion must be 1 to 32 letters, digits, dots or dashes, got ${preview(roomVersion)}`,
-    );
+  const rules = typeof roomVersion === 'string' ? ROOM_VERSIONS.get(roomVersion) : undefined;
+  if (!rules) {
+    throw new InvalidInputError(`generate option roomVersion must be a room version from 3 to 12, got ${preview(roomVersion)}`);
   }
-  if (roomVersion === '1' || roomVersion === '2') {
+  if (rules.eventID === 'stated') {
     throw new InvalidInputError(
       `generate option roomVersion ${roomVersion} is not supported: the generator writes room v3+ events ` +
-        `(event IDs without a server name, prev_events and auth_events as plain ID strings)`,
+        `(event IDs computed from the events, prev_events and auth_events as plain ID strings)`,
     );
+  }
+  if (rules.roomIDFromCreateEvent && o.roomID !== undefined) {
+    throw new InvalidInputError(`generate option roomID cannot be given for room version ${roomVersion}: its room ID is computed from its create event`);
   }
 
   const serverNamesRaw = o.serverNames ?? DEFAULT_SERVER_NAMES;
@@ -139,7 +146,13 @@ export function validateGenerateOptions(o: Partial<GenerateOptions>): Required<G
     serverNames.push(name);
   }
 
-  const roomID = o.roomID ?? `!synthetic-${seed}:${serverNames[0]}`;
+  // A v12 room's ID is only known once its create event is made: "" until then (see RoomGenerator).
+  const roomID = rules.roomIDFromCreateEvent ? '' : o.roomID ?? `!synthetic-${seed}:${serverNames[0]}`;
+  if (!rules.roomIDFromCreateEvent) checkRoomIDOption(roomID);
+  return { members, events, seed, roomID, serverNames, stateFraction, roomVersion };
+}
+
+function checkRoomIDOption(roomID: unknown): void {
   if (typeof roomID !== 'string' || !roomID.startsWith('!') || roomID.indexOf(':') < 2 || roomID.endsWith(':')) {
     throw new InvalidInputError(`generate option roomID must look like "!opaque:server", got ${preview(roomID)}`);
   }
@@ -148,8 +161,6 @@ export function validateGenerateOptions(o: Partial<GenerateOptions>): Required<G
       `generate option roomID must be at most ${MAX_ID_BYTES} bytes without spaces or control characters, got ${preview(roomID)}`,
     );
   }
-
-  return { members, events, seed, roomID, serverNames, stateFraction, roomVersion };
 }
 
 /**
@@ -314,8 +325,8 @@ interface Draft {
   redacts?: string;
 }
 
-const NO_EVENT = -1;
-const ID_CACHE_SIZE = 8192;
+/** An event ID's length after "$": 43 characters of unpadded base64 (a SHA-256). */
+const ID_LENGTH = 43;
 
 class RoomGenerator {
   readonly stats: GenerateStats = {
@@ -324,19 +335,18 @@ class RoomGenerator {
   };
 
   private readonly random: Random;
-  /** A digest of all the options, so that rooms made with different options never share an event ID. */
-  private readonly idPrefix: string;
-  private readonly roomIDJSON: string;
-  private readonly idCacheIndex = new Float64Array(ID_CACHE_SIZE).fill(NO_EVENT);
-  private readonly idCache: string[] = new Array<string>(ID_CACHE_SIZE).fill('');
+  private readonly rules: RoomVersionRules;
+  /** Known once the create event is made in room version 12, whose room ID is computed from it. */
+  private roomID: string;
   private readonly userMixSalt: number;
   /** Cumulative weights of the servers users live on (the first has the most). */
   private readonly serverCumulative: number[];
-  private readonly redactsInContent: boolean;
 
   // Per-user state: one entry per user number (1 = the creator).
   private readonly membership: Uint8Array; // 0 none, 1 join, 2 leave, 3 invite, 4 ban
-  private readonly memberEventIndex: Float64Array;
+  /** Whether the user has a membership event yet, and its ID (the 43 characters after "$"), packed 43 bytes a user. */
+  private readonly hasMemberEvent: Uint8Array;
+  private readonly memberEventIDs: Uint8Array;
   private readonly profileVersion: Uint32Array;
   private readonly joined: UserSet;
   private readonly left: UserSet;
@@ -348,11 +358,13 @@ class RoomGenerator {
   private index = 0;
   private ts: number;
   private previousID = '';
+  /** The ID of the event emit() made last. */
+  private lastID = '';
   private createID = '';
   private powerLevelsID = '';
   private joinRulesID = '';
   private moderators: number[] = [];
-  private readonly recentMessages = new Float64Array(RECENT_MESSAGES).fill(NO_EVENT);
+  private readonly recentMessages: string[] = new Array<string>(RECENT_MESSAGES).fill('');
   private readonly recentSenders = new Int32Array(RECENT_MESSAGES);
   private recentCount = 0;
 
@@ -360,20 +372,18 @@ class RoomGenerator {
   private stateDone = 0;
 
   constructor(private readonly o: Required<GenerateOptions>) {
-    const fingerprint = JSON.stringify(['matrix-storage generate v1', o.seed, o.roomID, o.members, o.events,
-      o.stateFraction, o.roomVersion, o.serverNames]);
-    this.idPrefix = createHash('sha256').update(fingerprint).digest('hex') + ':';
-    this.roomIDJSON = JSON.stringify(o.roomID);
+    this.rules = ROOM_VERSIONS.get(o.roomVersion)!;
+    this.roomID = o.roomID;
     this.random = sfc32(createHash('sha256').update(`matrix-storage generate seed ${o.seed}`).digest());
     this.userMixSalt = Math.floor(this.random() * 4294967296);
     this.ts = 1_577_836_800_000 + Math.floor(this.random() * 365 * 86_400) * 1000; // some time in 2020
     let total = 0;
     this.serverCumulative = o.serverNames.map((_, i) => (total += 1 / (i + 1)));
     this.serverCumulative = this.serverCumulative.map((w) => w / total);
-    this.redactsInContent = /^\d+$/.test(o.roomVersion) && Number(o.roomVersion) >= 11;
 
     this.membership = new Uint8Array(o.members + 1);
-    this.memberEventIndex = new Float64Array(o.members + 1).fill(NO_EVENT);
+    this.hasMemberEvent = new Uint8Array(o.members + 1);
+    this.memberEventIDs = new Uint8Array((o.members + 1) * ID_LENGTH);
     this.profileVersion = new Uint32Array(o.members + 1);
     this.joined = new UserSet(o.members);
     this.left = new UserSet(o.members);
@@ -383,20 +393,14 @@ class RoomGenerator {
 
   // --- identities ---
 
-  /**
-   * The ID of the event at `index`: "$" + base64url(SHA-256(options fingerprint, index)), 44 characters.
-   * Member events are looked up again for auth_events, mostly those of the few most active users, so a small
-   * direct-mapped cache saves most of the rehashing.
-   */
-  private eventID(index: number, cache = true): string {
-    const slot = index & (ID_CACHE_SIZE - 1);
-    if (this.idCacheIndex[slot] === index) return this.idCache[slot]!;
-    const id = '$' + createHash('sha256').update(this.idPrefix + index).digest('base64url');
-    if (cache) {
-      this.idCacheIndex[slot] = index;
-      this.idCache[slot] = id;
-    }
-    return id;
+  /** The ID of the user's latest membership event (the user must have one). */
+  private memberEventID(user: number): string {
+    return `$${Buffer.from(this.memberEventIDs.subarray(user * ID_LENGTH, (user + 1) * ID_LENGTH)).toString('latin1')}`;
+  }
+
+  private setMemberEventID(user: number, id: string): void {
+    this.memberEventIDs.set(Buffer.from(id.slice(1), 'latin1'), user * ID_LENGTH);
+    this.hasMemberEvent[user] = 1;
   }
 
   private userHash(user: number, salt: number): number {
@@ -460,18 +464,13 @@ class RoomGenerator {
 
   private emit(d: Draft): string {
     const index = this.index;
-    const id = this.eventID(index, d.type === 'm.room.member');
     const sender = this.userID(d.sender);
     const auth: string[] = [];
-    if (index > 0) auth.push(this.createID);
+    if (index > 0 && !this.rules.roomIDFromCreateEvent) auth.push(this.createID); // v12: the create event is implied
     if (this.powerLevelsID) auth.push(this.powerLevelsID);
     if (d.joinRules && this.joinRulesID) auth.push(this.joinRulesID);
-    const senderMember = this.memberEventIndex[d.sender]!;
-    if (senderMember !== NO_EVENT) auth.push(this.eventID(senderMember));
-    if (d.target !== undefined && d.target !== d.sender) {
-      const targetMember = this.memberEventIndex[d.target]!;
-      if (targetMember !== NO_EVENT) auth.push(this.eventID(targetMember));
-    }
+    if (this.hasMemberEvent[d.sender]) auth.push(this.memberEventID(d.sender));
+    if (d.target !== undefined && d.target !== d.sender && this.hasMemberEvent[d.target]) auth.push(this.memberEventID(d.target));
 
     // Times: mostly seconds to minutes apart, now and then a quiet hour. Strictly increasing.
     if (index > 0) {
@@ -479,23 +478,31 @@ class RoomGenerator {
       this.ts += 1 + Math.floor(r * r * r * (this.chance(0.02) ? 3_600_000 : 240_000));
     }
 
-    // The same text JSON.stringify would give for an object with these keys in this order, assembled by hand
-    // (faster): IDs are base64url, and user IDs, types and state keys are built from checked parts.
-    const line =
-      `{"event_id":"${id}","room_id":${this.roomIDJSON},"type":"${d.type}"` +
-      (d.stateKey !== undefined ? `,"state_key":"${d.stateKey}"` : '') +
-      `,"sender":"${sender}","depth":${index + 1},"origin_server_ts":${this.ts}` +
-      `,"prev_events":[${index > 0 ? `"${this.previousID}"` : ''}],"auth_events":[${auth.length > 0 ? `"${auth.join('","')}"` : ''}]` +
-      (d.redacts !== undefined && !this.redactsInContent ? `,"redacts":"${d.redacts}"` : '') +
-      `,"content":${JSON.stringify(d.content)}}`;
+    const pdu: Record<string, unknown> = {
+      auth_events: auth,
+      content: d.content,
+      depth: index + 1,
+      origin_server_ts: this.ts,
+      prev_events: index > 0 ? [this.previousID] : [],
+      sender,
+      type: d.type,
+    };
+    if (d.stateKey !== undefined) pdu.state_key = d.stateKey;
+    if (d.redacts !== undefined && this.rules.redactsIn === 'top-level') pdu.redacts = d.redacts;
+    const isCreate = d.type === 'm.room.create';
+    if (!(isCreate && this.rules.roomIDFromCreateEvent)) pdu.room_id = this.roomID;
+    pdu.hashes = { sha256: contentHash(pdu, this.o.roomVersion) };
+    const id = computeEventID(pdu, this.o.roomVersion);
+    if (isCreate && this.rules.roomIDFromCreateEvent) this.roomID = computeRoomID(pdu, this.o.roomVersion);
 
     this.previousID = id;
+    this.lastID = id;
     this.index++;
     if (d.stateKey !== undefined) {
       this.stateDone++;
       this.stats.state++;
     }
-    return line;
+    return canonicalJSON(pdu);
   }
 
   /** A member event for `target`; updates the membership tables after the event is made. */
@@ -504,7 +511,7 @@ class RoomGenerator {
     const line = this.emit({ type: 'm.room.member', stateKey: this.userID(target), sender, target, content, joinRules });
     const before = this.membership[target]!;
     this.membership[target] = membership;
-    this.memberEventIndex[target] = this.index - 1;
+    this.setMemberEventID(target, this.lastID);
     if (before === 1) this.joined.delete(target);
     if (before === 2) this.left.delete(target);
     if (before === 3) this.invited.delete(target);
@@ -552,7 +559,8 @@ class RoomGenerator {
   *initial(): Generator<string> {
     const creator = this.userID(CREATOR);
     this.stats.create++;
-    yield this.emit({ type: 'm.room.create', stateKey: '', sender: CREATOR, content: { creator, room_version: this.o.roomVersion } });
+    const content = this.rules.createContentHasCreator ? { creator, room_version: this.o.roomVersion } : { room_version: this.o.roomVersion };
+    yield this.emit({ type: 'm.room.create', stateKey: '', sender: CREATOR, content });
     this.createID = this.previousID;
     yield this.member(CREATOR, CREATOR, 1, this.profile(CREATOR));
     yield this.powerLevels();
@@ -648,7 +656,7 @@ class RoomGenerator {
     this.stats.message++;
     const line = this.emit({ type: 'm.room.message', sender, content: { msgtype: 'm.text', body: this.text(1, 24) } });
     const slot = this.recentCount++ % RECENT_MESSAGES;
-    this.recentMessages[slot] = this.index - 1;
+    this.recentMessages[slot] = this.lastID;
     this.recentSenders[slot] = sender;
     return line;
   }
@@ -659,14 +667,14 @@ class RoomGenerator {
     if (filled === 0) return undefined;
     const slot = Math.floor(this.random() * filled);
     const target = this.recentMessages[slot]!;
-    if (target === NO_EVENT) return undefined;
-    this.recentMessages[slot] = NO_EVENT;
+    if (target === '') return undefined;
+    this.recentMessages[slot] = '';
     const author = this.recentSenders[slot]!;
     // The author takes back their own message, or the creator moderates it.
     const sender = this.membership[author] === 1 && this.chance(0.6) ? author : CREATOR;
-    const redacts = this.eventID(target);
+    const redacts = target;
     const content: Record<string, unknown> = { reason: pick(REDACTION_REASONS, this.random()) };
-    if (this.redactsInContent) content.redacts = redacts;
+    if (this.rules.redactsIn === 'content') content.redacts = redacts;
     this.stats.redaction++;
     return this.emit({ type: 'm.room.redaction', sender, content, redacts });
   }

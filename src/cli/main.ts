@@ -12,7 +12,10 @@ import { redact, redactSettings, redactUrl } from '../config/redact.js';
 import { ConfigError, InvalidInputError, StorageError, StoreUnavailableError } from '../types/errors.js';
 import { generateRoom, validateGenerateOptions } from './generate.js';
 import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
-import { formatImportSummary, importFile } from './commands/import.js';
+import { roomVersionRules } from '../matrix/room-versions.js';
+import { formatImportSummary } from './commands/import.js';
+import { eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
+import { fmtInt } from './output.js';
 import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
@@ -26,7 +29,12 @@ Commands:
   migrate                      create or upgrade the schema of the configured backend
   generate [--members N] [--events N] [--seed N] [--out FILE]
                                write a synthetic room as JSON lines (default: 2000 members, 20000 events, seed 1, stdout)
-  import FILE                  store a room's events in file order, with state, memberships and latest events
+  import FILE [--room-version V]
+                               store a file of federation PDUs (JSON lines, a JSON array, a transaction body or
+                               JSON objects one after another) in file order, with state, memberships and latest
+                               events; --room-version for rooms whose create event is neither stored nor in the file
+  event-id FILE [--room-version V]
+                               print the computed event ID of each PDU of the file, one a line
   state ROOM_ID [--at EVENT_ID] [--before]
                                print a room's state as JSON: current, right after EVENT_ID, or right before it
   keys USER_ID                 print a user's devices (ID, display name, stream ID), cross-signing keys and
@@ -43,7 +51,8 @@ Options:
 Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error, 3 the store cannot be reached or used.
 `;
 
-const SAMPLE_ROOM = './data/sample-room.jsonl';
+/** Named for the PDU format: a sample room written by an older build (made-up event IDs) is not reused. */
+const SAMPLE_ROOM = './data/sample-room-pdus.jsonl';
 
 function int(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -96,6 +105,7 @@ function parse(argv: string[]) {
       at: { type: 'string' },
       before: { type: 'boolean' },
       debug: { type: 'boolean' },
+      'room-version': { type: 'string' },
     },
     });
   } catch (e) {
@@ -145,13 +155,29 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     }
     case 'import': {
       const file = args[0];
-      if (file === undefined) throw new CliError('import: which file? Usage: matrix-storage import FILE', EXIT.usage);
+      if (file === undefined) throw new CliError('import: which file? Usage: matrix-storage import FILE [--room-version V]', EXIT.usage);
+      const roomVersion = values['room-version'];
+      if (roomVersion !== undefined) checkArgument('import', () => roomVersionRules(roomVersion));
       const { config } = load();
       await withStorage(config, async (s) => {
         io.err(`importing ${file} into ${describeBackend(config)}`);
-        const summary = await importFile(s, file, (l) => io.err(l));
+        const summary = await runImport(s, file, roomVersion, io);
         io.out(formatImportSummary(summary, config.backend));
       });
+      return 0;
+    }
+    case 'event-id': {
+      const file = args[0];
+      if (file === undefined) throw new CliError('event-id: which file? Usage: matrix-storage event-id FILE [--room-version V]', EXIT.usage);
+      const roomVersion = values['room-version'];
+      if (roomVersion !== undefined) checkArgument('event-id', () => roomVersionRules(roomVersion));
+      try {
+        for await (const { eventID } of eventIDsOfFile(file, roomVersion !== undefined ? { roomVersion } : {})) io.out(eventID);
+      } catch (e) {
+        if (e instanceof ImportStoppedError) throw new CliError(`event-id: ${e.message}`, EXIT.failed);
+        if (e instanceof InvalidInputError) throw new CliError(`event-id: ${e.message}`, EXIT.failed);
+        throw e;
+      }
       return 0;
     }
     case 'state': {
@@ -190,7 +216,7 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       }
       await withStorage(config, async (s) => {
         io.out(`importing ${SAMPLE_ROOM} into ${describeBackend(config)}`);
-        const summary = await importFile(s, SAMPLE_ROOM, (l) => io.err(l));
+        const summary = await runImport(s, SAMPLE_ROOM, undefined, io);
         io.out(formatImportSummary(summary, config.backend));
         for (const roomID of summary.roomIDs) io.out(await roomAtAGlance(s, roomID));
       });
@@ -205,6 +231,33 @@ function describeBackend(config: StorageConfig): string {
   if (config.backend === 'sqlite') return `sqlite ${config.sqlite.path}`;
   if (config.backend === 'postgres') return `postgres ${redactUrl(config.postgres.url)} (schema ${config.postgres.schema})`;
   return config.backend;
+}
+
+/**
+ * Imports a file, with a progress line every second on stderr. A PDU that cannot be stored stops it: exit 1,
+ * naming the PDU; everything before it is stored, nothing of it.
+ */
+async function runImport(s: Storage, file: string, roomVersion: string | undefined, io: CliIO): Promise<ImportSummary> {
+  let last = Date.now();
+  const started = last;
+  try {
+    return await importPDUFile(s, file, {
+      ...(roomVersion !== undefined ? { roomVersion } : {}),
+      onProgress: (p) => {
+        const now = Date.now();
+        if (now - last < 1000) return;
+        last = now;
+        const pct = p.totalBytes > 0 ? ` (${Math.floor((100 * p.bytesRead) / p.totalBytes)}% of the file)` : '';
+        io.err(`  ${fmtInt(p.events)} events${pct}, ${fmtInt((p.events * 1000) / (now - started))} events/s`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof ImportStoppedError) {
+      throw new CliError(`import: ${e.message}. Everything before it is stored; nothing of it is.`, EXIT.failed);
+    }
+    if (e instanceof InvalidInputError) throw new CliError(`import: ${e.message}`, EXIT.failed);
+    throw e;
+  }
 }
 
 /** An argument the user typed that the store would refuse: a usage error, shown short. */

@@ -22,6 +22,8 @@ export interface RoomVersionRules {
   readonly redactsIn: 'top-level' | 'content';
   /** v12: the create event has no `room_id`; the room ID is `!` + its reference hash (URL-safe base64). */
   readonly roomIDFromCreateEvent: boolean;
+  /** The create event's content names the `creator` (before v11; from v11 the creator is its sender, MSC2175). */
+  readonly createContentHasCreator: boolean;
   readonly redaction: RedactionRules;
 }
 
@@ -49,6 +51,7 @@ function version(id: number): RoomVersionRules {
     enforcesCanonicalNumbers: id >= 6,
     redactsIn: id >= 11 ? 'content' : 'top-level',
     roomIDFromCreateEvent: id >= 12,
+    createContentHasCreator: id <= 10,
     redaction: {
       keepsAliases: id <= 5,
       keepsJoinRulesAllow: id >= 8,

@@ -1,12 +1,15 @@
 import { InvalidInputError } from './errors.js';
 import { byteLength, checkIdentifier, checkStateKey, checkString, checkUserID, preview, serverNameOf } from './input.js';
+import { computeEventID, computeRoomID, contentHashMatches } from '../matrix/event-id.js';
+import { redactEvent } from '../matrix/redaction.js';
+import { declaredRoomVersion, roomVersionRules } from '../matrix/room-versions.js';
 
 /** Matrix caps a whole event at 64 KiB (and IDs at 255 bytes: MAX_ID_BYTES in input.ts). */
 export const MAX_EVENT_BYTES = 65_536;
 
 /**
  * A room event as the store needs it: the fields it indexes, plus the JSON text it keeps verbatim.
- * Signatures and hashes are not checked here: that is the homeserver's job before it calls the store.
+ * Signatures are not checked here: that is the homeserver's job before it calls the store.
  */
 export interface RoomEvent {
   readonly eventID: string;
@@ -20,10 +23,24 @@ export interface RoomEvent {
   readonly prevEventIDs: readonly string[];
   readonly authEventIDs: readonly string[];
   readonly content: Readonly<Record<string, unknown>>;
-  /** The event this one redacts (top level before room v11, in content from v11 on). */
+  /** The event this one redacts (top level before room v11, in content from v11 on: the room version decides). */
   readonly redacts: string | undefined;
+  /**
+   * The room version the event was read by: the one the caller gave, or the one a create event declares.
+   * undefined when neither said (the store then takes the version of the room the event goes into).
+   */
+  readonly roomVersion: string | undefined;
   /** The event's JSON text, stored as given. */
   readonly json: string;
+}
+
+export interface ParseEventOptions {
+  /** The version of the event's room: where `redacts` lives, and how an event ID the PDU does not state is computed. */
+  readonly roomVersion?: string;
+  /** The event's ID when the caller knows it (a stored event, whose PDU may not carry it). */
+  readonly eventID?: string;
+  /** The most bytes the JSON may have (64 KiB, Matrix's limit, unless given). */
+  readonly maxBytes?: number;
 }
 
 /** prev_events and auth_events are IDs (room v3+) or [ID, hashes] pairs (v1, v2). */
@@ -33,13 +50,9 @@ function eventIDList(field: string, value: unknown): string[] {
   return value.map((item, i) => checkIdentifier(`${field}[${i}]`, Array.isArray(item) ? item[0] : item, '$'));
 }
 
-/** Parses and validates one event's JSON text. Throws InvalidInputError naming the bad field. */
-export function parseEvent(json: string, options: { maxBytes?: number } = {}): RoomEvent {
-  const maxBytes = options.maxBytes ?? MAX_EVENT_BYTES;
+function parseJSONObject(json: string, maxBytes: number): Record<string, unknown> {
   checkString('the event JSON', json);
-  if (byteLength(json) > maxBytes) {
-    throw new InvalidInputError(`event is ${byteLength(json)} bytes; Matrix allows at most ${maxBytes}`);
-  }
+  if (byteLength(json) > maxBytes) throw new InvalidInputError(`event is ${byteLength(json)} bytes; Matrix allows at most ${maxBytes}`);
   let raw: unknown;
   try {
     raw = JSON.parse(json);
@@ -47,7 +60,21 @@ export function parseEvent(json: string, options: { maxBytes?: number } = {}): R
     throw new InvalidInputError(`not valid JSON: ${(e as Error).message}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidInputError('an event must be a JSON object');
-  const o = raw as Record<string, unknown>;
+  return raw as Record<string, unknown>;
+}
+
+/**
+ * Parses and validates one event's JSON text as its caller states it. Throws InvalidInputError naming the bad
+ * field. The event's ID is `options.eventID`, else the `event_id` the JSON states, else (a PDU of room version 3
+ * or later, which states none) the ID computed from its reference hash, for which the room version must be known:
+ * given in `options.roomVersion`, or declared by a create event. For federation PDUs as servers exchange them,
+ * with the checks the spec asks of a receiving server, use `parsePDU`.
+ */
+export function parseEvent(json: string, options: ParseEventOptions = {}): RoomEvent {
+  return eventFromObject(parseJSONObject(json, options.maxBytes ?? MAX_EVENT_BYTES), json, options);
+}
+
+function eventFromObject(o: Record<string, unknown>, json: string, options: ParseEventOptions): RoomEvent {
   const content = o.content;
   if (typeof content !== 'object' || content === null || Array.isArray(content)) {
     throw new InvalidInputError(`content must be a JSON object, got ${preview(content)}`);
@@ -61,21 +88,106 @@ export function parseEvent(json: string, options: { maxBytes?: number } = {}): R
   const type = checkIdentifier('type', o.type);
   const sender = checkIdentifier('sender', o.sender, '@');
   serverNameOf(sender);
-  const redactsRaw = o.redacts ?? (content as Record<string, unknown>).redacts;
+  const stateKey = o.state_key === undefined ? undefined : checkStateKey(o.state_key);
+  const isCreate = type === 'm.room.create' && stateKey === '';
+  const version = versionOf(isCreate, content, options.roomVersion);
+  const rules = version === undefined ? undefined : roomVersionRules(version);
+  const eventID = options.eventID !== undefined ? checkIdentifier('event ID', options.eventID, '$')
+    : o.event_id !== undefined ? checkIdentifier('event_id', o.event_id, '$')
+      : version !== undefined ? computeEventID(o, version)
+        : missingEventID();
+  const roomID = o.room_id !== undefined ? checkIdentifier('room_id', o.room_id, '!')
+    : isCreate && rules?.roomIDFromCreateEvent ? computeRoomID(o, version!)
+      : checkIdentifier('room_id', o.room_id, '!');
+  const c = content as Record<string, unknown>;
+  const redactsRaw = rules === undefined ? o.redacts ?? c.redacts : rules.redactsIn === 'content' ? c.redacts : o.redacts;
   return {
-    eventID: checkIdentifier('event_id', o.event_id, '$'),
-    roomID: checkIdentifier('room_id', o.room_id, '!'),
+    eventID,
+    roomID,
     type,
-    stateKey: o.state_key === undefined ? undefined : checkStateKey(o.state_key),
+    stateKey,
     sender,
     depth,
     originServerTS: ts,
     prevEventIDs: eventIDList('prev_events', o.prev_events),
     authEventIDs: eventIDList('auth_events', o.auth_events),
-    content: content as Record<string, unknown>,
+    content: c,
     redacts: type === 'm.room.redaction' && redactsRaw !== undefined ? checkIdentifier('redacts', redactsRaw, '$') : undefined,
+    roomVersion: version,
     json,
   };
+}
+
+/** The version the caller gave, or the one a create event declares (which must then agree). */
+function versionOf(isCreate: boolean, content: unknown, given: string | undefined): string | undefined {
+  if (given !== undefined) roomVersionRules(given);
+  if (!isCreate) return given;
+  const declared = roomVersionRules(declaredRoomVersion(content)).id;
+  if (given !== undefined && given !== declared) {
+    throw new InvalidInputError(`this create event declares room version ${declared}, not ${given}`);
+  }
+  return declared;
+}
+
+function missingEventID(): never {
+  throw new InvalidInputError('event_id is missing: since room version 3 a PDU carries none and its ID is computed from its ' +
+    'content, which needs the room version (parseEvent(json, { roomVersion }), or parsePDU)');
+}
+
+/**
+ * Refuses an event in the client-server format (no depth, prev_events or auth_events: what clients are sent),
+ * saying so: it cannot be stored as a PDU, and its ID could not be checked.
+ */
+export function checkNotClientFormat(pdu: Readonly<Record<string, unknown>>): void {
+  if (pdu.depth === undefined && pdu.prev_events === undefined && pdu.auth_events === undefined) {
+    throw new InvalidInputError('this is a client-format event (it has no depth, prev_events or auth_events): the file holds events as ' +
+      'clients see them, and import takes federation PDUs, as servers exchange them (GET /_matrix/federation/v1/event/..., a server\'s export)');
+  }
+}
+
+/** What parsePDU found besides the event. */
+export interface ParsedPDU {
+  readonly event: RoomEvent;
+  /**
+   * False when `hashes.sha256` did not match the content (or was missing): the event is then kept in its redacted
+   * form, as the spec requires of a receiving server, and `event.json` is that form.
+   */
+  readonly contentHashMatched: boolean;
+}
+
+/**
+ * A federation PDU as homeservers exchange it, read by the rules of its room's version:
+ * - its ID computed from its reference hash (from v3; an `event_id` it carries anyway must be that ID), or the
+ *   `event_id` it states (v1, v2);
+ * - a v12 create event carries no `room_id`: the room ID is computed from it;
+ * - its content hash checked: on a mismatch the event is kept redacted (`contentHashMatched: false`);
+ * - numbers checked as canonical JSON requires from v6;
+ * - a client-format event (no depth, prev_events or auth_events) is refused as such.
+ * `input` is the PDU's JSON text (stored as given) or the parsed object (stored as JSON.stringify writes it).
+ */
+export function parsePDU(input: string | Readonly<Record<string, unknown>>, roomVersion: string, options: { maxBytes?: number } = {}): ParsedPDU {
+  const rules = roomVersionRules(roomVersion);
+  const maxBytes = options.maxBytes ?? MAX_EVENT_BYTES;
+  let json = typeof input === 'string' ? input : JSON.stringify(input);
+  let pdu = typeof input === 'string' ? parseJSONObject(input, maxBytes) : input as Record<string, unknown>;
+  if (typeof input !== 'string') {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidInputError(`a PDU must be a JSON object, got ${preview(input)}`);
+    if (byteLength(json) > maxBytes) throw new InvalidInputError(`event is ${byteLength(json)} bytes; Matrix allows at most ${maxBytes}`);
+  }
+  checkNotClientFormat(pdu);
+  if (pdu.type === 'm.room.create' && pdu.state_key === '' && rules.roomIDFromCreateEvent && pdu.room_id !== undefined) {
+    throw new InvalidInputError(`a room version ${rules.id} create event has no room_id: the room ID is computed from the event`);
+  }
+  const eventID = computeEventID(pdu, rules.id);
+  if (rules.eventID !== 'stated' && pdu.event_id !== undefined && pdu.event_id !== eventID) {
+    throw new InvalidInputError(`event_id ${preview(pdu.event_id)} is not the ID its content hashes to (${eventID}) in room version ${rules.id}`);
+  }
+  const contentHashMatched = contentHashMatches(pdu, rules.id);
+  if (!contentHashMatched) {
+    pdu = redactEvent(pdu, rules.id);
+    json = JSON.stringify(pdu);
+  }
+  return { event: eventFromObject(pdu, json, { roomVersion: rules.id, eventID }), contentHashMatched };
 }
 
 /**
@@ -99,14 +211,8 @@ export function checkRoomEvent(event: unknown): RoomEvent {
   }
   if (typeof e.content !== 'object' || e.content === null) throw new InvalidInputError(`content must be an object, got ${preview(e.content)}`);
   if (e.redacts !== undefined) checkIdentifier('redacts', e.redacts, '$');
+  if (e.roomVersion !== undefined) roomVersionRules(e.roomVersion);
   checkString('the event JSON', e.json);
   if (byteLength(e.json) > MAX_EVENT_BYTES) throw new InvalidInputError(`event is ${byteLength(e.json)} bytes; Matrix allows at most ${MAX_EVENT_BYTES}`);
   return e;
-}
-
-/** The room version an m.room.create event declares ("1" when absent); "" for any other event. */
-export function roomVersionOf(event: RoomEvent): string {
-  if (event.type !== 'm.room.create') return '';
-  const v = event.content.room_version;
-  return typeof v === 'string' && v.length > 0 ? v : '1';
 }

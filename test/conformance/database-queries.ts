@@ -39,11 +39,29 @@ export function databaseQueryTests(fw: TestFramework, driver: DriverUnderTest): 
       expect(await db.getPublishedRooms()).to.deep.equal(['!a:example.org']);
     });
 
-    test('known rooms are every room stored, sorted', async ({ storage }) => {
+    test('known rooms are the rooms with events, sorted: a stub room (no event yet) is left out, as in Dendrite', async ({ storage }) => {
       const db = storage.roomserver;
       await seedRoom(storage, '!b:example.org');
       await seedRoom(storage, '!a:example.org');
+      // A membership updater creates a room that has no event yet: a stub.
+      await db.updateMembership('!stub:example.org', '@alice:example.org', true, '10', async () => undefined);
+      expect(await db.roomInfo('!stub:example.org')).to.include({ isStub: true });
+      // An event stored but not appended (no latest events yet) leaves its room a stub too.
+      await db.storeEvent(makeEvent({ id: '$stored', room: '!stored:example.org' }));
       expect(await db.getKnownRooms()).to.deep.equal(['!a:example.org', '!b:example.org']);
+    });
+
+    test('the rooms holding an event of a type: its history too, each room once, sorted', async ({ storage }) => {
+      const db = storage.roomserver;
+      await seedRoom(storage, '!b:example.org');
+      await seedRoom(storage, '!a:example.org');
+      const acl = (id: string, room: string, prev: string, allow: string[]) =>
+        makeEvent({ id, room, type: 'm.room.server_acl', stateKey: '', depth: 10, prev: [prev], content: { allow } });
+      await db.appendEvent(acl('$acl1', '!b:example.org', '$bob-join!b:example.org', ['*']));
+      await db.appendEvent(acl('$acl2', '!b:example.org', '$acl1', ['example.org']));
+      expect(await db.getRoomsWithEventType('m.room.server_acl')).to.deep.equal(['!b:example.org']);
+      expect(await db.getRoomsWithEventType('m.room.power_levels')).to.deep.equal(['!a:example.org', '!b:example.org']);
+      expect(await db.getRoomsWithEventType('org.example.never')).to.deep.equal([]);
     });
   });
 

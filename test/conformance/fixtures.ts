@@ -4,10 +4,13 @@ import type { Storage } from '../../src/index.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID } from '../../src/types/nids.js';
 import type { StateEntry } from '../../src/types/state.js';
 
-/** Builds a valid event; fields not given get plausible defaults. */
+/**
+ * Builds a valid event with the ID the test chooses; fields not given get plausible defaults. It is read as room
+ * version 10 (`roomVersion`), or, for a create event, as the version its content declares.
+ */
 export function makeEvent(fields: {
   id: string; room?: string; type?: string; stateKey?: string; sender?: string; depth?: number;
-  prev?: string[]; content?: Record<string, unknown>; redacts?: string;
+  prev?: string[]; content?: Record<string, unknown>; redacts?: string; roomVersion?: string;
 }): RoomEvent {
   const o: Record<string, unknown> = {
     event_id: fields.id,
@@ -22,7 +25,8 @@ export function makeEvent(fields: {
   };
   if (fields.stateKey !== undefined) o.state_key = fields.stateKey;
   if (fields.redacts !== undefined) o.redacts = fields.redacts;
-  return parseEvent(JSON.stringify(o));
+  const isCreate = o.type === 'm.room.create' && fields.stateKey === '';
+  return parseEvent(JSON.stringify(o), isCreate ? {} : { roomVersion: fields.roomVersion ?? '10' });
 }
 
 export const entry = (eventTypeNID: number, eventStateKeyNID: number, eventNID: number): StateEntry => ({

@@ -163,6 +163,7 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   getServerInRoom: rs('getServerInRoom', P.nid('room NID', 1), P.name('server name', 'example.org')),
   getKnownUsers: rs('getKnownUsers', P.userID(), P.text('search', 'al'), P.count('limit', 10)),
   getKnownRooms: 'takes no input',
+  getRoomsWithEventType: rs('getRoomsWithEventType', P.name('event type', 'm.room.server_acl')),
   forgetRoom: rs('forgetRoom', P.userID(), P.roomID(), P.bool('forget', true)),
   getStateEvent: rs('getStateEvent', P.roomID(), P.name('event type', 'm.room.create'), P.stateKey()),
   getBulkStateContent: rs('getBulkStateContent', P.list(P.roomID()),

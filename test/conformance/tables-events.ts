@@ -337,6 +337,27 @@ export function eventTableTests(fw: TestFramework, driver: DriverUnderTest): voi
       expect(await events.selectMaxEventDepth(tx, [])).to.equal(0);
     });
 
+    test('selectRoomsWithEventTypeNID lists each room holding an event of the type once, ascending', async ({ storage }) => {
+      const events = storage.tables.events;
+      const { tx, room, message } = await setup(storage);
+      const other = await storage.tables.rooms.insertRoomNID(tx, '!other:example.org', '10');
+      const third = await storage.tables.rooms.insertRoomNID(tx, '!third:example.org', '10');
+      await addEvent(storage, { id: '$a', type: message, key: NOT_STATE, room: other });
+      await addEvent(storage, { id: '$b', type: message, key: NOT_STATE, room });
+      await addEvent(storage, { id: '$c', type: message, key: NOT_STATE, room: other });
+      expect(await events.selectRoomsWithEventTypeNID(tx, message)).to.deep.equal([room, other].sort((x, y) => x - y));
+      expect(await events.selectRoomsWithEventTypeNID(tx, 4 as EventTypeNID)).to.deep.equal([]);
+      expect(third).to.be.greaterThan(0);
+    });
+
+    test('bulkSelectEventIDsAndRooms gives each event\'s ID and room, omitting missing NIDs', async ({ storage }) => {
+      const events = storage.tables.events;
+      const { tx, room, message } = await setup(storage);
+      const a = await addEvent(storage, { id: '$a', type: message, key: NOT_STATE, room });
+      expect(await events.bulkSelectEventIDsAndRooms(tx, [a, missingNID(a, a)])).to.deep.equal(new Map([[a, { eventID: '$a', roomNID: room }]]));
+      expect((await events.bulkSelectEventIDsAndRooms(tx, [])).size).to.equal(0);
+    });
+
     test('selectRoomNIDsForEventNIDs maps each event NID to its room and omits missing NIDs', async ({ storage }) => {
       const events = storage.tables.events;
       const { tx, room, message } = await setup(storage);

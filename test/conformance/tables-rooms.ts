@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ConflictError, NotFoundError } from '../../src/types/errors.js';
-import { asEventNID, asRoomNID, asStateSnapshotNID, type EventNID, type RoomNID } from '../../src/types/nids.js';
+import { asEventNID, asRoomNID, asStateSnapshotNID, type EventNID, type RoomNID, type StateSnapshotNID } from '../../src/types/nids.js';
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
 import { rejects } from './fixtures.js';
 
@@ -148,6 +148,19 @@ export function roomTableTests(fw: TestFramework, driver: DriverUnderTest): void
       expect(await rooms.selectRoomIDs(tx)).to.deep.equal([]);
       for (const id of ['!m:example.org', '!c:example.org', '!x:example.org', '!a:example.org']) await rooms.insertRoomNID(tx, id, '10');
       expect(await rooms.selectRoomIDs(tx)).to.deep.equal(['!a:example.org', '!c:example.org', '!m:example.org', '!x:example.org']);
+    });
+
+    test('selectRoomIDsWithEvents lists the rooms whose latest events are set, sorted', async ({ storage }) => {
+      const rooms = storage.tables.rooms;
+      const tx = storage.unitOfWork.autocommit;
+      const [m, c] = [await rooms.insertRoomNID(tx, '!m:example.org', '10'), await rooms.insertRoomNID(tx, '!c:example.org', '10')];
+      await rooms.insertRoomNID(tx, '!stub:example.org', '10');
+      expect(await rooms.selectRoomIDsWithEvents(tx)).to.deep.equal([]);
+      for (const nid of [m, c]) {
+        const latest = await rooms.selectLatestEventsNIDsForUpdate(tx, nid);
+        await rooms.updateLatestEventNIDs(tx, nid, [7 as EventNID], 0 as EventNID, 0 as StateSnapshotNID, latest.version);
+      }
+      expect(await rooms.selectRoomIDsWithEvents(tx)).to.deep.equal(['!c:example.org', '!m:example.org']);
     });
 
     test('bulkSelectRoomIDs and bulkSelectRoomNIDs map both ways and omit missing entries', async ({ storage }) => {

@@ -181,6 +181,17 @@ export class CosmosEventsTable implements EventsTable {
     return rows.length === 0 ? 0 : Math.max(...rows.map((r) => r.depth)) + 1;
   }
 
+  async bulkSelectEventIDsAndRooms(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, { eventID: string; roomNID: RoomNID }>> {
+    return new Map((await this.rows(eventNIDs)).map((r) => [r.nid, { eventID: r.eventID, roomNID: r.room }]));
+  }
+
+  /** A cross-partition query (events live in partitions of their own): a rare path, such as loading server ACLs. */
+  async selectRoomsWithEventTypeNID(_tx: Tx, eventTypeNID: EventTypeNID): Promise<RoomNID[]> {
+    const rows = await this.conn.requests.crossPartitionQuery<{ room: RoomNID }>('events.roomsWithType', this.conn.tenantPrefix,
+      "SELECT c.room FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'event' AND c.type = @type", [{ name: '@type', value: eventTypeNID }]);
+    return [...new Set(rows.map((r) => r.room))].sort((a, b) => a - b);
+  }
+
   async selectRoomNIDsForEventNIDs(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, RoomNID>> {
     return new Map((await this.rows(eventNIDs)).map((r) => [r.nid, r.room]));
   }

@@ -123,6 +123,13 @@ export class CosmosRoomsTable implements RoomsTable {
     return rows.filter((r) => committed.get(r.roomID) === r.roomNID).map((r) => r.roomID).sort(codePointCompare);
   }
 
+  /** A cross-partition query (each room document has its partition): a rare path. */
+  async selectRoomIDsWithEvents(_tx: Tx): Promise<string[]> {
+    const rows = await this.conn.requests.crossPartitionQuery<{ roomID: string }>('rooms.selectIDsWithEvents', this.conn.tenantPrefix,
+      "SELECT c.roomID FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'room' AND ARRAY_LENGTH(c.latest) > 0");
+    return rows.map((r) => r.roomID).sort(codePointCompare);
+  }
+
   async bulkSelectRoomIDs(_tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
     const docs = await mapLimit(unique(roomNIDs), READ_CONCURRENCY, (n) => this.room(n));
     return new Map(docs.filter((d) => d !== undefined).map((d) => [d.roomNID, d.roomID]));

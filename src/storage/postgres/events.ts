@@ -133,6 +133,19 @@ export class PostgresEventsTable implements EventsTable {
     return r.rows[0]!.depth;
   }
 
+  async bulkSelectEventIDsAndRooms(tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, { eventID: string; roomNID: RoomNID }>> {
+    if (eventNIDs.length === 0) return this.conn.nothing(tx, new Map());
+    const r = await this.conn.query<{ nid: EventNID; eventID: string; roomNID: RoomNID }>(tx,
+      'SELECT event_nid AS nid, event_id AS "eventID", room_nid AS "roomNID" FROM roomserver_events WHERE event_nid = ANY($1::bigint[])', [unique(eventNIDs)]);
+    return new Map(r.rows.map((row) => [row.nid, { eventID: row.eventID, roomNID: row.roomNID }]));
+  }
+
+  async selectRoomsWithEventTypeNID(tx: Tx, eventTypeNID: EventTypeNID): Promise<RoomNID[]> {
+    const r = await this.conn.query<{ nid: RoomNID }>(tx,
+      'SELECT DISTINCT room_nid AS nid FROM roomserver_events WHERE event_type_nid = $1 ORDER BY room_nid', [eventTypeNID]);
+    return r.rows.map((row) => row.nid);
+  }
+
   async selectRoomNIDsForEventNIDs(tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, RoomNID>> {
     if (eventNIDs.length === 0) return this.conn.nothing(tx, new Map());
     const r = await this.conn.query<{ nid: EventNID; room: RoomNID }>(tx,

@@ -269,6 +269,20 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'rooms by event type; room versions from create events',
+    // SQLite's version 3, statement for statement.
+    sql: `
+      CREATE INDEX roomserver_events_type_room ON roomserver_events (event_type_nid, room_nid);
+      UPDATE roomserver_rooms r SET room_version = coalesce((
+        SELECT j.event_json::jsonb -> 'content' ->> 'room_version' FROM roomserver_events e
+          JOIN roomserver_event_json j ON j.event_nid = e.event_nid
+          WHERE e.room_nid = r.room_nid AND e.event_type_nid = 1 AND e.event_state_key_nid = 1 LIMIT 1), '1')
+        WHERE r.room_version = '' AND EXISTS (SELECT 1 FROM roomserver_events e
+          WHERE e.room_nid = r.room_nid AND e.event_type_nid = 1 AND e.event_state_key_nid = 1);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

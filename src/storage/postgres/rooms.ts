@@ -93,6 +93,11 @@ export class PostgresRoomsTable implements RoomsTable {
     return r.rows.map((row) => row.id);
   }
 
+  async selectRoomIDsWithEvents(tx: Tx): Promise<string[]> {
+    const r = await this.conn.query<{ id: string }>(tx, "SELECT room_id AS id FROM roomserver_rooms WHERE latest_event_nids != '{}' ORDER BY room_id");
+    return r.rows.map((row) => row.id);
+  }
+
   async bulkSelectRoomIDs(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
     if (roomNIDs.length === 0) return this.conn.nothing(tx, new Map());
     const r = await this.conn.query<{ nid: RoomNID; id: string }>(tx,

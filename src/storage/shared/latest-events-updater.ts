@@ -22,14 +22,14 @@ export class LatestEventsUpdater {
     readonly lastEventIDSent: string,
   ) {}
 
-  static async open(tx: Tx, tables: RoomserverTables, userNID: UserNIDResolver, roomNID: RoomNID): Promise<LatestEventsUpdater> {
+  /** Opens the updater for a room whose version the caller knows (it is cached; see NidMaps.roomVersions). */
+  static async open(tx: Tx, tables: RoomserverTables, userNID: UserNIDResolver, roomNID: RoomNID, roomVersion: string): Promise<LatestEventsUpdater> {
     const current = await tables.rooms.selectLatestEventsNIDsForUpdate(tx, roomNID);
-    const [latestEvents, versions] = await Promise.all([
+    const [latestEvents, lastEventIDSent] = await Promise.all([
       tables.events.bulkSelectStateAtEventAndReference(tx, current.latestEventNIDs),
-      tables.rooms.selectRoomVersionsForRoomNIDs(tx, [roomNID]),
+      current.lastEventSentNID === 0 ? '' : tables.events.selectEventID(tx, current.lastEventSentNID),
     ]);
-    const lastEventIDSent = current.lastEventSentNID === 0 ? '' : await tables.events.selectEventID(tx, current.lastEventSentNID);
-    return new LatestEventsUpdater(tx, tables, userNID, roomNID, versions.get(roomNID) ?? '', current, latestEvents, lastEventIDSent);
+    return new LatestEventsUpdater(tx, tables, userNID, roomNID, roomVersion, current, latestEvents, lastEventIDSent);
   }
 
   get latestEventNIDs(): readonly EventNID[] { return this.current.latestEventNIDs; }

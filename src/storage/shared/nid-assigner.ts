@@ -22,6 +22,8 @@ export class NidMaps {
   private readonly eventTypes = new MappingCache<EventTypeNID>(10_000);
   private readonly stateKeys = new MappingCache<EventStateKeyNID>(200_000);
   private readonly rooms = new MappingCache<RoomNID>(10_000);
+  /** Room versions never change once a room exists: read each once. */
+  private readonly versions = new Map<RoomNID, string>();
 
   constructor(private readonly tables: RoomserverTables, private readonly uow: UnitOfWork) {}
 
@@ -42,6 +44,33 @@ export class NidMaps {
     const t = this.tables.rooms;
     return this.assign(this.rooms, roomID, tx,
       () => t.selectRoomNID(tx, roomID), () => t.insertRoomNID(tx, roomID, roomVersion));
+  }
+
+  /**
+   * The rooms' versions ("" for a room a build before room versions were required stored without one). Missing
+   * rooms are omitted.
+   */
+  async roomVersions(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
+    const out = new Map<RoomNID, string>();
+    const missing: RoomNID[] = [];
+    for (const nid of new Set(roomNIDs)) {
+      const v = this.versions.get(nid);
+      if (v === undefined) missing.push(nid);
+      else out.set(nid, v);
+    }
+    if (missing.length > 0) {
+      const read = await this.tables.rooms.selectRoomVersionsForRoomNIDs(tx, missing);
+      for (const [nid, v] of read) out.set(nid, v);
+      this.uow.afterCommit(tx, () => {
+        if (this.versions.size > 100_000) this.versions.clear();
+        for (const [nid, v] of read) this.versions.set(nid, v);
+      });
+    }
+    return out;
+  }
+
+  async roomVersion(tx: Tx, roomNID: RoomNID): Promise<string> {
+    return (await this.roomVersions(tx, [roomNID])).get(roomNID) ?? '';
   }
 
   /** The room's NID if the room is stored (committed or in this transaction), without creating it. */

@@ -3,7 +3,7 @@ import { TOKENS } from '../../di/tokens.js';
 import {
   ConcurrentUpdateError, ConflictError, InvalidInputError, MissingEventError, MissingStateError, NotFoundError,
 } from '../../types/errors.js';
-import { checkRoomEvent, parseEvent, roomVersionOf, type RoomEvent } from '../../types/event.js';
+import { checkRoomEvent, parseEvent, type RoomEvent } from '../../types/event.js';
 import {
   checkAlias, checkBoolean, checkCount, checkEventID, checkFunction, checkIdentifier, checkList, checkNID, checkNIDList, checkRoomID,
   checkStateKey, checkString, checkUserID, serverNameOf,
@@ -21,6 +21,7 @@ import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
 import { NidMaps } from './nid-assigner.js';
 import { redactEventJSON } from './redaction.js';
+import { compareCodePoints } from '../../matrix/canonical-json.js';
 import { StateStorage } from './state-storage.js';
 import type { StorageOptions } from './storage-options.js';
 
@@ -176,7 +177,7 @@ export class RoomserverDatabase {
    * a refused event leaves nothing behind, not even a room, on an engine with no transaction to roll back (Cosmos
    * DB). Returns the room and the event's row if it is stored already.
    */
-  private async admitEvent(tx: Tx, event: RoomEvent, options: StoreEventOptions): Promise<{ roomNID: RoomNID; found: FoundEvent | undefined }> {
+  private async admitEvent(tx: Tx, event: RoomEvent, options: StoreEventOptions): Promise<{ roomNID: RoomNID; found: FoundEvent | undefined; roomVersion: string }> {
     const [knownRoomNID, found, transactionEventID] = await Promise.all([
       this.nids.knownRoom(tx, event.roomID),
       this.findEvent(tx, event.eventID),
@@ -186,8 +187,21 @@ export class RoomserverDatabase {
     if (transactionEventID !== null && transactionEventID !== event.eventID) {
       throw new ConflictError(`client transaction ${preview(options.transaction!.transactionID)} already sent event ${transactionEventID}`);
     }
-    const roomNID = knownRoomNID ?? await this.nids.room(tx, event.roomID, roomVersionOf(event));
-    return { roomNID, found };
+    if (knownRoomNID === undefined) {
+      // A new room takes the version the event was read by: a create event's own, or the one its caller gave.
+      if (event.roomVersion === undefined) {
+        throw new InvalidInputError(`room ${event.roomID} is not stored yet and the event does not say its room version: store the room's ` +
+          'create event first, or read the event with its room version (parseEvent(json, { roomVersion }), parsePDU)');
+      }
+      const roomNID = await this.nids.room(tx, event.roomID, event.roomVersion);
+      return { roomNID, found, roomVersion: event.roomVersion };
+    }
+    const roomVersion = await this.nids.roomVersion(tx, knownRoomNID);
+    // "" is a room a build before versions were required stored without one: it takes whatever comes.
+    if (event.roomVersion !== undefined && roomVersion !== '' && event.roomVersion !== roomVersion) {
+      throw new ConflictError(`event ${event.eventID} was read as room version ${event.roomVersion}, but room ${event.roomID} is version ${roomVersion}`);
+    }
+    return { roomNID: knownRoomNID, found, roomVersion };
   }
 
   private async storeEventIn(
@@ -277,8 +291,8 @@ export class RoomserverDatabase {
     const [redactionEvent] = await this.eventsByID(tx, [info.redactionEventID]);
     const [targetEvent] = await this.eventsByID(tx, [info.redactsEventID]);
     if (!redactionEvent || !targetEvent || redactionEvent.event.roomID !== targetEvent.event.roomID) return undefined;
-    const versions = await t.rooms.selectRoomVersionsForRoomNIDs(tx, [roomNID]);
-    const redacted = redactEventJSON(targetEvent.event.json, redactionEvent.event.json, versions.get(roomNID) ?? '');
+    // A room stored without a version (by an older build) is redacted by the rules of version 1, the default.
+    const redacted = redactEventJSON(targetEvent.event.json, redactionEvent.event.json, (await this.nids.roomVersion(tx, roomNID)) || '1');
     await t.eventJSON.insertEventJSON(tx, targetEvent.eventNID, redacted);
     await t.redactions.markRedactionValidated(tx, info.redactionEventID, true);
     return { redactionEvent: redactionEvent.event, redactedEventID: targetEvent.event.eventID };
@@ -295,8 +309,8 @@ export class RoomserverDatabase {
     checkRoomEvent(event);
     checkStoreEventOptions(options);
     return this.retryOnConcurrentUpdate(() => this.uow.transaction(async (tx) => {
-      const { roomNID, found } = await this.admitEvent(tx, event, options);
-      const u = await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID);
+      const { roomNID, found, roomVersion } = await this.admitEvent(tx, event, options);
+      const u = await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID, roomVersion);
       // Whether an event already stored names this one in its prev_events does not depend on storing this one: asked
       // first and alongside (one round trip fewer where the driver pipelines). Asked before this event's own
       // prev_events are recorded, so an event naming itself does not count as referenced.
@@ -374,8 +388,8 @@ export class RoomserverDatabase {
   async updateLatestEvents<T>(roomNID: RoomNID, fn: (u: LatestEventsUpdater) => Promise<T>): Promise<T> {
     checkNID('room NID', roomNID);
     checkFunction('fn', fn);
-    return this.retryOnConcurrentUpdate(() =>
-      this.uow.transaction(async (tx) => fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID))));
+    return this.retryOnConcurrentUpdate(() => this.uow.transaction(async (tx) =>
+      fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID, await this.nids.roomVersion(tx, roomNID)))));
   }
 
   /**
@@ -533,9 +547,22 @@ export class RoomserverDatabase {
   }
 
   private async eventsByNID(tx: Tx, eventNIDs: readonly EventNID[]): Promise<StoredEvent[]> {
-    const pairs = await this.tables.eventJSON.bulkSelectEventJSON(tx, eventNIDs);
-    // Stored JSON was validated on the way in; a redacted event may exceed 64 KiB with its redacted_because.
-    return pairs.map((p) => ({ eventNID: p.eventNID, event: parseEvent(p.eventJSON, { maxBytes: Infinity }) }));
+    // A PDU of room version 3 or later does not carry its ID: the ID (and the room, whose version says where
+    // `redacts` lives) come from the event's row, read alongside (one round trip where the driver pipelines).
+    const [pairs, rows] = await Promise.all([
+      this.tables.eventJSON.bulkSelectEventJSON(tx, eventNIDs),
+      this.tables.events.bulkSelectEventIDsAndRooms(tx, eventNIDs),
+    ]);
+    const versions = await this.nids.roomVersions(tx, [...rows.values()].map((r) => r.roomNID));
+    const out: StoredEvent[] = [];
+    for (const p of pairs) {
+      const row = rows.get(p.eventNID);
+      if (!row) continue; // JSON without a row: an event whose storing never committed
+      const roomVersion = versions.get(row.roomNID) || undefined;
+      // Stored JSON was validated on the way in; a redacted event may exceed 64 KiB with its redacted_because.
+      out.push({ eventNID: p.eventNID, event: parseEvent(p.eventJSON, { maxBytes: Infinity, eventID: row.eventID, ...(roomVersion ? { roomVersion } : {}) }) });
+    }
+    return out;
   }
 
   private async eventsByID(tx: Tx, eventIDs: readonly string[]): Promise<StoredEvent[]> {
@@ -688,9 +715,22 @@ export class RoomserverDatabase {
     return this.tables.membership.selectKnownUsers(this.auto, userNID, search, limit);
   }
 
-  /** Every room ID, sorted. */
+  /** The rooms with events (a stub room, created by an updater or an invite and holding no event yet, is left out), sorted. */
   getKnownRooms(): Promise<string[]> {
-    return this.tables.rooms.selectRoomIDs(this.auto);
+    return this.tables.rooms.selectRoomIDsWithEvents(this.auto);
+  }
+
+  /**
+   * The rooms holding at least one event of the type (its history, not only its current state), sorted; what a
+   * homeserver loads its server ACLs from. Dendrite's GetRoomsWithEventTypeNID.
+   */
+  async getRoomsWithEventType(eventType: string): Promise<string[]> {
+    checkIdentifier('event type', eventType);
+    const typeNID = (await this.tables.eventTypes.bulkSelectEventTypeNID(this.auto, [eventType])).get(eventType);
+    if (typeNID === undefined) return [];
+    const roomNIDs = await this.tables.events.selectRoomsWithEventTypeNID(this.auto, typeNID);
+    const ids = await this.tables.rooms.bulkSelectRoomIDs(this.auto, roomNIDs);
+    return [...ids.values()].sort(compareCodePoints);
   }
 
   /** Sets or clears "forgotten". NotFoundError if the user or the room is unknown. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CorruptionError, InvalidInputError } from '../../types/errors.js';
 import { asEventNID, asEventStateKeyNID, asEventTypeNID, MAX_NID } from '../../types/nids.js';
 import type { StateBlockNID } from '../../types/nids.js';
-import { compareTuples, type StateEntry } from '../../types/state.js';
+import { compareEntries, compareTuples, type StateEntry } from '../../types/state.js';
 
 /**
  * The one encoding of a state block, shared by every driver (a BLOB on SQLite, bytea on PostgreSQL, base64 on
@@ -29,9 +29,12 @@ function checkNid(what: string, n: number, allowZero: boolean): void {
   }
 }
 
-/** Sorts and checks the entries, then encodes them. InvalidInputError on a repeated tuple or a bad NID. */
+/**
+ * Sorts and checks the entries, then encodes them. An entry given twice (same tuple, same event) counts once, as
+ * Dendrite drops the repeat; a tuple given with two different events is an InvalidInputError, as is a bad NID.
+ */
 export function encodeStateBlock(input: readonly StateEntry[]): EncodedStateBlock {
-  const entries = [...input].sort(compareTuples);
+  const entries = withoutRepeats([...input].sort(compareEntries), 'block');
   const out = new VarintWriter();
   out.byte(FORMAT_V1);
   out.uint(entries.length);
@@ -42,9 +45,6 @@ export function encodeStateBlock(input: readonly StateEntry[]): EncodedStateBloc
     checkNid('event type NID', e.eventTypeNID, false);
     checkNid('state key NID', e.eventStateKeyNID, false);
     checkNid('event NID', e.eventNID, true);
-    if (i > 0 && compareTuples(entries[i - 1]!, e) === 0) {
-      throw new InvalidInputError(`a state block holds one entry per tuple; (${e.eventTypeNID}, ${e.eventStateKeyNID}) appears twice`);
-    }
     const sameType = e.eventTypeNID === prevType;
     out.uint(e.eventTypeNID - prevType);
     out.uint(sameType ? e.eventStateKeyNID - prevKey : e.eventStateKeyNID);
@@ -54,6 +54,23 @@ export function encodeStateBlock(input: readonly StateEntry[]): EncodedStateBloc
   }
   const bytes = out.finish();
   return { entries, bytes, hash: sha256(bytes) };
+}
+
+/**
+ * Entries sorted by (tuple, event) with exact repeats dropped. InvalidInputError naming the tuple if one holds two
+ * different events: a state has one event per (type, state key).
+ */
+export function withoutRepeats(sorted: readonly StateEntry[], what: 'block' | 'delta'): StateEntry[] {
+  const out: StateEntry[] = [];
+  for (const e of sorted) {
+    const last = out[out.length - 1];
+    if (last && compareTuples(last, e) === 0) {
+      if (last.eventNID === e.eventNID) continue;
+      throw new InvalidInputError(`a state ${what} holds one event per tuple; (${e.eventTypeNID}, ${e.eventStateKeyNID}) is given events ${last.eventNID} and ${e.eventNID}`);
+    }
+    out.push(e);
+  }
+  return out;
 }
 
 export function decodeStateBlock(bytes: Uint8Array, blockNID?: StateBlockNID): StateEntry[] {

@@ -1,7 +1,8 @@
 import { inject, injectable } from 'inversify';
-import { CorruptionError, InvalidInputError } from '../../types/errors.js';
+import { CorruptionError } from '../../types/errors.js';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
-import { compareTuples, tupleKey, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
+import { compareEntries, compareTuples, tupleKey, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
+import { withoutRepeats } from './state-codec.js';
 import { TOKENS } from '../../di/tokens.js';
 import type { RoomserverTables, SnapshotBlocks, Tx, UnitOfWork } from '../tables/index.js';
 import { BlockCache, SnapshotCache } from './block-cache.js';
@@ -92,13 +93,9 @@ export class StateStorage {
    */
   async addState(tx: Tx, roomNID: RoomNID, baseBlockNIDs: readonly StateBlockNID[], delta: readonly StateEntry[]): Promise<StateSnapshotNID> {
     // Plain entries only: callers pass richer objects (a StateAtEvent), which must not leak into blocks or the cache.
-    delta = delta.map(({ eventTypeNID, eventStateKeyNID, eventNID }) => ({ eventTypeNID, eventStateKeyNID, eventNID }));
-    const seen = new Set<string>();
-    for (const e of delta) {
-      const key = tupleKey(e);
-      if (seen.has(key)) throw new InvalidInputError(`a state delta holds one entry per tuple; ${key} appears twice`);
-      seen.add(key);
-    }
+    // An entry given twice counts once; a tuple given two events is refused.
+    delta = withoutRepeats(delta.map(({ eventTypeNID, eventStateKeyNID, eventNID }) => ({ eventTypeNID, eventStateKeyNID, eventNID }))
+      .sort(compareEntries), 'delta');
     const order = [...baseBlockNIDs];
     const written = new Map<StateBlockNID, readonly StateEntry[]>();
     if (delta.length > 0) {

@@ -146,6 +146,19 @@ export class SqliteEventsTable implements EventsTable {
       WHERE event_nid ${IN_LIST}`).get(nidList(unique(eventNIDs))) as { depth: number }).depth);
   }
 
+  bulkSelectEventIDsAndRooms(tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, { eventID: string; roomNID: RoomNID }>> {
+    return this.conn.run(tx, (c) => {
+      const rows = c.stmt(`SELECT event_nid AS nid, event_id AS eventID, room_nid AS roomNID FROM roomserver_events WHERE event_nid ${IN_LIST}`)
+        .all(nidList(unique(eventNIDs))) as { nid: EventNID; eventID: string; roomNID: RoomNID }[];
+      return new Map(rows.map((r) => [r.nid, { eventID: r.eventID, roomNID: r.roomNID }]));
+    });
+  }
+
+  selectRoomsWithEventTypeNID(tx: Tx, eventTypeNID: EventTypeNID): Promise<RoomNID[]> {
+    return this.conn.run(tx, (c) => (c.stmt(`SELECT DISTINCT room_nid AS nid FROM roomserver_events WHERE event_type_nid = ? ORDER BY room_nid`)
+      .all(eventTypeNID) as { nid: RoomNID }[]).map((r) => r.nid));
+  }
+
   selectRoomNIDsForEventNIDs(tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, RoomNID>> {
     return this.conn.run(tx, (c) => {
       const rows = c.stmt(`SELECT event_nid AS nid, room_nid AS room FROM roomserver_events WHERE event_nid ${IN_LIST}`)

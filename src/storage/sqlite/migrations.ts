@@ -237,6 +237,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'rooms by event type; room versions from create events',
+    sql: `
+      -- The rooms holding an event of a type (Dendrite's SelectRoomsWithEventTypeNID: server ACLs at start-up).
+      CREATE INDEX roomserver_events_type_room ON roomserver_events (event_type_nid, room_nid);
+      -- Rooms an older build stored without a version take the one their stored create event declares ("1" if none).
+      UPDATE roomserver_rooms SET room_version = COALESCE((
+        SELECT json_extract(j.event_json, '$.content.room_version') FROM roomserver_events e
+          JOIN roomserver_event_json j ON j.event_nid = e.event_nid
+          WHERE e.room_nid = roomserver_rooms.room_nid AND e.event_type_nid = 1 AND e.event_state_key_nid = 1 LIMIT 1), '1')
+        WHERE room_version = '' AND EXISTS (SELECT 1 FROM roomserver_events e
+          WHERE e.room_nid = roomserver_rooms.room_nid AND e.event_type_nid = 1 AND e.event_state_key_nid = 1);
+    `,
+  },
 ];
 
 /** Applies the migrations this file has and the database lacks. Returns the versions applied. */

@@ -86,6 +86,11 @@ export class SqliteRoomsTable implements RoomsTable {
     return this.conn.run(tx, (c) => (c.stmt('SELECT room_id AS id FROM roomserver_rooms ORDER BY room_id').all() as { id: string }[]).map((r) => r.id));
   }
 
+  selectRoomIDsWithEvents(tx: Tx): Promise<string[]> {
+    return this.conn.run(tx, (c) => (c.stmt(`SELECT room_id AS id FROM roomserver_rooms WHERE latest_event_nids != '[]' ORDER BY room_id`)
+      .all() as { id: string }[]).map((r) => r.id));
+  }
+
   bulkSelectRoomIDs(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
     return this.conn.run(tx, (c) => {
       const rows = c.stmt(`SELECT room_nid AS nid, room_id AS id FROM roomserver_rooms WHERE room_nid ${IN_LIST}`)

@@ -56,6 +56,10 @@ export interface EventsTable {
   bulkSelectEventNID(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, EventNID>>;
   /** max(depth) + 1 over the given events, or 0 when none of them exists. */
   selectMaxEventDepth(tx: Tx, eventNIDs: readonly EventNID[]): Promise<number>;
+  /** Each event's ID and room. Missing NIDs are omitted. */
+  bulkSelectEventIDsAndRooms(tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, { eventID: string; roomNID: RoomNID }>>;
+  /** The rooms holding at least one event of the type, ascending, each once (Dendrite's SelectRoomsWithEventTypeNID). */
+  selectRoomsWithEventTypeNID(tx: Tx, eventTypeNID: EventTypeNID): Promise<RoomNID[]>;
   /** Missing NIDs are omitted. */
   selectRoomNIDsForEventNIDs(tx: Tx, eventNIDs: readonly EventNID[]): Promise<Map<EventNID, RoomNID>>;
 }

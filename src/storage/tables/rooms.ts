@@ -51,6 +51,8 @@ export interface RoomsTable {
   selectRoomInfo(tx: Tx, roomID: string): Promise<RoomInfo | null>;
   /** Every room ID, sorted. */
   selectRoomIDs(tx: Tx): Promise<string[]>;
+  /** The IDs of rooms with latest events (stub rooms left out), sorted: Dendrite's SelectRoomIDsWithEvents. */
+  selectRoomIDsWithEvents(tx: Tx): Promise<string[]>;
   /** Missing NIDs are omitted. */
   bulkSelectRoomIDs(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>>;
   /** Missing IDs are omitted. */

@@ -16,7 +16,8 @@ export interface StoreStatsReader {
   collect(): Promise<StoreStats>;
   /**
    * A SHA-256 (hex) over every row of every table of the store (Cosmos DB: every document of the tenant, its system
-   * properties aside), in a fixed order: equal before and after an operation exactly when it changed nothing. For
+   * properties aside), in a fixed order: equal before and after an operation exactly when it changed nothing, and
+   * equal for two stores of one driver holding the same data (the record of when migrations ran is left out). For
    * tests and tools that must prove a store untouched; it reads the whole store.
    */
   fingerprint(): Promise<string>;
