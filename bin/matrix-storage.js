@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The installed `matrix-storage` command: loads the TypeScript CLI through tsx's loader, with this package's
-// tsconfig (decorators) whatever directory it is run from.
+// This repository's own launcher of the CLI from its TypeScript sources, through tsx with this package's tsconfig
+// (decorators), from any directory; the tests run it. The published package's command is dist/src/cli/bin.js,
+// compiled, which needs no loader (package.json "bin"); this file is not published.
 import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 

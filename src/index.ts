@@ -11,6 +11,7 @@ import { loadConfig, type LoadConfigOptions } from './config/load.js';
 import { validateConfig, type StorageConfig } from './config/schema.js';
 import { createContainer, knownBackends } from './di/container.js';
 import { TOKENS } from './di/tokens.js';
+import type { OpenOptions } from './di/driver.js';
 import type { RoomserverDatabase } from './storage/shared/roomserver-database.js';
 import type { FederationBlacklistDatabase } from './storage/shared/federation-blacklist-database.js';
 import type { KeyBackupDatabase } from './storage/shared/key-backup-database.js';
@@ -53,9 +54,9 @@ export type StorageConfigInput = Record<string, unknown>;
  * Opens the backend the config names (SQLite at ./data/matrix-storage.db by default), creating or upgrading its
  * schema, and returns the typed APIs. Accepts a validated StorageConfig or a raw config object.
  */
-export async function createStorage(config: StorageConfig | StorageConfigInput = {}): Promise<Storage> {
+export async function createStorage(config: StorageConfig | StorageConfigInput = {}, options: OpenOptions = {}): Promise<Storage> {
   const resolved = isValidated(config) ? config : validateConfig(config, knownBackends(), knownBackends());
-  const { container, driver } = await createContainer(resolved);
+  const { container, driver } = await createContainer(resolved, options);
   // A driver still being written may not bind every table yet: it still opens, and the APIs it cannot serve
   // reject every call with the reason (see `provided`).
   const provided = <T extends object>(token: symbol, what: string): T => {
@@ -119,7 +120,7 @@ function isValidated(c: StorageConfig | StorageConfigInput): c is StorageConfig 
 }
 
 export { registerDriver, knownBackends } from './di/container.js';
-export type { DriverFactory, OpenedDriver } from './di/driver.js';
+export type { DriverFactory, MigrationProgress, OpenedDriver, OpenOptions } from './di/driver.js';
 export { TOKENS } from './di/tokens.js';
 export type { StorageConfig } from './config/schema.js';
 export * from './types/errors.js';

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CliError } from '../src/cli/output.js';
+import { progress } from '../src/cli/progress.js';
 import { computeEventID, contentHash, createStorage } from '../src/index.js';
 import { expectedKeysOutput, KEYS_USER, runCli, runCliReported, writeKeysFixture } from './support/cli.js';
 
@@ -141,15 +142,18 @@ describe('the matrix-storage command', () => {
 
   it('usage mistakes are usage errors (exit 2) in one short line, never a stack', async () => {
     const cases: [string[], RegExp][] = [
-      [['generate', '--members', '-5'], /--members.*argument is ambiguous/],
+      [['generate', '--members', '-5'], /--members takes a whole number, got "-5"/],
       [['generate', '--members=-5'], /--members takes a whole number, got "-5"/],
-      [withConfig('state', '!r:example.org', '--at'), /--at.*argument missing/],
+      [withConfig('state', '!r:example.org', '--at'), /option '--at <event_id>' argument missing\nUsage: matrix-storage state \[options\] <room_id>/],
       [withConfig('state', `!${'x'.repeat(10_000)}:example.org`), /state: ROOM_ID is 10013 bytes long; Matrix allows at most 255/],
       [withConfig('state', '!r:example.org', '--at', 'no-sigil'), /--at EVENT_ID must start with "\$"/],
       [withConfig('state', 'r\u0000oom'), /ROOM_ID contains a NUL/],
       [withConfig('keys', '@a\ud800:example.org'), /USER_ID is not well-formed text/],
-      [['--frobnicate', 'migrate'], /Unknown option '--frobnicate'/],
-      [['frobnicate'], /unknown command "frobnicate"/],
+      [['--frobnicate', 'migrate'], /unknown option '--frobnicate'/],
+      [withConfig('migrate', 'extra'), /too many arguments for 'migrate'.*\nUsage: matrix-storage migrate \[options\]/],
+      [withConfig('import'), /missing required argument 'file'\nUsage: matrix-storage import \[options\] <file>/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['imprt', 'x'], /unknown command 'imprt'\n\(Did you mean import\?\)/],
     ];
     for (const [args, pattern] of cases) {
       const { code, err } = await runCliReported(args);
@@ -174,5 +178,42 @@ describe('the matrix-storage command', () => {
     }
     expect(failure.code).to.equal(2);
     expect(failure.stderr).to.contain('"postgres.url"').and.not.contain('hunter2');
+  });
+});
+
+describe('progress output', () => {
+  it('off a terminal: plain lines with done of total, percentage, rate and ETA; --quiet: nothing', () => {
+    const lines: string[] = [];
+    const io = { out: () => {}, err: (l: string) => { lines.push(l); } };
+    const p = progress(io, { label: 'import', quiet: false, tty: false, everySeconds: 0 });
+    p.start(4096, 'bytes');
+    p.update(1024, '12 events');
+    p.stop();
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/^import: 1\.0 KiB of 4\.0 KiB \(25%\), ETA \d+ s, .*\/s, 12 events$/);
+    const quiet = progress(io, { label: 'import', quiet: true, tty: false, everySeconds: 0 });
+    quiet.start(10, 'events');
+    quiet.update(5);
+    expect(lines).to.have.length(1);
+  });
+
+  it('import --quiet prints the summary only; --json one JSON document', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-progress-'));
+    try {
+      const config = path.join(dir, 'c.yaml');
+      fs.writeFileSync(config, `sqlite:\n  path: ${JSON.stringify(path.join(dir, 's.db'))}\n`);
+      const room = path.join(dir, 'room.jsonl');
+      await runCli(['generate', '--members', '5', '--events', '40', '--out', room]);
+      const quiet = await runCliReported(['--config', config, 'import', room, '--quiet']);
+      expect(quiet.err).to.equal('');
+      const json = await runCliReported(['--config', config, 'import', room, '--json', '--quiet']);
+      const summary = JSON.parse(json.out) as { applied: number; alreadyStored: number; format: string };
+      expect(summary).to.include({ applied: 0, alreadyStored: 40, format: 'json-lines' });
+      const shown = JSON.parse((await runCliReported(['--config', config, 'config', '--json'])).out) as { source: string; config: { backend: string } };
+      expect(shown.config.backend).to.equal('sqlite');
+      expect((await runCliReported(['--version'])).out).to.match(/^\d+\.\d+\.\d+$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

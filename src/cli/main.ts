@@ -1,13 +1,16 @@
 /**
- * The `matrix-storage` command. Every command reads matrix-storage.yaml (or --config FILE) with environment
- * overrides, so the same command works against SQLite, PostgreSQL and Cosmos DB.
+ * The `matrix-storage` command: a thin layer over the library (each command's work is a function callers can use
+ * from code). Every command reads matrix-storage.yaml (or --config FILE) with environment overrides, so the same
+ * command works against SQLite, PostgreSQL and Cosmos DB. Arguments are parsed by commander (a well-kept parser:
+ * per-command help, unknown options and extra arguments refused, suggestions for typos).
  */
 import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from 'commander';
 import { createStorage, loadStorageConfig, type Storage } from '../index.js';
 import type { StorageConfig } from '../config/schema.js';
+import type { OpenOptions } from '../di/driver.js';
 import { redact, redactSettings, redactUrl } from '../config/redact.js';
 import { ConfigError, InvalidInputError, StorageError, StoreUnavailableError } from '../types/errors.js';
 import { generateRoom, validateGenerateOptions } from './generate.js';
@@ -15,249 +18,44 @@ import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.
 import { roomVersionRules } from '../matrix/room-versions.js';
 import { formatImportSummary } from './commands/import.js';
 import { eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
-import { fmtInt } from './output.js';
 import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
-import { CliError, EXIT, processIO, type CliIO } from './output.js';
-
-const USAGE = `matrix-storage: the storage layer of a Matrix homeserver
-
-Usage: matrix-storage [--config FILE] COMMAND [options]
-
-Commands:
-  migrate                      create or upgrade the schema of the configured backend
-  generate [--members N] [--events N] [--seed N] [--out FILE]
-                               write a synthetic room as JSON lines (default: 2000 members, 20000 events, seed 1, stdout)
-  import FILE [--room-version V]
-                               store a file of federation PDUs (JSON lines, a JSON array, a transaction body or
-                               JSON objects one after another) in file order, with state, memberships and latest
-                               events; --room-version for rooms whose create event is neither stored nor in the file
-  event-id FILE [--room-version V]
-                               print the computed event ID of each PDU of the file, one a line
-  state ROOM_ID [--at EVENT_ID] [--before]
-                               print a room's state as JSON: current, right after EVENT_ID, or right before it
-  keys USER_ID                 print a user's devices (ID, display name, stream ID), cross-signing keys and
-                               key backup summary (latest version, algorithm, key count, etag, deleted) as JSON
-  config                       print the configuration in effect (secrets hidden)
-  demo [--members N] [--events N]
-                               what \`npm start\` runs: generate a sample room if there is none, import it, summarise
-
-Options:
-  --config FILE                the config file (default: ./matrix-storage.yaml if present, else built-in defaults)
-  --debug                      on failure, also print the error's stack (secrets hidden)
-  -h, --help                   this text
-
-Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error, 3 the store cannot be reached or used.
-`;
+import { CliError, EXIT, fmtInt, processIO, type CliIO } from './output.js';
+import { progress } from './progress.js';
 
 /** Named for the PDU format: a sample room written by an older build (made-up event IDs) is not reused. */
 const SAMPLE_ROOM = './data/sample-room-pdus.jsonl';
 
-function int(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new CliError(`--${name} takes a whole number, got ${preview(value)}`, EXIT.usage);
-  return Number(value);
+/** Options every command takes (given before or after the command's name). */
+interface Common {
+  config?: string;
+  debug?: boolean;
+  quiet?: boolean;
 }
 
-async function withStorage<T>(config: StorageConfig, fn: (s: Storage) => Promise<T>): Promise<T> {
-  const storage = await createStorage(config);
-  try {
-    return await fn(storage);
-  } finally {
-    await storage.close();
+/** This package's version, from its package.json (found from here whether this runs compiled or from source). */
+export function packageVersion(): string {
+  for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'matrix-storage') return pkg.version ?? '0.0.0';
+    }
+    if (path.dirname(dir) === dir) return '0.0.0';
   }
 }
 
-/** Writes a generated room to a file (or stdout), a line at a time. */
-async function writeRoom(out: NodeJS.WritableStream, lines: Iterable<string>): Promise<number> {
-  let n = 0;
-  for (const line of lines) {
-    n++;
-    if (!out.write(`${line}\n`)) await new Promise((resolve) => out.once('drain', resolve));
-  }
-  return n;
+function wholeNumber(name: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new CliError(`--${name} takes a whole number, got ${preview(value)}`, EXIT.usage);
+    return Number(value);
+  };
 }
 
-async function generateToFile(file: string, members: number, events: number, seed: number): Promise<number> {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.partial`;
-  const out = fs.createWriteStream(tmp);
-  const n = await writeRoom(out, generateRoom(validateGenerateOptions({ members, events, seed })));
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  fs.renameSync(tmp, file);
-  return n;
-}
-
-function parse(argv: string[]) {
-  try {
-    return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      config: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-      members: { type: 'string' },
-      events: { type: 'string' },
-      seed: { type: 'string' },
-      out: { type: 'string' },
-      at: { type: 'string' },
-      before: { type: 'boolean' },
-      debug: { type: 'boolean' },
-      'room-version': { type: 'string' },
-    },
-    });
-  } catch (e) {
-    // Unknown options, a missing option value, a value that looks like an option (--members -5): usage errors.
-    if (typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS_')) {
-      throw new CliError(`${(e as Error).message}\nUsage: matrix-storage [--config FILE] COMMAND [options]; see matrix-storage --help`, EXIT.usage);
-    }
-    throw e;
-  }
-}
-
-/**
- * Runs one command, writing to `io`; returns the exit code, or throws what went wrong (runCli reports it). The
- * command's output goes to io.out, progress and messages to io.err.
- */
-export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
-  const { values, positionals } = parse(argv);
-  const [command, ...args] = positionals;
-  if (values.help || command === undefined || command === 'help') {
-    io.out(USAGE.trimEnd());
-    return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
-  }
-  const load = () => loadStorageConfig(values.config !== undefined ? { file: values.config } : {});
-
-  switch (command) {
-    case 'migrate': {
-      const { config, source } = load();
-      // Migrating is this command's job: a store configured not to migrate on open (postgres.migrate_on_open: false)
-      // would otherwise refuse to open before it could be migrated.
-      const migrating = { ...config, postgres: { ...config.postgres, migrateOnOpen: true } };
-      const report = await withStorage(migrating, (s) => s.migrate());
-      io.out(`${config.backend} (config: ${source}): schema at version ${report.version}; ` +
-        (report.applied.length ? `applied ${report.applied.join(', ')}` : 'already up to date'));
-      return 0;
-    }
-    case 'generate': {
-      const members = int('members', values.members, 2000);
-      const events = int('events', values.events, 20_000);
-      const seed = int('seed', values.seed, 1);
-      if (values.out !== undefined) {
-        const n = await generateToFile(values.out, members, events, seed);
-        io.err(`wrote ${n} events to ${values.out}`);
-      } else {
-        await writeRoom(process.stdout, generateRoom(validateGenerateOptions({ members, events, seed })));
-      }
-      return 0;
-    }
-    case 'import': {
-      const file = args[0];
-      if (file === undefined) throw new CliError('import: which file? Usage: matrix-storage import FILE [--room-version V]', EXIT.usage);
-      const roomVersion = values['room-version'];
-      if (roomVersion !== undefined) checkArgument('import', () => roomVersionRules(roomVersion));
-      const { config } = load();
-      await withStorage(config, async (s) => {
-        io.err(`importing ${file} into ${describeBackend(config)}`);
-        const summary = await runImport(s, file, roomVersion, io);
-        io.out(formatImportSummary(summary, config.backend));
-      });
-      return 0;
-    }
-    case 'event-id': {
-      const file = args[0];
-      if (file === undefined) throw new CliError('event-id: which file? Usage: matrix-storage event-id FILE [--room-version V]', EXIT.usage);
-      const roomVersion = values['room-version'];
-      if (roomVersion !== undefined) checkArgument('event-id', () => roomVersionRules(roomVersion));
-      try {
-        for await (const { eventID } of eventIDsOfFile(file, roomVersion !== undefined ? { roomVersion } : {})) io.out(eventID);
-      } catch (e) {
-        if (e instanceof ImportStoppedError) throw new CliError(`event-id: ${e.message}`, EXIT.failed);
-        if (e instanceof InvalidInputError) throw new CliError(`event-id: ${e.message}`, EXIT.failed);
-        throw e;
-      }
-      return 0;
-    }
-    case 'state': {
-      const roomID = args[0];
-      if (roomID === undefined) throw new CliError('state: which room? Usage: matrix-storage state ROOM_ID [--at EVENT_ID] [--before]', EXIT.usage);
-      if (values.before && values.at === undefined) throw new CliError('state: --before needs --at EVENT_ID', EXIT.usage);
-      checkArgument('state', () => { checkRoomID('ROOM_ID', roomID); if (values.at !== undefined) checkEventID('--at EVENT_ID', values.at); });
-      const { config } = load();
-      const state = await withStorage(config, (s) => roomState(s, roomID, { ...(values.at !== undefined ? { at: values.at } : {}), before: values.before ?? false }));
-      io.out(JSON.stringify(state, null, 2));
-      return 0;
-    }
-    case 'keys': {
-      const userID = args[0];
-      if (userID === undefined) throw new CliError('keys: which user? Usage: matrix-storage keys USER_ID', EXIT.usage);
-      checkArgument('keys', () => checkUserID('USER_ID', userID));
-      const { config } = load();
-      const summary = await withStorage(config, (s) => userKeys(s, userID));
-      io.out(JSON.stringify(summary, null, 2));
-      return 0;
-    }
-    case 'config': {
-      const { config, source } = load();
-      // Secret settings hidden by name, every other string by the secrets rule (a URL's password), drivers' own
-      // sections (extra) included.
-      io.out(`# from ${redact(source)}\n${redact(JSON.stringify(redactSettings(config), null, 2))}`);
-      return 0;
-    }
-    case 'demo': {
-      const { config } = load();
-      const members = int('members', values.members, 2000);
-      const events = int('events', values.events, 20_000);
-      if (!fs.existsSync(SAMPLE_ROOM)) {
-        io.out(`generating a sample room (${members} members, ${events} events) in ${SAMPLE_ROOM}`);
-        await generateToFile(SAMPLE_ROOM, members, events, 1);
-      }
-      await withStorage(config, async (s) => {
-        io.out(`importing ${SAMPLE_ROOM} into ${describeBackend(config)}`);
-        const summary = await runImport(s, SAMPLE_ROOM, undefined, io);
-        io.out(formatImportSummary(summary, config.backend));
-        for (const roomID of summary.roomIDs) io.out(await roomAtAGlance(s, roomID));
-      });
-      return 0;
-    }
-    default:
-      throw new CliError(`unknown command ${preview(command)}; see matrix-storage --help`, EXIT.usage);
-  }
-}
-
-function describeBackend(config: StorageConfig): string {
-  if (config.backend === 'sqlite') return `sqlite ${config.sqlite.path}`;
-  if (config.backend === 'postgres') return `postgres ${redactUrl(config.postgres.url)} (schema ${config.postgres.schema})`;
-  return config.backend;
-}
-
-/**
- * Imports a file, with a progress line every second on stderr. A PDU that cannot be stored stops it: exit 1,
- * naming the PDU; everything before it is stored, nothing of it.
- */
-async function runImport(s: Storage, file: string, roomVersion: string | undefined, io: CliIO): Promise<ImportSummary> {
-  let last = Date.now();
-  const started = last;
-  try {
-    return await importPDUFile(s, file, {
-      ...(roomVersion !== undefined ? { roomVersion } : {}),
-      onProgress: (p) => {
-        const now = Date.now();
-        if (now - last < 1000) return;
-        last = now;
-        const pct = p.totalBytes > 0 ? ` (${Math.floor((100 * p.bytesRead) / p.totalBytes)}% of the file)` : '';
-        io.err(`  ${fmtInt(p.events)} events${pct}, ${fmtInt((p.events * 1000) / (now - started))} events/s`);
-      },
-    });
-  } catch (e) {
-    if (e instanceof ImportStoppedError) {
-      throw new CliError(`import: ${e.message}. Everything before it is stored; nothing of it is.`, EXIT.failed);
-    }
-    if (e instanceof InvalidInputError) throw new CliError(`import: ${e.message}`, EXIT.failed);
-    throw e;
-  }
+function roomVersionOption(value: string): string {
+  checkArgument('--room-version', () => roomVersionRules(value));
+  return value;
 }
 
 /** An argument the user typed that the store would refuse: a usage error, shown short. */
@@ -268,6 +66,273 @@ function checkArgument(command: string, check: () => void): void {
     if (e instanceof InvalidInputError) throw new CliError(`${command}: ${e.message}`, EXIT.usage);
     throw e;
   }
+}
+
+async function withStorage<T>(config: StorageConfig, fn: (s: Storage) => Promise<T>, options: OpenOptions = {}): Promise<T> {
+  const storage = await createStorage(config, options);
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+function describeBackend(config: StorageConfig): string {
+  if (config.backend === 'sqlite') return `sqlite ${config.sqlite.path}`;
+  if (config.backend === 'postgres') return `postgres ${redactUrl(config.postgres.url)} (schema ${config.postgres.schema})`;
+  return config.backend;
+}
+
+/** Writes a generated room to a file (or stdout), a line at a time, reporting progress. */
+async function writeRoom(out: NodeJS.WritableStream, lines: Iterable<string>, onLine: (n: number) => void): Promise<number> {
+  let n = 0;
+  for (const line of lines) {
+    n++;
+    if (!out.write(`${line}\n`)) await new Promise((resolve) => out.once('drain', resolve));
+    onLine(n);
+  }
+  return n;
+}
+
+async function generateToFile(file: string, options: { members: number; events: number; seed: number }, onLine: (n: number) => void): Promise<number> {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.partial`;
+  const out = fs.createWriteStream(tmp);
+  const n = await writeRoom(out, generateRoom(validateGenerateOptions(options)), onLine);
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  fs.renameSync(tmp, file);
+  return n;
+}
+
+/**
+ * Imports a file with a progress bar (bytes read of the file's size, events so far). A PDU that cannot be stored
+ * stops it: exit 1, naming the PDU; everything before it is stored, nothing of it.
+ */
+async function runImport(s: Storage, file: string, roomVersion: string | undefined, io: CliIO, quiet: boolean): Promise<ImportSummary> {
+  const bar = progress(io, { label: 'import', quiet });
+  let started = false;
+  try {
+    return await importPDUFile(s, file, {
+      ...(roomVersion !== undefined ? { roomVersion } : {}),
+      onProgress: (p) => {
+        if (!started) { bar.start(p.totalBytes, 'bytes'); started = true; }
+        bar.update(p.bytesRead, `${fmtInt(p.events)} events`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof ImportStoppedError) throw new CliError(`import: ${e.message}. Everything before it is stored; nothing of it is.`, EXIT.failed);
+    if (e instanceof InvalidInputError) throw new CliError(`import: ${e.message}`, EXIT.failed);
+    throw e;
+  } finally {
+    bar.stop();
+  }
+}
+
+const EXIT_CODES_HELP = `
+Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error, 3 the store cannot be reached or used.
+Configuration: matrix-storage.yaml in this directory (or --config FILE), then environment variables (README).`;
+
+/** The command tree; each action sets the exit code through `done`. */
+function buildProgram(io: CliIO, done: (code: number) => void): Command {
+  const program = new Command('matrix-storage');
+  const load = (o: Common) => loadStorageConfig(o.config !== undefined ? { file: o.config } : {});
+  program
+    .description('the storage layer of a Matrix homeserver: one API over SQLite, PostgreSQL and Azure Cosmos DB')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .option('--config <file>', 'the config file (default: ./matrix-storage.yaml if present, else built-in defaults)')
+    .option('--debug', 'on failure, also print the error\'s stack (secrets hidden)')
+    .option('-q, --quiet', 'no progress output')
+    .helpOption('-h, --help', 'this text')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')), outputError: () => {} });
+
+  /** A subcommand with the conventions every one follows: an example in its help, its usage line after an error. */
+  const command = (name: string, description: string, example: string) => {
+    const cmd = program.command(name).description(description).helpOption('-h, --help', 'this text')
+      .addHelpText('after', `\nExample:\n  ${example}\n${EXIT_CODES_HELP}`);
+    cmd.exitOverride((err) => { throw Object.assign(err, { usageLine: `Usage: matrix-storage ${cmd.name()} ${cmd.usage()}` }); });
+    return cmd;
+  };
+  // commander's options are untyped; each action names the shape its options have.
+  const opts = <T extends object = object>(cmd: Command) => cmd.optsWithGlobals() as Common & T;
+
+  command('migrate', 'create or upgrade the schema of the configured backend (a progress bar per migration)',
+    'matrix-storage --config matrix-storage.yaml migrate')
+    .option('--json', 'print the report as one JSON document')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ json?: boolean }>(cmd);
+      const { config, source } = load(o);
+      // Migrating is this command's job: a store configured not to migrate on open (postgres.migrate_on_open: false)
+      // would otherwise refuse to open before it could be migrated.
+      const migrating = { ...config, postgres: { ...config.postgres, migrateOnOpen: true } };
+      const bar = progress(io, { label: 'migrate', quiet: o.quiet === true });
+      let started = false;
+      const report = await withStorage(migrating, (s) => s.migrate(), {
+        onMigrationProgress: (p) => {
+          if (!started) { bar.start(p.total, 'migrations'); started = true; }
+          bar.update(p.done, `version ${p.version}: ${p.name}`);
+        },
+      }).finally(() => bar.stop());
+      if (o.json) io.out(JSON.stringify({ backend: config.backend, ...report }));
+      else {
+        io.out(`${config.backend} (config: ${redact(source)}): schema at version ${report.version}; ` +
+          (report.applied.length ? `applied ${report.applied.join(', ')}` : 'already up to date'));
+      }
+      done(EXIT.ok);
+    });
+
+  command('generate', 'write a synthetic room as JSON lines of room version 10 PDUs (stdout, or --out FILE)',
+    'matrix-storage generate --members 2000 --events 20000 --seed 1 --out room.jsonl')
+    .option('--members <n>', 'distinct members over the room\'s life', wholeNumber('members'), 2000)
+    .option('--events <n>', 'events in all', wholeNumber('events'), 20_000)
+    .option('--seed <n>', 'the same seed gives the same bytes', wholeNumber('seed'), 1)
+    .option('--out <file>', 'write here instead of stdout')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ members: number; events: number; seed: number; out?: string }>(cmd);
+      const options = { members: o.members, events: o.events, seed: o.seed };
+      checkArgument('generate', () => validateGenerateOptions(options));
+      const bar = progress(io, { label: 'generate', quiet: o.quiet === true || o.out === undefined });
+      bar.start(o.events, 'events');
+      try {
+        if (o.out !== undefined) {
+          const n = await generateToFile(o.out, options, (i) => bar.update(i));
+          bar.stop();
+          io.err(`wrote ${fmtInt(n)} events to ${o.out}`);
+        } else {
+          await writeRoom(process.stdout, generateRoom(validateGenerateOptions(options)), () => {});
+        }
+      } finally {
+        bar.stop();
+      }
+      done(EXIT.ok);
+    });
+
+  command('import', 'store a file of federation PDUs (JSON lines, a JSON array, a transaction body or JSON objects one after another) ' +
+    'in file order, with state, memberships and latest events', 'matrix-storage import room.jsonl --room-version 10')
+    .argument('<file>', 'the file of PDUs')
+    .option('--room-version <v>', 'the version of rooms whose create event is neither stored nor in the file before their events', roomVersionOption)
+    .option('--json', 'print the summary as one JSON document')
+    .action(async (file: string, _o, cmd: Command) => {
+      const o = opts<{ roomVersion?: string; json?: boolean }>(cmd);
+      const { config } = load(o);
+      await withStorage(config, async (s) => {
+        if (!o.quiet) io.err(`importing ${file} into ${describeBackend(config)}`);
+        const summary = await runImport(s, file, o.roomVersion, io, o.quiet === true);
+        io.out(o.json ? JSON.stringify({ backend: config.backend, ...summary }) : formatImportSummary(summary, config.backend));
+      });
+      done(EXIT.ok);
+    });
+
+  command('event-id', 'print the computed event ID of each PDU of a file, one a line, without a store',
+    'matrix-storage event-id room.jsonl --room-version 11')
+    .argument('<file>', 'the file of PDUs')
+    .option('--room-version <v>', 'the version of rooms whose create event is not in the file before their events', roomVersionOption)
+    .option('--json', 'print one JSON array of { where, eventID }')
+    .action(async (file: string, _o, cmd: Command) => {
+      const o = opts<{ roomVersion?: string; json?: boolean }>(cmd);
+      const all: { where: string; eventID: string }[] = [];
+      try {
+        for await (const entry of eventIDsOfFile(file, o.roomVersion !== undefined ? { roomVersion: o.roomVersion } : {})) {
+          if (o.json) all.push(entry);
+          else io.out(entry.eventID);
+        }
+      } catch (e) {
+        if (e instanceof ImportStoppedError || e instanceof InvalidInputError) throw new CliError(`event-id: ${e.message}`, EXIT.failed);
+        throw e;
+      }
+      if (o.json) io.out(JSON.stringify(all));
+      done(EXIT.ok);
+    });
+
+  command('state', 'print a room\'s state as JSON, sorted by (type, state_key): current, right after EVENT_ID, or right before it',
+    'matrix-storage state \'!room:example.org\' --at \'$event\' --before')
+    .argument('<room_id>', 'the room')
+    .option('--at <event_id>', 'the state right after this event')
+    .option('--before', 'with --at: the state right before it')
+    .option('--json', 'print one compact JSON document (the default output is the same document, indented)')
+    .action(async (roomID: string, _o, cmd: Command) => {
+      const o = opts<{ at?: string; before?: boolean; json?: boolean }>(cmd);
+      if (o.before && o.at === undefined) throw new CliError('state: --before needs --at EVENT_ID', EXIT.usage);
+      checkArgument('state', () => { checkRoomID('ROOM_ID', roomID); if (o.at !== undefined) checkEventID('--at EVENT_ID', o.at); });
+      const { config } = load(o);
+      const state = await withStorage(config, (s) => roomState(s, roomID, { ...(o.at !== undefined ? { at: o.at } : {}), before: o.before ?? false }));
+      io.out(o.json ? JSON.stringify(state) : JSON.stringify(state, null, 2));
+      done(EXIT.ok);
+    });
+
+  command('keys', 'print a user\'s devices, cross-signing keys and key backup summary as JSON',
+    'matrix-storage keys \'@alice:example.org\'')
+    .argument('<user_id>', 'the user')
+    .option('--json', 'print one compact JSON document (the default output is the same document, indented)')
+    .action(async (userID: string, _o, cmd: Command) => {
+      const o = opts<{ json?: boolean }>(cmd);
+      checkArgument('keys', () => checkUserID('USER_ID', userID));
+      const { config } = load(o);
+      const summary = await withStorage(config, (s) => userKeys(s, userID));
+      io.out(o.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
+      done(EXIT.ok);
+    });
+
+  command('config', 'print the configuration in effect, secrets hidden', 'matrix-storage --config matrix-storage.yaml config --json')
+    .option('--json', 'print one JSON document: { source, config }')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ json?: boolean }>(cmd);
+      const { config, source } = load(o);
+      // Secret settings hidden by name, every other string by the secrets rule (a URL's password), drivers' own
+      // sections (extra) included.
+      const shown = redactSettings(config);
+      io.out(o.json ? redact(JSON.stringify({ source, config: shown })) : `# from ${redact(source)}\n${redact(JSON.stringify(shown, null, 2))}`);
+      done(EXIT.ok);
+    });
+
+  command('demo', 'what `npm start` runs: generate a sample room if there is none, import it, summarise', 'matrix-storage demo --members 200 --events 2000')
+    .option('--members <n>', 'members of the sample room', wholeNumber('members'), 2000)
+    .option('--events <n>', 'events of the sample room', wholeNumber('events'), 20_000)
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ members: number; events: number }>(cmd);
+      const { config } = load(o);
+      if (!fs.existsSync(SAMPLE_ROOM)) {
+        io.out(`generating a sample room (${fmtInt(o.members)} members, ${fmtInt(o.events)} events) in ${SAMPLE_ROOM}`);
+        const bar = progress(io, { label: 'generate', quiet: o.quiet === true });
+        bar.start(o.events, 'events');
+        try {
+          await generateToFile(SAMPLE_ROOM, { members: o.members, events: o.events, seed: 1 }, (i) => bar.update(i));
+        } finally {
+          bar.stop();
+        }
+      }
+      await withStorage(config, async (s) => {
+        io.out(`importing ${SAMPLE_ROOM} into ${describeBackend(config)}`);
+        const summary = await runImport(s, SAMPLE_ROOM, undefined, io, o.quiet === true);
+        io.out(formatImportSummary(summary, config.backend));
+        for (const roomID of summary.roomIDs) io.out(await roomAtAGlance(s, roomID));
+      });
+      done(EXIT.ok);
+    });
+
+  return program;
+}
+
+/**
+ * Runs one command, writing to `io`; returns the exit code, or throws what went wrong (runCli reports it). The
+ * command's output goes to io.out, progress and messages to io.err.
+ */
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => { code = c; });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.ok;
+    // No command at all: the help went to stderr; a usage error.
+    if (e.code === 'commander.help' || e.code === 'commander.executeSubCommandAsync') return EXIT.usage;
+    const usage = (e as CommanderError & { usageLine?: string }).usageLine ?? 'Usage: matrix-storage [options] COMMAND; see matrix-storage --help';
+    throw new CliError(`${e.message.replace(/^error: /, '')}\n${usage}`, EXIT.usage);
+  }
+  return code;
 }
 
 /**
@@ -305,5 +370,6 @@ export async function runProcess(argv: string[]): Promise<void> {
   process.exitCode = await runCli(argv);
 }
 
-// `tsx src/cli/main.ts ...` (the npm scripts) runs it; importing the module (tests, bin/) does not.
+// `tsx src/cli/main.ts ...` (the npm scripts) runs it; importing the module (tests, bin.ts) does not.
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.dirname, 'main.ts')) void runProcess(process.argv.slice(2));
+

@@ -11,7 +11,7 @@ import { KeyDatabase } from '../storage/shared/key-database.js';
 import { TablePartitionStorer } from '../storage/shared/partition-storer.js';
 import { SendToDeviceDatabase } from '../storage/shared/send-to-device-database.js';
 import { BUILTIN_DRIVERS } from './builtin-drivers.js';
-import type { DriverFactory, OpenedDriver } from './driver.js';
+import type { DriverFactory, OpenedDriver, OpenOptions } from './driver.js';
 import { namedOperations } from '../storage/shared/request-accounting.js';
 import { TOKENS } from './tokens.js';
 
@@ -69,10 +69,10 @@ function sharedModule(config: StorageConfig): ContainerModule {
 }
 
 /** Opens the driver that config names and builds a container with it and the shared layer. */
-export async function createContainer(config: StorageConfig): Promise<{ container: Container; driver: OpenedDriver }> {
+export async function createContainer(config: StorageConfig, options: OpenOptions = {}): Promise<{ container: Container; driver: OpenedDriver }> {
   const factory = drivers.get(config.backend);
   if (!factory) throw new Error(`no driver registered for backend ${JSON.stringify(config.backend)}`);
-  const driver = await factory(config);
+  const driver = await factory(config, options);
   const container = new Container();
   // In this order: a driver's module may rebind a shared default (TOKENS.PartitionStorer).
   container.load(sharedModule(config), driver.module);

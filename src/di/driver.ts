@@ -18,4 +18,18 @@ export interface OpenedDriver {
   migrate(): Promise<MigrationReport>;
 }
 
-export type DriverFactory = (config: StorageConfig) => Promise<OpenedDriver>;
+/** What opening a store may report as it goes. */
+export interface OpenOptions {
+  /** Called as each schema migration is applied on open (what `matrix-storage migrate` shows as a progress bar). */
+  readonly onMigrationProgress?: (p: MigrationProgress) => void;
+}
+
+export interface MigrationProgress {
+  /** Migrations applied so far (the one named included) and how many were pending when opening began. */
+  readonly done: number;
+  readonly total: number;
+  readonly version: number;
+  readonly name: string;
+}
+
+export type DriverFactory = (config: StorageConfig, options?: OpenOptions) => Promise<OpenedDriver>;

@@ -1,4 +1,5 @@
-import { CosmosClient, type Container, type ContainerDefinition } from '@azure/cosmos';
+import type { Container, ContainerDefinition, CosmosClient } from '@azure/cosmos';
+import { loadOptionalPackage } from '../../di/optional-packages.js';
 import https from 'node:https';
 import type { CosmosConfig } from '../../config/schema.js';
 import { ConfigError, StoreUnavailableError } from '../../types/errors.js';
@@ -68,7 +69,8 @@ export class CosmosConnection implements UnitOfWork {
   }
 
   static async open(config: CosmosConfig): Promise<CosmosConnection> {
-    const client = new CosmosClient({
+    const { CosmosClient: Client } = await loadOptionalPackage<typeof import('@azure/cosmos')>('@azure/cosmos');
+    const client = new Client({
       ...(config.connectionString ? { connectionString: config.connectionString } : { endpoint: config.endpoint, key: config.key }),
       consistencyLevel: config.consistencyLevel,
       connectionPolicy: {

@@ -1,9 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { StorageError } from '../../types/errors.js';
 import { RequestAccounting, statementOperation } from '../shared/request-accounting.js';
 import { CommitHooks } from '../shared/commit-hooks.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
-import { PG_TYPES } from './values.js';
+import { pgTypes } from './values.js';
 import { connectionFailure, describeTarget } from './errors.js';
 
 export interface PostgresOptions {
@@ -61,7 +61,8 @@ export class PostgresConnection implements UnitOfWork {
   /** host:port/db (schema), for messages: never the password. */
   readonly target: string;
 
-  constructor(options: PostgresOptions) {
+  /** `pgModule`: the pg package, loaded when the driver opens (an optional package: di/optional-packages.ts). */
+  constructor(pgModule: typeof pg, options: PostgresOptions) {
     this.schema = options.schema;
     this.target = describeTarget(options.url, options.schema);
     // The schema is a validated plain identifier (config/schema.ts): it needs no quoting. Sent as startup options
@@ -71,10 +72,10 @@ export class PostgresConnection implements UnitOfWork {
     const url = new URL(options.url);
     const urlOptions = url.searchParams.get('options');
     url.searchParams.delete('options');
-    this.pool = new pg.Pool({
+    this.pool = new pgModule.Pool({
       connectionString: url.toString(),
       max: options.poolSize,
-      types: PG_TYPES,
+      types: pgTypes(pgModule),
       options: [urlOptions, `-c search_path=${options.schema}`, '-c plan_cache_mode=force_custom_plan'].filter(Boolean).join(' '),
       application_name: 'matrix-storage',
       // Pipelining: statements issued while others are in flight on the same client go out at once instead of

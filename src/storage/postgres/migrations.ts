@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { MigrationProgress } from '../../di/driver.js';
 import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
 
 /**
@@ -299,7 +300,7 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS matrix_storage_migrations (
  * versions applied. The advisory lock is keyed by the schema name, so stores in different schemas of one database
  * migrate independently; it is released when the transaction ends, even if the process dies.
  */
-export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> {
+export async function migrate(pool: pg.Pool, schema: string, onProgress?: (p: MigrationProgress) => void): Promise<number[]> {
   const client = await pool.connect();
   let broken: Error | undefined;
   // A checked-out client needs its own 'error' listener (see PostgresConnection.transaction).
@@ -315,11 +316,14 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
       await client.query(MIGRATIONS_TABLE);
       const done = new Set((await client.query<{ version: number }>('SELECT version FROM matrix_storage_migrations')).rows.map((r) => r.version));
       const applied: number[] = [];
+      const total = MIGRATIONS.filter((m) => !done.has(m.version)).length;
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
         await client.query(m.sql);
         await client.query('INSERT INTO matrix_storage_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
         applied.push(m.version);
+        // Within the one transaction: "done" means applied, visible once it commits.
+        onProgress?.({ done: applied.length, total, version: m.version, name: m.name });
       }
       await client.query('COMMIT');
       return applied;

@@ -4,6 +4,7 @@ import type { DriverFactory } from '../../di/driver.js';
 import { ConfigError } from '../../types/errors.js';
 import { POSTGRES_CONNECTION, PostgresConnection } from './connection.js';
 import { connectionFailure } from './errors.js';
+import { loadOptionalPackage } from '../../di/optional-packages.js';
 import { PostgresEventJSONTable } from './event-json.js';
 import { PostgresEventStateKeysTable } from './event-state-keys.js';
 import { PostgresEventTypesTable } from './event-types.js';
@@ -38,12 +39,13 @@ import { LATEST_VERSION, migrate, schemaVersion } from './migrations.js';
  * federation blacklist, key server, key backup, send-to-device, partition offsets), and its statement counts to
  * TOKENS.RequestStats. The PartitionStorer is the shared default over the partition_offsets table.
  */
-export const openPostgres: DriverFactory = async (config) => {
+export const openPostgres: DriverFactory = async (config, options = {}) => {
   const { url, poolSize, schema, migrateOnOpen } = config.postgres;
-  const conn = new PostgresConnection({ url, poolSize, schema });
+  const pg = await loadOptionalPackage<{ default: typeof import('pg').default }>('pg');
+  const conn = new PostgresConnection(pg.default, { url, poolSize, schema });
   try {
     if (migrateOnOpen) {
-      conn.appliedOnOpen = await migrate(conn.pool, schema);
+      conn.appliedOnOpen = await migrate(conn.pool, schema, options.onMigrationProgress);
     } else {
       const version = await schemaVersion(conn.pool);
       if (version < LATEST_VERSION) {

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { CorruptionError } from '../../types/errors.js';
 
 /**
@@ -25,27 +25,27 @@ export function int8(text: string): number {
   return n;
 }
 
-const parseInt8Array = (() => {
-  const base = pg.types.getTypeParser(INT8_ARRAY_OID as never, 'text') as (text: string) => (string | null)[];
-  return (text: string): number[] => base(text).map((v) => {
-    if (v === null) throw new CorruptionError('the store holds a NULL inside a NID list');
-    return int8(v);
-  });
-})();
-
 /**
  * The type parsers every pooled client of this driver uses (`types` in the pool's config): pg's own, except int8
  * and int8[]. Per pool, not pg.types.setTypeParser, so that other users of pg in the same process are unaffected.
+ * Built from the pg module the driver loaded (an optional package: see di/optional-packages.ts).
  */
-export const PG_TYPES = {
-  getTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
-    if (format === undefined || format === 'text') {
-      if (oid === INT8_OID) return int8;
-      if (oid === INT8_ARRAY_OID) return parseInt8Array;
-    }
-    return pg.types.getTypeParser(oid as never, format ?? 'text');
-  },
-} as pg.CustomTypesConfig;
+export function pgTypes(pgModule: typeof pg): pg.CustomTypesConfig {
+  const base = pgModule.types.getTypeParser(INT8_ARRAY_OID as never, 'text') as (text: string) => (string | null)[];
+  const parseInt8Array = (text: string): number[] => base(text).map((v) => {
+    if (v === null) throw new CorruptionError('the store holds a NULL inside a NID list');
+    return int8(v);
+  });
+  return {
+    getTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
+      if (format === undefined || format === 'text') {
+        if (oid === INT8_OID) return int8;
+        if (oid === INT8_ARRAY_OID) return parseInt8Array;
+      }
+      return pgModule.types.getTypeParser(oid as never, format ?? 'text');
+    },
+  } as pg.CustomTypesConfig;
+}
 
 /** A query's `rowCount` as a number (pg types it as number | null). */
 export const changed = (r: { rowCount: number | null }): number => r.rowCount ?? 0;

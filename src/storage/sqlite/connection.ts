@@ -7,12 +7,14 @@ import { Mutex } from '../shared/mutex.js';
 import { RequestAccounting, statementOperation } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { migrate } from './migrations.js';
+import type { MigrationProgress } from '../../di/driver.js';
 
 export interface SqliteOptions {
   /** A file path, or ":memory:". */
   readonly path: string;
   /** How long a writer waits for another process's lock before giving up (SQLITE_BUSY). */
   readonly busyTimeoutMs: number;
+  readonly onMigrationProgress?: (p: MigrationProgress) => void;
 }
 
 /** The DI token the SQLite tables take their connection by (it is also the driver's UnitOfWork). */
@@ -124,7 +126,7 @@ export class SqliteConnection implements UnitOfWork {
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
     db.pragma('foreign_keys = ON');
     const conn = new SqliteConnection(db);
-    conn.appliedOnOpen = migrate(db);
+    conn.appliedOnOpen = migrate(db, options.onMigrationProgress);
     return conn;
   }
 

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
+import type { MigrationProgress } from '../../di/driver.js';
 
 /**
  * The SQLite schema, as an append-only list of versioned migrations. Never edit a migration that has shipped:
@@ -255,25 +256,28 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Applies the migrations this file has and the database lacks. Returns the versions applied. */
-export function migrate(db: Database.Database): number[] {
+export function migrate(db: Database.Database, onProgress?: (p: MigrationProgress) => void): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS matrix_storage_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
     applied_at TEXT NOT NULL
   )`);
   const applied: number[] = [];
+  const done = new Set((db.prepare('SELECT version FROM matrix_storage_migrations').all() as { version: number }[]).map((r) => r.version));
+  const total = MIGRATIONS.filter((m) => !done.has(m.version)).length;
   for (const m of MIGRATIONS) {
     // IMMEDIATE: a second process opening the same file waits here instead of applying the migration twice.
     db.exec('BEGIN IMMEDIATE');
     try {
-      const done = db.prepare('SELECT 1 FROM matrix_storage_migrations WHERE version = ?').get(m.version);
-      if (!done) {
+      const already = db.prepare('SELECT 1 FROM matrix_storage_migrations WHERE version = ?').get(m.version);
+      if (!already) {
         db.exec(m.sql);
         db.prepare('INSERT INTO matrix_storage_migrations (version, name, applied_at) VALUES (?, ?, ?)')
           .run(m.version, m.name, new Date().toISOString());
         applied.push(m.version);
       }
       db.exec('COMMIT');
+      if (applied.at(-1) === m.version) onProgress?.({ done: applied.length, total, version: m.version, name: m.name });
     } catch (e) {
       db.exec('ROLLBACK');
       throw e;

@@ -31,8 +31,11 @@ import { SqlitePartitionOffsetsTable } from './partition-offsets.js';
 import { migrate, schemaVersion } from './migrations.js';
 
 /** The SQLite driver: opens (and migrates) the file, then binds its tables. */
-export const openSqlite: DriverFactory = async (config) => {
-  const conn = SqliteConnection.open({ path: config.sqlite.path, busyTimeoutMs: config.sqlite.busyTimeoutMs });
+export const openSqlite: DriverFactory = async (config, options = {}) => {
+  const conn = SqliteConnection.open({
+    path: config.sqlite.path, busyTimeoutMs: config.sqlite.busyTimeoutMs,
+    ...(options.onMigrationProgress ? { onMigrationProgress: options.onMigrationProgress } : {}),
+  });
   const module = new ContainerModule(({ bind }) => {
     bind(SQLITE_CONNECTION).toConstantValue(conn);
     bind(TOKENS.UnitOfWork).toConstantValue(conn);
