@@ -55,6 +55,7 @@ export type SequenceName = keyof typeof SEQUENCES;
  */
 export class CosmosConnection implements UnitOfWork {
   readonly engine = 'cosmosdb';
+  readonly atomicTransactions = false;
   readonly autocommit = {} as Tx;
   readonly accounting = new RequestAccounting();
   readonly requests: CosmosRequests;

@@ -14,6 +14,10 @@ export class CosmosEventJSONTable implements EventJSONTable {
     await this.conn.requests.upsert('eventJSON.insert', { id: 'json', pk: this.conn.pk('ev', eventNID), k: 'event_json', nid: eventNID, json: eventJSON });
   }
 
+  async bulkInsertEventJSON(tx: Tx, pairs: readonly EventJSONPair[]): Promise<void> {
+    for (const p of pairs) await this.insertEventJSON(tx, p.eventNID, p.eventJSON);
+  }
+
   async bulkSelectEventJSON(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<EventJSONPair[]> {
     const docs = await mapLimit(unique(eventNIDs), READ_CONCURRENCY, (nid) =>
       this.conn.requests.read<{ nid: EventNID; json: string }>('eventJSON.select', 'json', this.conn.pk('ev', nid)));

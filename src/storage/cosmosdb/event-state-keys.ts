@@ -15,5 +15,6 @@ export class CosmosEventStateKeysTable implements EventStateKeysTable {
   async insertEventStateKeyNID(_tx: Tx, key: string) { return this.map.insert(key); }
   async selectEventStateKeyNID(_tx: Tx, key: string) { return this.map.select(key); }
   async bulkSelectEventStateKeyNID(_tx: Tx, keys: readonly string[]) { return this.map.bulkSelectNIDs(keys); }
+  async assignEventStateKeyNIDs(_tx: Tx, keys: readonly string[]) { return this.map.assign(keys); }
   async bulkSelectEventStateKey(_tx: Tx, nids: readonly EventStateKeyNID[]) { return this.map.bulkSelectStrings(nids); }
 }

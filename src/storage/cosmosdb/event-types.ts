@@ -15,5 +15,6 @@ export class CosmosEventTypesTable implements EventTypesTable {
   async insertEventTypeNID(_tx: Tx, eventType: string) { return this.map.insert(eventType); }
   async selectEventTypeNID(_tx: Tx, eventType: string) { return this.map.select(eventType); }
   async bulkSelectEventTypeNID(_tx: Tx, eventTypes: readonly string[]) { return this.map.bulkSelectNIDs(eventTypes); }
+  async assignEventTypeNIDs(_tx: Tx, eventTypes: readonly string[]) { return this.map.assign(eventTypes); }
   async bulkSelectEventType(_tx: Tx, nids: readonly EventTypeNID[]) { return this.map.bulkSelectStrings(nids); }
 }

@@ -1,9 +1,9 @@
 import { inject, injectable } from 'inversify';
-import { CorruptionError } from '../../types/errors.js';
+import { ConflictError, CorruptionError } from '../../types/errors.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import { compareEntries, type StateAtEvent, type StateAtEventAndReference, type StateEntry, type StateKeyTuple } from '../../types/state.js';
 import { checkStateAt, duplicate, missingOf, notFound, unique } from '../shared/contracts.js';
-import type { EventRow, EventsTable, Tx } from '../tables/index.js';
+import type { EventRow, EventsTable, StoredEventRow, Tx } from '../tables/index.js';
 import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { Lru } from './lru.js';
@@ -60,10 +60,45 @@ export class CosmosEventsTable implements EventsTable {
   }
 
   async insertEvent(_tx: Tx, row: EventRow): Promise<void> {
+    await this.insertRow({ ...row, stateSnapshotNID: 0 as StateSnapshotNID });
+  }
+
+  async reserveEventNIDs(_tx: Tx, count: number): Promise<EventNID[]> {
+    const out: EventNID[] = [];
+    for (let i = 0; i < count; i++) out.push((await this.conn.sequence('event').nextValue()) as EventNID);
+    return out;
+  }
+
+  /** Row by row, in order: each row is the commit point of its event (see insertRow). */
+  async bulkInsertEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    for (const row of rows) {
+      try {
+        await this.insertRow(row);
+      } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+        stored.add(row.eventID);
+      }
+    }
+    return stored;
+  }
+
+  async bulkSelectEventsByID(_tx: Tx, eventIDs: readonly string[]) {
+    const locs = await this.locatorsFor(eventIDs);
+    const rows = new Map((await this.rows(locs.map((l) => l.nid))).map((r) => [r.nid as number, r]));
+    const out = new Map<string, { eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>();
+    for (const l of locs) {
+      const row = rows.get(l.nid);
+      if (row) out.set(l.eventID, { eventNID: row.nid, roomNID: row.room, stateSnapshotNID: row.snapshot });
+    }
+    return out;
+  }
+
+  private async insertRow(row: StoredEventRow): Promise<void> {
     const r = this.conn.requests;
     const doc: RowDoc = {
       nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, eventID: row.eventID,
-      auth: [...row.authEventNIDs], depth: row.depth, rejected: row.isRejected, snapshot: 0 as StateSnapshotNID, sent: false,
+      auth: [...row.authEventNIDs], depth: row.depth, rejected: row.isRejected, snapshot: row.stateSnapshotNID, sent: false,
     };
     if (!(await r.create('events.insert', { ...this.rowRef(row.eventNID), k: 'event', ...doc }))) {
       const existing = await this.row(row.eventNID);

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { MembershipState } from '../../types/membership.js';
 import type { EventNID, EventStateKeyNID, RoomNID } from '../../types/nids.js';
 import { notFound, unique } from '../shared/contracts.js';
-import type { MembershipTable, Tx } from '../tables/index.js';
+import type { MembershipRow, MembershipTable, MembershipWrite, Tx } from '../tables/index.js';
 import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { codePointCompare } from './order.js';
@@ -56,6 +56,22 @@ export class CosmosMembershipTable implements MembershipTable {
     };
     if (await this.conn.requests.create('membership.insert', { ...this.ref(roomNID, targetUserNID), k: 'membership', ...doc })) {
       await this.mirror(doc);
+    }
+  }
+
+  async bulkSelectMembershipsForUpdate(_tx: Tx, roomNID: RoomNID, targetUserNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, MembershipRow>> {
+    const out = new Map<EventStateKeyNID, MembershipRow>();
+    await mapLimit(unique(targetUserNIDs), READ_CONCURRENCY, async (t) => {
+      const doc = await this.read(roomNID, t);
+      if (doc) out.set(t, { membership: doc.membership, eventNID: doc.eventNID });
+    });
+    return out;
+  }
+
+  async bulkUpsertMemberships(tx: Tx, roomNID: RoomNID, rows: readonly MembershipWrite[]): Promise<void> {
+    for (const r of rows) {
+      await this.insertMembership(tx, roomNID, r.targetUserNID, r.targetLocal);
+      await this.updateMembership(tx, roomNID, r.targetUserNID, r.senderUserNID, r.membership, r.eventNID, false);
     }
   }
 

@@ -1,6 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { EventNID } from '../../types/nids.js';
-import { notFound } from '../shared/contracts.js';
+import { notFound, unique } from '../shared/contracts.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import type { PreviousEventsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { addToSetDocument, readSetDocument } from './set-document.js';
@@ -12,6 +13,19 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
 
   async insertPreviousEvent(_tx: Tx, previousEventID: string, eventNID: EventNID): Promise<void> {
     await addToSetDocument(this.conn, 'previousEvents.insert', 'pe', previousEventID, eventNID);
+  }
+
+  async bulkInsertPreviousEvents(tx: Tx, pairs: readonly { previousEventID: string; eventNID: EventNID }[]): Promise<void> {
+    for (const p of pairs) await this.insertPreviousEvent(tx, p.previousEventID, p.eventNID);
+  }
+
+  async bulkSelectPreviousEventReferences(_tx: Tx, previousEventIDs: readonly string[]): Promise<Map<string, EventNID[]>> {
+    const out = new Map<string, EventNID[]>();
+    await mapLimit(unique(previousEventIDs), READ_CONCURRENCY, async (id) => {
+      const nids = await readSetDocument(this.conn, 'previousEvents.references', 'pe', id);
+      if (nids && nids.length > 0) out.set(id, nids as EventNID[]);
+    });
+    return out;
   }
 
   async selectPreviousEventExists(_tx: Tx, previousEventID: string): Promise<void> {

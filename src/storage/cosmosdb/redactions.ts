@@ -1,6 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { RedactionInfo, RedactionsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { addToSetDocument, readSetDocument } from './set-document.js';
 
 /**
@@ -35,6 +36,15 @@ export class CosmosRedactionsTable implements RedactionsTable {
       if (info && info.redactsEventID === eventID) return info;
     }
     return null;
+  }
+
+  async bulkSelectRedactionInfoByEventsBeingRedacted(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, RedactionInfo>> {
+    const out = new Map<string, RedactionInfo>();
+    await mapLimit([...new Set(eventIDs)], READ_CONCURRENCY, async (id) => {
+      const info = await this.selectRedactionInfoByEventBeingRedacted(tx, id);
+      if (info) out.set(id, info);
+    });
+    return out;
   }
 
   async markRedactionValidated(_tx: Tx, redactionEventID: string, validated: boolean): Promise<void> {

@@ -20,6 +20,12 @@ export class CosmosStateBlockTable implements StateBlockTable {
     })) as StateBlockNID;
   }
 
+  async bulkInsertStateBlocks(tx: Tx, blocks: readonly (readonly StateEntry[])[]): Promise<StateBlockNID[]> {
+    const out: StateBlockNID[] = [];
+    for (const b of blocks) out.push(await this.insertStateBlock(tx, b));
+    return out;
+  }
+
   async bulkSelectStateBlockEntries(_tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
     const docs = (await mapLimit(unique(stateBlockNIDs), READ_CONCURRENCY, (nid) =>
       this.conn.requests.read<{ nid: StateBlockNID; bytes: string }>('stateBlocks.select', 'sb', this.conn.pk('sb', nid))))

@@ -21,6 +21,12 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
   }
 
   /** No joins on Cosmos DB: the event's locator, its row, then the snapshot (three point reads). */
+  async bulkInsertStates(tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]> {
+    const out: StateSnapshotNID[] = [];
+    for (const l of lists) out.push(await this.insertState(tx, roomNID, l));
+    return out;
+  }
+
   async selectStateBlockNIDsAtEvent(_tx: Tx, eventID: string): Promise<SnapshotBlocks> {
     const r = this.conn.requests;
     const locator = await r.read<{ nid: number }>('stateSnapshots.atEvent', 'eid', this.conn.pk('eid', eventID));

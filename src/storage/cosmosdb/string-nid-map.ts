@@ -1,3 +1,4 @@
+import { ConflictError } from '../../types/errors.js';
 import { duplicate, notFound, unique } from '../shared/contracts.js';
 import type { CosmosConnection, SequenceName } from './connection.js';
 import { mapLimit, READ_CONCURRENCY } from './bulk.js';
@@ -63,6 +64,21 @@ export class CosmosStringNIDMap<N extends number> {
       return this.conn.requests.read<MappingDoc>(`${this.what}.bulkSelect`, id, pk);
     });
     return new Map(docs.filter((d) => d !== undefined).map((d) => [d.s, d.nid as N]));
+  }
+
+  /** The known values' NIDs, and new ones for the others (the insert's assign pattern, value by value). */
+  async assign(values: readonly string[]): Promise<Map<string, N>> {
+    const out = await this.bulkSelectNIDs(values);
+    for (const v of unique(values)) {
+      if (out.has(v)) continue;
+      try {
+        out.set(v, await this.insert(v));
+      } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+        out.set(v, await this.select(v));
+      }
+    }
+    return out;
   }
 
   async bulkSelectStrings(nids: readonly N[]): Promise<Map<N, string>> {

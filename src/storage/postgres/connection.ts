@@ -46,6 +46,7 @@ export type Params = readonly unknown[];
  */
 export class PostgresConnection implements UnitOfWork {
   readonly engine = 'postgres';
+  readonly atomicTransactions = true;
   readonly pool: pg.Pool;
   readonly autocommit: Tx = new PostgresTx(undefined) as unknown as Tx;
   readonly schema: string;

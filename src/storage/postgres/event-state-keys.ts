@@ -15,5 +15,6 @@ export class PostgresEventStateKeysTable implements EventStateKeysTable {
   insertEventStateKeyNID(tx: Tx, key: string) { return this.map.insert(tx, key); }
   selectEventStateKeyNID(tx: Tx, key: string) { return this.map.select(tx, key); }
   bulkSelectEventStateKeyNID(tx: Tx, keys: readonly string[]) { return this.map.bulkSelectNIDs(tx, keys); }
+  assignEventStateKeyNIDs(tx: Tx, keys: readonly string[]) { return this.map.assign(tx, keys); }
   bulkSelectEventStateKey(tx: Tx, nids: readonly EventStateKeyNID[]) { return this.map.bulkSelectStrings(tx, nids); }
 }

@@ -15,5 +15,6 @@ export class PostgresEventTypesTable implements EventTypesTable {
   insertEventTypeNID(tx: Tx, eventType: string) { return this.map.insert(tx, eventType); }
   selectEventTypeNID(tx: Tx, eventType: string) { return this.map.select(tx, eventType); }
   bulkSelectEventTypeNID(tx: Tx, eventTypes: readonly string[]) { return this.map.bulkSelectNIDs(tx, eventTypes); }
+  assignEventTypeNIDs(tx: Tx, eventTypes: readonly string[]) { return this.map.assign(tx, eventTypes); }
   bulkSelectEventType(tx: Tx, nids: readonly EventTypeNID[]) { return this.map.bulkSelectStrings(tx, nids); }
 }

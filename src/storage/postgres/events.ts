@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateAtEvent, StateAtEventAndReference, StateEntry, StateKeyTuple } from '../../types/state.js';
 import { checkStateAt, duplicate, missingOf, notFound, unique } from '../shared/contracts.js';
-import type { EventRow, EventsTable, Tx } from '../tables/index.js';
+import type { EventRow, EventsTable, StoredEventRow, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 import { changed } from './values.js';
 
@@ -37,6 +37,35 @@ export class PostgresEventsTable implements EventsTable {
       event_id, auth_event_nids, is_rejected) VALUES ($1, $2, $3, $4, $5, $6, $7::bigint[], $8) ON CONFLICT (event_id) DO NOTHING`,
     [row.eventNID, row.roomNID, row.eventTypeNID, row.eventStateKeyNID, row.depth, row.eventID, [...row.authEventNIDs], row.isRejected]);
     if (changed(r) === 0) throw duplicate('event', row.eventID);
+  }
+
+  async reserveEventNIDs(tx: Tx, count: number): Promise<EventNID[]> {
+    if (count === 0) return this.conn.nothing(tx, []);
+    const r = await this.conn.query<{ nid: EventNID }>(tx, `SELECT nextval('roomserver_event_nid_seq') AS nid FROM generate_series(1, $1)`, [count]);
+    return r.rows.map((row) => row.nid).sort((a, b) => a - b);
+  }
+
+  async bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<Set<string>> {
+    if (rows.length === 0) return this.conn.nothing(tx, new Set());
+    // Arrays of rows, one per column (unnest makes them rows again); the auth NID lists travel as array literals.
+    const r = await this.conn.query<{ id: string }>(tx, `INSERT INTO roomserver_events (event_nid, room_nid, event_type_nid, event_state_key_nid,
+        depth, event_id, auth_event_nids, is_rejected, state_snapshot_nid)
+      SELECT n, room, type, key, depth, id, auth::bigint[], rejected, snapshot FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
+        $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bool[], $9::bigint[]) AS t(n, room, type, key, depth, id, auth, rejected, snapshot)
+      ON CONFLICT (event_id) DO NOTHING RETURNING event_id AS id`, [
+      rows.map((x) => x.eventNID), rows.map((x) => x.roomNID), rows.map((x) => x.eventTypeNID), rows.map((x) => x.eventStateKeyNID),
+      rows.map((x) => x.depth), rows.map((x) => x.eventID), rows.map((x) => `{${x.authEventNIDs.join(',')}}`), rows.map((x) => x.isRejected),
+      rows.map((x) => x.stateSnapshotNID)]);
+    const inserted = new Set(r.rows.map((row) => row.id));
+    return new Set(rows.map((x) => x.eventID).filter((id) => !inserted.has(id)));
+  }
+
+  async bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]) {
+    if (eventIDs.length === 0) return this.conn.nothing(tx, new Map());
+    const r = await this.conn.query<{ id: string; eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>(tx,
+      `SELECT event_id AS id, event_nid AS "eventNID", room_nid AS "roomNID", state_snapshot_nid AS "stateSnapshotNID"
+       FROM roomserver_events WHERE event_id = ANY($1::text[])`, [unique(eventIDs)]);
+    return new Map(r.rows.map((row) => [row.id, { eventNID: row.eventNID, roomNID: row.roomNID, stateSnapshotNID: row.stateSnapshotNID }]));
   }
 
   async selectEvent(tx: Tx, eventID: string) {

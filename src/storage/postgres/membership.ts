@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { MembershipState } from '../../types/membership.js';
 import type { EventNID, EventStateKeyNID, RoomNID } from '../../types/nids.js';
 import { notFound, unique } from '../shared/contracts.js';
-import type { MembershipTable, Tx } from '../tables/index.js';
+import type { MembershipRow, MembershipTable, MembershipWrite, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 import { changed } from './values.js';
 
@@ -24,6 +24,25 @@ export class PostgresMembershipTable implements MembershipTable {
     const row = r.rows[0];
     if (!row) throw notFound('membership of user NID', `${targetUserNID} in room NID ${roomNID}`);
     return row.membership;
+  }
+
+  /** Row locks (FOR UPDATE) held until the caller's transaction ends. */
+  async bulkSelectMembershipsForUpdate(tx: Tx, roomNID: RoomNID, targetUserNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, MembershipRow>> {
+    if (targetUserNIDs.length === 0) return this.conn.nothing(tx, new Map());
+    const r = await this.conn.query<{ target: EventStateKeyNID; membership: MembershipState; eventNID: EventNID }>(tx,
+      `SELECT target_nid AS target, membership_nid AS membership, event_nid AS "eventNID" FROM roomserver_membership
+       WHERE room_nid = $1 AND target_nid = ANY($2::bigint[]) ORDER BY target_nid FOR UPDATE`, [roomNID, unique(targetUserNIDs)]);
+    return new Map(r.rows.map((row) => [row.target, { membership: row.membership, eventNID: row.eventNID }]));
+  }
+
+  async bulkUpsertMemberships(tx: Tx, roomNID: RoomNID, rows: readonly MembershipWrite[]): Promise<void> {
+    if (rows.length === 0) return this.conn.nothing(tx, undefined);
+    await this.conn.query(tx, `INSERT INTO roomserver_membership (room_nid, target_nid, target_local, sender_nid, membership_nid, event_nid, forgotten)
+      SELECT $1, target, local, sender, membership, event, false FROM unnest($2::bigint[], $3::bool[], $4::bigint[], $5::bigint[], $6::bigint[])
+        AS t(target, local, sender, membership, event)
+      ON CONFLICT (room_nid, target_nid) DO UPDATE SET sender_nid = excluded.sender_nid, membership_nid = excluded.membership_nid,
+        event_nid = excluded.event_nid, forgotten = false`, [roomNID, rows.map((x) => x.targetUserNID), rows.map((x) => x.targetLocal),
+      rows.map((x) => x.senderUserNID), rows.map((x) => x.membership), rows.map((x) => x.eventNID)]);
   }
 
   async selectMembershipFromRoomAndTarget(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID) {

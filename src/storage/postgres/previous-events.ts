@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import type { EventNID } from '../../types/nids.js';
-import { notFound } from '../shared/contracts.js';
+import { notFound, unique } from '../shared/contracts.js';
 import type { PreviousEventsTable, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 import { changed } from './values.js';
@@ -13,6 +13,19 @@ export class PostgresPreviousEventsTable implements PreviousEventsTable {
   async insertPreviousEvent(tx: Tx, previousEventID: string, eventNID: EventNID): Promise<void> {
     await this.conn.query(tx, `INSERT INTO roomserver_previous_events (previous_event_id, event_nid) VALUES ($1, $2)
       ON CONFLICT DO NOTHING`, [previousEventID, eventNID]);
+  }
+
+  async bulkInsertPreviousEvents(tx: Tx, pairs: readonly { previousEventID: string; eventNID: EventNID }[]): Promise<void> {
+    if (pairs.length === 0) return this.conn.nothing(tx, undefined);
+    await this.conn.query(tx, `INSERT INTO roomserver_previous_events (previous_event_id, event_nid) SELECT * FROM unnest($1::text[], $2::bigint[])
+      ON CONFLICT DO NOTHING`, [pairs.map((p) => p.previousEventID), pairs.map((p) => p.eventNID)]);
+  }
+
+  async bulkSelectPreviousEventReferences(tx: Tx, previousEventIDs: readonly string[]): Promise<Map<string, EventNID[]>> {
+    if (previousEventIDs.length === 0) return this.conn.nothing(tx, new Map());
+    const r = await this.conn.query<{ id: string; nids: EventNID[] }>(tx, `SELECT previous_event_id AS id, array_agg(event_nid) AS nids
+      FROM roomserver_previous_events WHERE previous_event_id = ANY($1::text[]) GROUP BY previous_event_id`, [unique(previousEventIDs)]);
+    return new Map(r.rows.map((row) => [row.id, row.nids]));
   }
 
   async selectPreviousEventExists(tx: Tx, previousEventID: string): Promise<void> {

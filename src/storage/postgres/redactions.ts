@@ -24,6 +24,13 @@ export class PostgresRedactionsTable implements RedactionsTable {
     return r.rows[0] ?? null;
   }
 
+  async bulkSelectRedactionInfoByEventsBeingRedacted(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, RedactionInfo>> {
+    if (eventIDs.length === 0) return this.conn.nothing(tx, new Map());
+    const r = await this.conn.query<RedactionInfo>(tx, `SELECT DISTINCT ON (redacts_event_id) ${COLUMNS} FROM roomserver_redactions
+      WHERE redacts_event_id = ANY($1::text[]) ORDER BY redacts_event_id, insertion`, [[...new Set(eventIDs)]]);
+    return new Map(r.rows.map((row) => [row.redactsEventID, row]));
+  }
+
   async markRedactionValidated(tx: Tx, redactionEventID: string, validated: boolean): Promise<void> {
     await this.conn.query(tx, 'UPDATE roomserver_redactions SET validated = $1 WHERE redaction_event_id = $2', [validated, redactionEventID]);
   }

@@ -21,6 +21,19 @@ export class PostgresStateBlockTable implements StateBlockTable {
     return r.rows[0]!.nid;
   }
 
+  async bulkInsertStateBlocks(tx: Tx, blocks: readonly (readonly StateEntry[])[]): Promise<StateBlockNID[]> {
+    const encoded = blocks.map(encodeStateBlock);
+    // Each distinct block once (an UPSERT may not touch a row twice in one statement); NIDs mapped back by hash.
+    const byHash = new Map(encoded.map((b) => [b.hash.toString('hex'), b]));
+    if (byHash.size === 0) return this.conn.nothing(tx, []);
+    const distinct = [...byHash.values()];
+    const r = await this.conn.query<{ hash: Buffer; nid: StateBlockNID }>(tx, `INSERT INTO roomserver_state_block (state_block_hash, entry_count, entries)
+      SELECT * FROM unnest($1::bytea[], $2::int[], $3::bytea[]) ON CONFLICT (state_block_hash) DO UPDATE SET entry_count = excluded.entry_count
+      RETURNING state_block_hash AS hash, state_block_nid AS nid`, [distinct.map((b) => b.hash), distinct.map((b) => b.entries.length), distinct.map((b) => b.bytes)]);
+    const nids = new Map(r.rows.map((row) => [row.hash.toString('hex'), row.nid]));
+    return encoded.map((b) => nids.get(b.hash.toString('hex'))!);
+  }
+
   async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
     if (stateBlockNIDs.length === 0) return this.conn.nothing(tx, []);
     const r = await this.conn.query<{ nid: StateBlockNID; entries: Buffer }>(tx, `SELECT state_block_nid AS nid, entries

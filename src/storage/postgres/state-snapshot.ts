@@ -20,6 +20,22 @@ export class PostgresStateSnapshotTable implements StateSnapshotTable {
     return r.rows[0]!.nid;
   }
 
+  async bulkInsertStates(tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]> {
+    lists.forEach(checkBlockList);
+    const hashes = lists.map((l) => hashBlockList(l).toString('hex'));
+    const byHash = new Map(lists.map((l, i) => [hashes[i]!, l]));
+    if (byHash.size === 0) return this.conn.nothing(tx, []);
+    const distinct = [...byHash];
+    const r = await this.conn.query<{ hash: Buffer; nid: StateSnapshotNID }>(tx, `INSERT INTO roomserver_state_snapshots
+        (state_snapshot_hash, room_nid, state_block_nids)
+      SELECT hash, $1, blocks::bigint[] FROM unnest($2::bytea[], $3::text[]) AS t(hash, blocks)
+      ON CONFLICT (state_snapshot_hash) DO UPDATE SET room_nid = roomserver_state_snapshots.room_nid
+      RETURNING state_snapshot_hash AS hash, state_snapshot_nid AS nid`,
+    [roomNID, distinct.map(([h]) => Buffer.from(h, 'hex')), distinct.map(([, l]) => `{${l.join(',')}}`)]);
+    const nids = new Map(r.rows.map((row) => [row.hash.toString('hex'), row.nid]));
+    return hashes.map((h) => nids.get(h)!);
+  }
+
   selectStateBlockNIDsAtEvent(tx: Tx, eventID: string): Promise<SnapshotBlocks> {
     return this.snapshotOf(tx, 'event', eventID, `SELECT e.state_snapshot_nid AS nid, s.state_block_nids AS blocks FROM roomserver_events e
       LEFT JOIN roomserver_state_snapshots s ON s.state_snapshot_nid = e.state_snapshot_nid WHERE e.event_id = $1`);

@@ -13,7 +13,7 @@ export const textHash = (s: string): Buffer => sha256(Buffer.from(s, 'utf8'));
  * table classes, never from input.
  */
 export class PostgresStringNIDMap<N extends number> {
-  private readonly sql: { insert: string; select: string; bulkByHash: string; bulkByNID: string };
+  private readonly sql: { insert: string; select: string; bulkByHash: string; bulkByNID: string; assign: string };
 
   constructor(
     private readonly conn: PostgresConnection, private readonly what: string,
@@ -25,6 +25,13 @@ export class PostgresStringNIDMap<N extends number> {
       select: `SELECT ${nidColumn} AS nid FROM ${table} WHERE ${hashColumn} = $1`,
       bulkByHash: `SELECT ${hashColumn} AS hash, ${nidColumn} AS nid FROM ${table} WHERE ${hashColumn} = ANY($1::bytea[])`,
       bulkByNID: `SELECT ${stringColumn} AS s, ${nidColumn} AS nid FROM ${table} WHERE ${nidColumn} = ANY($1::bigint[])`,
+      // The inserted rows come back from RETURNING, the rows that were there from the SELECT (it reads the snapshot
+      // of before the INSERT, so it never sees a row twice).
+      assign: `WITH input AS (SELECT * FROM unnest($1::bytea[], $2::text[]) AS t(hash, s)),
+        ins AS (INSERT INTO ${table} (${hashColumn}, ${stringColumn}) SELECT hash, s FROM input
+          ON CONFLICT (${hashColumn}) DO NOTHING RETURNING ${hashColumn} AS hash, ${nidColumn} AS nid)
+        SELECT hash, nid FROM ins UNION ALL SELECT ${hashColumn} AS hash, ${nidColumn} AS nid FROM ${table}
+          WHERE ${hashColumn} = ANY($1::bytea[])`,
     };
   }
 
@@ -47,6 +54,22 @@ export class PostgresStringNIDMap<N extends number> {
     if (byHash.size === 0) return this.conn.nothing(tx, new Map());
     const r = await this.conn.query<{ hash: Buffer; nid: N }>(tx, this.sql.bulkByHash, [[...byHash.keys()].map((h) => Buffer.from(h, 'hex'))]);
     return new Map(r.rows.map((row) => [byHash.get(row.hash.toString('hex'))!, row.nid]));
+  }
+
+  /**
+   * Known values' NIDs, and new ones for the others, in one statement. A value another transaction inserts while
+   * this one runs is missed by the statement's snapshot; it is read again, by itself, afterwards.
+   */
+  async assign(tx: Tx, values: readonly string[]): Promise<Map<string, N>> {
+    const wanted = unique(values);
+    if (wanted.length === 0) return this.conn.nothing(tx, new Map());
+    const hashes = wanted.map(textHash);
+    const byHash = new Map(wanted.map((v, i) => [hashes[i]!.toString('hex'), v]));
+    const r = await this.conn.query<{ hash: Buffer; nid: N }>(tx, this.sql.assign, [hashes, wanted]);
+    const out = new Map(r.rows.map((row) => [byHash.get(row.hash.toString('hex'))!, row.nid]));
+    const missed = wanted.filter((v) => !out.has(v));
+    if (missed.length > 0) for (const [v, nid] of await this.bulkSelectNIDs(tx, missed)) out.set(v, nid);
+    return out;
   }
 
   async bulkSelectStrings(tx: Tx, nids: readonly N[]): Promise<Map<N, string>> {

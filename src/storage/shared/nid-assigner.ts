@@ -19,8 +19,8 @@ class MappingCache<N> extends Map<string, N> {
  * they are cached for ever; the caches only ever hold committed mappings.
  */
 export class NidMaps {
-  private readonly eventTypes = new MappingCache<EventTypeNID>(10_000);
-  private readonly stateKeys = new MappingCache<EventStateKeyNID>(200_000);
+  private readonly eventTypes_ = new MappingCache<EventTypeNID>(10_000);
+  private readonly stateKeys_ = new MappingCache<EventStateKeyNID>(200_000);
   private readonly rooms = new MappingCache<RoomNID>(10_000);
   /** Room versions never change once a room exists: read each once. */
   private readonly versions = new Map<RoomNID, string>();
@@ -29,14 +29,59 @@ export class NidMaps {
 
   eventType(tx: Tx, eventType: string): Promise<EventTypeNID> {
     const t = this.tables.eventTypes;
-    return this.assign(this.eventTypes, eventType, tx,
+    return this.assign(this.eventTypes_, eventType, tx,
       () => t.selectEventTypeNID(tx, eventType), () => t.insertEventTypeNID(tx, eventType));
   }
 
   stateKey(tx: Tx, stateKey: string): Promise<EventStateKeyNID> {
     const t = this.tables.eventStateKeys;
-    return this.assign(this.stateKeys, stateKey, tx,
+    return this.assign(this.stateKeys_, stateKey, tx,
       () => t.selectEventStateKeyNID(tx, stateKey), () => t.insertEventStateKeyNID(tx, stateKey));
+  }
+
+  /** Event type NIDs, creating the missing types: one call to the table for whatever the cache lacks. */
+  eventTypes(tx: Tx, types: readonly string[]): Promise<Map<string, EventTypeNID>> {
+    return this.assignAll(this.eventTypes_, types, tx, (missing) => this.tables.eventTypes.assignEventTypeNIDs(tx, missing));
+  }
+
+  /** State key NIDs (user IDs among them), creating the missing keys, likewise. */
+  stateKeys(tx: Tx, keys: readonly string[]): Promise<Map<string, EventStateKeyNID>> {
+    return this.assignAll(this.stateKeys_, keys, tx, (missing) => this.tables.eventStateKeys.assignEventStateKeyNIDs(tx, missing));
+  }
+
+  /** The stored rooms among these, by ID (missing ones omitted): one call to the table for the cache misses. */
+  async knownRooms(tx: Tx, roomIDs: readonly string[]): Promise<Map<string, RoomNID>> {
+    const out = new Map<string, RoomNID>();
+    const missing = this.lookUp(this.rooms, roomIDs, out);
+    if (missing.length > 0) {
+      const read = await this.tables.rooms.bulkSelectRoomNIDs(tx, missing);
+      for (const [id, nid] of read) out.set(id, nid);
+      this.uow.afterCommit(tx, () => { for (const [id, nid] of read) this.rooms.set(id, nid); });
+    }
+    return out;
+  }
+
+  /** The cached ones into `out`; returns the others, each once. */
+  private lookUp<N>(cache: MappingCache<N>, keys: readonly string[], out: Map<string, N>): string[] {
+    const missing = new Set<string>();
+    for (const k of keys) {
+      const v = cache.get(k);
+      if (v !== undefined) out.set(k, v);
+      else missing.add(k);
+    }
+    return [...missing];
+  }
+
+  private async assignAll<N>(cache: MappingCache<N>, keys: readonly string[], tx: Tx, assign: (missing: string[]) => Promise<Map<string, N>>): Promise<Map<string, N>> {
+    const out = new Map<string, N>();
+    const missing = this.lookUp(cache, keys, out);
+    if (missing.length > 0) {
+      const assigned = await assign(missing);
+      for (const [k, v] of assigned) out.set(k, v);
+      // A mapping made (or read) inside a transaction may still be rolled back: cached only once it commits.
+      this.uow.afterCommit(tx, () => { for (const [k, v] of assigned) cache.set(k, v); });
+    }
+    return out;
   }
 
   /** Creates the room row if needed; the version sticks from whichever event arrives first. */

@@ -92,26 +92,10 @@ export class StateStorage {
    * With no blocks and no delta this is the empty snapshot, which every room shares.
    */
   async addState(tx: Tx, roomNID: RoomNID, baseBlockNIDs: readonly StateBlockNID[], delta: readonly StateEntry[]): Promise<StateSnapshotNID> {
-    // Plain entries only: callers pass richer objects (a StateAtEvent), which must not leak into blocks or the cache.
-    // An entry given twice counts once; a tuple given two events is refused.
-    delta = withoutRepeats(delta.map(({ eventTypeNID, eventStateKeyNID, eventNID }) => ({ eventTypeNID, eventStateKeyNID, eventNID }))
-      .sort(compareEntries), 'delta');
-    const order = [...baseBlockNIDs];
-    const written = new Map<StateBlockNID, readonly StateEntry[]>();
-    if (delta.length > 0) {
-      // A delta on top of nothing has nothing to hide: drop its tombstones.
-      order.push(await this.storeBlock(tx, order.length === 0 ? delta.filter((e) => e.eventNID !== 0) : delta, written));
-    }
-    const contents = await this.blocks(tx, order, written);
-    for (let start = this.mergePoint(order, contents); start >= 0; start = this.mergePoint(order, contents)) {
-      const merged = this.resolve(order.slice(start), contents, start === 0);
-      const nid = await this.storeBlock(tx, merged, contents);
-      order.splice(start, order.length - start, nid);
-      if (order.length === 1) break;
-    }
-    const snapshotNID = await this.tables.stateSnapshots.insertState(tx, roomNID, order);
-    this.uow.afterCommit(tx, () => this.snapshots.set(snapshotNID, order));
-    return snapshotNID;
+    const plan = this.plan(tx, roomNID);
+    const snapshot = await plan.derive(baseBlockNIDs, delta);
+    await plan.write();
+    return plan.nid(snapshot);
   }
 
   /** Stores the state after a state event: the state before it, with the event's own entry on top. */
@@ -119,21 +103,35 @@ export class StateStorage {
     return this.addState(tx, roomNID, await this.blockNIDs(tx, beforeSnapshotNID), [entry]);
   }
 
-  private mergePoint(order: readonly StateBlockNID[], contents: Map<StateBlockNID, readonly StateEntry[]>): number {
-    return mergeStart(order.map((nid) => contents.get(nid)!.length), this.policy);
+  /**
+   * A plan of new states for one room: states derived from stored snapshots or from states planned before it, kept
+   * in memory until `write` stores their new blocks and snapshots, in bulk (blocks first, then the snapshots
+   * naming them). The write path chains a batch of events' states through one plan.
+   */
+  plan(tx: Tx, roomNID: RoomNID): StatePlan {
+    return new StatePlan(this, tx, roomNID);
   }
 
-  /** Stores a block; `written` learns its entries at once, the cache once the transaction commits. */
-  private async storeBlock(tx: Tx, entries: readonly StateEntry[], written: Map<StateBlockNID, readonly StateEntry[]>): Promise<StateBlockNID> {
-    const nid = await this.tables.stateBlocks.insertStateBlock(tx, entries);
-    const sorted = [...entries].sort(compareTuples);
-    written.set(nid, sorted);
-    this.uow.afterCommit(tx, () => this.cache.set(nid, sorted));
-    return nid;
+  /** @internal The merge policy's cut point over a plan's block sizes. */
+  mergeStartFor(sizes: readonly number[]): number {
+    return mergeStart(sizes, this.policy);
+  }
+
+  /** @internal Caches, once the transaction commits, what a plan wrote. */
+  learn(tx: Tx, blocks: readonly [StateBlockNID, readonly StateEntry[]][], snapshots: readonly [StateSnapshotNID, readonly StateBlockNID[]][]): void {
+    this.uow.afterCommit(tx, () => {
+      for (const [nid, entries] of blocks) this.cache.set(nid, entries);
+      for (const [nid, list] of snapshots) this.snapshots.set(nid, list);
+    });
+  }
+
+  /** @internal */
+  get stateTables(): Pick<RoomserverTables, 'stateBlocks' | 'stateSnapshots'> {
+    return this.tables;
   }
 
   /** Applies blocks in order (later wins). Tombstones are kept unless `dropTombstones`. Sorted by tuple. */
-  private resolve(order: readonly StateBlockNID[], contents: Map<StateBlockNID, readonly StateEntry[]>, dropTombstones: boolean): StateEntry[] {
+  resolve<K>(order: readonly K[], contents: ReadonlyMap<K, readonly StateEntry[]>, dropTombstones: boolean): StateEntry[] {
     const byTuple = new Map<string, StateEntry>();
     for (const nid of order) {
       const block = contents.get(nid);
@@ -143,5 +141,95 @@ export class StateStorage {
     const out: StateEntry[] = [];
     for (const e of byTuple.values()) if (!dropTombstones || e.eventNID !== 0) out.push(e);
     return out.sort(compareTuples);
+  }
+}
+
+/** A block a plan will write: its entries, sorted; its NID once written. */
+interface NewBlock {
+  readonly entries: readonly StateEntry[];
+  nid?: StateBlockNID;
+}
+
+/** A block of a planned state: stored (its NID) or new. */
+type BlockRef = StateBlockNID | NewBlock;
+
+/** A state a plan will write: its ordered blocks; its NID once written. */
+export interface PlannedState {
+  readonly blocks: readonly BlockRef[];
+  nid?: StateSnapshotNID;
+}
+
+/** A state to build on: a stored snapshot, or one planned earlier in the same plan. */
+export type StateRef = StateSnapshotNID | PlannedState;
+
+export class StatePlan {
+  private readonly newBlocks: NewBlock[] = [];
+  private readonly newStates: PlannedState[] = [];
+
+  constructor(private readonly storage: StateStorage, private readonly tx: Tx, private readonly roomNID: RoomNID) {}
+
+  /**
+   * The state `base` (a stored or planned snapshot, or an ordered list of stored blocks) overridden by `delta`,
+   * trailing blocks merged as the policy says. Reads stored block lists and blocks the caches lack.
+   */
+  async derive(base: StateRef | readonly StateBlockNID[], delta: readonly StateEntry[]): Promise<PlannedState> {
+    // Plain entries only: callers pass richer objects (a StateAtEvent), which must not leak into blocks or the cache.
+    // An entry given twice counts once; a tuple given two events is refused.
+    const entries = withoutRepeats(delta.map(({ eventTypeNID, eventStateKeyNID, eventNID }) => ({ eventTypeNID, eventStateKeyNID, eventNID }))
+      .sort(compareEntries), 'delta');
+    const order: BlockRef[] = Array.isArray(base) ? [...(base as readonly StateBlockNID[])]
+      : typeof base === 'number' ? [...await this.storage.blockNIDs(this.tx, base)]
+        : [...(base as PlannedState).blocks];
+    if (entries.length > 0) {
+      // A delta on top of nothing has nothing to hide: drop its tombstones.
+      order.push(this.block(order.length === 0 ? entries.filter((e) => e.eventNID !== 0) : entries));
+    }
+    const contents = await this.contents(order);
+    for (let start = this.storage.mergeStartFor(order.map((b) => contents.get(b)!.length)); start >= 0;
+      start = this.storage.mergeStartFor(order.map((b) => contents.get(b)!.length))) {
+      const merged = this.block(this.storage.resolve(order.slice(start), contents, start === 0));
+      contents.set(merged, merged.entries);
+      order.splice(start, order.length - start, merged);
+      if (order.length === 1) break;
+    }
+    const state: PlannedState = { blocks: order };
+    this.newStates.push(state);
+    return state;
+  }
+
+  /** Writes the plan's new blocks, then its new snapshots; afterwards `nid` answers for every state planned. */
+  async write(): Promise<void> {
+    const t = this.storage.stateTables;
+    const blocks = this.newBlocks.filter((b) => b.nid === undefined);
+    if (blocks.length > 0) {
+      const nids = await t.stateBlocks.bulkInsertStateBlocks(this.tx, blocks.map((b) => b.entries));
+      blocks.forEach((b, i) => { b.nid = nids[i]!; });
+    }
+    const states = this.newStates.filter((s) => s.nid === undefined);
+    if (states.length > 0) {
+      const lists = states.map((s) => s.blocks.map((b) => (typeof b === 'number' ? b : b.nid!)));
+      const nids = await t.stateSnapshots.bulkInsertStates(this.tx, this.roomNID, lists);
+      states.forEach((s, i) => { s.nid = nids[i]!; });
+      this.storage.learn(this.tx, blocks.map((b) => [b.nid!, b.entries]), states.map((s, i) => [s.nid!, lists[i]!]));
+    }
+  }
+
+  /** A stored snapshot's NID, or a planned one's once written. */
+  nid(state: StateRef): StateSnapshotNID {
+    if (typeof state === 'number') return state;
+    if (state.nid === undefined) throw new CorruptionError('a planned state was used before the plan was written');
+    return state.nid;
+  }
+
+  private block(entries: readonly StateEntry[]): NewBlock {
+    const block: NewBlock = { entries: [...entries].sort(compareTuples) };
+    this.newBlocks.push(block);
+    return block;
+  }
+
+  private async contents(order: readonly BlockRef[]): Promise<Map<BlockRef, readonly StateEntry[]>> {
+    const stored = order.filter((b): b is StateBlockNID => typeof b === 'number');
+    const read = stored.length > 0 ? await this.storage.blocks(this.tx, stored) : new Map<StateBlockNID, readonly StateEntry[]>();
+    return new Map(order.map((b) => [b, typeof b === 'number' ? read.get(b)! : b.entries]));
   }
 }

@@ -89,6 +89,7 @@ export class CountedStatement {
  */
 export class SqliteConnection implements UnitOfWork {
   readonly engine = 'sqlite';
+  readonly atomicTransactions = true;
   readonly db: Database.Database;
   readonly autocommit: Tx = new SqliteTx(false) as unknown as Tx;
   private readonly mutex = new Mutex();

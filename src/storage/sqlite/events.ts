@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateAtEvent, StateAtEventAndReference, StateEntry, StateKeyTuple } from '../../types/state.js';
 import { checkStateAt, duplicate, missingOf, notFound, unique } from '../shared/contracts.js';
-import type { EventRow, EventsTable, Tx } from '../tables/index.js';
+import type { EventRow, EventsTable, StoredEventRow, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { bool, IN_LIST, nidList, textList } from './values.js';
 
@@ -36,6 +36,36 @@ export class SqliteEventsTable implements EventsTable {
         auth_event_nids, is_rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`)
         .run(row.eventNID, row.roomNID, row.eventTypeNID, row.eventStateKeyNID, row.depth, row.eventID, nidList(row.authEventNIDs), bool(row.isRejected));
       if (r.changes === 0) throw duplicate('event', row.eventID);
+    });
+  }
+
+  reserveEventNIDs(tx: Tx, count: number): Promise<EventNID[]> {
+    return this.conn.run(tx, (c) => {
+      const last = (c.stmt(`UPDATE roomserver_sequences SET value = value + ? WHERE name = 'event_nid' RETURNING value`).get(count) as { value: number }).value;
+      return Array.from({ length: count }, (_, i) => (last - count + 1 + i) as EventNID);
+    });
+  }
+
+  bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<Set<string>> {
+    return this.conn.run(tx, (c) => {
+      const insert = c.stmt(`INSERT INTO roomserver_events (event_nid, room_nid, event_type_nid, event_state_key_nid, depth, event_id,
+        auth_event_nids, is_rejected, state_snapshot_nid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`);
+      const stored = new Set<string>();
+      for (const row of rows) {
+        const r = insert.run(row.eventNID, row.roomNID, row.eventTypeNID, row.eventStateKeyNID, row.depth, row.eventID,
+          nidList(row.authEventNIDs), bool(row.isRejected), row.stateSnapshotNID);
+        if (r.changes === 0) stored.add(row.eventID);
+      }
+      return stored;
+    });
+  }
+
+  bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]) {
+    return this.conn.run(tx, (c) => {
+      const rows = c.stmt(`SELECT event_id AS id, event_nid AS eventNID, room_nid AS roomNID, state_snapshot_nid AS stateSnapshotNID
+        FROM roomserver_events WHERE event_id ${IN_LIST}`).all(textList(unique(eventIDs))) as
+        { id: string; eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }[];
+      return new Map(rows.map((r) => [r.id, { eventNID: r.eventNID, roomNID: r.roomNID, stateSnapshotNID: r.stateSnapshotNID }]));
     });
   }
 

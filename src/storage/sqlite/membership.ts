@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { MembershipState } from '../../types/membership.js';
 import type { EventNID, EventStateKeyNID, RoomNID } from '../../types/nids.js';
 import { notFound, unique } from '../shared/contracts.js';
-import type { MembershipTable, Tx } from '../tables/index.js';
+import type { MembershipRow, MembershipTable, MembershipWrite, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { bool, IN_LIST, nidList } from './values.js';
 
@@ -22,6 +22,25 @@ export class SqliteMembershipTable implements MembershipTable {
   /** The caller's transaction holds SQLite's single write lock, which is the exclusivity asked for. */
   selectMembershipForUpdate(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<MembershipState> {
     return this.selectMembershipFromRoomAndTarget(tx, roomNID, targetUserNID).then((m) => m.membership);
+  }
+
+  /** The caller's transaction holds SQLite's single write lock, which is the exclusivity asked for. */
+  bulkSelectMembershipsForUpdate(tx: Tx, roomNID: RoomNID, targetUserNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, MembershipRow>> {
+    return this.conn.run(tx, (c) => {
+      const rows = c.stmt(`SELECT target_nid AS target, membership_nid AS membership, event_nid AS eventNID FROM roomserver_membership
+        WHERE room_nid = ? AND target_nid ${IN_LIST}`).all(roomNID, nidList(unique(targetUserNIDs))) as
+        { target: EventStateKeyNID; membership: MembershipState; eventNID: EventNID }[];
+      return new Map(rows.map((r) => [r.target, { membership: r.membership, eventNID: r.eventNID }]));
+    });
+  }
+
+  bulkUpsertMemberships(tx: Tx, roomNID: RoomNID, rows: readonly MembershipWrite[]): Promise<void> {
+    return this.conn.run(tx, (c) => {
+      const upsert = c.stmt(`INSERT INTO roomserver_membership (room_nid, target_nid, target_local, sender_nid, membership_nid, event_nid, forgotten)
+        VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (room_nid, target_nid) DO UPDATE SET sender_nid = excluded.sender_nid,
+        membership_nid = excluded.membership_nid, event_nid = excluded.event_nid, forgotten = 0`);
+      for (const r of rows) upsert.run(roomNID, r.targetUserNID, bool(r.targetLocal), r.senderUserNID, r.membership, r.eventNID);
+    });
   }
 
   selectMembershipFromRoomAndTarget(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID) {

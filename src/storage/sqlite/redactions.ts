@@ -1,7 +1,8 @@
 import { inject, injectable } from 'inversify';
 import type { RedactionInfo, RedactionsTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
-import { bool } from './values.js';
+import { bool, IN_LIST, textList } from './values.js';
+import { unique } from '../shared/contracts.js';
 
 const COLUMNS = 'redaction_event_id AS redactionEventID, redacts_event_id AS redactsEventID, validated';
 const infoOf = (row: (Omit<RedactionInfo, 'validated'> & { validated: number }) | undefined): RedactionInfo | null =>
@@ -26,6 +27,16 @@ export class SqliteRedactionsTable implements RedactionsTable {
   selectRedactionInfoByEventBeingRedacted(tx: Tx, eventID: string): Promise<RedactionInfo | null> {
     return this.conn.run(tx, (c) => infoOf(c.stmt(`SELECT ${COLUMNS} FROM roomserver_redactions WHERE redacts_event_id = ?
       ORDER BY rowid LIMIT 1`).get(eventID) as never));
+  }
+
+  bulkSelectRedactionInfoByEventsBeingRedacted(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, RedactionInfo>> {
+    return this.conn.run(tx, (c) => {
+      const rows = c.stmt(`SELECT ${COLUMNS} FROM roomserver_redactions WHERE redacts_event_id ${IN_LIST} ORDER BY rowid`)
+        .all(textList(unique(eventIDs))) as (Omit<RedactionInfo, 'validated'> & { validated: number })[];
+      const out = new Map<string, RedactionInfo>();
+      for (const r of rows) if (!out.has(r.redactsEventID)) out.set(r.redactsEventID, infoOf(r)!);
+      return out;
+    });
   }
 
   markRedactionValidated(tx: Tx, redactionEventID: string, validated: boolean): Promise<void> {

@@ -23,6 +23,16 @@ export class SqliteStateBlockTable implements StateBlockTable {
     });
   }
 
+  bulkInsertStateBlocks(tx: Tx, blocks: readonly (readonly StateEntry[])[]): Promise<StateBlockNID[]> {
+    return this.conn.run(tx, (c) => {
+      const encoded = blocks.map(encodeStateBlock);
+      const insert = c.stmt(`INSERT INTO roomserver_state_block (state_block_hash, entry_count, entries) VALUES (?, ?, ?)
+        ON CONFLICT (state_block_hash) DO UPDATE SET state_block_hash = excluded.state_block_hash
+        RETURNING state_block_nid AS nid`);
+      return encoded.map((b) => (insert.get(b.hash, b.entries.length, b.bytes) as { nid: StateBlockNID }).nid);
+    });
+  }
+
   bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
     return this.conn.run(tx, (c) => {
       const rows = c.stmt(`SELECT state_block_nid AS nid, entries FROM roomserver_state_block WHERE state_block_nid ${IN_LIST}

@@ -22,6 +22,16 @@ export class SqliteStateSnapshotTable implements StateSnapshotTable {
     });
   }
 
+  bulkInsertStates(tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]> {
+    return this.conn.run(tx, (c) => {
+      lists.forEach(checkBlockList);
+      const insert = c.stmt(`INSERT INTO roomserver_state_snapshots (state_snapshot_hash, room_nid, state_block_nids) VALUES (?, ?, ?)
+        ON CONFLICT (state_snapshot_hash) DO UPDATE SET state_snapshot_hash = excluded.state_snapshot_hash
+        RETURNING state_snapshot_nid AS nid`);
+      return lists.map((l) => (insert.get(hashBlockList(l), roomNID, nidList(l)) as { nid: StateSnapshotNID }).nid);
+    });
+  }
+
   selectStateBlockNIDsAtEvent(tx: Tx, eventID: string): Promise<SnapshotBlocks> {
     return this.snapshotOf(tx, 'event', eventID, `SELECT e.state_snapshot_nid AS nid, s.state_block_nids AS blocks FROM roomserver_events e
       LEFT JOIN roomserver_state_snapshots s ON s.state_snapshot_nid = e.state_snapshot_nid WHERE e.event_id = ?`);

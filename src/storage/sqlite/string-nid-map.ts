@@ -35,6 +35,20 @@ export class SqliteStringNIDMap<N extends number> {
     });
   }
 
+  /** Selects the known values' NIDs and inserts the others (SQLite has one writer: nobody races the inserts). */
+  assign(tx: Tx, values: readonly string[]): Promise<Map<string, N>> {
+    return this.conn.run(tx, (c) => {
+      const wanted = unique(values);
+      const found = new Map((c.stmt(this.sql.bulkByString).all(textList(wanted)) as { s: string; nid: N }[]).map((r) => [r.s, r.nid]));
+      for (const v of wanted) {
+        if (found.has(v)) continue;
+        const row = c.stmt(this.sql.insert).get(v) as { nid: N } | undefined;
+        found.set(v, row ? row.nid : (c.stmt(this.sql.select).get(v) as { nid: N }).nid);
+      }
+      return found;
+    });
+  }
+
   bulkSelectNIDs(tx: Tx, values: readonly string[]): Promise<Map<string, N>> {
     return this.conn.run(tx, (c) => {
       const rows = c.stmt(this.sql.bulkByString).all(textList(unique(values))) as { s: string; nid: N }[];

@@ -9,6 +9,8 @@ export interface EventStateKeysTable {
   selectEventStateKeyNID(tx: Tx, eventStateKey: string): Promise<EventStateKeyNID>;
   /** Unknown keys are omitted. */
   bulkSelectEventStateKeyNID(tx: Tx, eventStateKeys: readonly string[]): Promise<Map<string, EventStateKeyNID>>;
+  /** The NIDs of these keys, creating the missing ones (safe against concurrent writers, as assignEventTypeNIDs). */
+  assignEventStateKeyNIDs(tx: Tx, eventStateKeys: readonly string[]): Promise<Map<string, EventStateKeyNID>>;
   /** Unknown NIDs are omitted. */
   bulkSelectEventStateKey(tx: Tx, eventStateKeyNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string>>;
 }

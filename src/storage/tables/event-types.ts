@@ -9,6 +9,11 @@ export interface EventTypesTable {
   selectEventTypeNID(tx: Tx, eventType: string): Promise<EventTypeNID>;
   /** Unknown types are omitted. */
   bulkSelectEventTypeNID(tx: Tx, eventTypes: readonly string[]): Promise<Map<string, EventTypeNID>>;
+  /**
+   * The NIDs of these types, creating the missing ones (safe against concurrent writers: a type another writer
+   * creates at the same moment gets one NID, which both see).
+   */
+  assignEventTypeNIDs(tx: Tx, eventTypes: readonly string[]): Promise<Map<string, EventTypeNID>>;
   /** NID -> type string; unknown NIDs are omitted. */
   bulkSelectEventType(tx: Tx, eventTypeNIDs: readonly EventTypeNID[]): Promise<Map<EventTypeNID, string>>;
 }

@@ -14,6 +14,11 @@ export interface EventRow {
   readonly isRejected: boolean;
 }
 
+/** An event row as the batch write path inserts it: with the state before the event. */
+export interface StoredEventRow extends EventRow {
+  readonly stateSnapshotNID: StateSnapshotNID;
+}
+
 /**
  * events: one row per stored event. The event NID is reserved first (`reserveEventNID`) so that the event's JSON
  * can be written under it before the row itself, which is the commit point that makes the event visible.
@@ -23,6 +28,15 @@ export interface EventsTable {
   reserveEventNID(tx: Tx): Promise<EventNID>;
   /** Inserts the row with state snapshot 0. ConflictError on a duplicate event ID (the existing row is kept). */
   insertEvent(tx: Tx, row: EventRow): Promise<void>;
+  /** `count` fresh event NIDs, never handed out before, ascending (not necessarily consecutive). */
+  reserveEventNIDs(tx: Tx, count: number): Promise<EventNID[]>;
+  /**
+   * Inserts the rows, each with the snapshot of the state before it (0: unknown). Returns the IDs of the rows
+   * that were not inserted because an event with that ID is stored already (which is kept as it is).
+   */
+  bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<Set<string>>;
+  /** The stored events with these IDs (missing ones omitted): the set-based existence check of the write path. */
+  bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, { eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>>;
   /** NotFoundError if missing. */
   selectEvent(tx: Tx, eventID: string): Promise<{ eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>;
   /**

@@ -2,6 +2,21 @@ import type { EventNID, EventStateKeyNID, RoomNID } from '../../types/nids.js';
 import type { MembershipState } from '../../types/membership.js';
 import type { Tx } from './unit-of-work.js';
 
+/** A membership as the batch write path reads it. */
+export interface MembershipRow {
+  readonly membership: MembershipState;
+  readonly eventNID: EventNID;
+}
+
+/** A membership as the batch write path writes it: created if absent (with target_local), else overwritten. */
+export interface MembershipWrite {
+  readonly targetUserNID: EventStateKeyNID;
+  readonly targetLocal: boolean;
+  readonly senderUserNID: EventStateKeyNID;
+  readonly membership: MembershipState;
+  readonly eventNID: EventNID;
+}
+
 /**
  * membership: one row per (room, user) ever seen. event_nid is the join event for a join, the leave/ban event for
  * a leave, and for an invite the earlier leave event (0 if none).
@@ -35,6 +50,13 @@ export interface MembershipTable {
    * match only themselves), the user included, sorted, at most `limit`.
    */
   selectKnownUsers(tx: Tx, userNID: EventStateKeyNID, search: string, limit: number): Promise<string[]>;
+  /** The memberships of these users in the room, held exclusively for `tx` as selectMembershipForUpdate holds one; users with no row omitted. */
+  bulkSelectMembershipsForUpdate(tx: Tx, roomNID: RoomNID, targetUserNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, MembershipRow>>;
+  /**
+   * Writes each membership: a new row takes target_local from the write; an existing one keeps it, and gets the
+   * sender, state and event, and forgotten false (what updateMembership writes).
+   */
+  bulkUpsertMemberships(tx: Tx, roomNID: RoomNID, rows: readonly MembershipWrite[]): Promise<void>;
   /** Sets `forgotten`. */
   updateForgetMembership(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID, forget: boolean): Promise<void>;
   /** True if at least one local user is joined. */

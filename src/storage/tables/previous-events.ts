@@ -7,4 +7,8 @@ export interface PreviousEventsTable {
   insertPreviousEvent(tx: Tx, previousEventID: string, eventNID: EventNID): Promise<void>;
   /** Resolves if some event names previousEventID; NotFoundError otherwise. */
   selectPreviousEventExists(tx: Tx, previousEventID: string): Promise<void>;
+  /** insertPreviousEvent for many (previous event ID, event NID) pairs. */
+  bulkInsertPreviousEvents(tx: Tx, pairs: readonly { previousEventID: string; eventNID: EventNID }[]): Promise<void>;
+  /** For each ID that some stored event names in its prev_events: the NIDs of the events naming it. Others omitted. */
+  bulkSelectPreviousEventReferences(tx: Tx, previousEventIDs: readonly string[]): Promise<Map<string, EventNID[]>>;
 }

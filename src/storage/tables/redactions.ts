@@ -17,4 +17,6 @@ export interface RedactionsTable {
   selectRedactionInfoByEventBeingRedacted(tx: Tx, eventID: string): Promise<RedactionInfo | null>;
   /** No error if missing. */
   markRedactionValidated(tx: Tx, redactionEventID: string, validated: boolean): Promise<void>;
+  /** selectRedactionInfoByEventBeingRedacted for many events: redacted event ID -> its first stored redaction. */
+  bulkSelectRedactionInfoByEventsBeingRedacted(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, RedactionInfo>>;
 }

@@ -13,6 +13,8 @@ export interface StateBlockTable {
    * set of entries always gets the same NID: inserting an existing block returns the existing NID.
    */
   insertStateBlock(tx: Tx, entries: readonly StateEntry[]): Promise<StateBlockNID>;
+  /** insertStateBlock for many blocks: their NIDs, in the order given. */
+  bulkInsertStateBlocks(tx: Tx, blocks: readonly (readonly StateEntry[])[]): Promise<StateBlockNID[]>;
   /**
    * Each block's entries sorted by (type, state key); the list is ordered by block NID ascending, not by input
    * order. MissingStateError if any block is missing.

@@ -18,6 +18,8 @@ export interface StateSnapshotTable {
    * order) always gets the same NID. InvalidInputError if the list is longer than the snapshot limit (64).
    */
   insertState(tx: Tx, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateSnapshotNID>;
+  /** insertState for many block lists of one room: their snapshot NIDs, in the order given. */
+  bulkInsertStates(tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]>;
   /**
    * The state before an event: its snapshot NID and that snapshot's block list, read together (one query where
    * the engine can join). NotFoundError if the event is missing; snapshot 0 and no blocks if its state is unknown.

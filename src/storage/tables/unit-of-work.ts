@@ -27,5 +27,11 @@ export interface UnitOfWork {
   afterCommit(tx: Tx, hook: () => void): void;
   /** Which engine this is, for messages and for the few places that must know (none in storage/shared). */
   readonly engine: string;
+  /**
+   * Whether a transaction's statements run in the order issued and a failed one undoes them all (SQL). The write
+   * path then issues a sequence's last, committing write together with the writes it depends on (one round trip);
+   * without it (Cosmos DB) it waits for those writes to land before making them visible.
+   */
+  readonly atomicTransactions: boolean;
   close(): Promise<void>;
 }
