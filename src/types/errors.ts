@@ -6,6 +6,8 @@ import { redact } from '../config/redact.js';
 
 export abstract class StorageError extends Error {
   abstract readonly code: string;
+  /** Set when `appendEvents` refused a call for one of its events: that event's index in the call. */
+  eventIndex?: number;
   constructor(message: string, options?: { cause?: unknown }) {
     // Every message passes the one secrets rule (config/redact.ts), whoever wrote it.
     super(redact(message), options);

@@ -123,6 +123,7 @@ const ks = (method: keyof KeyDatabase, ...params: Param[]) => on('keys', method,
 const roomserver: Catalogue<RoomserverDatabase> = {
   storeEvent: rs('storeEvent', event(), { ...P.object('options', { transaction: transactionKey(), isRejected: P.bool('isRejected', false) }), valid: {} }),
   appendEvent: rs('appendEvent', event(), { ...P.object('options', { authEventNIDs: P.list(P.nid('auth event NID', 1)) }), valid: {} }),
+  appendEvents: rs('appendEvents', P.list(event())),
   updateLatestEvents: rs('updateLatestEvents', P.nid('room NID', 1), P.fn()),
   updateMembership: rs('updateMembership', P.roomID(), P.userID(), P.bool('local', true), P.text('room version', '10'), P.fn()),
   addState: rs('addState', P.nid('room NID', 1), P.list(P.nid('block NID', 1)), P.list(entry(true))),

@@ -17,10 +17,15 @@ export class CosmosTransactionsTable implements TransactionsTable {
     if (!(await this.conn.requests.create('transactions.insert', { ...this.ref(key), k: 'transaction', eventID }))) throw duplicate('transaction', key);
   }
 
-  async selectTransactionEventID(_tx: Tx, key: TransactionKey): Promise<string> {
+  async selectTransactionEventID(tx: Tx, key: TransactionKey): Promise<string> {
+    const id = await this.selectTransactionEventIDIfAny(tx, key);
+    if (id === null) throw notFound('transaction', key);
+    return id;
+  }
+
+  async selectTransactionEventIDIfAny(_tx: Tx, key: TransactionKey): Promise<string | null> {
     const { id, pk } = this.ref(key);
     const doc = await this.conn.requests.read<{ eventID: string }>('transactions.select', id, pk);
-    if (!doc) throw notFound('transaction', key);
-    return doc.eventID;
+    return doc ? doc.eventID : null;
   }
 }

@@ -26,10 +26,14 @@ export class PostgresTransactionsTable implements TransactionsTable {
   }
 
   async selectTransactionEventID(tx: Tx, key: TransactionKey): Promise<string> {
+    const id = await this.selectTransactionEventIDIfAny(tx, key);
+    if (id === null) throw notFound('transaction', key);
+    return id;
+  }
+
+  async selectTransactionEventIDIfAny(tx: Tx, key: TransactionKey): Promise<string | null> {
     const r = await this.conn.query<{ id: string }>(tx, `SELECT event_id AS id FROM roomserver_transactions WHERE transaction_key_hash = $1
       AND transaction_id = $2 AND session_id = $3 AND user_id = $4`, [keyHash(key), key.transactionID, key.sessionID, key.userID]);
-    const row = r.rows[0];
-    if (!row) throw notFound('transaction', key);
-    return row.id;
+    return r.rows[0]?.id ?? null;
   }
 }

@@ -3,11 +3,11 @@ import type { EventStateKeyNID, EventTypeNID, RoomNID } from '../../types/nids.j
 import type { RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
 
 /** A bounded map for immutable mappings: when full, it simply starts again (cheap, and correct: it is a cache). */
-class MappingCache<N> extends Map<string, N> {
+export class BoundedMap<K, V> extends Map<K, V> {
   constructor(private readonly limit: number) {
     super();
   }
-  override set(key: string, value: N): this {
+  override set(key: K, value: V): this {
     if (this.size >= this.limit) this.clear();
     return super.set(key, value);
   }
@@ -19,9 +19,9 @@ class MappingCache<N> extends Map<string, N> {
  * they are cached for ever; the caches only ever hold committed mappings.
  */
 export class NidMaps {
-  private readonly eventTypes_ = new MappingCache<EventTypeNID>(10_000);
-  private readonly stateKeys_ = new MappingCache<EventStateKeyNID>(200_000);
-  private readonly rooms = new MappingCache<RoomNID>(10_000);
+  private readonly eventTypes_ = new BoundedMap<string, EventTypeNID>(10_000);
+  private readonly stateKeys_ = new BoundedMap<string, EventStateKeyNID>(200_000);
+  private readonly rooms = new BoundedMap<string, RoomNID>(10_000);
   /** Room versions never change once a room exists: read each once. */
   private readonly versions = new Map<RoomNID, string>();
 
@@ -62,7 +62,7 @@ export class NidMaps {
   }
 
   /** The cached ones into `out`; returns the others, each once. */
-  private lookUp<N>(cache: MappingCache<N>, keys: readonly string[], out: Map<string, N>): string[] {
+  private lookUp<N>(cache: BoundedMap<string, N>, keys: readonly string[], out: Map<string, N>): string[] {
     const missing = new Set<string>();
     for (const k of keys) {
       const v = cache.get(k);
@@ -72,7 +72,7 @@ export class NidMaps {
     return [...missing];
   }
 
-  private async assignAll<N>(cache: MappingCache<N>, keys: readonly string[], tx: Tx, assign: (missing: string[]) => Promise<Map<string, N>>): Promise<Map<string, N>> {
+  private async assignAll<N>(cache: BoundedMap<string, N>, keys: readonly string[], tx: Tx, assign: (missing: string[]) => Promise<Map<string, N>>): Promise<Map<string, N>> {
     const out = new Map<string, N>();
     const missing = this.lookUp(cache, keys, out);
     if (missing.length > 0) {
@@ -133,7 +133,7 @@ export class NidMaps {
   }
 
   private async assign<N>(
-    cache: MappingCache<N>, key: string, tx: Tx, select: () => Promise<N>, insert: () => Promise<N>,
+    cache: BoundedMap<string, N>, key: string, tx: Tx, select: () => Promise<N>, insert: () => Promise<N>,
   ): Promise<N> {
     const cached = cache.get(key);
     if (cached !== undefined) return cached;

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import {
-  ConcurrentUpdateError, ConflictError, InvalidInputError, MissingEventError, MissingStateError, NotFoundError,
+  ConcurrentUpdateError, ConflictError, InvalidInputError, MissingEventError, MissingStateError, NotFoundError, StorageError,
 } from '../../types/errors.js';
 import { checkRoomEvent, parseEvent, type RoomEvent } from '../../types/event.js';
 import {
@@ -17,6 +17,7 @@ import {
 import type { StateAtEvent, StateBlockNIDList, StateEntry, StateEntryList, StateKeyTuple } from '../../types/state.js';
 import type { RoomInfo, RoomserverTables, TransactionKey, Tx, UnitOfWork } from '../tables/index.js';
 import { extractContentValue } from './content-value.js';
+import { EventAppender, MAX_APPEND_BATCH, type AppendInput } from './event-appender.js';
 import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
 import { NidMaps } from './nid-assigner.js';
@@ -113,6 +114,11 @@ function checkStoreEventOptions(options: unknown): StoreEventOptions {
   return o;
 }
 
+/** An input of appendEvents that carries options: `{ event, options }` rather than a bare event. */
+function isAppendInput(x: unknown): x is AppendInput {
+  return typeof x === 'object' && x !== null && 'event' in x && !('eventID' in x);
+}
+
 /** The version a caller names for a room it creates: a room version string (issue of the registry: types/room-versions). */
 const checkRoomVersion = (v: unknown) => checkString('room version', v);
 
@@ -127,6 +133,7 @@ const checkRoomVersion = (v: unknown) => checkString('room version', v);
 @injectable()
 export class RoomserverDatabase {
   private readonly nids: NidMaps;
+  private readonly appender: EventAppender;
 
   constructor(
     @inject(TOKENS.UnitOfWork) readonly uow: UnitOfWork,
@@ -135,6 +142,7 @@ export class RoomserverDatabase {
     @inject(TOKENS.StorageOptions) private readonly options: StorageOptions,
   ) {
     this.nids = new NidMaps(tables, uow);
+    this.appender = new EventAppender(uow, tables, state, this.nids, (id) => this.isLocalUser(id), (tx, ids) => this.eventsByID(tx, ids));
   }
 
   private get auto(): Tx {
@@ -299,75 +307,63 @@ export class RoomserverDatabase {
   }
 
   /**
-   * The linear input path (what `matrix-storage import` uses), in one transaction: holds the room's latest events,
-   * stores the event, takes the room's current state as the state before it (state resolution across forks is out
-   * of scope), stores the state after it, applies a membership change, and finally moves the room's latest events
-   * and current state to it: that last write is the commit point. Idempotent: calling it again for the same event
+   * The linear input path for one event: `appendEvents` with a batch of one. Holds the room's latest events, stores
+   * the event, takes the room's current state as the state before it (state resolution across forks is out of
+   * scope), stores the state after it, applies a membership change, and finally moves the room's latest events and
+   * current state to it: that last write is the commit point. Idempotent: calling it again for the same event
    * finishes an interrupted call and otherwise changes nothing.
    */
   async appendEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<AppendEventResult> {
     checkRoomEvent(event);
     checkStoreEventOptions(options);
-    return this.retryOnConcurrentUpdate(() => this.uow.transaction(async (tx) => {
-      const { roomNID, found, roomVersion } = await this.admitEvent(tx, event, options);
-      const u = await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID, roomVersion);
-      // Whether an event already stored names this one in its prev_events does not depend on storing this one: asked
-      // first and alongside (one round trip fewer where the driver pipelines). Asked before this event's own
-      // prev_events are recorded, so an event naming itself does not count as referenced.
-      const [referencedByOthers, stored] = await Promise.all([
-        u.isReferenced(event.eventID),
-        this.storeEventIn(tx, roomNID, event, options, found),
-      ]);
-      const own = stored.stateAtEvent;
-      const isState = own.eventStateKeyNID !== 0 && !own.isRejected;
-      let before = own.beforeStateSnapshotNID;
-      if (u.latestEventNIDs.includes(own.eventNID) || referencedByOthers) {
-        const after = isState && before !== 0 ? await this.state.addStateAfter(tx, roomNID, before, own) : before;
-        return { ...stored, stateAfterSnapshotNID: after, applied: false, retiredInviteIDs: [] };
-      }
-      let recordBefore: Promise<void> | undefined;
-      if (before === 0) {
-        before = u.currentStateSnapshotNID !== 0 ? u.currentStateSnapshotNID : await this.state.addState(tx, roomNID, [], []);
-        recordBefore = this.tables.events.updateEventState(tx, own.eventNID, before);
-      }
-      // Recording the state before the event, storing the state after it and the membership change are independent
-      // writes, all before the commit point: issued together (one round trip where the driver pipelines).
-      const stateBefore = before;
-      const isMember = event.type === 'm.room.member' && isState;
-      const [after, retiredInviteIDs] = await Promise.all([
-        isState ? this.state.addStateAfter(tx, roomNID, stateBefore, own) : stateBefore,
-        isMember ? this.applyMembership(u, event, own.eventStateKeyNID) : [],
-        recordBefore,
-      ]);
-      // The latest events this one names as prev_events stop being latest. The updater already read every latest
-      // event's ID, so this needs no lookup of the prev_events' NIDs.
-      const prevIDs = new Set(event.prevEventIDs);
-      const referenced = new Set(u.latestEvents.filter((e) => prevIDs.has(e.eventID)).map((e) => e.eventNID));
-      const latest = [...u.latestEventNIDs.filter((nid) => !referenced.has(nid)), own.eventNID];
-      await u.setLatestEvents(latest, u.lastEventSentNID, after);
-      return {
-        ...stored,
-        stateAtEvent: { ...own, beforeStateSnapshotNID: before },
-        stateAfterSnapshotNID: after,
-        applied: true,
-        retiredInviteIDs,
-      };
-    }));
+    try {
+      const [result] = await this.appendChecked([{ event, options }]);
+      return result!;
+    } catch (e) {
+      // A single event is not a batch: no index to report.
+      if (e instanceof StorageError) delete e.eventIndex;
+      throw e;
+    }
   }
 
-  private async applyMembership(u: LatestEventsUpdater, event: RoomEvent, targetUserNID: EventStateKeyNID): Promise<string[]> {
-    const membership = event.content.membership;
-    if (typeof membership !== 'string') return [];
-    const local = this.isLocalUser(event.stateKey!);
-    const m = await u.membershipUpdater(targetUserNID, local);
-    switch (membership) {
-      case 'invite': await m.setToInvite(event); return [];
-      case 'join': return m.setToJoin(event.sender, event.eventID, m.isJoin());
-      case 'leave':
-      case 'ban': return m.setToLeave(event.sender, event.eventID);
-      case 'knock': await m.setToKnock(event); return [];
-      default: return [];
+  /**
+   * The linear input path for a batch: each event applied in order exactly as `appendEvent` would apply it, and
+   * each result what `appendEvent` would have returned, but in one transaction with each room locked once, set-based
+   * (see EventAppender). Events of several rooms are grouped by room. An input is an event, or an event with the
+   * options `appendEvent` takes. A refused event refuses the whole call, which then writes nothing; the error's
+   * `eventIndex` says which input it was. At most MAX_APPEND_BATCH (1,000) events per call.
+   */
+  async appendEvents(inputs: readonly (RoomEvent | AppendInput)[]): Promise<AppendEventResult[]> {
+    checkList('events', inputs);
+    const batch = inputs.map((x, index): AppendInput => {
+      try {
+        const input = isAppendInput(x) ? x : { event: x };
+        checkRoomEvent(input.event);
+        if (input.options !== undefined) checkStoreEventOptions(input.options);
+        return input;
+      } catch (e) {
+        if (e instanceof StorageError) e.eventIndex = index;
+        throw e;
+      }
+    });
+    if (batch.length > MAX_APPEND_BATCH) {
+      throw new InvalidInputError(`appendEvents takes at most ${MAX_APPEND_BATCH} events per call, got ${batch.length}`);
     }
+    if (batch.length === 0) return [];
+    return this.appendChecked(batch);
+  }
+
+  private async appendChecked(batch: readonly AppendInput[]): Promise<AppendEventResult[]> {
+    if (this.uow.atomicTransactions) {
+      return this.retryOnConcurrentUpdate(() => this.uow.transaction((tx) => this.appender.append(tx, batch)));
+    }
+    // No atomic transaction (Cosmos DB): the whole call checked first, then each event as its own sequence.
+    if (batch.length > 1) await this.appender.check(this.auto, batch);
+    const out: AppendEventResult[] = [];
+    for (const input of batch) {
+      out.push((await this.retryOnConcurrentUpdate(() => this.uow.transaction((tx) => this.appender.append(tx, [input]))))[0]!);
+    }
+    return out;
   }
 
   private isLocalUser(userID: string): boolean {

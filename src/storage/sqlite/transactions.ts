@@ -20,12 +20,17 @@ export class SqliteTransactionsTable implements TransactionsTable {
     });
   }
 
-  selectTransactionEventID(tx: Tx, key: TransactionKey): Promise<string> {
+  async selectTransactionEventID(tx: Tx, key: TransactionKey): Promise<string> {
+    const id = await this.selectTransactionEventIDIfAny(tx, key);
+    if (id === null) throw notFound('transaction', key);
+    return id;
+  }
+
+  selectTransactionEventIDIfAny(tx: Tx, key: TransactionKey): Promise<string | null> {
     return this.conn.run(tx, (c) => {
       const row = c.stmt('SELECT event_id AS id FROM roomserver_transactions WHERE transaction_id = ? AND session_id = ? AND user_id = ?')
         .get(key.transactionID, key.sessionID, key.userID) as { id: string } | undefined;
-      if (!row) throw notFound('transaction', key);
-      return row.id;
+      return row ? row.id : null;
     });
   }
 }

@@ -12,4 +12,6 @@ export interface TransactionsTable {
   insertTransaction(tx: Tx, key: TransactionKey, eventID: string): Promise<void>;
   /** NotFoundError if missing. */
   selectTransactionEventID(tx: Tx, key: TransactionKey): Promise<string>;
+  /** The same, null if missing: for the write path, where a miss is the expected answer. */
+  selectTransactionEventIDIfAny(tx: Tx, key: TransactionKey): Promise<string | null>;
 }
