@@ -75,6 +75,38 @@ describe('cosmosdb: tenants sharing one container', () => {
   });
 });
 
+describe('cosmosdb: conditional writes', () => {
+  it('set documents and counters decide on the document they change, not on another one with the same id', async () => {
+    // The emulator evaluates a patch's `condition` filter against whichever document has the id, in any partition:
+    // with two previous-event sets (both id "pe"), a condition on one was answered by the other, and an event
+    // named twice as a prev_event was recorded twice. Decisions are made on the document read, then written on its ETag.
+    const storage = await openTenant('conditions');
+    try {
+      const conn = (storage.stats as unknown as { conn: import('../src/storage/cosmosdb/connection.js').CosmosConnection }).conn;
+      const r = conn.requests;
+      await r.create('t', { id: 'pe', pk: conn.pk('pe', '$a'), k: 'pe', values: [1] });
+      await r.create('t', { id: 'pe', pk: conn.pk('pe', '$b'), k: 'pe', values: [2] });
+      const { addToSetDocument } = await import('../src/storage/cosmosdb/set-document.js');
+      await addToSetDocument(conn, 't', 'pe', '$b', 2);
+      await addToSetDocument(conn, 't', 'pe', '$b', 3);
+      await addToSetDocument(conn, 't', 'pe', '$a', 1);
+      expect((await r.read<{ values: number[] }>('t', 'pe', conn.pk('pe', '$b')))!.values).to.deep.equal([2, 3]);
+      expect((await r.read<{ values: number[] }>('t', 'pe', conn.pk('pe', '$a')))!.values).to.deep.equal([1]);
+      // A counter is raised only above its own value.
+      await r.create('t', { id: 'streams', pk: conn.pk('x', 'low'), k: 'streams', value: 1 });
+      await r.create('t', { id: 'streams', pk: conn.pk('x', 'high'), k: 'streams', value: 50 });
+      const raise = (key: string, to: number) => r.patchWhen<{ value: number }>('t', 'streams', conn.pk('x', key), (d) => d.value < to, () => [{ op: 'set', path: '/value', value: to }]);
+      expect(await raise('high', 10)).to.equal('declined');
+      expect(await raise('low', 10)).to.equal('patched');
+      expect(await raise('missing', 10)).to.equal('missing');
+      expect((await r.read<{ value: number }>('t', 'streams', conn.pk('x', 'high')))!.value).to.equal(50);
+      expect((await r.read<{ value: number }>('t', 'streams', conn.pk('x', 'low')))!.value).to.equal(10);
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
 describe('cosmosdb: request accounting', () => {
   it('counts the requests and request charge of every operation', async () => {
     const s = await openTenant('acct');

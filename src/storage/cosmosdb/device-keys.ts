@@ -52,8 +52,8 @@ export class CosmosDeviceKeysTable implements DeviceKeysTable {
     // this process reserved are below the counter already, so those skip the (conditional, atomic) raise.
     for (const [userID, streamID] of highest) {
       if (streamID <= (this.reservedUpTo.get(userID) ?? 0)) continue;
-      await r.patch('deviceKeys.raiseCounter', 'streams', this.pk(userID), [{ op: 'set', path: '/value', value: streamID }],
-        { condition: `FROM c WHERE c["value"] < ${Math.trunc(streamID)}` });
+      await r.patchWhen<{ value: number }>('deviceKeys.raiseCounter', 'streams', this.pk(userID), (doc) => doc.value < streamID,
+        () => [{ op: 'set', path: '/value', value: streamID }]);
     }
   }
 

@@ -63,9 +63,10 @@ export class CosmosEventsTable implements EventsTable {
     await this.insertRow({ ...row, stateSnapshotNID: 0 as StateSnapshotNID });
   }
 
-  async reserveEventNIDs(_tx: Tx, count: number): Promise<EventNID[]> {
+  async reserveEventNIDsFor(tx: Tx, eventIDs: readonly string[]): Promise<EventNID[]> {
+    const stored = await this.bulkSelectEventsByID(tx, eventIDs);
     const out: EventNID[] = [];
-    for (let i = 0; i < count; i++) out.push((await this.conn.sequence('event').nextValue()) as EventNID);
+    for (const _ of unique(eventIDs).filter((id) => !stored.has(id))) out.push((await this.conn.sequence('event').nextValue()) as EventNID);
     return out;
   }
 

@@ -135,20 +135,35 @@ export class CosmosRequests {
   }
 
   /**
-   * Applies patch operations; undefined if the document is missing, or if `condition` (a `FROM c WHERE ...` filter)
-   * is false, or if `ifMatch` is given and the document's ETag differs.
+   * Applies patch operations; undefined if the document is missing, or if `ifMatch` is given and the document's
+   * ETag differs. (No `condition` filter: the emulator evaluates one against whichever document of the container
+   * has the same id, not the one patched, so nothing here depends on it; see `patchWhen`.)
    */
   async patch<T>(
-    operation: string, id: string, pk: string, operations: PatchOperation[], options: { condition?: string; ifMatch?: string } = {},
+    operation: string, id: string, pk: string, operations: PatchOperation[], options: { ifMatch?: string } = {},
   ): Promise<(T & DocMeta) | undefined> {
     try {
-      const body = options.condition ? { operations, condition: options.condition } : operations;
       const requestOptions = options.ifMatch ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : {};
-      const res = await this.attempt(operation, () => this.container.item(id, pk).patch<T & DocMeta>(body, requestOptions));
+      const res = await this.attempt(operation, () => this.container.item(id, pk).patch<T & DocMeta>(operations, requestOptions));
       return res.resource;
     } catch (e) {
       if (statusOf(e) === 404 || statusOf(e) === 412) return undefined;
       this.fail(operation, e);
+    }
+  }
+
+  /**
+   * Patches the document if `when` holds for it, atomically: read, decide, patch on the ETag read, again on a race.
+   * 'missing' if there is no such document, 'declined' if `when` is false.
+   */
+  async patchWhen<T>(
+    operation: string, id: string, pk: string, when: (doc: T & DocMeta) => boolean, operations: (doc: T & DocMeta) => PatchOperation[],
+  ): Promise<'patched' | 'declined' | 'missing'> {
+    for (;;) {
+      const doc = await this.read<T>(operation, id, pk);
+      if (!doc) return 'missing';
+      if (!when(doc)) return 'declined';
+      if (await this.patch(operation, id, pk, operations(doc), { ifMatch: doc._etag })) return 'patched';
     }
   }
 

@@ -2,29 +2,18 @@ import type { CosmosConnection } from './connection.js';
 
 /**
  * A document holding a set of values in an array (`values`), where SQL has a row per (key, value): previous
- * events, the redactions of an event. Adding is idempotent and safe under concurrency:
- * - a number is appended by one conditional patch (the server appends it only if it is not there yet);
- * - a string by a read and an ETag-conditional replace, retried on a race. (A patch condition would have to spell
- *   the string inside the condition text, and the emulator lowercases condition text: never depend on that.)
+ * events, the redactions of an event. Adding is idempotent and safe under concurrency: a create for a new set,
+ * else a read and an append patched on the ETag read, again on a race.
  */
 export async function addToSetDocument(conn: CosmosConnection, operation: string, kind: string, key: string, value: string | number): Promise<void> {
   const r = conn.requests;
   const pk = conn.pk(kind, key);
   // Most sets are new when first added to (an event is usually named as previous by one event): try that first.
-  if (await r.create(operation, { id: kind, pk, k: kind, values: [value] })) return;
   for (;;) {
-    if (typeof value === 'number') {
-      const patched = await r.patch(operation, kind, pk, [{ op: 'add', path: '/values/-', value }],
-        { condition: `FROM c WHERE NOT ARRAY_CONTAINS(c["values"], ${Math.trunc(value)})` });
-      if (patched) return;
-    }
-    const doc = await r.read<{ values: (string | number)[] }>(operation, kind, pk);
-    if (doc?.values.includes(value)) return;
-    if (!doc) {
-      if (await r.create(operation, { id: kind, pk, k: kind, values: [value] })) return;
-    } else if (typeof value === 'string' && (await r.replaceIfMatch(operation, { id: kind, pk, k: kind, values: [...doc.values, value] }, doc._etag))) {
-      return;
-    }
+    if (await r.create(operation, { id: kind, pk, k: kind, values: [value] })) return;
+    const outcome = await r.patchWhen<{ values: (string | number)[] }>(operation, kind, pk, (doc) => !doc.values.includes(value),
+      () => [{ op: 'add', path: '/values/-', value }]);
+    if (outcome !== 'missing') return;
   }
 }
 

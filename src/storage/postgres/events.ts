@@ -39,9 +39,11 @@ export class PostgresEventsTable implements EventsTable {
     if (changed(r) === 0) throw duplicate('event', row.eventID);
   }
 
-  async reserveEventNIDs(tx: Tx, count: number): Promise<EventNID[]> {
-    if (count === 0) return this.conn.nothing(tx, []);
-    const r = await this.conn.query<{ nid: EventNID }>(tx, `SELECT nextval('roomserver_event_nid_seq') AS nid FROM generate_series(1, $1)`, [count]);
+  async reserveEventNIDsFor(tx: Tx, eventIDs: readonly string[]): Promise<EventNID[]> {
+    if (eventIDs.length === 0) return this.conn.nothing(tx, []);
+    // Counted and reserved in one statement: no round trip between the existence check and the sequence.
+    const r = await this.conn.query<{ nid: EventNID }>(tx, `SELECT nextval('roomserver_event_nid_seq') AS nid FROM unnest($1::text[]) AS t(id)
+      WHERE NOT EXISTS (SELECT 1 FROM roomserver_events e WHERE e.event_id = t.id)`, [unique(eventIDs)]);
     return r.rows.map((row) => row.nid).sort((a, b) => a - b);
   }
 

@@ -179,7 +179,7 @@ export class EventAppender {
       typesP,
       stateKeysP,
       // Reserved once the rooms are held: within a room, NID order is the order in which events were applied.
-      this.tables.events.reserveEventNIDs(tx, inputs.length),
+      this.tables.events.reserveEventNIDsFor(tx, inputs.map((i) => i.event.eventID)),
       stateKeysP.then((keys) => this.readMemberships(tx, inputs, known.rooms, keys)),
     ]);
     newRooms ??= this.admit(inputs, reads);
@@ -325,7 +325,11 @@ export class EventAppender {
       let row = rows.get(event.eventID);
       const duplicate = row !== undefined;
       if (!row) {
-        row = { eventNID: reserved[nextNID++]!, roomNID: room.roomNID, stateBefore: asStateSnapshotNID(0) };
+        const eventNID = reserved[nextNID++];
+        // The reservation counted one stored event more than the existence check saw: another writer's (storeEvent
+        // holds no room lock) landed between the two. The call starts again and finds it stored.
+        if (eventNID === undefined) throw new ConcurrentUpdateError(`event ${event.eventID} was stored by another writer meanwhile`);
+        row = { eventNID, roomNID: room.roomNID, stateBefore: asStateSnapshotNID(0) };
         rows.set(event.eventID, row);
         newEvents.set(event.eventID, { event, eventNID: row.eventNID });
         if (options.transaction) writes.transactions.push({ key: options.transaction, eventID: event.eventID });
@@ -461,7 +465,7 @@ export class EventAppender {
     }
     if (!info || info.validated) return undefined;
     // An event counts once it is stored: before the call, or earlier in it.
-    const eventOf = (id: string) => (rows.has(id) ? newEvents.get(id)?.event ?? inCall.get(id) ?? storedEvents.get(id) : undefined);
+    const eventOf = (id: string) => newEvents.get(id)?.event ?? (rows.has(id) ? inCall.get(id) : undefined) ?? storedEvents.get(id);
     const redactionEvent = eventOf(info.redactionEventID);
     const target = eventOf(info.redactsEventID);
     const targetRow = rows.get(info.redactsEventID);

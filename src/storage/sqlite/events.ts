@@ -39,8 +39,11 @@ export class SqliteEventsTable implements EventsTable {
     });
   }
 
-  reserveEventNIDs(tx: Tx, count: number): Promise<EventNID[]> {
+  reserveEventNIDsFor(tx: Tx, eventIDs: readonly string[]): Promise<EventNID[]> {
     return this.conn.run(tx, (c) => {
+      const { count } = c.stmt(`SELECT count(*) AS count FROM json_each(?) AS t
+        WHERE NOT EXISTS (SELECT 1 FROM roomserver_events e WHERE e.event_id = t.value)`).get(textList(unique(eventIDs))) as { count: number };
+      if (count === 0) return [];
       const last = (c.stmt(`UPDATE roomserver_sequences SET value = value + ? WHERE name = 'event_nid' RETURNING value`).get(count) as { value: number }).value;
       return Array.from({ length: count }, (_, i) => (last - count + 1 + i) as EventNID);
     });

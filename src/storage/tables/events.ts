@@ -28,8 +28,11 @@ export interface EventsTable {
   reserveEventNID(tx: Tx): Promise<EventNID>;
   /** Inserts the row with state snapshot 0. ConflictError on a duplicate event ID (the existing row is kept). */
   insertEvent(tx: Tx, row: EventRow): Promise<void>;
-  /** `count` fresh event NIDs, never handed out before, ascending (not necessarily consecutive). */
-  reserveEventNIDs(tx: Tx, count: number): Promise<EventNID[]>;
+  /**
+   * One fresh event NID (never handed out before) for each distinct ID among `eventIDs` that no stored event has,
+   * ascending, not necessarily consecutive: the batch write path's NIDs, counted and reserved in one step.
+   */
+  reserveEventNIDsFor(tx: Tx, eventIDs: readonly string[]): Promise<EventNID[]>;
   /**
    * Inserts the rows, each with the snapshot of the state before it (0: unknown). Returns the IDs of the rows
    * that were not inserted because an event with that ID is stored already (which is kept as it is).
