@@ -17,7 +17,8 @@ import { generateRoom, validateGenerateOptions } from './generate.js';
 import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
 import { roomVersionRules } from '../matrix/room-versions.js';
 import { formatImportSummary } from './commands/import.js';
-import { eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
+import { DEFAULT_IMPORT_BATCH, eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
+import { MAX_APPEND_BATCH } from '../storage/shared/event-appender.js';
 import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
@@ -51,6 +52,12 @@ function wholeNumber(name: string) {
     if (!/^\d+$/.test(value)) throw new CliError(`--${name} takes a whole number, got ${preview(value)}`, EXIT.usage);
     return Number(value);
   };
+}
+
+function batchOption(value: string): number {
+  const n = wholeNumber('batch')(value);
+  if (n < 1 || n > MAX_APPEND_BATCH) throw new CliError(`--batch takes a whole number from 1 to ${MAX_APPEND_BATCH}, got ${preview(value)}`, EXIT.usage);
+  return n;
 }
 
 function roomVersionOption(value: string): string {
@@ -108,12 +115,15 @@ async function generateToFile(file: string, options: { members: number; events: 
  * Imports a file with a progress bar (bytes read of the file's size, events so far). A PDU that cannot be stored
  * stops it: exit 1, naming the PDU; everything before it is stored, nothing of it.
  */
-async function runImport(s: Storage, file: string, roomVersion: string | undefined, io: CliIO, quiet: boolean): Promise<ImportSummary> {
+async function runImport(
+  s: Storage, file: string, options: { roomVersion?: string | undefined; batch?: number | undefined }, io: CliIO, quiet: boolean,
+): Promise<ImportSummary> {
   const bar = progress(io, { label: 'import', quiet });
   let started = false;
   try {
     return await importPDUFile(s, file, {
-      ...(roomVersion !== undefined ? { roomVersion } : {}),
+      ...(options.roomVersion !== undefined ? { roomVersion: options.roomVersion } : {}),
+      ...(options.batch !== undefined ? { batchSize: options.batch } : {}),
       onProgress: (p) => {
         if (!started) { bar.start(p.totalBytes, 'bytes'); started = true; }
         bar.update(p.bytesRead, `${fmtInt(p.events)} events`);
@@ -213,13 +223,14 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     'in file order, with state, memberships and latest events', 'matrix-storage import room.jsonl --room-version 10')
     .argument('<file>', 'the file of PDUs')
     .option('--room-version <v>', 'the version of rooms whose create event is neither stored nor in the file before their events', roomVersionOption)
+    .option('--batch <n>', `events per commit, 1 to ${MAX_APPEND_BATCH} (default ${DEFAULT_IMPORT_BATCH})`, batchOption)
     .option('--json', 'print the summary as one JSON document')
     .action(async (file: string, _o, cmd: Command) => {
-      const o = opts<{ roomVersion?: string; json?: boolean }>(cmd);
+      const o = opts<{ roomVersion?: string; batch?: number; json?: boolean }>(cmd);
       const { config } = load(o);
       await withStorage(config, async (s) => {
         if (!o.quiet) io.err(`importing ${file} into ${describeBackend(config)}`);
-        const summary = await runImport(s, file, o.roomVersion, io, o.quiet === true);
+        const summary = await runImport(s, file, { roomVersion: o.roomVersion, batch: o.batch }, io, o.quiet === true);
         io.out(o.json ? JSON.stringify({ backend: config.backend, ...summary }) : formatImportSummary(summary, config.backend));
       });
       done(EXIT.ok);
@@ -305,7 +316,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       }
       await withStorage(config, async (s) => {
         io.out(`importing ${SAMPLE_ROOM} into ${describeBackend(config)}`);
-        const summary = await runImport(s, SAMPLE_ROOM, undefined, io, o.quiet === true);
+        const summary = await runImport(s, SAMPLE_ROOM, {}, io, o.quiet === true);
         io.out(formatImportSummary(summary, config.backend));
         for (const roomID of summary.roomIDs) io.out(await roomAtAGlance(s, roomID));
       });
