@@ -23,6 +23,7 @@ describe('sqlite: statement counting', () => {
   it('counts every statement of an append, BEGIN and COMMIT included, under its Database operation', async () => {
     await seedRoom(storage);
     const stats = storage.requestStats!;
+    stats.trackDatabaseOperations(true);
     stats.reset();
     await storage.roomserver.appendEvent(makeEvent({ id: '$counted', depth: 7, prev: ['$bob-join!room:example.org'] }));
     const appended = stats.snapshot();
@@ -65,6 +66,73 @@ describe('sqlite: statement counting', () => {
     } finally {
       await uncached.close();
     }
+  });
+});
+
+describe('sqlite: group commit', () => {
+  let dir: string;
+  let storage: Storage;
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'matrix-storage-sqlite-'));
+    storage = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'store.db') } });
+  });
+  afterEach(async () => {
+    await storage.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const commits = () => storage.requestStats!.snapshot().byOperation.COMMIT?.requests ?? 0;
+
+  it('concurrent appends to different rooms share commits, and each room is as if appended alone', async () => {
+    const rooms = Array.from({ length: 16 }, (_, i) => `!group${i}:example.org`);
+    storage.requestStats!.reset();
+    await Promise.all(rooms.map((room) => seedRoom(storage, room)));
+    // 16 rooms of 6 events: 96 transactions, far fewer commits.
+    expect(commits()).to.be.greaterThan(0).and.lessThan(96 / 4);
+    const alone = await createStorage({ backend: 'sqlite', sqlite: { path: ':memory:' } });
+    try {
+      await seedRoom(alone, '!group0:example.org');
+      const stateOf = async (s: Storage, room: string) => {
+        const ids = await s.roomserver.eventIDs((await s.roomserver.currentState(room)).map((e) => e.eventNID));
+        return [...ids.values()].sort();
+      };
+      const expected = (await stateOf(alone, '!group0:example.org')).map((id) => id.replace('!group0:', '!R:'));
+      for (const room of rooms) expect((await stateOf(storage, room)).map((id) => id.replace(room, '!R:example.org'))).to.deep.equal(expected);
+    } finally {
+      await alone.close();
+    }
+  });
+
+  it('a grouped transaction that fails is undone alone: the others commit, and every caller hears only after the commit', async () => {
+    const t = storage.tables.eventTypes;
+    const uow = storage.unitOfWork;
+    let committedWhenResolved = -1;
+    const before = commits();
+    const first = uow.transaction(async (tx) => t.insertEventTypeNID(tx, 'org.example.first'));
+    const failing = uow.transaction(async (tx) => {
+      await t.insertEventTypeNID(tx, 'org.example.failing');
+      throw new Error('this caller changed its mind');
+    });
+    const third = uow.transaction(async (tx) => t.insertEventTypeNID(tx, 'org.example.third')).then((nid) => {
+      committedWhenResolved = commits();
+      return nid;
+    });
+    const [a, b, c] = await Promise.allSettled([first, failing, third]);
+    expect(a.status).to.equal('fulfilled');
+    expect(b.status).to.equal('rejected');
+    expect((b as PromiseRejectedResult).reason.message).to.equal('this caller changed its mind');
+    expect(c.status).to.equal('fulfilled');
+    // One commit for the three, already made when the third caller heard back.
+    expect(commits() - before).to.equal(1);
+    expect(committedWhenResolved).to.equal(before + 1);
+    const known = await storage.roomserver.eventTypeNIDsFor(['org.example.first', 'org.example.failing', 'org.example.third']);
+    expect([...known.keys()].sort()).to.deep.equal(['org.example.first', 'org.example.third']);
+    // The first of a group failing (it runs without a savepoint) leaves the ones after it whole too.
+    const round = await Promise.allSettled([
+      uow.transaction(async (tx) => { await t.insertEventTypeNID(tx, 'org.example.gone'); throw new Error('no'); }),
+      uow.transaction(async (tx) => t.insertEventTypeNID(tx, 'org.example.kept')),
+    ]);
+    expect(round.map((r) => r.status)).to.deep.equal(['rejected', 'fulfilled']);
+    expect([...(await storage.roomserver.eventTypeNIDsFor(['org.example.gone', 'org.example.kept'])).keys()]).to.deep.equal(['org.example.kept']);
   });
 });
 

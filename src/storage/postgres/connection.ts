@@ -27,6 +27,8 @@ export class TransactionClosedError extends StorageError {
 class PostgresTx {
   open = true;
   readonly onCommit = new CommitHooks();
+  /** Statements sent on this transaction's client and not answered yet (see `send`). */
+  inFlight = 0;
   constructor(readonly client: pg.PoolClient | undefined) {}
 }
 
@@ -56,7 +58,7 @@ export class PostgresConnection implements UnitOfWork {
    * Every statement sent, by table and verb ("roomserver_events SELECT", "COMMIT"), charged 0: what
    * `matrix-storage import` reports as requests per event. BEGIN is counted but travels with the next statement.
    */
-  readonly accounting = new RequestAccounting();
+  readonly accounting = new RequestAccounting(true);
   private readonly names = new Map<string, { name: string; operation: string }>();
   private closed = false;
   /** host:port/db (schema), for messages: never the password. */
@@ -95,9 +97,26 @@ export class PostgresConnection implements UnitOfWork {
     this.accounting.record(operation, 0);
     const config = { name, text, values: values as unknown[] };
     try {
-      return await (client === undefined ? this.pool.query<R>(config) : client.query<R>(config));
+      if (client === undefined) {
+        this.accounting.roundTrip();
+        return await this.pool.query<R>(config);
+      }
+      return await this.send(tx as unknown as PostgresTx, () => client.query<R>(config));
     } catch (e) {
       throw connectionFailure(e, this.target);
+    }
+  }
+
+  /**
+   * Sends a statement on a transaction's client, counting round trips: a statement sent while another is in flight
+   * travels in the same pipeline; one sent when none is waits a full round trip for its answer.
+   */
+  private async send<T>(t: PostgresTx, query: () => Promise<T>): Promise<T> {
+    if (t.inFlight++ === 0) this.accounting.roundTrip();
+    try {
+      return await query();
+    } finally {
+      t.inFlight--;
     }
   }
 
@@ -162,7 +181,7 @@ export class PostgresConnection implements UnitOfWork {
     // server runs messages in order, so that statement runs inside the transaction; BEGIN's answer is checked
     // before COMMIT (BEGIN on a clean pooled connection has nothing it could fail on but the connection itself).
     this.accounting.record('BEGIN', 0);
-    const begin = client.query('BEGIN');
+    const begin = this.send(tx, () => client.query('BEGIN'));
     begin.catch(() => {});
     try {
       const result = await fn(tx as unknown as Tx);
@@ -171,7 +190,7 @@ export class PostgresConnection implements UnitOfWork {
       tx.open = false;
       await begin.catch((e) => { throw connectionFailure(e, this.target); });
       this.accounting.record('COMMIT', 0);
-      await client.query('COMMIT').catch((e) => { throw connectionFailure(e, this.target); });
+      await this.send(tx, () => client.query('COMMIT')).catch((e) => { throw connectionFailure(e, this.target); });
       tx.onCommit.run();
       return result;
     } catch (e) {

@@ -48,6 +48,16 @@ function unusableFile(e: unknown, file: string): unknown {
   }
 }
 
+/** A caller's transaction waiting for the connection. */
+interface WaitingTransaction {
+  readonly fn: (tx: Tx) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+/** The most transactions one commit takes, so that autocommit calls waiting between transactions are not starved. */
+const MAX_GROUP = 32;
+
 /** Thrown when a Tx is used after its transaction ended: a bug in the caller, never a data problem. */
 export class TransactionClosedError extends StorageError {
   readonly code = 'TX_CLOSED';
@@ -94,6 +104,9 @@ export class SqliteConnection implements UnitOfWork {
   readonly autocommit: Tx = new SqliteTx(false) as unknown as Tx;
   private readonly mutex = new Mutex();
   private active: SqliteTx | undefined;
+  /** Transactions asked for and not started yet, first come first served. */
+  private readonly waiting: WaitingTransaction[] = [];
+  private draining = false;
   private readonly statements = new Map<string, CountedStatement>();
   /** Every statement executed, by table and verb ("roomserver_events SELECT", "BEGIN", "COMMIT"), charged 0. */
   readonly accounting = new RequestAccounting();
@@ -169,23 +182,76 @@ export class SqliteConnection implements UnitOfWork {
     else hook();
   }
 
-  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const release = await this.mutex.acquire();
-    const tx = new SqliteTx(true);
+  /**
+   * Runs `fn` in a transaction. Callers that arrive while another transaction runs are grouped into one commit
+   * (group commit: SQLite has one writer, and its COMMIT, a WAL append and sync, is most of a small transaction's
+   * cost). Each grouped caller runs alone, in turn, inside its own savepoint: one that fails is rolled back to it
+   * and rejected without touching the others. Every caller's promise settles only once the group has committed
+   * (its afterCommit hooks run then too); a failed COMMIT rejects all of them, and each may simply be retried.
+   * (So a transaction must not wait for another one that was started after it: it would wait for its own commit.)
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({ fn: fn as (tx: Tx) => Promise<unknown>, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** Runs the waiting transactions, a group per commit, until none waits. */
+  private async drain(): Promise<void> {
+    this.draining = true;
     try {
-      this.control('BEGIN IMMEDIATE');
-      this.active = tx;
-      const result = await fn(tx as unknown as Tx);
-      this.control('COMMIT');
-      tx.onCommit.run();
-      return result;
-    } catch (e) {
-      if (this.db.inTransaction) this.control('ROLLBACK');
-      throw e;
+      while (this.waiting.length > 0) {
+        const release = await this.mutex.acquire();
+        const done: { caller: WaitingTransaction; tx: SqliteTx; result: unknown }[] = [];
+        try {
+          this.control('BEGIN IMMEDIATE');
+        } catch (e) {
+          release();
+          this.waiting.shift()!.reject(e);
+          continue;
+        }
+        try {
+          while (this.waiting.length > 0 && done.length < MAX_GROUP) {
+            const caller = this.waiting.shift()!;
+            // The first of a group needs no savepoint: if it fails, the whole (empty) transaction is rolled back.
+            const savepoint = done.length > 0;
+            const tx = new SqliteTx(true);
+            this.active = tx;
+            try {
+              if (savepoint) this.control('SAVEPOINT grouped');
+              const result = await caller.fn(tx as unknown as Tx);
+              if (savepoint) this.control('RELEASE grouped');
+              done.push({ caller, tx, result });
+            } catch (e) {
+              if (savepoint) {
+                this.control('ROLLBACK TO grouped');
+                this.control('RELEASE grouped');
+              } else if (this.db.inTransaction) {
+                this.control('ROLLBACK');
+                this.control('BEGIN IMMEDIATE');
+              }
+              caller.reject(e);
+            } finally {
+              tx.open = false;
+              this.active = undefined;
+            }
+          }
+          this.control('COMMIT');
+        } catch (e) {
+          if (this.db.inTransaction) this.control('ROLLBACK');
+          for (const d of done) d.caller.reject(e);
+          continue;
+        } finally {
+          release();
+        }
+        for (const d of done) {
+          d.tx.onCommit.run();
+          d.caller.resolve(d.result);
+        }
+      }
     } finally {
-      tx.open = false;
-      this.active = undefined;
-      release();
+      this.draining = false;
     }
   }
 
