@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { validateGenerateOptions } from '../src/cli/generate.js';
 import { startCluster, type Cluster } from '../test/support/pg-cluster.js';
+import { concurrencyBench } from './concurrency.js';
 import { cosmosBench } from './cosmos.js';
 import { ingestBench } from './ingest.js';
 import { keyServerBench } from './key-server.js';
@@ -23,6 +24,7 @@ const BENCHES: Record<string, { needsPostgres: boolean; run: (o: BenchOptions) =
   'state-storage': { needsPostgres: false, run: stateStorageBench },
   'state-reads': { needsPostgres: true, run: stateReadsBench },
   ingest: { needsPostgres: true, run: ingestBench },
+  concurrency: { needsPostgres: true, run: concurrencyBench },
   'key-server': { needsPostgres: true, run: keyServerBench },
   cosmos: { needsPostgres: false, run: cosmosBench },
 };

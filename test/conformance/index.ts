@@ -15,6 +15,7 @@ import { databaseMembershipTests } from './database-membership.js';
 import { databaseQueryTests } from './database-queries.js';
 import { nidMapTableTests } from './tables-nid-maps.js';
 import { eventTableTests } from './tables-events.js';
+import { bulkWriteTableTests } from './tables-bulk-writes.js';
 import { roomTableTests } from './tables-rooms.js';
 import { stateTableTests } from './tables-state.js';
 import { membershipTableTests } from './tables-membership.js';
@@ -38,6 +39,7 @@ export const subSuites = {
   databaseQueryTests,
   nidMapTableTests,
   eventTableTests,
+  bulkWriteTableTests,
   roomTableTests,
   stateTableTests,
   membershipTableTests,

@@ -35,7 +35,9 @@ export class PostgresMembershipTable implements MembershipTable {
     return new Map(r.rows.map((row) => [row.target, { membership: row.membership, eventNID: row.eventNID }]));
   }
 
-  async bulkUpsertMemberships(tx: Tx, roomNID: RoomNID, rows: readonly MembershipWrite[]): Promise<void> {
+  async bulkUpsertMemberships(tx: Tx, roomNID: RoomNID, writes: readonly MembershipWrite[]): Promise<void> {
+    // A user given twice: the last write wins (an UPSERT may not touch a row twice in one statement).
+    const rows = [...new Map(writes.map((w) => [w.targetUserNID, w])).values()];
     if (rows.length === 0) return this.conn.nothing(tx, undefined);
     await this.conn.query(tx, `INSERT INTO roomserver_membership (room_nid, target_nid, target_local, sender_nid, membership_nid, event_nid, forgotten)
       SELECT $1, target, local, sender, membership, event, false FROM unnest($2::bigint[], $3::bool[], $4::bigint[], $5::bigint[], $6::bigint[])

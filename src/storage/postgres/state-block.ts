@@ -26,7 +26,8 @@ export class PostgresStateBlockTable implements StateBlockTable {
     // Each distinct block once (an UPSERT may not touch a row twice in one statement); NIDs mapped back by hash.
     const byHash = new Map(encoded.map((b) => [b.hash.toString('hex'), b]));
     if (byHash.size === 0) return this.conn.nothing(tx, []);
-    const distinct = [...byHash.values()];
+    // In hash order, as string-nid-map.ts inserts: concurrent writers of the same new blocks never deadlock.
+    const distinct = [...byHash.values()].sort((a, b) => Buffer.compare(a.hash, b.hash));
     const r = await this.conn.query<{ hash: Buffer; nid: StateBlockNID }>(tx, `INSERT INTO roomserver_state_block (state_block_hash, entry_count, entries)
       SELECT * FROM unnest($1::bytea[], $2::int[], $3::bytea[]) ON CONFLICT (state_block_hash) DO UPDATE SET entry_count = excluded.entry_count
       RETURNING state_block_hash AS hash, state_block_nid AS nid`, [distinct.map((b) => b.hash), distinct.map((b) => b.entries.length), distinct.map((b) => b.bytes)]);

@@ -25,7 +25,8 @@ export class PostgresStateSnapshotTable implements StateSnapshotTable {
     const hashes = lists.map((l) => hashBlockList(l).toString('hex'));
     const byHash = new Map(lists.map((l, i) => [hashes[i]!, l]));
     if (byHash.size === 0) return this.conn.nothing(tx, []);
-    const distinct = [...byHash];
+    // In hash order, as string-nid-map.ts inserts: concurrent writers of the same new snapshots never deadlock.
+    const distinct = [...byHash].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const r = await this.conn.query<{ hash: Buffer; nid: StateSnapshotNID }>(tx, `INSERT INTO roomserver_state_snapshots
         (state_snapshot_hash, room_nid, state_block_nids)
       SELECT hash, $1, blocks::bigint[] FROM unnest($2::bytea[], $3::text[]) AS t(hash, blocks)

@@ -27,8 +27,8 @@ export class PostgresStringNIDMap<N extends number> {
       bulkByNID: `SELECT ${stringColumn} AS s, ${nidColumn} AS nid FROM ${table} WHERE ${nidColumn} = ANY($1::bigint[])`,
       // The inserted rows come back from RETURNING, the rows that were there from the SELECT (it reads the snapshot
       // of before the INSERT, so it never sees a row twice).
-      assign: `WITH input AS (SELECT * FROM unnest($1::bytea[], $2::text[]) AS t(hash, s)),
-        ins AS (INSERT INTO ${table} (${hashColumn}, ${stringColumn}) SELECT hash, s FROM input
+      assign: `WITH input AS (SELECT * FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS t(hash, s, n)),
+        ins AS (INSERT INTO ${table} (${hashColumn}, ${stringColumn}) SELECT hash, s FROM input ORDER BY n
           ON CONFLICT (${hashColumn}) DO NOTHING RETURNING ${hashColumn} AS hash, ${nidColumn} AS nid)
         SELECT hash, nid FROM ins UNION ALL SELECT ${hashColumn} AS hash, ${nidColumn} AS nid FROM ${table}
           WHERE ${hashColumn} = ANY($1::bytea[])`,
@@ -61,9 +61,12 @@ export class PostgresStringNIDMap<N extends number> {
    * this one runs is missed by the statement's snapshot; it is read again, by itself, afterwards.
    */
   async assign(tx: Tx, values: readonly string[]): Promise<Map<string, N>> {
-    const wanted = unique(values);
-    if (wanted.length === 0) return this.conn.nothing(tx, new Map());
-    const hashes = wanted.map(textHash);
+    // In hash order: concurrent inserts of the same new values then wait for each other in one order, never in a
+    // cycle (two statements inserting the same keys in opposite orders deadlock).
+    const hashed = unique(values).map((v) => ({ v, hash: textHash(v) })).sort((a, b) => Buffer.compare(a.hash, b.hash));
+    if (hashed.length === 0) return this.conn.nothing(tx, new Map());
+    const wanted = hashed.map((h) => h.v);
+    const hashes = hashed.map((h) => h.hash);
     const byHash = new Map(wanted.map((v, i) => [hashes[i]!.toString('hex'), v]));
     const r = await this.conn.query<{ hash: Buffer; nid: N }>(tx, this.sql.assign, [hashes, wanted]);
     const out = new Map(r.rows.map((row) => [byHash.get(row.hash.toString('hex'))!, row.nid]));

@@ -54,7 +54,7 @@ export interface MembershipTable {
   bulkSelectMembershipsForUpdate(tx: Tx, roomNID: RoomNID, targetUserNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, MembershipRow>>;
   /**
    * Writes each membership: a new row takes target_local from the write; an existing one keeps it, and gets the
-   * sender, state and event, and forgotten false (what updateMembership writes).
+   * sender, state and event, and forgotten false (what updateMembership writes). A user given twice: the last wins.
    */
   bulkUpsertMemberships(tx: Tx, roomNID: RoomNID, rows: readonly MembershipWrite[]): Promise<void>;
   /** Sets `forgotten`. */
