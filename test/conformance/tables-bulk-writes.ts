@@ -1009,4 +1009,52 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       }
     });
   });
+
+  group(fw, driver, 'Table: invites (batch writes)', (test) => {
+    const room = asRoomNID(3);
+    const [alice, bob, carol] = [asEventStateKeyNID(70_001), asEventStateKeyNID(70_002), asEventStateKeyNID(70_003)];
+    const invite = (id: string, target: EventStateKeyNID, retired = false, roomNID = room) =>
+      ({ inviteEventID: id, roomNID, targetUserNID: target, senderUserNID: alice, inviteEventJSON: `{"id":"${id}"}`, retired });
+
+    test('bulkInsertInvites keeps the order given and each retired flag; bulkSelectActiveInvites lists the active ones in that order', async ({ storage }) => {
+      const t = storage.tables.invites;
+      const tx = storage.unitOfWork.autocommit;
+      await t.insertInviteEvent(tx, invite('$first', bob));
+      await t.bulkInsertInvites(tx, [invite('$b2', bob), invite('$c1', carol, true), invite('$b3', bob), invite('$c2', carol), invite('$elsewhere', bob, false, asRoomNID(4))]);
+      await t.bulkInsertInvites(tx, []);
+      const active = await t.bulkSelectActiveInvites(tx, room, [bob, carol, alice, bob]);
+      expect([...active.entries()].sort()).to.deep.equal([[bob, ['$first', '$b2', '$b3']], [carol, ['$c2']]]);
+      // The same as the single-row reads.
+      expect((await t.selectInviteActiveForUserInRoom(tx, bob, room)).eventIDs).to.deep.equal(['$first', '$b2', '$b3']);
+      expect((await t.selectInviteActiveForUserInRoom(tx, carol, room)).eventIDs).to.deep.equal(['$c2']);
+      expect(await t.bulkSelectActiveInvites(tx, room, [])).to.deep.equal(new Map());
+    });
+
+    test('an invite ID stored already is left as it is by bulkInsertInvites; bulkSelectStoredInviteIDs sees retired ones too', async ({ storage }) => {
+      const t = storage.tables.invites;
+      const tx = storage.unitOfWork.autocommit;
+      await t.insertInviteEvent(tx, invite('$kept', bob));
+      await t.updateInviteRetired(tx, room, bob);
+      await t.insertInviteEvent(tx, invite('$active', carol));
+      await t.bulkInsertInvites(tx, [invite('$kept', bob), invite('$active', carol, true), invite('$new', carol)]);
+      expect((await t.selectInviteActiveForUserInRoom(tx, bob, room)).eventIDs).to.deep.equal([]);
+      expect((await t.selectInviteActiveForUserInRoom(tx, carol, room)).eventIDs).to.deep.equal(['$active', '$new']);
+      const ids = ['$kept', '$active', '$new', '$missing', ...HOSTILE_EVENT_IDS];
+      expect([...await t.bulkSelectStoredInviteIDs(tx, ids)].sort()).to.deep.equal(['$active', '$kept', '$new']);
+      expect(await t.bulkSelectStoredInviteIDs(tx, [])).to.deep.equal(new Set());
+    });
+
+    test('bulkRetireInvites retires exactly the invites named, as updateInviteRetired would; hostile IDs matched exactly', async ({ storage }) => {
+      const t = storage.tables.invites;
+      const tx = storage.unitOfWork.autocommit;
+      const hostile = HOSTILE_EVENT_IDS.slice(0, 8);
+      await t.bulkInsertInvites(tx, [...hostile.map((id) => invite(id, bob)), invite('$c1', carol), invite('$c2', carol)]);
+      await t.bulkRetireInvites(tx, [...hostile.slice(0, 4), '$c1'].map((id) => ({ roomNID: room, targetUserNID: id === '$c1' ? carol : bob, inviteEventID: id })));
+      await t.bulkRetireInvites(tx, []);
+      expect((await t.selectInviteActiveForUserInRoom(tx, bob, room)).eventIDs).to.deep.equal(hostile.slice(4));
+      expect((await t.selectInviteActiveForUserInRoom(tx, carol, room)).eventIDs).to.deep.equal(['$c2']);
+      // What is left active is what a join would retire, in insertion order.
+      expect(await t.updateInviteRetired(tx, room, bob)).to.deep.equal(hostile.slice(4));
+    });
+  });
 }

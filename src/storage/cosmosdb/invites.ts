@@ -1,7 +1,9 @@
 import { inject, injectable } from 'inversify';
 import type { EventStateKeyNID, RoomNID } from '../../types/nids.js';
-import type { InviteRow, InvitesTable, Tx } from '../tables/index.js';
+import type { InviteRow, InvitesTable, InviteWrite, Tx } from '../tables/index.js';
+import { unique } from '../shared/contracts.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 
 interface Invite {
   id: string;
@@ -52,6 +54,61 @@ export class CosmosInvitesTable implements InvitesTable {
       if (invites.some((i) => i.id === invite.inviteEventID)) return { result: false, changed: false };
       invites.push({ id: invite.inviteEventID, sender: invite.senderUserNID, retired: false, json: invite.inviteEventJSON });
       return { result: true, changed: true };
+    });
+  }
+
+  async bulkSelectActiveInvites(_tx: Tx, roomNID: RoomNID, targetUserNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string[]>> {
+    const out = new Map<EventStateKeyNID, string[]>();
+    await mapLimit(unique(targetUserNIDs), READ_CONCURRENCY, async (target) => {
+      const { id, pk } = this.ref(roomNID, target);
+      const doc = await this.conn.requests.read<{ invites: Invite[] }>('invites.selectActive', id, pk);
+      const active = (doc?.invites ?? []).filter((i) => !i.retired).map((i) => i.id);
+      if (active.length > 0) out.set(target, active);
+    });
+    return out;
+  }
+
+  async bulkSelectStoredInviteIDs(_tx: Tx, inviteEventIDs: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    await mapLimit(unique(inviteEventIDs), READ_CONCURRENCY, async (inviteID) => {
+      const claim = await this.conn.requests.read<{ room: number; target: number }>('invites.claim', 'invid', this.conn.pk('invid', inviteID));
+      if (!claim) return;
+      // A claim whose invite list lacks the invite is an insert that was interrupted: not stored yet.
+      const { id, pk } = this.ref(claim.room, claim.target);
+      const doc = await this.conn.requests.read<{ invites: Invite[] }>('invites.read', id, pk);
+      if (doc?.invites.some((i) => i.id === inviteID)) out.add(inviteID);
+    });
+    return out;
+  }
+
+  /** One by one, in order: each is its claim, then its (room, user) list, as insertInviteEvent writes them. */
+  async bulkInsertInvites(tx: Tx, invites: readonly InviteWrite[]): Promise<void> {
+    for (const invite of invites) {
+      if ((await this.insertInviteEvent(tx, invite)) && invite.retired) await this.retire(invite.roomNID, invite.targetUserNID, [invite.inviteEventID]);
+    }
+  }
+
+  async bulkRetireInvites(_tx: Tx, invites: readonly { roomNID: RoomNID; targetUserNID: EventStateKeyNID; inviteEventID: string }[]): Promise<void> {
+    const byList = new Map<string, { roomNID: RoomNID; targetUserNID: EventStateKeyNID; ids: string[] }>();
+    for (const i of invites) {
+      const key = `${i.roomNID}|${i.targetUserNID}`;
+      const list = byList.get(key) ?? { roomNID: i.roomNID, targetUserNID: i.targetUserNID, ids: [] };
+      list.ids.push(i.inviteEventID);
+      byList.set(key, list);
+    }
+    for (const l of byList.values()) await this.retire(l.roomNID, l.targetUserNID, l.ids);
+  }
+
+  private retire(roomNID: RoomNID, targetUserNID: EventStateKeyNID, ids: readonly string[]): Promise<void> {
+    return this.update(roomNID, targetUserNID, (invites) => {
+      let changed = false;
+      for (const i of invites) {
+        if (ids.includes(i.id) && !i.retired) {
+          i.retired = true;
+          changed = true;
+        }
+      }
+      return { result: undefined, changed };
     });
   }
 

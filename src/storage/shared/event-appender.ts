@@ -5,7 +5,7 @@ import { MembershipState } from '../../types/membership.js';
 import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type StateSnapshotNID, type EventStateKeyNID, type EventTypeNID, type RoomNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
 import type {
-  InviteRow, LatestEvents, MembershipRow, MembershipWrite, RedactionInfo, RoomserverTables, StoredEventRow, TransactionKey, Tx, UnitOfWork,
+  InviteWrite, LatestEvents, MembershipRow, MembershipWrite, RedactionInfo, RoomserverTables, StoredEventRow, TransactionKey, Tx, UnitOfWork,
 } from '../tables/index.js';
 import { BoundedMap, type NidMaps } from './nid-assigner.js';
 import { redactEventJSON } from './redaction.js';
@@ -39,6 +39,8 @@ interface Reads {
   readonly redactions: Map<string, RedactionInfo>;
   /** By transaction key: the event it sent, if any. */
   readonly transactions: Map<string, string>;
+  /** The call's invite events that are stored as invites already (active or not). */
+  readonly storedInvites: Set<string>;
 }
 
 /** One room while a call plans it: held (locked) for the call, changed in memory, written at the end. */
@@ -55,10 +57,12 @@ interface RoomPlan {
   readonly memberships: Map<EventStateKeyNID, MembershipRow | undefined>;
   /** What to write per user: the last change wins. */
   readonly membershipWrites: Map<EventStateKeyNID, MembershipWrite>;
+  /** The active invites of the users the call's member events concern, in insertion order, as the events so far left them. */
+  readonly invites: Map<EventStateKeyNID, string[]>;
 }
 
-/** An invite change, run in event order at write time: its answer (retired invites) belongs to an event's result. */
-type InviteOp = { readonly insert: InviteRow } | { readonly retire: { roomNID: RoomNID; targetUserNID: EventStateKeyNID; result: number } };
+/** A new invite of the call, retired if a later event of the call retires it. */
+type NewInvite = { -readonly [K in keyof InviteWrite]: InviteWrite[K] };
 
 /** Everything a call writes, collected while it plans. */
 class Writes {
@@ -71,7 +75,13 @@ class Writes {
   readonly edges = new Map<string, { previousEventID: string; eventNID: EventNID }>();
   readonly redactions: RedactionInfo[] = [];
   readonly validated: string[] = [];
-  readonly invites: InviteOp[] = [];
+  /** New invites in event order (their insertion order), by ID too. */
+  readonly newInvites: NewInvite[] = [];
+  readonly newInviteByID = new Map<string, NewInvite>();
+  /** Invites stored before the call that the call retires. */
+  readonly retiredInvites: { roomNID: RoomNID; targetUserNID: EventStateKeyNID; inviteEventID: string }[] = [];
+  /** Each event's retired invites, by result index. */
+  readonly retiredBy = new Map<number, string[]>();
 }
 
 /** A planned result: snapshot NIDs are filled in once the plan's states are written. */
@@ -206,8 +216,9 @@ export class EventAppender {
       lastEventSentNID: l.held.lastEventSentNID,
       version: l.held.version,
       moved: false,
-      memberships: memberships.get(roomNID)!,
+      memberships: memberships.get(roomNID)!.memberships,
       membershipWrites: new Map(),
+      invites: memberships.get(roomNID)!.invites,
     }]));
     return this.applyAndWrite(tx, inputs, reads, { roomNIDs, rooms, types, stateKeys, reserved });
   }
@@ -234,15 +245,17 @@ export class EventAppender {
       if (target !== undefined) lookups.add(target);
     }
     const keys = inputs.flatMap(({ options }) => (options?.transaction ? [options.transaction] : []));
-    const [stored, references, redactions, transactions] = await Promise.all([
+    const invites = inputs.filter(({ event, options }) => membershipOf(event, options?.isRejected ?? false) === 'invite').map((i) => i.event.eventID);
+    const [stored, references, redactions, transactions, storedInvites] = await Promise.all([
       this.tables.events.bulkSelectEventsByID(tx, [...lookups]),
       this.tables.previousEvents.bulkSelectPreviousEventReferences(tx, [...ids]),
       this.tables.redactions.bulkSelectRedactionInfoByEventsBeingRedacted(tx, [...lookups]),
       Promise.all(keys.map(async (k) => [transactionKeyOf(k), await this.transactionEventID(tx, k)] as const)),
+      invites.length > 0 ? this.tables.invites.bulkSelectStoredInviteIDs(tx, invites) : new Set<string>(),
     ]);
     const sent = new Map<string, string>();
     for (const [k, id] of transactions) if (id !== undefined) sent.set(k, id);
-    return { rooms: rooms.rooms, versions: rooms.versions, stored, references, redactions, transactions: sent };
+    return { rooms: rooms.rooms, versions: rooms.versions, stored, references, redactions, transactions: sent, storedInvites };
   }
 
   private async transactionEventID(tx: Tx, key: TransactionKey): Promise<string | undefined> {
@@ -366,7 +379,7 @@ export class EventAppender {
       const after = isState ? await room.state.derive(before, [own]) : before;
       const membership = membershipOf(event, isRejected);
       if (membership !== undefined) {
-        this.applyMembership(room, event, membership, eventStateKeyNID, row.eventNID, stateKeys.get(event.sender)!, writes, results.length);
+        this.applyMembership(room, event, membership, eventStateKeyNID, row.eventNID, stateKeys.get(event.sender)!, writes, results.length, reads.storedInvites);
       }
       const prevIDs = new Set(event.prevEventIDs);
       room.latest = [...room.latest.filter((l) => !prevIDs.has(l.eventID)), { eventNID: row.eventNID, eventID: event.eventID }];
@@ -375,7 +388,7 @@ export class EventAppender {
       results.push({ room, stateAtEvent, before, after, duplicate, applied: true, ...(redaction ? { redaction } : {}) });
     }
 
-    const retired = await this.write(tx, rooms, writes);
+    await this.write(tx, rooms, writes);
     const learned = [...newEvents.values()];
     this.uow.afterCommit(tx, () => { for (const { event, eventNID } of learned) this.eventIDs.set(eventNID, event.eventID); });
     return results.map((r, i) => ({
@@ -384,7 +397,7 @@ export class EventAppender {
       stateAtEvent: { ...r.stateAtEvent, beforeStateSnapshotNID: r.room.state.nid(r.before) },
       stateAfterSnapshotNID: r.room.state.nid(r.after),
       applied: r.applied,
-      retiredInviteIDs: retired.get(i) ?? [],
+      retiredInviteIDs: writes.retiredBy.get(i) ?? [],
       ...(r.redaction ? { redaction: r.redaction } : {}),
     }));
   }
@@ -407,10 +420,13 @@ export class EventAppender {
     }));
   }
 
-  /** The memberships the call's member events change, in the rooms among `roomNIDs` (undefined: no row yet). */
+  /**
+   * The memberships the call's member events change, in the rooms among `roomNIDs` (undefined: no row yet), and
+   * those users' active invites.
+   */
   private async readMemberships(
     tx: Tx, inputs: readonly AppendInput[], roomNIDs: ReadonlyMap<string, RoomNID>, stateKeys: ReadonlyMap<string, EventStateKeyNID>,
-  ): Promise<Map<RoomNID, Map<EventStateKeyNID, MembershipRow | undefined>>> {
+  ): Promise<Map<RoomNID, { memberships: Map<EventStateKeyNID, MembershipRow | undefined>; invites: Map<EventStateKeyNID, string[]> }>> {
     const targets = new Map<RoomNID, Set<EventStateKeyNID>>();
     for (const { event, options } of inputs) {
       const nid = roomNIDs.get(event.roomID);
@@ -419,8 +435,12 @@ export class EventAppender {
       if (membershipOf(event, options?.isRejected ?? false) !== undefined) targets.get(nid)!.add(stateKeys.get(event.stateKey!)!);
     }
     return new Map(await Promise.all([...targets].map(async ([nid, users]) => {
-      const read = users.size === 0 ? new Map<EventStateKeyNID, MembershipRow>() : await this.tables.membership.bulkSelectMembershipsForUpdate(tx, nid, [...users]);
-      return [nid, new Map([...users].map((u) => [u, read.get(u)]))] as const;
+      const list = [...users];
+      const [read, invites] = list.length === 0 ? [new Map<EventStateKeyNID, MembershipRow>(), new Map<EventStateKeyNID, string[]>()] : await Promise.all([
+        this.tables.membership.bulkSelectMembershipsForUpdate(tx, nid, list),
+        this.tables.invites.bulkSelectActiveInvites(tx, nid, list),
+      ]);
+      return [nid, { memberships: new Map(list.map((u) => [u, read.get(u)])), invites }] as const;
     })));
   }
 
@@ -481,7 +501,7 @@ export class EventAppender {
   /** Moves the target's membership as MembershipUpdater would, recording the writes and invite changes. */
   private applyMembership(
     room: RoomPlan, event: RoomEvent, membership: string, targetUserNID: EventStateKeyNID, eventNID: EventNID,
-    senderUserNID: EventStateKeyNID, writes: Writes, resultIndex: number,
+    senderUserNID: EventStateKeyNID, writes: Writes, resultIndex: number, storedInvites: Set<string>,
   ): void {
     let current = room.memberships.get(targetUserNID);
     const set = (state: MembershipState, nid: EventNID) => {
@@ -497,10 +517,26 @@ export class EventAppender {
         targetUserNID, targetLocal: this.isLocalUser(event.stateKey!), senderUserNID: asEventStateKeyNID(0), membership: MembershipState.leaveOrBan, eventNID: current.eventNID,
       });
     }
-    const retire = () => writes.invites.push({ retire: { roomNID: room.roomNID, targetUserNID, result: resultIndex } });
+    const active = room.invites.get(targetUserNID) ?? [];
+    const retire = () => {
+      for (const id of active) {
+        const fresh = writes.newInviteByID.get(id);
+        if (fresh) fresh.retired = true;
+        else writes.retiredInvites.push({ roomNID: room.roomNID, targetUserNID, inviteEventID: id });
+      }
+      writes.retiredBy.set(resultIndex, [...active]);
+      room.invites.set(targetUserNID, []);
+    };
     switch (membership) {
       case 'invite':
-        writes.invites.push({ insert: { inviteEventID: event.eventID, roomNID: room.roomNID, targetUserNID, senderUserNID, inviteEventJSON: event.json } });
+        // An invite ID stored already (by an earlier call, or earlier in this one) is left as it is.
+        if (!storedInvites.has(event.eventID)) {
+          const invite: NewInvite = { inviteEventID: event.eventID, roomNID: room.roomNID, targetUserNID, senderUserNID, inviteEventJSON: event.json, retired: false };
+          storedInvites.add(event.eventID);
+          writes.newInvites.push(invite);
+          writes.newInviteByID.set(invite.inviteEventID, invite);
+          room.invites.set(targetUserNID, [...active, invite.inviteEventID]);
+        }
         if (current.membership !== MembershipState.invite) set(MembershipState.invite, current.eventNID);
         return;
       case 'join':
@@ -526,15 +562,10 @@ export class EventAppender {
    * Writes what the call planned. With atomic transactions every independent write is issued at once, and the
    * rows that name planned snapshots right after those are written (on PostgreSQL: one round trip for the lot, two
    * more when the batch adds state). Without, in crash-safe order: immutable data first, each room's latest events
-   * last. Returns the invites each event retired, by result index.
+   * last.
    */
-  private async write(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<Map<number, string[]>> {
+  private async write(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void> {
     const t = this.tables;
-    const retired = new Map<number, string[]>();
-    const invites = async (op: InviteOp) => {
-      if ('insert' in op) await t.invites.insertInviteEvent(tx, op.insert);
-      else retired.set(op.retire.result, [...(retired.get(op.retire.result) ?? []), ...await t.invites.updateInviteRetired(tx, op.retire.roomNID, op.retire.targetUserNID)]);
-    };
     const rows = async () => {
       const existing = await t.events.bulkInsertEvents(tx, w.rows.map(({ row, ref }) => ({ ...row, stateSnapshotNID: stateNID(ref) })));
       // Another writer stored one of them first (after this call read): the call starts again and finds it stored.
@@ -554,7 +585,8 @@ export class EventAppender {
         edges.length > 0 ? t.previousEvents.bulkInsertPreviousEvents(tx, edges) : undefined,
         ...w.redactions.map((r) => t.redactions.insertRedaction(tx, r)),
         ...w.validated.map((id) => t.redactions.markRedactionValidated(tx, id, true)),
-        ...w.invites.map(invites),
+        w.newInvites.length > 0 ? t.invites.bulkInsertInvites(tx, w.newInvites) : undefined,
+        w.retiredInvites.length > 0 ? t.invites.bulkRetireInvites(tx, w.retiredInvites) : undefined,
         ...memberships(),
         (async () => {
           await Promise.all([...rooms.values()].map((r) => r.state.write()));
@@ -565,7 +597,7 @@ export class EventAppender {
           ]);
         })(),
       ]);
-      return retired;
+      return;
     }
     for (const x of w.transactions) await t.transactions.insertTransaction(tx, x.key, x.eventID);
     if (json.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => w.rows.some((r) => r.row.eventNID === j.eventNID)));
@@ -579,9 +611,9 @@ export class EventAppender {
     const overwrites = json.filter((j) => !w.rows.some((r) => r.row.eventNID === j.eventNID));
     if (overwrites.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, overwrites);
     for (const id of w.validated) await t.redactions.markRedactionValidated(tx, id, true);
-    for (const op of w.invites) await invites(op);
+    if (w.newInvites.length > 0) await t.invites.bulkInsertInvites(tx, w.newInvites);
+    if (w.retiredInvites.length > 0) await t.invites.bulkRetireInvites(tx, w.retiredInvites);
     await Promise.all(memberships());
     await Promise.all(pointers());
-    return retired;
   }
 }
