@@ -14,7 +14,7 @@ import https from 'node:https';
 import { importPDUFile as importFile } from '../src/io/import.js';
 import { createStorage, type Storage } from '../src/index.js';
 import { emulatorConfig, startCosmosEmulator, type CosmosEmulator } from '../test/support/cosmos-emulator.js';
-import { fileLines, fixed, median, roomFile, times, type BenchOptions, type Cell, type Section } from './support.js';
+import { eventIDOfLine, fileLines, fixed, median, roomFile, times, type BenchOptions, type Cell, type Section } from './support.js';
 
 const DATABASE = 'bench';
 const TENANT = 'bench';
@@ -73,7 +73,7 @@ async function importRoom(o: BenchOptions, emulator: CosmosEmulator, storage: St
   const byOperation = perOperation(storage, room.events);
   const floor = await traffic(emulator, async () => {
     for await (const line of fileLines(room.file)) {
-      const id = (JSON.parse(line) as { event_id: string }).event_id;
+      const id = eventIDOfLine(line);
       await plain.items.create({ id, pk: `event|${id}`, json: line });
     }
   });

@@ -13,7 +13,7 @@ import { importPDUFile as importFile } from '../src/io/import.js';
 import type { Storage } from '../src/index.js';
 import type { StateEntry } from '../src/types/state.js';
 import {
-  fileLines, fixed, freshSqliteFile, median, openPostgresStore, openSqliteStore, plainSqlite, postgresDatabase, roomFile, seededRandom, since, times,
+  eventIDOfLine, fileLines, fixed, freshSqliteFile, median, openPostgresStore, openSqliteStore, plainSqlite, postgresDatabase, roomFile, seededRandom, since, times,
   type BenchOptions, type Cell, type RoomFile, type Section,
 } from './support.js';
 
@@ -110,7 +110,7 @@ async function pickEvents(room: RoomFile, count: number, seed: number): Promise<
   while (wanted.size < Math.min(count, room.events - first)) wanted.add(first + Math.floor(random() * (room.events - first)));
   const ids: string[] = [];
   let i = 0;
-  for await (const line of fileLines(room.file)) if (wanted.has(i++)) ids.push((JSON.parse(line) as { event_id: string }).event_id);
+  for await (const line of fileLines(room.file)) if (wanted.has(i++)) ids.push(eventIDOfLine(line));
   return ids;
 }
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { generateRoomWithStats, type GenerateOptions, type GenerateStats } from '../src/cli/generate.js';
-import { createStorage, type Storage } from '../src/index.js';
+import { computeEventID, createStorage, type Storage } from '../src/index.js';
 import { isAlive } from '../test/support/pg-cluster.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID } from '../src/types/nids.js';
 import type { StateEntry } from '../src/types/state.js';
@@ -98,6 +98,9 @@ export async function roomFile(o: BenchOptions, options: GenerateOptions): Promi
   rooms.set(key, room);
   return room;
 }
+
+/** The event ID of a generated room's line: computed, as room version 10 PDUs do not carry one. */
+export const eventIDOfLine = (line: string): string => computeEventID(JSON.parse(line) as Record<string, unknown>, '10');
 
 export async function* fileLines(file: string): AsyncGenerator<string> {
   const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });

@@ -128,7 +128,7 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       handedOut.push(s1!, s2!);
       const s3 = await events.reserveEventNID(tx);
       handedOut.push(s3);
-      expect(await events.bulkInsertEvents(tx, [row({ eventNID: s1!, eventID: '$stored-1' }), row({ eventNID: s2!, eventID: '$stored-2' })])).to.deep.equal(new Set());
+      expect(await events.bulkInsertEvents(tx, [row({ eventNID: s1!, eventID: '$stored-1' }), row({ eventNID: s2!, eventID: '$stored-2' })])).to.equal(undefined);
       await events.insertEvent(tx, { ...row({ eventNID: s3, eventID: '$stored-3' }) });
       // Three distinct new IDs, two of them repeated, among the stored ones.
       const asked = ['$new-b', '$stored-1', '$new-a', '$new-b', '$stored-3', '$new-c', '$new-a', '$stored-2'];
@@ -194,7 +194,7 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       const { tx, row } = await eventSetup(storage);
       const nids = await events.reserveEventNIDsFor(tx, HOSTILE_EVENT_IDS);
       expect(nids, 'every hostile ID is its own new ID').to.have.length(HOSTILE_EVENT_IDS.length);
-      expect(await events.bulkInsertEvents(tx, HOSTILE_EVENT_IDS.map((id, i) => row({ eventNID: nids[i]!, eventID: id })))).to.deep.equal(new Set());
+      expect(await events.bulkInsertEvents(tx, HOSTILE_EVENT_IDS.map((id, i) => row({ eventNID: nids[i]!, eventID: id })))).to.equal(undefined);
       expect(await events.reserveEventNIDsFor(tx, HOSTILE_EVENT_IDS), 'all of them are stored now').to.deep.equal([]);
       // Lookalikes are new IDs, each counted once.
       const lookalikes = await events.reserveEventNIDsFor(tx, [...LOOKALIKE_EVENT_IDS, ...HOSTILE_EVENT_IDS, ...LOOKALIKE_EVENT_IDS]);
@@ -214,7 +214,7 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       const singleNIDs = await events.reserveEventNIDsFor(tx, shapes.map((_, i) => `$single-${i}`));
       // Written in reverse NID order: the rows are keyed by their own NIDs, whatever order they come in.
       const rows = shapes.map((s, i) => row({ ...s, eventNID: bulkNIDs[i]!, eventID: `$bulk-${i}`, authEventNIDs: singleNIDs.slice(0, i) })).reverse();
-      expect(await events.bulkInsertEvents(tx, rows)).to.deep.equal(new Set());
+      expect(await events.bulkInsertEvents(tx, rows)).to.equal(undefined);
       for (const [i, s] of shapes.entries()) {
         const { stateSnapshotNID, ...fields } = s;
         await events.insertEvent(tx, { ...fields, eventNID: singleNIDs[i]!, eventID: `$single-${i}`, authEventNIDs: bulkNIDs.slice(0, i) });
@@ -235,59 +235,78 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       expect(await events.selectRoomsWithEventTypeNID(tx, MEMBER)).to.deep.equal([other]);
     });
 
-    test('bulkInsertEvents returns the IDs already stored and keeps those rows; the others are inserted; [] is a no-op', async ({ storage }) => {
+    test('bulkInsertEvents refuses a call naming a stored ID with a ConflictError, storing none of its rows; [] is a no-op', async ({ storage }) => {
       const events = storage.tables.events;
+      const atomic = storage.unitOfWork.atomicTransactions;
       const { tx, room, other, message, alice, row } = await eventSetup(storage);
-      expect(await events.bulkInsertEvents(tx, [])).to.deep.equal(new Set());
-      expect(await storage.unitOfWork.transaction((t) => events.bulkInsertEvents(t, []))).to.deep.equal(new Set());
+      expect(await events.bulkInsertEvents(tx, [])).to.equal(undefined);
+      expect(await storage.unitOfWork.transaction((t) => events.bulkInsertEvents(t, []))).to.equal(undefined);
       const [a, b] = await events.reserveEventNIDsFor(tx, ['$a', '$b']);
       await events.insertEvent(tx, { ...row({ eventNID: a!, eventID: '$a', eventTypeNID: MEMBER, eventStateKeyNID: alice, depth: 4 }) });
       await events.updateEventState(tx, a!, asStateSnapshotNID(9));
-      expect(await events.bulkInsertEvents(tx, [row({ eventNID: b!, eventID: '$b', depth: 6, stateSnapshotNID: asStateSnapshotNID(3) })])).to.deep.equal(new Set());
+      expect(await events.bulkInsertEvents(tx, [row({ eventNID: b!, eventID: '$b', depth: 6, stateSnapshotNID: asStateSnapshotNID(3) })])).to.equal(undefined);
       const before = { a: await readEvent(storage, '$a'), b: await readEvent(storage, '$b') };
       // Fresh NIDs for the lot, as a writer that reserved them before another writer stored $a and $b would hold.
       const [f1, f2] = await events.reserveEventNIDsFor(tx, ['$a', '$new-1', '$b', '$new-2']) as [EventNID, EventNID];
       const [fa, fb] = [await events.reserveEventNID(tx), await events.reserveEventNID(tx)];
-      const refused = await events.bulkInsertEvents(tx, [
-        row({ eventNID: fa, eventID: '$a', roomNID: other, eventTypeNID: message, depth: 50, isRejected: true, stateSnapshotNID: asStateSnapshotNID(1) }),
+      const lot = [
         row({ eventNID: f1, eventID: '$new-1', depth: 2 }),
+        row({ eventNID: fa, eventID: '$a', roomNID: other, eventTypeNID: message, depth: 50, isRejected: true, stateSnapshotNID: asStateSnapshotNID(1) }),
         row({ eventNID: fb, eventID: '$b', roomNID: other, depth: 51 }),
         row({ eventNID: f2, eventID: '$new-2', depth: 3, stateSnapshotNID: asStateSnapshotNID(4) }),
-      ]);
-      expect(refused).to.deep.equal(new Set(['$a', '$b']));
+      ];
+      // In a transaction: the error fails it, and nothing of the call is stored.
+      await rejects(storage.unitOfWork.transaction((t) => events.bulkInsertEvents(t, lot)), ConflictError, /\$a|already exists/);
       expect(await readEvent(storage, '$a'), 'the stored row is kept as it was').to.deep.equal(before.a);
       expect(await readEvent(storage, '$b'), 'the stored row is kept as it was').to.deep.equal(before.b);
-      expect((await readEvent(storage, '$new-1')).eventNID).to.equal(f1);
-      expect((await readEvent(storage, '$new-2')).stateSnapshotNID).to.equal(4);
-      // Nothing is stored under a refused row's NID.
       await rejects(events.selectEventID(tx, fa), NotFoundError);
       await rejects(events.selectEventID(tx, fb), NotFoundError);
       expect((await events.selectRoomNIDsForEventNIDs(tx, [fa, fb])).size).to.equal(0);
       expect(await events.selectRoomsWithEventTypeNID(tx, message)).to.deep.equal([room]);
-      // The same rows again, in a transaction: all four are stored now.
-      const [g1, g2, g3, g4] = [await events.reserveEventNID(tx), await events.reserveEventNID(tx), await events.reserveEventNID(tx), await events.reserveEventNID(tx)];
-      expect(await storage.unitOfWork.transaction((t) => events.bulkInsertEvents(t, [
-        row({ eventNID: g1, eventID: '$new-2' }), row({ eventNID: g2, eventID: '$a' }), row({ eventNID: g3, eventID: '$new-1' }), row({ eventNID: g4, eventID: '$b' }),
-      ]))).to.deep.equal(new Set(['$new-2', '$a', '$new-1', '$b']));
-      expect((await readEvent(storage, '$new-2')).eventNID).to.equal(f2);
+      // On its own (autocommit) likewise, where the engine has transactions; without, each row is its own commit
+      // point, and the rows before the stored ID stay.
+      await rejects(events.bulkInsertEvents(tx, lot), ConflictError);
+      expect((await events.bulkSelectEventsByID(tx, ['$new-1', '$new-2'])).size).to.equal(atomic ? 0 : 1);
+      await rejects(events.selectEventID(tx, f2), NotFoundError);
     });
 
-    test('bulkInsertEvents with an ID twice in one call stores the first row and reports the ID for the second', async ({ storage }) => {
+    test('a transaction\'s last writes (UnitOfWork.lastWrites) decide it: one fails, nothing of the transaction commits and it rejects with that error', async ({ storage }) => {
+      const events = storage.tables.events;
+      const uow = storage.unitOfWork;
+      const { tx, row } = await eventSetup(storage);
+      const [stored] = await events.reserveEventNIDsFor(tx, ['$stored']);
+      await events.bulkInsertEvents(tx, [row({ eventNID: stored!, eventID: '$stored' })]);
+      const [fresh] = await events.reserveEventNIDsFor(tx, ['$fresh']);
+      const [again] = await events.reserveEventNIDsFor(tx, ['$again']);
+      await rejects(uow.transaction(async (t) => {
+        await storage.tables.eventTypes.insertEventTypeNID(t, 'org.example.before-last');
+        uow.lastWrites(t, events.bulkInsertEvents(t, [row({ eventNID: fresh!, eventID: '$fresh' }), row({ eventNID: again!, eventID: '$stored' })]));
+        return 'returned before its last writes were answered';
+      }), ConflictError);
+      const typeKept = (await storage.tables.eventTypes.bulkSelectEventTypeNID(tx, ['org.example.before-last'])).size;
+      // Without atomic transactions (Cosmos DB) the writes before stay; with, none of it.
+      expect(typeKept).to.equal(uow.atomicTransactions ? 0 : 1);
+      expect((await events.bulkSelectEventsByID(tx, ['$fresh'])).size).to.equal(uow.atomicTransactions ? 0 : 1);
+      // Last writes that succeed: the transaction commits them and returns what fn returned.
+      const result = await uow.transaction(async (t) => {
+        uow.lastWrites(t, events.bulkInsertEvents(t, [row({ eventNID: fresh!, eventID: '$fresh' })]));
+        return 'done';
+      });
+      expect(result).to.equal('done');
+      expect((await events.bulkSelectEventsByID(tx, ['$fresh'])).get('$fresh')?.eventNID).to.equal(fresh);
+    });
+
+    test('bulkInsertEvents with an ID twice in one call is a ConflictError that stores none of the rows', async ({ storage }) => {
       const events = storage.tables.events;
       const { tx, row } = await eventSetup(storage);
       const [n1, n2, n3] = [await events.reserveEventNID(tx), await events.reserveEventNID(tx), await events.reserveEventNID(tx)];
-      const refused = await events.bulkInsertEvents(tx, [
+      await rejects(events.bulkInsertEvents(tx, [
         row({ eventNID: n1, eventID: '$twice', depth: 10 }),
         row({ eventNID: n2, eventID: '$once', depth: 20 }),
         row({ eventNID: n3, eventID: '$twice', depth: 30, isRejected: true }),
-      ]);
-      expect(refused, 'the second $twice row was not inserted: an event with that ID is stored').to.deep.equal(new Set(['$twice']));
-      const twice = await readEvent(storage, '$twice');
-      expect(twice.eventNID).to.equal(n1);
-      expect(twice.depth).to.equal(10);
-      expect(twice.isRejected).to.equal(false);
-      expect((await readEvent(storage, '$once')).eventNID).to.equal(n2);
-      await rejects(events.selectEventID(tx, n3), NotFoundError);
+      ]), ConflictError);
+      expect((await events.bulkSelectEventsByID(tx, ['$twice', '$once'])).size).to.equal(0);
+      for (const n of [n1, n2, n3]) await rejects(events.selectEventID(tx, n), NotFoundError);
     });
 
     test('bulkSelectEventsByID agrees with selectEvent for every stored ID, omits missing ones, and takes repeats and []', async ({ storage }) => {
@@ -322,7 +341,7 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       const events = storage.tables.events;
       const { tx, row } = await eventSetup(storage);
       const nids = await events.reserveEventNIDsFor(tx, HOSTILE_EVENT_IDS);
-      expect(await events.bulkInsertEvents(tx, HOSTILE_EVENT_IDS.map((id, i) => row({ eventNID: nids[i]!, eventID: id, depth: i })))).to.deep.equal(new Set());
+      expect(await events.bulkInsertEvents(tx, HOSTILE_EVENT_IDS.map((id, i) => row({ eventNID: nids[i]!, eventID: id, depth: i })))).to.equal(undefined);
       const got = await events.bulkSelectEventsByID(tx, [...HOSTILE_EVENT_IDS, ...LOOKALIKE_EVENT_IDS]);
       expect(got.size).to.equal(HOSTILE_EVENT_IDS.length);
       for (const [i, id] of HOSTILE_EVENT_IDS.entries()) {
@@ -335,7 +354,7 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       const again = await events.reserveEventNIDsFor(tx, HOSTILE_EVENT_IDS);
       expect(again).to.deep.equal([]);
       const extra = await events.reserveEventNIDsFor(tx, HOSTILE_EVENT_IDS.map((_, i) => `$fresh-${i}`));
-      expect(await events.bulkInsertEvents(tx, HOSTILE_EVENT_IDS.map((id, i) => row({ eventNID: extra[i]!, eventID: id })))).to.deep.equal(new Set(HOSTILE_EVENT_IDS));
+      await rejects(events.bulkInsertEvents(tx, HOSTILE_EVENT_IDS.map((id, i) => row({ eventNID: extra[i]!, eventID: id }))), ConflictError);
     });
 
     test('bulkInsertEvents in a transaction: visible inside, kept on commit, gone on rollback (SQL)', async ({ storage }) => {
@@ -343,7 +362,7 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       const { tx, row } = await eventSetup(storage);
       const seenInside = await storage.unitOfWork.transaction(async (t) => {
         const nids = await events.reserveEventNIDsFor(t, ['$c1', '$c2']);
-        expect(await events.bulkInsertEvents(t, [row({ eventNID: nids[0]!, eventID: '$c1' }), row({ eventNID: nids[1]!, eventID: '$c2' })])).to.deep.equal(new Set());
+        expect(await events.bulkInsertEvents(t, [row({ eventNID: nids[0]!, eventID: '$c1' }), row({ eventNID: nids[1]!, eventID: '$c2' })])).to.equal(undefined);
         return events.bulkSelectEventsByID(t, ['$c1', '$c2']);
       });
       expect(seenInside.size).to.equal(2);
@@ -352,7 +371,7 @@ export function bulkWriteTableTests(fw: TestFramework, driver: DriverUnderTest):
       await rolledBack(storage, async (t) => {
         reserved = await events.reserveEventNIDsFor(t, ['$r1', '$r2', '$c1']);
         expect(reserved).to.have.length(2);
-        expect(await events.bulkInsertEvents(t, [row({ eventNID: reserved[0]!, eventID: '$r1' }), row({ eventNID: reserved[1]!, eventID: '$r2' })])).to.deep.equal(new Set());
+        expect(await events.bulkInsertEvents(t, [row({ eventNID: reserved[0]!, eventID: '$r1' }), row({ eventNID: reserved[1]!, eventID: '$r2' })])).to.equal(undefined);
         expect((await events.bulkSelectEventsByID(t, ['$r1', '$r2'])).size, 'visible inside the transaction').to.equal(2);
       });
       if (storage.unitOfWork.atomicTransactions) {

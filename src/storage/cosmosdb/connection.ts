@@ -139,7 +139,14 @@ export class CosmosConnection implements UnitOfWork {
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return fn({} as Tx);
+    const tx: { last?: Promise<unknown> } = {};
+    const result = await fn(tx as unknown as Tx);
+    await tx.last;
+    return result;
+  }
+
+  lastWrites(tx: Tx, writes: Promise<unknown>): void {
+    (tx as unknown as { last?: Promise<unknown> }).last = writes;
   }
 
   /** Nothing is ever rolled back here: what a call wrote stays, so caches may learn it at once. */

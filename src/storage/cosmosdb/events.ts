@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { ConflictError, CorruptionError } from '../../types/errors.js';
+import { CorruptionError } from '../../types/errors.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import { compareEntries, type StateAtEvent, type StateAtEventAndReference, type StateEntry, type StateKeyTuple } from '../../types/state.js';
 import { checkStateAt, duplicate, missingOf, notFound, unique } from '../shared/contracts.js';
@@ -71,17 +71,13 @@ export class CosmosEventsTable implements EventsTable {
   }
 
   /** Row by row, in order: each row is the commit point of its event (see insertRow). */
-  async bulkInsertEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<Set<string>> {
-    const stored = new Set<string>();
+  async bulkInsertEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
+    const ids = new Set<string>();
     for (const row of rows) {
-      try {
-        await this.insertRow(row);
-      } catch (e) {
-        if (!(e instanceof ConflictError)) throw e;
-        stored.add(row.eventID);
-      }
+      if (ids.has(row.eventID)) throw duplicate('event', row.eventID);
+      ids.add(row.eventID);
     }
-    return stored;
+    for (const row of rows) await this.insertRow(row);
   }
 
   async bulkSelectEventsByID(_tx: Tx, eventIDs: readonly string[]) {

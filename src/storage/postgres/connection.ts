@@ -23,12 +23,19 @@ export class TransactionClosedError extends StorageError {
   readonly code = 'TX_CLOSED';
 }
 
+/** COMMIT answered ROLLBACK: a statement of the transaction failed (its own error was reported where it was awaited). */
+export class TransactionRolledBackError extends StorageError {
+  readonly code = 'ROLLED_BACK';
+}
+
 /** A Tx on PostgreSQL: the pooled client its transaction runs on (none for autocommit), and whether it is open. */
 class PostgresTx {
   open = true;
   readonly onCommit = new CommitHooks();
   /** Statements sent on this transaction's client and not answered yet (see `send`). */
   inFlight = 0;
+  /** See UnitOfWork.lastWrites: COMMIT goes right behind them. */
+  last: Promise<unknown> | undefined;
   constructor(readonly client: pg.PoolClient | undefined) {}
 }
 
@@ -161,6 +168,12 @@ export class PostgresConnection implements UnitOfWork {
     return known;
   }
 
+  lastWrites(tx: Tx, writes: Promise<unknown>): void {
+    const t = tx as unknown as PostgresTx;
+    writes.catch(() => {}); // awaited in transaction(), after COMMIT is sent
+    t.last = writes;
+  }
+
   afterCommit(tx: Tx, hook: () => void): void {
     const t = tx as unknown as PostgresTx;
     if (t.client) t.onCommit.add(hook);
@@ -183,6 +196,8 @@ export class PostgresConnection implements UnitOfWork {
     this.accounting.record('BEGIN', 0);
     const begin = this.send(tx, () => client.query('BEGIN'));
     begin.catch(() => {});
+    // Whether the transaction is over already (COMMIT answered ROLLBACK): then no ROLLBACK is sent.
+    let rolledBack = false;
     try {
       const result = await fn(tx as unknown as Tx);
       // Closed before COMMIT or ROLLBACK is sent: a statement that a still-running branch of fn issues late must be
@@ -190,14 +205,31 @@ export class PostgresConnection implements UnitOfWork {
       tx.open = false;
       await begin.catch((e) => { throw connectionFailure(e, this.target); });
       this.accounting.record('COMMIT', 0);
-      await this.send(tx, () => client.query('COMMIT')).catch((e) => { throw connectionFailure(e, this.target); });
+      // Sent at once, behind the last writes if fn handed any (still in flight): the server runs it after them, and
+      // if one of them failed the transaction is aborted and COMMIT answers ROLLBACK.
+      const commit = this.send(tx, () => client.query('COMMIT'));
+      commit.catch(() => {});
+      if (tx.last) {
+        try {
+          await tx.last;
+        } catch (e) {
+          await commit.catch(() => {});
+          rolledBack = true;
+          throw e;
+        }
+      }
+      const answer = await commit.catch((e) => { throw connectionFailure(e, this.target); });
+      rolledBack = answer.command !== 'COMMIT';
+      if (rolledBack) throw new TransactionRolledBackError('the transaction could not commit: a statement of it failed, and the server rolled it back');
       tx.onCommit.run();
       return result;
     } catch (e) {
       tx.open = false;
       try {
-        this.accounting.record('ROLLBACK', 0);
-        await client.query('ROLLBACK');
+        if (!rolledBack) {
+          this.accounting.record('ROLLBACK', 0);
+          await client.query('ROLLBACK');
+        }
       } catch (rollbackError) {
         // The connection itself failed: do not hand it back to the pool.
         broken = rollbackError as Error;

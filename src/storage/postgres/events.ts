@@ -47,20 +47,23 @@ export class PostgresEventsTable implements EventsTable {
     return r.rows.map((row) => row.nid).sort((a, b) => a - b);
   }
 
-  async bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<Set<string>> {
-    if (rows.length === 0) return this.conn.nothing(tx, new Set());
-    // Arrays of rows, one per column (unnest makes them rows again); the auth NID lists travel as array literals.
-    const r = await this.conn.query<{ nid: EventNID }>(tx, `INSERT INTO roomserver_events (event_nid, room_nid, event_type_nid, event_state_key_nid,
-        depth, event_id, auth_event_nids, is_rejected, state_snapshot_nid)
-      SELECT n, room, type, key, depth, id, auth::bigint[], rejected, snapshot FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
-        $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bool[], $9::bigint[]) AS t(n, room, type, key, depth, id, auth, rejected, snapshot)
-      ON CONFLICT (event_id) DO NOTHING RETURNING event_nid AS nid`, [
-      rows.map((x) => x.eventNID), rows.map((x) => x.roomNID), rows.map((x) => x.eventTypeNID), rows.map((x) => x.eventStateKeyNID),
-      rows.map((x) => x.depth), rows.map((x) => x.eventID), rows.map((x) => `{${x.authEventNIDs.join(',')}}`), rows.map((x) => x.isRejected),
-      rows.map((x) => x.stateSnapshotNID)]);
-    // By NID, not by ID: a second row of one ID in the same call is not inserted either, and is reported.
-    const inserted = new Set(r.rows.map((row) => row.nid));
-    return new Set(rows.filter((x) => !inserted.has(x.eventNID)).map((x) => x.eventID));
+  async bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
+    if (rows.length === 0) return this.conn.nothing(tx, undefined);
+    // A plain INSERT, no ON CONFLICT: a stored ID is a unique violation, which fails the statement and the
+    // transaction on the server, before any COMMIT sent behind it. Arrays of rows, one per column (unnest makes them
+    // rows again); the auth NID lists travel as array literals.
+    try {
+      await this.conn.query(tx, `INSERT INTO roomserver_events (event_nid, room_nid, event_type_nid, event_state_key_nid,
+          depth, event_id, auth_event_nids, is_rejected, state_snapshot_nid)
+        SELECT n, room, type, key, depth, id, auth::bigint[], rejected, snapshot FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
+          $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bool[], $9::bigint[]) AS t(n, room, type, key, depth, id, auth, rejected, snapshot)`, [
+        rows.map((x) => x.eventNID), rows.map((x) => x.roomNID), rows.map((x) => x.eventTypeNID), rows.map((x) => x.eventStateKeyNID),
+        rows.map((x) => x.depth), rows.map((x) => x.eventID), rows.map((x) => `{${x.authEventNIDs.join(',')}}`), rows.map((x) => x.isRejected),
+        rows.map((x) => x.stateSnapshotNID)]);
+    } catch (e) {
+      if ((e as { code?: string }).code === '23505') throw duplicate('event', rows.length === 1 ? rows[0]!.eventID : `among ${rows.length} rows`);
+      throw e;
+    }
   }
 
   async bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]) {

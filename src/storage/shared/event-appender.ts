@@ -567,9 +567,13 @@ export class EventAppender {
   private async write(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void> {
     const t = this.tables;
     const rows = async () => {
-      const existing = await t.events.bulkInsertEvents(tx, w.rows.map(({ row, ref }) => ({ ...row, stateSnapshotNID: stateNID(ref) })));
-      // Another writer stored one of them first (after this call read): the call starts again and finds it stored.
-      if (existing.size > 0) throw new ConcurrentUpdateError(`event ${[...existing][0]} was stored by another writer meanwhile`);
+      try {
+        await t.events.bulkInsertEvents(tx, w.rows.map(({ row, ref }) => ({ ...row, stateSnapshotNID: stateNID(ref) })));
+      } catch (e) {
+        // Another writer stored one of them first (after this call read): the call starts again and finds it stored.
+        if (e instanceof ConflictError) throw new ConcurrentUpdateError(`${e.message}: stored by another writer meanwhile`);
+        throw e;
+      }
     };
     const stateNID = (ref: EventRowRef) => rooms.get(ref.roomNID)!.state.nid(ref.stateBefore);
     const memberships = () => [...rooms.values()].map((r) => r.membershipWrites.size > 0 ? t.membership.bulkUpsertMemberships(tx, r.roomNID, [...r.membershipWrites.values()]) : undefined);
@@ -579,7 +583,10 @@ export class EventAppender {
     const edges = [...w.edges.values()];
 
     if (this.uow.atomicTransactions) {
-      await Promise.all([
+      // Everything that depends on nothing, issued at once; then the state's blocks and snapshots (a round trip each,
+      // as snapshots name blocks); then the rows naming them and the rooms' latest events, handed to the transaction
+      // as its last writes: on PostgreSQL COMMIT travels right behind them.
+      const independent = Promise.all([
         ...w.transactions.map((x) => t.transactions.insertTransaction(tx, x.key, x.eventID)),
         json.length > 0 ? t.eventJSON.bulkInsertEventJSON(tx, json) : undefined,
         edges.length > 0 ? t.previousEvents.bulkInsertPreviousEvents(tx, edges) : undefined,
@@ -588,15 +595,21 @@ export class EventAppender {
         w.newInvites.length > 0 ? t.invites.bulkInsertInvites(tx, w.newInvites) : undefined,
         w.retiredInvites.length > 0 ? t.invites.bulkRetireInvites(tx, w.retiredInvites) : undefined,
         ...memberships(),
-        (async () => {
-          await Promise.all([...rooms.values()].map((r) => r.state.write()));
-          await Promise.all([
-            w.rows.length > 0 ? rows() : undefined,
-            ...w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
-            ...pointers(),
-          ]);
-        })(),
       ]);
+      awaitedLater(independent);
+      try {
+        await Promise.all([...rooms.values()].map((r) => r.state.write()));
+      } catch (e) {
+        // A failure among the writes before fails these too (an aborted transaction): report the first.
+        await independent;
+        throw e;
+      }
+      this.uow.lastWrites(tx, Promise.all([
+        independent,
+        w.rows.length > 0 ? rows() : undefined,
+        ...w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
+        ...pointers(),
+      ]));
       return;
     }
     for (const x of w.transactions) await t.transactions.insertTransaction(tx, x.key, x.eventID);

@@ -24,6 +24,8 @@ export const SQLITE_CONNECTION = Symbol.for('matrix-storage.sqlite.Connection');
 class SqliteTx {
   open = true;
   readonly onCommit = new CommitHooks();
+  /** See UnitOfWork.lastWrites: awaited before the transaction (or its savepoint) is released. */
+  last: Promise<unknown> | undefined;
   constructor(readonly inTransaction: boolean) {}
 }
 
@@ -158,6 +160,14 @@ export class SqliteConnection implements UnitOfWork {
     return s;
   }
 
+  /**
+   * Runs `work` all or nothing: in a savepoint inside a transaction, else in a transaction of its own (what
+   * better-sqlite3's transaction functions do). For a table call whose several statements must not half-apply.
+   */
+  atomically<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
   /** Runs a transaction-control statement (BEGIN IMMEDIATE, COMMIT, ROLLBACK), counted like any other. */
   private control(sql: string): void {
     this.accounting.record(sql.split(' ')[0]!, 0);
@@ -178,6 +188,10 @@ export class SqliteConnection implements UnitOfWork {
     } finally {
       release();
     }
+  }
+
+  lastWrites(tx: Tx, writes: Promise<unknown>): void {
+    (tx as unknown as SqliteTx).last = writes;
   }
 
   afterCommit(tx: Tx, hook: () => void): void {
@@ -225,6 +239,7 @@ export class SqliteConnection implements UnitOfWork {
             try {
               if (savepoint) this.control('SAVEPOINT grouped');
               const result = await caller.fn(tx as unknown as Tx);
+              await tx.last;
               if (savepoint) this.control('RELEASE grouped');
               done.push({ caller, tx, result });
             } catch (e) {

@@ -49,17 +49,18 @@ export class SqliteEventsTable implements EventsTable {
     });
   }
 
-  bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<Set<string>> {
+  bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
     return this.conn.run(tx, (c) => {
       const insert = c.stmt(`INSERT INTO roomserver_events (event_nid, room_nid, event_type_nid, event_state_key_nid, depth, event_id,
         auth_event_nids, is_rejected, state_snapshot_nid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`);
-      const stored = new Set<string>();
-      for (const row of rows) {
-        const r = insert.run(row.eventNID, row.roomNID, row.eventTypeNID, row.eventStateKeyNID, row.depth, row.eventID,
-          nidList(row.authEventNIDs), bool(row.isRejected), row.stateSnapshotNID);
-        if (r.changes === 0) stored.add(row.eventID);
-      }
-      return stored;
+      // All or none: a savepoint (or, outside a transaction, a transaction of its own) around the rows.
+      c.atomically(() => {
+        for (const row of rows) {
+          const r = insert.run(row.eventNID, row.roomNID, row.eventTypeNID, row.eventStateKeyNID, row.depth, row.eventID,
+            nidList(row.authEventNIDs), bool(row.isRejected), row.stateSnapshotNID);
+          if (r.changes === 0) throw duplicate('event', row.eventID);
+        }
+      });
     });
   }
 

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { inject, injectable } from 'inversify';
 import type { StoreStats, StoreStatsReader } from '../tables/index.js';
 import { StoreFingerprint } from '../shared/fingerprint.js';
@@ -36,10 +35,14 @@ export class SqliteStoreStats implements StoreStatsReader {
   }
 
   /** The database file plus its WAL: what the store takes on disk (undefined in memory). */
+  /**
+   * The database's size as its file holds it once the WAL is checkpointed: its pages, those still in the WAL
+   * included. (The WAL file itself keeps its size between checkpoints: adding it would count pages twice.)
+   */
   private fileBytes(): number | undefined {
     const file = this.conn.db.name;
     if (file === ':memory:' || file === '') return undefined;
-    const size = (f: string) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
-    return size(file) + size(`${file}-wal`);
+    const pages = this.conn.db.pragma('page_count', { simple: true }) as number;
+    return pages * (this.conn.db.pragma('page_size', { simple: true }) as number);
   }
 }

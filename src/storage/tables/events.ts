@@ -34,10 +34,13 @@ export interface EventsTable {
    */
   reserveEventNIDsFor(tx: Tx, eventIDs: readonly string[]): Promise<EventNID[]>;
   /**
-   * Inserts the rows, each with the snapshot of the state before it (0: unknown). Returns the IDs of the rows
-   * that were not inserted because an event with that ID is stored already (which is kept as it is).
+   * Inserts the rows, each with the snapshot of the state before it (0: unknown), all or none: ConflictError if an
+   * event with one of their IDs is stored already, or an ID is given twice (the stored event is kept as it is). In
+   * a transaction that error fails the transaction (roll it back): so that a transaction whose COMMIT is sent
+   * behind this statement (see UnitOfWork.lastWrites) cannot commit without its rows. (On an engine without
+   * transactions the rows are inserted one by one, each its event's commit point; those before the conflict stay.)
    */
-  bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<Set<string>>;
+  bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<void>;
   /** The stored events with these IDs (missing ones omitted): the set-based existence check of the write path. */
   bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, { eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>>;
   /** NotFoundError if missing. */

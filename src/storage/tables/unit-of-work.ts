@@ -33,5 +33,12 @@ export interface UnitOfWork {
    * without it (Cosmos DB) it waits for those writes to land before making them visible.
    */
   readonly atomicTransactions: boolean;
+  /**
+   * Hands a transaction (of `transaction`, not autocommit) its last writes, already issued: the transaction waits
+   * for them before it commits; where statements run in the order sent and a failed one fails the transaction
+   * (PostgreSQL) it sends COMMIT right behind them instead, saving a round trip. Either way, if one of them fails
+   * nothing of the transaction commits and it rejects with that error.
+   */
+  lastWrites(tx: Tx, writes: Promise<unknown>): void;
   close(): Promise<void>;
 }
