@@ -6,19 +6,25 @@ import Database from 'better-sqlite3';
 import { createStorage, type Storage } from '../src/index.js';
 import { makeEvent, seedRoom } from './conformance/fixtures.js';
 
-describe('sqlite: statement counting', () => {
-  let dir: string;
-  let storage: Storage;
-
+/** A fresh store in a SQLite file of a temporary directory for each case of the calling describe. */
+function freshFileStore(): { readonly storage: Storage; readonly dir: string } {
+  const current = { storage: undefined as unknown as Storage, dir: '' };
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'matrix-storage-sqlite-'));
-    storage = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'store.db') } });
+    current.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'matrix-storage-sqlite-'));
+    current.storage = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(current.dir, 'store.db') } });
   });
-
   afterEach(async () => {
-    await storage.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await current.storage.close();
+    fs.rmSync(current.dir, { recursive: true, force: true });
   });
+  return current;
+}
+
+describe('sqlite: statement counting', () => {
+  const fresh = freshFileStore();
+  let storage: Storage;
+  let dir: string;
+  beforeEach(() => ({ storage, dir } = fresh));
 
   it('counts every statement of an append, BEGIN and COMMIT included, under its Database operation', async () => {
     await seedRoom(storage);
@@ -70,16 +76,9 @@ describe('sqlite: statement counting', () => {
 });
 
 describe('sqlite: group commit', () => {
-  let dir: string;
+  const fresh = freshFileStore();
   let storage: Storage;
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'matrix-storage-sqlite-'));
-    storage = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'store.db') } });
-  });
-  afterEach(async () => {
-    await storage.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  beforeEach(() => ({ storage } = fresh));
   const commits = () => storage.requestStats!.snapshot().byOperation.COMMIT?.requests ?? 0;
 
   it('concurrent appends to different rooms share commits, and each room is as if appended alone', async () => {
