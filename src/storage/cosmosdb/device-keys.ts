@@ -58,12 +58,13 @@ export class CosmosDeviceKeysTable implements DeviceKeysTable {
   }
 
   async selectDeviceKeysJSON(_tx: Tx, messages: DeviceMessage[]): Promise<void> {
-    await Promise.all(messages.map(async (m) => {
-      const doc = await this.conn.requests.read<DeviceDoc>('deviceKeys.select', docId('dk', m.deviceID), this.pk(m.userID));
+    const docs = await this.conn.requests.readMany<DeviceDoc>('deviceKeys.select', messages.map((m) => ({ id: docId('dk', m.deviceID), pk: this.pk(m.userID) })));
+    messages.forEach((m, i) => {
+      const doc = docs[i];
       m.keyJSON = doc?.keyJSON ?? '';
       m.streamID = doc?.streamID ?? 0;
       m.displayName = doc?.displayName ?? undefined;
-    }));
+    });
   }
 
   async selectMaxStreamIDForUser(_tx: Tx, userID: string): Promise<number> {

@@ -2,7 +2,6 @@ import { inject, injectable } from 'inversify';
 import type { EventNID } from '../../types/nids.js';
 import { unique } from '../shared/contracts.js';
 import type { EventJSONPair, EventJSONTable, Tx } from '../tables/index.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 
 /** event_json on Cosmos DB: document `json` in the event's own partition `ev|<NID>`; the text is not indexed. */
@@ -19,8 +18,8 @@ export class CosmosEventJSONTable implements EventJSONTable {
   }
 
   async bulkSelectEventJSON(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<EventJSONPair[]> {
-    const docs = await mapLimit(unique(eventNIDs), READ_CONCURRENCY, (nid) =>
-      this.conn.requests.read<{ nid: EventNID; json: string }>('eventJSON.select', 'json', this.conn.pk('ev', nid)));
+    const docs = await this.conn.requests.readMany<{ nid: EventNID; json: string }>('eventJSON.select',
+      unique(eventNIDs).map((nid) => ({ id: 'json', pk: this.conn.pk('ev', nid) })));
     return docs.filter((d) => d !== undefined).map((d) => ({ eventNID: d.nid, eventJSON: d.json })).sort((a, b) => a.eventNID - b.eventNID);
   }
 }

@@ -4,7 +4,6 @@ import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNI
 import { compareEntries, type StateAtEvent, type StateAtEventAndReference, type StateEntry, type StateKeyTuple } from '../../types/state.js';
 import { checkStateAt, duplicate, missingOf, notFound, unique } from '../shared/contracts.js';
 import type { EventRow, EventsTable, StoredEventRow, Tx } from '../tables/index.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { Lru } from './lru.js';
 
@@ -128,12 +127,28 @@ export class CosmosEventsTable implements EventsTable {
     return doc;
   }
 
-  private rows(nids: readonly number[]): Promise<RowDoc[]> {
-    return mapLimit(unique(nids), READ_CONCURRENCY, (n) => this.row(n)).then((docs) => docs.filter((d) => d !== undefined));
+  private async rows(nids: readonly number[]): Promise<RowDoc[]> {
+    const docs = await this.conn.requests.readMany<RowDoc>('events.readRow', unique(nids).map((n) => this.rowRef(n)));
+    return docs.filter((d) => d !== undefined);
   }
 
-  private locatorsFor(ids: readonly string[]): Promise<LocatorDoc[]> {
-    return mapLimit(unique(ids), READ_CONCURRENCY, (id) => this.locator(id)).then((docs) => docs.filter((d) => d !== undefined));
+  /** Locators from the cache, the others in bulk. */
+  private async locatorsFor(ids: readonly string[]): Promise<LocatorDoc[]> {
+    const out: LocatorDoc[] = [];
+    const missing: string[] = [];
+    for (const id of unique(ids)) {
+      const cached = this.locators.get(id);
+      if (cached) out.push(cached);
+      else missing.push(id);
+    }
+    if (missing.length > 0) {
+      for (const doc of await this.conn.requests.readMany<LocatorDoc>('events.readLocator', missing.map((id) => this.locatorRef(id)))) {
+        if (!doc) continue;
+        this.locators.set(doc.eventID, doc);
+        out.push(doc);
+      }
+    }
+    return out;
   }
 
   async selectEvent(_tx: Tx, eventID: string) {

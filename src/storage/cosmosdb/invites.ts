@@ -3,7 +3,6 @@ import type { EventStateKeyNID, RoomNID } from '../../types/nids.js';
 import type { InviteRow, InvitesTable, InviteWrite, Tx } from '../tables/index.js';
 import { unique } from '../shared/contracts.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 
 interface Invite {
   id: string;
@@ -59,10 +58,10 @@ export class CosmosInvitesTable implements InvitesTable {
 
   async bulkSelectActiveInvites(_tx: Tx, roomNID: RoomNID, targetUserNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string[]>> {
     const out = new Map<EventStateKeyNID, string[]>();
-    await mapLimit(unique(targetUserNIDs), READ_CONCURRENCY, async (target) => {
-      const { id, pk } = this.ref(roomNID, target);
-      const doc = await this.conn.requests.read<{ invites: Invite[] }>('invites.selectActive', id, pk);
-      const active = (doc?.invites ?? []).filter((i) => !i.retired).map((i) => i.id);
+    const targets = unique(targetUserNIDs);
+    const docs = await this.conn.requests.readMany<{ invites: Invite[] }>('invites.selectActive', targets.map((t) => this.ref(roomNID, t)));
+    targets.forEach((target, i) => {
+      const active = (docs[i]?.invites ?? []).filter((inv) => !inv.retired).map((inv) => inv.id);
       if (active.length > 0) out.set(target, active);
     });
     return out;
@@ -70,13 +69,14 @@ export class CosmosInvitesTable implements InvitesTable {
 
   async bulkSelectStoredInviteIDs(_tx: Tx, inviteEventIDs: readonly string[]): Promise<Set<string>> {
     const out = new Set<string>();
-    await mapLimit(unique(inviteEventIDs), READ_CONCURRENCY, async (inviteID) => {
-      const claim = await this.conn.requests.read<{ room: number; target: number }>('invites.claim', 'invid', this.conn.pk('invid', inviteID));
-      if (!claim) return;
-      // A claim whose invite list lacks the invite is an insert that was interrupted: not stored yet.
-      const { id, pk } = this.ref(claim.room, claim.target);
-      const doc = await this.conn.requests.read<{ invites: Invite[] }>('invites.read', id, pk);
-      if (doc?.invites.some((i) => i.id === inviteID)) out.add(inviteID);
+    const ids = unique(inviteEventIDs);
+    const claims = await this.conn.requests.readMany<{ room: number; target: number }>('invites.claim', ids.map((id) => ({ id: 'invid', pk: this.conn.pk('invid', id) })));
+    const claimed = ids.flatMap((id, i) => (claims[i] ? [{ id, claim: claims[i]! }] : []));
+    if (claimed.length === 0) return out;
+    // A claim whose invite list lacks the invite is an insert that was interrupted: not stored yet.
+    const lists = await this.conn.requests.readMany<{ invites: Invite[] }>('invites.read', claimed.map((c) => this.ref(c.claim.room, c.claim.target)));
+    claimed.forEach((c, i) => {
+      if (lists[i]?.invites.some((inv) => inv.id === c.id)) out.add(c.id);
     });
     return out;
   }

@@ -61,8 +61,10 @@ export class CosmosMembershipTable implements MembershipTable {
 
   async bulkSelectMembershipsForUpdate(_tx: Tx, roomNID: RoomNID, targetUserNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, MembershipRow>> {
     const out = new Map<EventStateKeyNID, MembershipRow>();
-    await mapLimit(unique(targetUserNIDs), READ_CONCURRENCY, async (t) => {
-      const doc = await this.read(roomNID, t);
+    const targets = unique(targetUserNIDs);
+    const docs = await this.conn.requests.readMany<MembershipDoc>('membership.read', targets.map((t) => this.ref(roomNID, t)));
+    targets.forEach((t, i) => {
+      const doc = docs[i];
       if (doc) out.set(t, { membership: doc.membership, eventNID: doc.eventNID });
     });
     return out;

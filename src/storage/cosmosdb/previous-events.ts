@@ -1,10 +1,9 @@
 import { inject, injectable } from 'inversify';
 import type { EventNID } from '../../types/nids.js';
 import { notFound, unique } from '../shared/contracts.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import type { PreviousEventsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { addToSetDocument, readSetDocument } from './set-document.js';
+import { addToSetDocument, readSetDocument, readSetDocuments } from './set-document.js';
 
 /** previous_events on Cosmos DB: one set document per previous event ID (`pe|<ID>`), holding the NIDs naming it. */
 @injectable()
@@ -21,8 +20,10 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
 
   async bulkSelectPreviousEventReferences(_tx: Tx, previousEventIDs: readonly string[]): Promise<Map<string, EventNID[]>> {
     const out = new Map<string, EventNID[]>();
-    await mapLimit(unique(previousEventIDs), READ_CONCURRENCY, async (id) => {
-      const nids = await readSetDocument(this.conn, 'previousEvents.references', 'pe', id);
+    const ids = unique(previousEventIDs);
+    const docs = await readSetDocuments(this.conn, 'previousEvents.references', 'pe', ids);
+    ids.forEach((id, i) => {
+      const nids = docs[i];
       if (nids && nids.length > 0) out.set(id, nids as EventNID[]);
     });
     return out;

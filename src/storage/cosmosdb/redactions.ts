@@ -1,8 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { RedactionInfo, RedactionsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
-import { addToSetDocument, readSetDocument } from './set-document.js';
+import { addToSetDocument, readSetDocument, readSetDocuments } from './set-document.js';
 
 /**
  * redactions on Cosmos DB: `red|<redaction ID>` holds the redaction; `redt|<event ID>` lists, in the order stored,
@@ -39,10 +38,23 @@ export class CosmosRedactionsTable implements RedactionsTable {
   }
 
   async bulkSelectRedactionInfoByEventsBeingRedacted(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, RedactionInfo>> {
+    // Two bulk reads: each target's list of redactions, then every redaction those lists name; the first whose
+    // document exists and names the target counts (see the class comment).
     const out = new Map<string, RedactionInfo>();
-    await mapLimit([...new Set(eventIDs)], READ_CONCURRENCY, async (id) => {
-      const info = await this.selectRedactionInfoByEventBeingRedacted(tx, id);
-      if (info) out.set(id, info);
+    const targets = [...new Set(eventIDs)];
+    const lists = await readSetDocuments(this.conn, 'redactions.selectByTarget', 'redt', targets);
+    const named = [...new Set(lists.flatMap((l) => (l ?? []).map(String)))];
+    if (named.length === 0) return out;
+    const docs = await this.conn.requests.readMany<RedactionInfo>('redactions.select', named.map((id) => ({ id: 'red', pk: this.conn.pk('red', id) })));
+    const byID = new Map(named.map((id, i) => [id, docs[i]]));
+    targets.forEach((target, i) => {
+      for (const id of lists[i] ?? []) {
+        const doc = byID.get(String(id));
+        if (doc && doc.redactsEventID === target) {
+          out.set(target, { redactionEventID: doc.redactionEventID, redactsEventID: doc.redactsEventID, validated: doc.validated });
+          return;
+        }
+      }
     });
     return out;
   }

@@ -3,7 +3,6 @@ import { ConcurrentUpdateError } from '../../types/errors.js';
 import type { EventNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import { duplicate, notFound, unique } from '../shared/contracts.js';
 import type { LatestEvents, RoomInfo, RoomsTable, Tx } from '../tables/index.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { Lru } from './lru.js';
 import { codePointCompare } from './order.js';
@@ -36,6 +35,12 @@ export class CosmosRoomsTable implements RoomsTable {
 
   private room(roomNID: number): Promise<(RoomDoc & { _etag: string }) | undefined> {
     return this.conn.requests.read<RoomDoc>('rooms.read', 'room', this.roomPK(roomNID));
+  }
+
+  private async rooms(roomNIDs: readonly number[]): Promise<RoomDoc[]> {
+    if (roomNIDs.length === 0) return [];
+    const docs = await this.conn.requests.readMany<RoomDoc>('rooms.read', roomNIDs.map((n) => ({ id: 'room', pk: this.roomPK(n) })));
+    return docs.filter((d) => d !== undefined);
   }
 
   private async required(roomNID: RoomNID) {
@@ -95,14 +100,16 @@ export class CosmosRoomsTable implements RoomsTable {
 
   async selectRoomVersionsForRoomNIDs(_tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
     const out = new Map<RoomNID, string>();
-    await mapLimit(unique(roomNIDs), READ_CONCURRENCY, async (n) => {
-      let version = this.versions.get(n);
-      if (version === undefined) {
-        version = (await this.room(n))?.version;
-        if (version !== undefined) this.versions.set(n, version);
-      }
-      if (version !== undefined) out.set(n, version);
-    });
+    const missing: RoomNID[] = [];
+    for (const n of unique(roomNIDs)) {
+      const version = this.versions.get(n);
+      if (version === undefined) missing.push(n);
+      else out.set(n, version);
+    }
+    for (const doc of await this.rooms(missing)) {
+      this.versions.set(doc.roomNID, doc.version);
+      out.set(doc.roomNID, doc.version);
+    }
     return out;
   }
 
@@ -131,13 +138,12 @@ export class CosmosRoomsTable implements RoomsTable {
   }
 
   async bulkSelectRoomIDs(_tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>> {
-    const docs = await mapLimit(unique(roomNIDs), READ_CONCURRENCY, (n) => this.room(n));
-    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.roomNID, d.roomID]));
+    return new Map((await this.rooms(unique(roomNIDs))).map((d) => [d.roomNID, d.roomID]));
   }
 
   async bulkSelectRoomNIDs(_tx: Tx, roomIDs: readonly string[]): Promise<Map<string, RoomNID>> {
-    const docs = await mapLimit(unique(roomIDs), READ_CONCURRENCY, (id) =>
-      this.conn.requests.read<{ roomID: string; roomNID: RoomNID }>('rooms.bulkSelectNIDs', 'rid', this.conn.pk('rid', id)));
+    const docs = await this.conn.requests.readMany<{ roomID: string; roomNID: RoomNID }>('rooms.bulkSelectNIDs',
+      unique(roomIDs).map((id) => ({ id: 'rid', pk: this.conn.pk('rid', id) })));
     return new Map(docs.filter((d) => d !== undefined).map((d) => [d.roomID, d.roomNID]));
   }
 }

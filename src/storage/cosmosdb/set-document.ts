@@ -17,6 +17,12 @@ export async function addToSetDocument(conn: CosmosConnection, operation: string
   }
 }
 
+/** readSetDocument for many keys, in bulk; answers in the order of `keys`. */
+export async function readSetDocuments(conn: CosmosConnection, operation: string, kind: string, keys: readonly string[]): Promise<((string | number)[] | undefined)[]> {
+  const docs = await conn.requests.readMany<{ values: (string | number)[] }>(operation, keys.map((k) => ({ id: kind, pk: conn.pk(kind, k) })));
+  return docs.map((d) => d?.values);
+}
+
 /** The set's values in the order they were added, or undefined if nothing was ever added. */
 export async function readSetDocument(conn: CosmosConnection, operation: string, kind: string, key: string): Promise<(string | number)[] | undefined> {
   const doc = await conn.requests.read<{ values: (string | number)[] }>(operation, kind, conn.pk(kind, key));

@@ -4,7 +4,6 @@ import type { StateEntry, StateEntryList } from '../../types/state.js';
 import { missingOf, unique } from '../shared/contracts.js';
 import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
 import type { StateBlockTable, Tx } from '../tables/index.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { storeContentAddressed } from './content-addressed.js';
 
@@ -27,9 +26,8 @@ export class CosmosStateBlockTable implements StateBlockTable {
   }
 
   async bulkSelectStateBlockEntries(_tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
-    const docs = (await mapLimit(unique(stateBlockNIDs), READ_CONCURRENCY, (nid) =>
-      this.conn.requests.read<{ nid: StateBlockNID; bytes: string }>('stateBlocks.select', 'sb', this.conn.pk('sb', nid))))
-      .filter((d) => d !== undefined);
+    const docs = (await this.conn.requests.readMany<{ nid: StateBlockNID; bytes: string }>('stateBlocks.select',
+      unique(stateBlockNIDs).map((nid) => ({ id: 'sb', pk: this.conn.pk('sb', nid) })))).filter((d) => d !== undefined);
     const found = new Set(docs.map((d) => d.nid as number));
     const err = missingOf('state', 'state blocks', unique(stateBlockNIDs), (n) => found.has(n));
     if (err) throw err;

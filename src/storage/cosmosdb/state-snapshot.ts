@@ -4,7 +4,6 @@ import type { StateBlockNIDList } from '../../types/state.js';
 import { checkBlockList, missingOf, notFound, snapshotBlocks, unique } from '../shared/contracts.js';
 import { hashBlockList } from '../shared/state-codec.js';
 import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { storeContentAddressed } from './content-addressed.js';
 
@@ -51,9 +50,8 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
   }
 
   async bulkSelectStateBlockNIDs(_tx: Tx, stateSnapshotNIDs: readonly StateSnapshotNID[]): Promise<StateBlockNIDList[]> {
-    const docs = (await mapLimit(unique(stateSnapshotNIDs), READ_CONCURRENCY, (nid) =>
-      this.conn.requests.read<{ nid: StateSnapshotNID; blocks: StateBlockNID[] }>('stateSnapshots.select', 'ss', this.conn.pk('ss', nid))))
-      .filter((d) => d !== undefined);
+    const docs = (await this.conn.requests.readMany<{ nid: StateSnapshotNID; blocks: StateBlockNID[] }>('stateSnapshots.select',
+      unique(stateSnapshotNIDs).map((nid) => ({ id: 'ss', pk: this.conn.pk('ss', nid) })))).filter((d) => d !== undefined);
     const found = new Set(docs.map((d) => d.nid as number));
     const err = missingOf('state', 'state snapshots', unique(stateSnapshotNIDs), (n) => found.has(n));
     if (err) throw err;

@@ -1,7 +1,6 @@
 import { ConflictError } from '../../types/errors.js';
 import { duplicate, notFound, unique } from '../shared/contracts.js';
 import type { CosmosConnection, SequenceName } from './connection.js';
-import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 
 interface MappingDoc {
   s: string;
@@ -59,10 +58,7 @@ export class CosmosStringNIDMap<N extends number> {
   }
 
   async bulkSelectNIDs(values: readonly string[]): Promise<Map<string, N>> {
-    const docs = await mapLimit(unique(values), READ_CONCURRENCY, (v) => {
-      const { id, pk } = this.forward(v);
-      return this.conn.requests.read<MappingDoc>(`${this.what}.bulkSelect`, id, pk);
-    });
+    const docs = await this.conn.requests.readMany<MappingDoc>(`${this.what}.bulkSelect`, unique(values).map((v) => this.forward(v)));
     return new Map(docs.filter((d) => d !== undefined).map((d) => [d.s, d.nid as N]));
   }
 
@@ -82,10 +78,7 @@ export class CosmosStringNIDMap<N extends number> {
   }
 
   async bulkSelectStrings(nids: readonly N[]): Promise<Map<N, string>> {
-    const docs = await mapLimit(unique(nids), READ_CONCURRENCY, (n) => {
-      const { id, pk } = this.reverse(n);
-      return this.conn.requests.read<MappingDoc>(`${this.what}.bulkSelect`, id, pk);
-    });
+    const docs = await this.conn.requests.readMany<MappingDoc>(`${this.what}.bulkSelect`, unique(nids).map((n) => this.reverse(n)));
     return new Map(docs.filter((d) => d !== undefined).map((d) => [d.nid as N, d.s]));
   }
 }
