@@ -13,8 +13,11 @@ export class CosmosEventJSONTable implements EventJSONTable {
     await this.conn.requests.upsert('eventJSON.insert', { id: 'json', pk: this.conn.pk('ev', eventNID), k: 'event_json', nid: eventNID, json: eventJSON });
   }
 
-  async bulkInsertEventJSON(tx: Tx, pairs: readonly EventJSONPair[]): Promise<void> {
-    for (const p of pairs) await this.insertEventJSON(tx, p.eventNID, p.eventJSON);
+  async bulkInsertEventJSON(_tx: Tx, pairs: readonly EventJSONPair[]): Promise<void> {
+    if (pairs.length === 0) return;
+    await this.conn.requests.upsertMany('eventJSON.insert', pairs.map((p) => ({
+      id: 'json', pk: this.conn.pk('ev', p.eventNID), k: 'event_json', nid: p.eventNID, json: p.eventJSON,
+    })));
   }
 
   async bulkSelectEventJSON(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<EventJSONPair[]> {

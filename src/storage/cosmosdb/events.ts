@@ -31,6 +31,11 @@ interface LocatorDoc {
   rejected: boolean;
 }
 
+const rowDoc = (row: StoredEventRow): RowDoc => ({
+  nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, eventID: row.eventID,
+  auth: [...row.authEventNIDs], depth: row.depth, rejected: row.isRejected, snapshot: row.stateSnapshotNID, sent: false,
+});
+
 const entryOf = (d: { type: EventTypeNID; key: EventStateKeyNID; nid: EventNID }): StateEntry =>
   ({ eventTypeNID: d.type, eventStateKeyNID: d.key, eventNID: d.nid });
 
@@ -62,6 +67,12 @@ export class CosmosEventsTable implements EventsTable {
     await this.insertRow({ ...row, stateSnapshotNID: 0 as StateSnapshotNID });
   }
 
+  async reserveEventNIDs(_tx: Tx, count: number): Promise<EventNID[]> {
+    const out: EventNID[] = [];
+    for (let i = 0; i < count; i++) out.push((await this.conn.sequence('event').nextValue()) as EventNID);
+    return out;
+  }
+
   async reserveEventNIDsFor(tx: Tx, eventIDs: readonly string[]): Promise<EventNID[]> {
     const stored = await this.bulkSelectEventsByID(tx, eventIDs);
     const out: EventNID[] = [];
@@ -70,13 +81,41 @@ export class CosmosEventsTable implements EventsTable {
   }
 
   /** Row by row, in order: each row is the commit point of its event (see insertRow). */
+  /**
+   * The rows in bulk, then their locators in bulk: each locator is its event's commit point (see insertRow), so a
+   * crash between the two leaves rows nobody finds. A locator that loses to another writer's (another event under
+   * that ID) makes the call a ConflictError, after its row is removed; the locators created before it stay.
+   */
   async bulkInsertEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
     const ids = new Set<string>();
     for (const row of rows) {
       if (ids.has(row.eventID)) throw duplicate('event', row.eventID);
       ids.add(row.eventID);
     }
-    for (const row of rows) await this.insertRow(row);
+    if (rows.length === 0) return;
+    const r = this.conn.requests;
+    const created = await r.createMany('events.insert', rows.map((row) => ({ ...this.rowRef(row.eventNID), k: 'event', ...rowDoc(row) })));
+    const taken = rows.filter((_, i) => !created[i]);
+    if (taken.length > 0) {
+      // A row document under our fresh NID already: ours, from a retried request whose answer was lost.
+      const docs = await this.conn.requests.readMany<RowDoc>('events.readRow', taken.map((row) => this.rowRef(row.eventNID)));
+      taken.forEach((row, i) => {
+        if (docs[i]?.eventID !== row.eventID) throw new CorruptionError(`event NID ${row.eventNID} is already used by another event`);
+      });
+    }
+    const locators = rows.map((row): LocatorDoc => ({
+      eventID: row.eventID, nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, rejected: row.isRejected,
+    }));
+    const placed = await r.createMany('events.insert', locators.map((l) => ({ ...this.locatorRef(l.eventID), k: 'event_id', ...l })));
+    const contested = locators.filter((_, i) => !placed[i]);
+    const winners = contested.length > 0 ? await r.readMany<LocatorDoc>('events.readLocator', contested.map((l) => this.locatorRef(l.eventID))) : [];
+    const lost = contested.filter((l, i) => winners[i]?.nid !== l.nid);
+    for (const l of locators) if (!lost.includes(l)) this.locators.set(l.eventID, l);
+    if (lost.length > 0) {
+      // Lost the race to another writer: its events stand; ours were never visible, so remove their rows.
+      await r.deleteMany('events.insert', lost.map((l) => this.rowRef(l.nid)));
+      throw duplicate('event', lost[0]!.eventID);
+    }
   }
 
   async bulkSelectEventsByID(_tx: Tx, eventIDs: readonly string[]) {
@@ -92,10 +131,7 @@ export class CosmosEventsTable implements EventsTable {
 
   private async insertRow(row: StoredEventRow): Promise<void> {
     const r = this.conn.requests;
-    const doc: RowDoc = {
-      nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, eventID: row.eventID,
-      auth: [...row.authEventNIDs], depth: row.depth, rejected: row.isRejected, snapshot: row.stateSnapshotNID, sent: false,
-    };
+    const doc = rowDoc(row);
     if (!(await r.create('events.insert', { ...this.rowRef(row.eventNID), k: 'event', ...doc }))) {
       const existing = await this.row(row.eventNID);
       if (existing?.eventID !== row.eventID) throw new CorruptionError(`event NID ${row.eventNID} is already used by another event`);

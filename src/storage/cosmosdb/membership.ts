@@ -36,11 +36,15 @@ export class CosmosMembershipTable implements MembershipTable {
     return { id: `m|${target}`, pk: this.conn.pk('room', roomNID) };
   }
 
-  private async mirror(doc: Pick<MembershipDoc, 'room' | 'target' | 'membership' | 'forgotten'>): Promise<void> {
-    await this.conn.requests.upsert('membership.mirror', {
+  private mirrorDoc(doc: Pick<MembershipDoc, 'room' | 'target' | 'membership' | 'forgotten'>) {
+    return {
       id: `rm|${doc.room}`, pk: this.conn.pk('user', doc.target), k: 'user_room',
       room: doc.room, target: doc.target, membership: doc.membership, forgotten: doc.forgotten,
-    });
+    };
+  }
+
+  private async mirror(doc: Pick<MembershipDoc, 'room' | 'target' | 'membership' | 'forgotten'>): Promise<void> {
+    await this.conn.requests.upsert('membership.mirror', this.mirrorDoc(doc));
   }
 
   private read(roomNID: number, target: number) {
@@ -70,11 +74,24 @@ export class CosmosMembershipTable implements MembershipTable {
     return out;
   }
 
-  async bulkUpsertMemberships(tx: Tx, roomNID: RoomNID, rows: readonly MembershipWrite[]): Promise<void> {
-    for (const r of rows) {
-      await this.insertMembership(tx, roomNID, r.targetUserNID, r.targetLocal);
-      await this.updateMembership(tx, roomNID, r.targetUserNID, r.senderUserNID, r.membership, r.eventNID, false);
-    }
+  /**
+   * In bulk: the users' IDs and their current documents read together, then every membership document, then
+   * every mirror (the room's document first, as updateMembership writes them). The last write of a user wins.
+   */
+  async bulkUpsertMemberships(_tx: Tx, roomNID: RoomNID, writes: readonly MembershipWrite[]): Promise<void> {
+    const rows = [...new Map(writes.map((w) => [w.targetUserNID, w])).values()];
+    if (rows.length === 0) return;
+    const r = this.conn.requests;
+    const [users, existing] = await Promise.all([
+      r.readMany<{ s: string }>('membership.insert', rows.map((w) => ({ id: 'skn', pk: this.conn.pk('skn', w.targetUserNID) }))),
+      r.readMany<MembershipDoc>('membership.read', rows.map((w) => this.ref(roomNID, w.targetUserNID))),
+    ]);
+    const docs = rows.map((w, i): MembershipDoc => ({
+      room: roomNID, target: w.targetUserNID, userID: existing[i]?.userID ?? users[i]?.s ?? null, sender: w.senderUserNID,
+      membership: w.membership, eventNID: w.eventNID, local: existing[i]?.local ?? w.targetLocal, forgotten: false,
+    }));
+    await r.upsertMany('membership.update', docs.map((d) => ({ ...this.ref(roomNID, d.target), k: 'membership', ...d })));
+    await r.upsertMany('membership.mirror', docs.map((d) => this.mirrorDoc(d)));
   }
 
   async selectMembershipForUpdate(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<MembershipState> {

@@ -14,8 +14,21 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
     await addToSetDocument(this.conn, 'previousEvents.insert', 'pe', previousEventID, eventNID);
   }
 
+  /** New sets in one bulk create (most are: an event is usually named by one event); the others one by one. */
   async bulkInsertPreviousEvents(tx: Tx, pairs: readonly { previousEventID: string; eventNID: EventNID }[]): Promise<void> {
-    for (const p of pairs) await this.insertPreviousEvent(tx, p.previousEventID, p.eventNID);
+    const byID = new Map<string, EventNID[]>();
+    for (const p of pairs) {
+      const nids = byID.get(p.previousEventID) ?? [];
+      if (!nids.includes(p.eventNID)) nids.push(p.eventNID);
+      byID.set(p.previousEventID, nids);
+    }
+    const sets = [...byID];
+    if (sets.length === 0) return;
+    const created = await this.conn.requests.createMany('previousEvents.insert',
+      sets.map(([id, nids]) => ({ id: 'pe', pk: this.conn.pk('pe', id), k: 'pe', values: nids })));
+    for (const [i, [id, nids]] of sets.entries()) {
+      if (!created[i]) for (const nid of nids) await this.insertPreviousEvent(tx, id, nid);
+    }
   }
 
   async bulkSelectPreviousEventReferences(_tx: Tx, previousEventIDs: readonly string[]): Promise<Map<string, EventNID[]>> {

@@ -14,6 +14,10 @@ interface RoomDoc {
   latest: EventNID[];
   lastSent: EventNID;
   snapshot: StateSnapshotNID;
+  /** See LatestEvents.appending. */
+  appending?: EventNID[];
+  /** See LatestEvents.claimedUntil (null once released). */
+  claimedUntil?: number | null;
 }
 
 /**
@@ -78,17 +82,35 @@ export class CosmosRoomsTable implements RoomsTable {
 
   async selectLatestEventsNIDsForUpdate(_tx: Tx, roomNID: RoomNID): Promise<LatestEvents> {
     const doc = await this.required(roomNID);
-    return { latestEventNIDs: doc.latest, lastEventSentNID: doc.lastSent, stateSnapshotNID: doc.snapshot, version: doc._etag };
+    return { latestEventNIDs: doc.latest, lastEventSentNID: doc.lastSent, stateSnapshotNID: doc.snapshot, version: doc._etag, appending: doc.appending ?? [],
+      ...(doc.claimedUntil ? { claimedUntil: doc.claimedUntil } : {}) };
+  }
+
+  async claimRoom(_tx: Tx, roomNID: RoomNID, appending: readonly EventNID[], until: number, expectedVersion: string): Promise<string> {
+    const updated = await this.conn.requests.patch<RoomDoc>('rooms.claim', 'room', this.roomPK(roomNID), [
+      { op: 'set', path: '/appending', value: [...appending] },
+      { op: 'set', path: '/claimedUntil', value: until },
+    ], { ifMatch: expectedVersion });
+    if (!updated) throw new ConcurrentUpdateError(`room NID ${roomNID} changed since its latest events were read`);
+    return updated._etag;
+  }
+
+  async releaseRoom(_tx: Tx, roomNID: RoomNID, expectedVersion: string): Promise<void> {
+    await this.conn.requests.patch('rooms.release', 'room', this.roomPK(roomNID), [{ op: 'set', path: '/claimedUntil', value: null }],
+      { ifMatch: expectedVersion });
   }
 
   async updateLatestEventNIDs(
     _tx: Tx, roomNID: RoomNID, latestEventNIDs: readonly EventNID[], lastEventSentNID: EventNID, stateSnapshotNID: StateSnapshotNID,
     expectedVersion: string,
+    appending?: readonly EventNID[],
   ): Promise<void> {
     const ops = [
       { op: 'set' as const, path: '/latest', value: [...latestEventNIDs] },
       { op: 'set' as const, path: '/lastSent', value: lastEventSentNID },
       { op: 'set' as const, path: '/snapshot', value: stateSnapshotNID },
+      ...(appending !== undefined ? [{ op: 'set' as const, path: '/appending', value: [...appending] }] : []),
+      { op: 'set' as const, path: '/claimedUntil', value: null },
     ];
     const updated = await this.conn.requests.patch('rooms.updateLatest', 'room', this.roomPK(roomNID), ops,
       expectedVersion ? { ifMatch: expectedVersion } : {});

@@ -5,7 +5,7 @@ import { missingOf, unique } from '../shared/contracts.js';
 import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
 import type { StateBlockTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { storeContentAddressed } from './content-addressed.js';
+import { storeContentAddressed, storeContentAddressedMany } from './content-addressed.js';
 
 /** state_block on Cosmos DB: `sb|<NID>` holds the encoded entries (base64, unindexed); `sbh|<hash>` dedupes. */
 @injectable()
@@ -19,10 +19,11 @@ export class CosmosStateBlockTable implements StateBlockTable {
     })) as StateBlockNID;
   }
 
-  async bulkInsertStateBlocks(tx: Tx, blocks: readonly (readonly StateEntry[])[]): Promise<StateBlockNID[]> {
-    const out: StateBlockNID[] = [];
-    for (const b of blocks) out.push(await this.insertStateBlock(tx, b));
-    return out;
+  async bulkInsertStateBlocks(_tx: Tx, blocks: readonly (readonly StateEntry[])[]): Promise<StateBlockNID[]> {
+    const encoded = blocks.map(encodeStateBlock);
+    return (await storeContentAddressedMany(this.conn, 'sb', 'stateBlock', encoded.map((b) => ({
+      hash: b.hash, content: { count: b.entries.length, bytes: b.bytes.toString('base64') },
+    })))) as StateBlockNID[];
   }
 
   async bulkSelectStateBlockEntries(_tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {

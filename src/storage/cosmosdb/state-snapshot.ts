@@ -5,7 +5,7 @@ import { checkBlockList, missingOf, notFound, snapshotBlocks, unique } from '../
 import { hashBlockList } from '../shared/state-codec.js';
 import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { storeContentAddressed } from './content-addressed.js';
+import { storeContentAddressed, storeContentAddressedMany } from './content-addressed.js';
 
 /** state_snapshot on Cosmos DB: `ss|<NID>` holds the ordered block list; `ssh|<hash>` dedupes. */
 @injectable()
@@ -19,13 +19,14 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
     })) as StateSnapshotNID;
   }
 
-  /** No joins on Cosmos DB: the event's locator, its row, then the snapshot (three point reads). */
-  async bulkInsertStates(tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]> {
-    const out: StateSnapshotNID[] = [];
-    for (const l of lists) out.push(await this.insertState(tx, roomNID, l));
-    return out;
+  async bulkInsertStates(_tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]> {
+    lists.forEach(checkBlockList);
+    return (await storeContentAddressedMany(this.conn, 'ss', 'stateSnapshot', lists.map((l) => ({
+      hash: hashBlockList(l), content: { room: roomNID, blocks: [...l] },
+    })))) as StateSnapshotNID[];
   }
 
+  /** No joins on Cosmos DB: the event's locator, its row, then the snapshot (three point reads). */
   async selectStateBlockNIDsAtEvent(_tx: Tx, eventID: string): Promise<SnapshotBlocks> {
     const r = this.conn.requests;
     const locator = await r.read<{ nid: number }>('stateSnapshots.atEvent', 'eid', this.conn.pk('eid', eventID));

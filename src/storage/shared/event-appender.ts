@@ -18,6 +18,19 @@ export interface AppendInput {
   readonly options?: StoreEventOptions;
 }
 
+/**
+ * How long a claim on a room lasts (engines without atomic transactions): far longer than a batch takes, so that
+ * only a writer that crashed holding it makes the others wait, at most this long.
+ */
+export const ROOM_CLAIM_MS = 10_000;
+
+/** The room is claimed by another writer: wait a little, then start again (ConcurrentUpdateError's retry). */
+export class RoomBusyError extends ConcurrentUpdateError {
+  constructor(message: string, readonly until: number) {
+    super(message);
+  }
+}
+
 /** The most events one `appendEvents` call takes (a federation transaction carries 50 PDUs, backfill 100). */
 export const MAX_APPEND_BATCH = 1000;
 
@@ -51,8 +64,11 @@ interface RoomPlan {
   latest: { eventNID: EventNID; eventID: string }[];
   current: StateRef;
   readonly lastEventSentNID: EventNID;
-  readonly version: string;
+  /** What the room's final write is conditional on (an ETag on Cosmos DB). */
+  version: string;
   moved: boolean;
+  /** See LatestEvents.appending: stored by an interrupted batch, not applied; their references do not count. */
+  readonly appending: ReadonlySet<EventNID>;
   /** Memberships as the events so far left them (undefined: no row yet). */
   readonly memberships: Map<EventStateKeyNID, MembershipRow | undefined>;
   /** What to write per user: the last change wins. */
@@ -82,6 +98,8 @@ class Writes {
   readonly retiredInvites: { roomNID: RoomNID; targetUserNID: EventStateKeyNID; inviteEventID: string }[] = [];
   /** Each event's retired invites, by result index. */
   readonly retiredBy = new Map<number, string[]>();
+  /** By room, the NIDs of the call's events, stored before or now. */
+  readonly eventNIDs = new Map<RoomNID, Set<EventNID>>();
 }
 
 /** A planned result: snapshot NIDs are filled in once the plan's states are written. */
@@ -133,9 +151,10 @@ function membershipOf(event: RoomEvent, isRejected: boolean): string | undefined
  * A refused event (stored in another room, a reused client transaction, a new room without a version) refuses
  * the whole call before anything is written; the error's `eventIndex` says which event it was.
  *
- * On an engine without atomic transactions (Cosmos DB) a batch is not one commit: every event is written as its
- * own sequence with its own commit point (its room's latest events), so a crash mid-batch leaves a prefix of the
- * batch applied and a retry finishes it; the refusal check still covers the whole call first.
+ * On an engine without atomic transactions (Cosmos DB) the refusal check runs before anything is written, NIDs
+ * included, and the writes go in crash-safe order, each step in bulk (see `write`); a batch whose events name each
+ * other is recorded in its room as appending first, so that a retry after a crash mid-batch applies them as if
+ * the crash had not happened.
  */
 export class EventAppender {
   /** Event NID -> ID of events known to be stored: a room's latest events need no read to be named. */
@@ -175,7 +194,13 @@ export class EventAppender {
     // Without that ordering (Cosmos DB) the reads wait for the rooms' versions, which the final write is conditional on.
     const locking = this.lockRooms(tx, inputs, known.rooms);
     awaitedLater(locking);
-    if (!atomic) await locking;
+    if (!atomic) {
+      const held = await locking;
+      const now = Date.now();
+      for (const [roomNID, l] of held) {
+        if ((l.held.claimedUntil ?? 0) > now) throw new RoomBusyError(`room NID ${roomNID} is being written by another writer`, l.held.claimedUntil!);
+      }
+    }
     const reading = this.read(tx, inputs, known);
     let newRooms: Map<string, string> | undefined;
     if (!atomic) {
@@ -189,7 +214,10 @@ export class EventAppender {
       typesP,
       stateKeysP,
       // Reserved once the rooms are held: within a room, NID order is the order in which events were applied.
-      this.tables.events.reserveEventNIDsFor(tx, inputs.map((i) => i.event.eventID)),
+      // Where the reads came first (no atomic transactions), they say how many are new.
+      atomic || !this.tables.events.reserveEventNIDs
+        ? this.tables.events.reserveEventNIDsFor(tx, inputs.map((i) => i.event.eventID))
+        : reading.then((r) => this.tables.events.reserveEventNIDs!(tx, new Set(inputs.map((i) => i.event.eventID).filter((id) => !r.stored.has(id))).size)),
       stateKeysP.then((keys) => this.readMemberships(tx, inputs, known.rooms, keys)),
     ]);
     newRooms ??= this.admit(inputs, reads);
@@ -215,17 +243,13 @@ export class EventAppender {
       current: l.held.stateSnapshotNID,
       lastEventSentNID: l.held.lastEventSentNID,
       version: l.held.version,
+      appending: new Set(l.held.appending ?? []),
       moved: false,
       memberships: memberships.get(roomNID)!.memberships,
       membershipWrites: new Map(),
       invites: memberships.get(roomNID)!.invites,
     }]));
     return this.applyAndWrite(tx, inputs, reads, { roomNIDs, rooms, types, stateKeys, reserved });
-  }
-
-  /** The refusal check alone, writing nothing: what an engine without atomic transactions runs over the whole call first. */
-  async check(tx: Tx, inputs: readonly AppendInput[]): Promise<void> {
-    this.admit(inputs, await this.read(tx, inputs, await this.knownRooms(tx, inputs)));
   }
 
   // ---- Reading ----
@@ -320,7 +344,9 @@ export class EventAppender {
     for (const [id, s] of reads.stored) rows.set(id, { eventNID: s.eventNID, roomNID: s.roomNID, stateBefore: s.stateSnapshotNID });
     const newEvents = new Map<string, { event: RoomEvent; eventNID: EventNID }>();
     // References from the stored events, then from each event of the batch as it is applied.
-    const referenced = new Set(reads.references.keys());
+    // An event named by an event an interrupted batch stored without applying it (an appending one) is not referenced.
+    const appending = new Set([...rooms.values()].flatMap((r) => [...r.appending]));
+    const referenced = new Set([...reads.references].filter(([, nids]) => nids.some((n) => !appending.has(n))).map(([id]) => id));
     const redactionOf = new Map(reads.redactions);
     const inCall = new Map<string, RoomEvent>();
     for (const { event } of inputs) if (!inCall.has(event.eventID)) inCall.set(event.eventID, event);
@@ -355,6 +381,8 @@ export class EventAppender {
           ref: row,
         });
       }
+      if (!writes.eventNIDs.has(room.roomNID)) writes.eventNIDs.set(room.roomNID, new Set());
+      writes.eventNIDs.get(room.roomNID)!.add(row.eventNID);
       for (const prev of event.prevEventIDs) {
         writes.edges.set(`${prev}\u0000${row.eventNID}`, { previousEventID: prev, eventNID: row.eventNID });
         referenced.add(prev);
@@ -612,21 +640,59 @@ export class EventAppender {
       ]));
       return;
     }
-    for (const x of w.transactions) await t.transactions.insertTransaction(tx, x.key, x.eventID);
-    if (json.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => w.rows.some((r) => r.row.eventNID === j.eventNID)));
-    for (const r of rooms.values()) await r.state.write();
-    // The event rows make the events visible; then what refers to them; the room's latest events last.
-    if (w.rows.length > 0) await rows();
-    for (const ref of w.stateUpdates) await t.events.updateEventState(tx, ref.eventNID, stateNID(ref));
-    if (edges.length > 0) await t.previousEvents.bulkInsertPreviousEvents(tx, edges);
-    for (const r of w.redactions) await t.redactions.insertRedaction(tx, r);
-    // A redacted JSON before the mark that says it was applied, so that a retry applies it again.
-    const overwrites = json.filter((j) => !w.rows.some((r) => r.row.eventNID === j.eventNID));
-    if (overwrites.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, overwrites);
-    for (const id of w.validated) await t.redactions.markRedactionValidated(tx, id, true);
-    if (w.newInvites.length > 0) await t.invites.bulkInsertInvites(tx, w.newInvites);
-    if (w.retiredInvites.length > 0) await t.invites.bulkRetireInvites(tx, w.retiredInvites);
-    await Promise.all(memberships());
-    await Promise.all(pointers());
+    // Without atomic transactions (Cosmos DB): each room is claimed first (its conditional write acts as the SQL
+    // drivers' row lock: another writer that read the room before fails, one that reads it now waits for the claim),
+    // recording the new events as appending (an interrupted call leaves them stored but not applied, and their
+    // prev_events references must not count as an applied event's: the retry applies them as if nothing had
+    // happened). Then, in crash-safe order and each step in bulk: immutable data (JSON under fresh NIDs,
+    // content-addressed state), the event rows (which make the events visible), what refers to them, and the rooms'
+    // latest events last, which releases the claim and clears the call's events from appending.
+    const newRows = new Set(w.rows.map((r) => r.row.eventNID));
+    const claimed: RoomPlan[] = [];
+    try {
+      for (const room of rooms.values()) {
+        if (!t.rooms.claimRoom) break;
+        const rows = w.rows.filter((r) => r.row.roomNID === room.roomNID).map((r) => r.row.eventNID);
+        room.version = await t.rooms.claimRoom(tx, room.roomNID, [...new Set([...room.appending, ...rows])], Date.now() + ROOM_CLAIM_MS, room.version);
+        claimed.push(room);
+      }
+      for (const x of w.transactions) {
+        try {
+          await t.transactions.insertTransaction(tx, x.key, x.eventID);
+        } catch (e) {
+          // Ours already (a retried write whose answer was lost), or another writer's since this call read: look again.
+          if (!(e instanceof ConflictError)) throw e;
+          if ((await t.transactions.selectTransactionEventIDIfAny(tx, x.key)) !== x.eventID) {
+            throw new ConcurrentUpdateError(`client transaction ${preview(x.key.transactionID)} was used by another writer meanwhile`);
+          }
+        }
+      }
+      await Promise.all([
+        newRows.size > 0 ? t.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID))) : undefined,
+        ...[...rooms.values()].map((r) => r.state.write()),
+      ]);
+      if (w.rows.length > 0) await rows();
+      await Promise.all(w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))));
+      if (edges.length > 0) await t.previousEvents.bulkInsertPreviousEvents(tx, edges);
+      for (const r of w.redactions) await t.redactions.insertRedaction(tx, r);
+      // A redacted JSON before the mark that says it was applied, so that a retry applies it again.
+      const overwrites = json.filter((j) => !newRows.has(j.eventNID));
+      if (overwrites.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, overwrites);
+      for (const id of w.validated) await t.redactions.markRedactionValidated(tx, id, true);
+      if (w.newInvites.length > 0) await t.invites.bulkInsertInvites(tx, w.newInvites);
+      if (w.retiredInvites.length > 0) await t.invites.bulkRetireInvites(tx, w.retiredInvites);
+      await Promise.all(memberships());
+      await Promise.all([...rooms.values()].map((room) => {
+        const done = w.eventNIDs.get(room.roomNID) ?? new Set<EventNID>();
+        const left = [...room.appending].filter((n) => !done.has(n));
+        if (!room.moved && !claimed.includes(room)) return undefined;
+        return t.rooms.updateLatestEventNIDs(tx, room.roomNID, room.latest.map((l) => l.eventNID), room.lastEventSentNID,
+          room.state.nid(room.current), room.version, claimed.includes(room) ? left : undefined);
+      }));
+    } catch (e) {
+      // Best effort: let the next writer in at once rather than when the claim runs out.
+      await Promise.all(claimed.map((room) => t.rooms.releaseRoom?.(tx, room.roomNID, room.version).catch(() => {})));
+      throw e;
+    }
   }
 }

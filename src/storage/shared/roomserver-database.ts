@@ -17,7 +17,7 @@ import {
 import type { StateAtEvent, StateBlockNIDList, StateEntry, StateEntryList, StateKeyTuple } from '../../types/state.js';
 import type { RoomInfo, RoomserverTables, TransactionKey, Tx, UnitOfWork } from '../tables/index.js';
 import { extractContentValue } from './content-value.js';
-import { EventAppender, MAX_APPEND_BATCH, type AppendInput } from './event-appender.js';
+import { EventAppender, MAX_APPEND_BATCH, ROOM_CLAIM_MS, RoomBusyError, type AppendInput } from './event-appender.js';
 import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
 import { NidMaps } from './nid-assigner.js';
@@ -154,11 +154,20 @@ export class RoomserverDatabase {
    * read and our conditional write (Cosmos DB only; the SQL drivers lock instead).
    */
   private async retryOnConcurrentUpdate<T>(attempt: () => Promise<T>): Promise<T> {
+    const started = Date.now();
     for (let n = 1; ; n++) {
       try {
         return await attempt();
       } catch (e) {
+        if (e instanceof RoomBusyError && Date.now() - started < 2 * ROOM_CLAIM_MS) {
+          // Another writer holds the room: wait for it a little (not counted as an attempt), then look again.
+          n--;
+          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+          continue;
+        }
         if (!(e instanceof ConcurrentUpdateError) || n >= MAX_UPDATE_ATTEMPTS) throw e;
+        // Writers that lost to each other do not all come back at the same moment.
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * n));
       }
     }
   }
@@ -353,17 +362,8 @@ export class RoomserverDatabase {
     return this.appendChecked(batch);
   }
 
-  private async appendChecked(batch: readonly AppendInput[]): Promise<AppendEventResult[]> {
-    if (this.uow.atomicTransactions) {
-      return this.retryOnConcurrentUpdate(() => this.uow.transaction((tx) => this.appender.append(tx, batch)));
-    }
-    // No atomic transaction (Cosmos DB): the whole call checked first, then each event as its own sequence.
-    if (batch.length > 1) await this.appender.check(this.auto, batch);
-    const out: AppendEventResult[] = [];
-    for (const input of batch) {
-      out.push((await this.retryOnConcurrentUpdate(() => this.uow.transaction((tx) => this.appender.append(tx, [input]))))[0]!);
-    }
-    return out;
+  private appendChecked(batch: readonly AppendInput[]): Promise<AppendEventResult[]> {
+    return this.retryOnConcurrentUpdate(() => this.uow.transaction((tx) => this.appender.append(tx, batch)));
   }
 
   private isLocalUser(userID: string): boolean {

@@ -34,11 +34,16 @@ export interface EventsTable {
    */
   reserveEventNIDsFor(tx: Tx, eventIDs: readonly string[]): Promise<EventNID[]>;
   /**
+   * `count` fresh event NIDs, ascending: for an engine without atomic transactions (Cosmos DB), whose write path
+   * has read which IDs are new already and need not have them looked up again. Optional.
+   */
+  reserveEventNIDs?(tx: Tx, count: number): Promise<EventNID[]>;
+  /**
    * Inserts the rows, each with the snapshot of the state before it (0: unknown), all or none: ConflictError if an
    * event with one of their IDs is stored already, or an ID is given twice (the stored event is kept as it is). In
    * a transaction that error fails the transaction (roll it back): so that a transaction whose COMMIT is sent
    * behind this statement (see UnitOfWork.lastWrites) cannot commit without its rows. (On an engine without
-   * transactions the rows are inserted one by one, each its event's commit point; those before the conflict stay.)
+   * transactions each row is its event's own commit point: the rows whose IDs were free are stored.)
    */
   bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<void>;
   /** The stored events with these IDs (missing ones omitted): the set-based existence check of the write path. */

@@ -18,6 +18,17 @@ export interface LatestEvents {
    * drivers lock the row instead and ignore it).
    */
   readonly version: string;
+  /**
+   * Events a batch may have stored before it moved the room's latest events to them, on an engine without atomic
+   * transactions (see markAppending): an interrupted batch leaves them stored but not applied. Absent or empty on
+   * the SQL drivers, whose batches commit whole or not at all.
+   */
+  readonly appending?: readonly EventNID[];
+  /**
+   * Until when (ms since the epoch) another writer holds the room (see claimRoom), on an engine without atomic
+   * transactions; absent when nobody does, and always on the SQL drivers, whose row lock is the claim.
+   */
+  readonly claimedUntil?: number;
 }
 
 /** rooms: room ID <-> NID, and each room's forward extremities and current state. */
@@ -44,7 +55,18 @@ export interface RoomsTable {
     lastEventSentNID: EventNID,
     stateSnapshotNID: StateSnapshotNID,
     expectedVersion: string,
+    /** Where claimRoom exists: the room's appending events from now on; the claim is released either way. */
+    appending?: readonly EventNID[],
   ): Promise<void>;
+  /**
+   * Only on an engine without atomic transactions (Cosmos DB; the SQL drivers lock the row instead): claims the room
+   * until `until` (ms since the epoch) for a batch that is about to write, and sets its appending events
+   * (LatestEvents.appending), on condition that the room is still at `expectedVersion`; returns the new version.
+   * ConcurrentUpdateError if the room changed meanwhile. updateLatestEventNIDs releases the claim, releaseRoom too.
+   */
+  claimRoom?(tx: Tx, roomNID: RoomNID, appending: readonly EventNID[], until: number, expectedVersion: string): Promise<string>;
+  /** Releases a claim this writer still holds (the room unchanged since `expectedVersion`); no error otherwise. */
+  releaseRoom?(tx: Tx, roomNID: RoomNID, expectedVersion: string): Promise<void>;
   /** Missing NIDs are omitted. */
   selectRoomVersionsForRoomNIDs(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<RoomNID, string>>;
   /** null if the room is unknown. */
