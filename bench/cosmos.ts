@@ -12,7 +12,7 @@
 import { CosmosClient, type Container } from '@azure/cosmos';
 import https from 'node:https';
 import { importPDUFile as importFile } from '../src/io/import.js';
-import { createStorage, type Storage } from '../src/index.js';
+import { createStorage, parseEvent, type Storage } from '../src/index.js';
 import { emulatorConfig, startCosmosEmulator, type CosmosEmulator } from '../test/support/cosmos-emulator.js';
 import { eventIDOfLine, fileLines, fixed, median, roomFile, times, type BenchOptions, type Cell, type Section } from './support.js';
 
@@ -83,6 +83,68 @@ async function importRoom(o: BenchOptions, emulator: CosmosEmulator, storage: St
     ours: perOp(ours.traffic, room.events), floor: perOp(floor.traffic, room.events),
     floorName: 'a plain store: one create per event', driverRequests: driverRequests / room.events, byOperation,
   };
+}
+
+/**
+ * Single appends after the import, by kind, each its own appendEvent call (as a homeserver's room input makes them):
+ * a message, a new user's join, a profile change, an invite, a leave; and a redaction of the message.
+ */
+async function appendOneByKind(emulator: CosmosEmulator, storage: Storage): Promise<Measured[]> {
+  const db = storage.roomserver;
+  const [roomID] = await db.getKnownRooms();
+  const info = (await db.roomInfo(roomID!))!;
+  const sender = '@bench-admin:example.org';
+  let n = 0;
+  const next = async (fields: Record<string, unknown>) => {
+    const latest = await db.latestEventIDs(info.roomNID);
+    const pdu = { room_id: roomID, sender, origin_server_ts: 1_700_000_000_000 + n++, depth: latest.depth, prev_events: latest.eventIDs,
+      auth_events: [], content: {}, ...fields };
+    return parseEvent(JSON.stringify(pdu), { roomVersion: info.roomVersion });
+  };
+  const kinds: [string, Record<string, unknown>][] = [
+    ['a message', { type: 'm.room.message', content: { msgtype: 'm.text', body: 'hello' } }],
+    ['a new user\'s join', { type: 'm.room.member', state_key: '@newcomer:example.org', sender: '@newcomer:example.org', content: { membership: 'join' } }],
+    ['a profile change (join over join)', { type: 'm.room.member', state_key: '@newcomer:example.org', sender: '@newcomer:example.org', content: { membership: 'join', displayname: 'N' } }],
+    ['an invite', { type: 'm.room.member', state_key: '@guest:example.org', content: { membership: 'invite' } }],
+    ['a leave', { type: 'm.room.member', state_key: '@newcomer:example.org', sender: '@newcomer:example.org', content: { membership: 'leave' } }],
+  ];
+  const out: Measured[] = [];
+  let message = '';
+  for (const [kind, fields] of kinds) {
+    const event = await next(fields);
+    if (!message) message = event.eventID;
+    storage.requestStats!.reset();
+    const { traffic: t } = await traffic(emulator, () => db.appendEvent(event));
+    out.push({ operation: `append one event: ${kind}`, count: 1, ours: t, floor: { requests: 1, bytes: 0 }, floorName: 'one create',
+      driverRequests: storage.requestStats!.snapshot().requests, byOperation: perOperation(storage, 1) });
+  }
+  const redaction = await next({ type: 'm.room.redaction', redacts: message, content: {} });
+  storage.requestStats!.reset();
+  const { traffic: t } = await traffic(emulator, () => db.appendEvent(redaction));
+  out.push({ operation: 'append one event: a redaction of the message', count: 1, ours: t, floor: { requests: 1, bytes: 0 }, floorName: 'one create',
+    driverRequests: storage.requestStats!.snapshot().requests, byOperation: perOperation(storage, 1) });
+  return out;
+}
+
+/** Every imported event's JSON in one bulk read (events by NID), caches cold: requests against one point read each. */
+async function readAllEvents(o: BenchOptions, emulator: CosmosEmulator, container: string): Promise<Measured> {
+  const reader = await createStorage({ ...emulatorConfig(emulator, DATABASE, container, TENANT), state: { block_cache_entries: 0 } });
+  try {
+    const [roomID] = await reader.roomserver.getKnownRooms();
+    const last = (await reader.roomserver.latestEventIDs((await reader.roomserver.roomInfo(roomID!))!.roomNID)).eventIDs;
+    const maxNID = Math.max(...(await reader.roomserver.eventNIDs(last)).values());
+    const nids = Array.from({ length: maxNID }, (_, i) => i + 1) as never[];
+    reader.requestStats!.reset();
+    const { result, traffic: t } = await traffic(emulator, () => reader.roomserver.events(nids));
+    o.log(`  cosmos: read ${result.length} events in bulk: ${t.requests} requests`);
+    return {
+      operation: `read ${result.length.toLocaleString('en-US')} events' JSON by NID (${nids.length.toLocaleString('en-US')} NIDs asked)`, count: 1,
+      ours: t, floor: { requests: nids.length, bytes: 0 }, floorName: 'one point read per NID asked (this driver before)',
+      driverRequests: reader.requestStats!.snapshot().requests, byOperation: perOperation(reader, 1),
+    };
+  } finally {
+    await reader.close();
+  }
 }
 
 async function loadCurrentState(o: BenchOptions, emulator: CosmosEmulator, container: string, plain: Container): Promise<Measured> {
@@ -158,6 +220,8 @@ export async function cosmosBench(o: BenchOptions): Promise<Section> {
     try {
       measured.push(await importRoom(o, emulator, storage, plain));
       measured.push(await loadCurrentState(o, emulator, 'ours', plain));
+      measured.push(await readAllEvents(o, emulator, 'ours'));
+      measured.push(...await appendOneByKind(emulator, storage));
       measured.push(await claimKeys(o, emulator, storage, plain));
     } finally {
       await storage.close();

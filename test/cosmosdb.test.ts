@@ -107,6 +107,49 @@ describe('cosmosdb: conditional writes', () => {
   });
 });
 
+describe('cosmosdb: document layout', () => {
+  type Conn = import('../src/storage/cosmosdb/connection.js').CosmosConnection;
+  const connOf = (s: Storage) => (s.stats as unknown as { conn: Conn }).conn;
+
+  it('a new tenant is marked with this build\'s layout; a layout-1 tenant (no layout document) is read as it is and marked', async () => {
+    const { LAYOUT_VERSION } = await import('../src/storage/cosmosdb/layout.js');
+    const first = await openTenant('layout-old', {}, 'layouts');
+    let roomID: string;
+    try {
+      const conn = connOf(first);
+      expect((await conn.requests.read<{ version: number }>('t', 'layout', conn.pk('meta')))!.version).to.equal(LAYOUT_VERSION);
+      roomID = (await seedRoom(first, '!layout:example.org')).create.roomID;
+      // What a layout-1 build leaves: the same documents, no layout document.
+      await conn.requests.delete('t', 'layout', conn.pk('meta'));
+    } finally {
+      await first.close();
+    }
+    const again = await openTenant('layout-old', {}, 'layouts');
+    try {
+      const conn = connOf(again);
+      expect((await conn.requests.read<{ version: number }>('t', 'layout', conn.pk('meta')))!.version).to.equal(LAYOUT_VERSION);
+      expect((await again.roomserver.currentState(roomID)).length).to.equal(5);
+      const report = await again.migrate();
+      expect(report.version).to.equal(LAYOUT_VERSION);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('a tenant written by another layout is refused on open with what to run, and nothing is written', async () => {
+    const first = await openTenant('layout-new', {}, 'layouts');
+    const conn = connOf(first);
+    for (const [version, fix] of [[9, /upgrade matrix-storage/], [0, /matrix-storage copy/]] as const) {
+      await conn.requests.upsert('t', { id: 'layout', pk: conn.pk('meta'), k: 'layout', version });
+      const e = await openTenant('layout-new', {}, 'layouts').then(async (s) => { await s.close(); return undefined; }, (err: unknown) => err);
+      expect(e, `layout ${version}`).to.be.instanceOf(StoreUnavailableError);
+      expect((e as Error).message).to.match(new RegExp(`layout ${version}; this build reads layout 2`)).and.match(fix).and.match(/tenant layout-new/);
+      expect((await conn.requests.read<{ version: number }>('t', 'layout', conn.pk('meta')))!.version, 'left as it was').to.equal(version);
+    }
+    await first.close();
+  });
+});
+
 describe('cosmosdb: request accounting', () => {
   it('counts the requests and request charge of every operation', async () => {
     const s = await openTenant('acct');

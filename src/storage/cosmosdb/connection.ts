@@ -38,12 +38,13 @@ export function containerDefinition(id: string): ContainerDefinition {
 
 /** Sequences, with where their values start. Stream positions are taken one at a time so they keep their order. */
 const SEQUENCES = {
-  event: { first: 1, range: 100 },
+  // Ranges of 1,000: a NID costs a request once per range (gaps from ranges a process does not use up are allowed).
+  event: { first: 1, range: 1000 },
   room: { first: 1, range: 10 },
   eventType: { first: 65_536, range: 10 },
-  stateKey: { first: 65_536, range: 100 },
-  stateBlock: { first: 1, range: 100 },
-  stateSnapshot: { first: 1, range: 100 },
+  stateKey: { first: 65_536, range: 1000 },
+  stateBlock: { first: 1, range: 1000 },
+  stateSnapshot: { first: 1, range: 1000 },
   order: { first: 1, range: 1 },
 } as const;
 export type SequenceName = keyof typeof SEQUENCES;
@@ -111,6 +112,11 @@ export class CosmosConnection implements UnitOfWork {
       const why = String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 200);
       throw new StoreUnavailableError(`cannot reach Cosmos DB at ${at}: ${why}. Fix: check cosmosdb.endpoint (or COSMOS_ENDPOINT) and that the account is reachable from here.`, true);
     }
+  }
+
+  /** Where this store is, for messages: the endpoint (no secrets), database, container and tenant. */
+  get description(): string {
+    return `at ${endpointOf(this.config)} (database ${this.config.database}, container ${this.config.container}, tenant ${this.config.tenant})`;
   }
 
   /** A partition key value of this tenant. */

@@ -3,6 +3,7 @@ import type { DriverFactory } from '../../di/driver.js';
 import { TOKENS } from '../../di/tokens.js';
 import { EMPTY_STATE_KEY_NID, PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
 import { COSMOS_CONNECTION, CosmosConnection } from './connection.js';
+import { checkLayout, LAYOUT_VERSION } from './layout.js';
 import { CosmosEventJSONTable } from './event-json.js';
 import { CosmosEventStateKeysTable } from './event-state-keys.js';
 import { CosmosEventTypesTable } from './event-types.js';
@@ -32,7 +33,8 @@ import { CosmosStaleDeviceListsTable } from './stale-device-lists.js';
 
 /**
  * The Cosmos DB driver: connects (creating the database and container if configured to), seeds the preassigned
- * NIDs (idempotent upserts: Cosmos DB has no schema to migrate), then binds its tables.
+ * NIDs (idempotent upserts: Cosmos DB has no schema to migrate), checks the tenant's document layout (layout.ts),
+ * then binds its tables.
  */
 export const openCosmos: DriverFactory = async (config) => {
   const conn = await CosmosConnection.open(config.cosmosdb);
@@ -42,6 +44,7 @@ export const openCosmos: DriverFactory = async (config) => {
     await Promise.all([...PREASSIGNED_EVENT_TYPES.map(([nid, type]) => types.seed(type, nid)), keys.seed('', EMPTY_STATE_KEY_NID)]);
   };
   await seed();
+  await checkLayout(conn, conn.description);
   const module = new ContainerModule(({ bind }) => {
     bind(COSMOS_CONNECTION).toConstantValue(conn);
     bind(TOKENS.UnitOfWork).toConstantValue(conn);
@@ -73,5 +76,5 @@ export const openCosmos: DriverFactory = async (config) => {
     bind(TOKENS.PartitionOffsetsTable).to(CosmosPartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(CosmosStoreStats).inSingletonScope();
   });
-  return { module, unitOfWork: conn, migrate: async () => { await seed(); return { applied: [], version: 1 }; } };
+  return { module, unitOfWork: conn, migrate: async () => { await seed(); await checkLayout(conn, conn.description); return { applied: [], version: LAYOUT_VERSION }; } };
 };

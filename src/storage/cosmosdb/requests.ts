@@ -39,6 +39,9 @@ function isTransient(e: unknown): boolean {
 const BULK_OPERATIONS = 100;
 /** What a bulk operation may end with: done (200, 201, 204), absent (404), exists (409), changed meanwhile (412). */
 const FINAL_STATUSES = new Set([200, 201, 204, 404, 409, 412]);
+/** A bulk operation's outcome. */
+type BulkResult = { statusCode: number; resourceBody?: JSONObject };
+
 /** Statuses worth sending the operation again for: throttled, unavailable, timed out, retry-with. */
 const TRANSIENT_STATUSES = new Set([429, 503, 408, 449, 410]);
 
@@ -219,55 +222,80 @@ export class CosmosRequests {
     return results.map((r) => r.statusCode === 204);
   }
 
+  /** Bulk operations asked for in this turn of the event loop, sent together at its end (see `bulk`). */
+  private queued: { operation: string; op: OperationInput; resolve: (r: BulkResult) => void; reject: (e: unknown) => void }[] = [];
+
   /**
-   * Runs operations in bulk, 100 per request, and answers each with its final status (2xx, 404, 409 or 412; any
-   * other is an error). Operations that failed transiently (429, 503, 408, a reset) are sent again, as single
-   * requests are: every operation this driver sends in bulk is safe to repeat (a create whose 409 the caller
-   * resolves, an upsert, a read, a conditional replace, a delete whose 404 means done).
+   * Runs operations in bulk and answers each with its final status (2xx, 404, 409 or 412; any other is an error).
+   * Bulk calls made in the same turn of the event loop (the reads a caller issues together, say) go out together:
+   * 100 operations per request, as the partition range's limit allows. Operations that failed transiently (429,
+   * 503, 408, a reset) are sent again, as single requests are: every operation this driver sends in bulk is safe to
+   * repeat (a create whose 409 the caller resolves, an upsert, a read, a conditional replace, a delete whose 404
+   * means done).
    *
    * Through `items.bulk`, deprecated in favour of `executeBulkOperations`, on purpose: in the 4.9 SDK the newer call
    * holds a batch of fewer than 100 operations back for a second (its partial-batch interval), so every small bulk
    * read would wait 1 s. `items.bulk` sends at once; it takes at most 100 operations per partition range, hence the
    * chunks.
    */
-  private async bulk(operation: string, ops: readonly OperationInput[]): Promise<{ statusCode: number; resourceBody?: JSONObject }[]> {
-    const out: ({ statusCode: number; resourceBody?: JSONObject } | undefined)[] = new Array(ops.length);
-    let pending = ops.map((_, i) => i);
-    for (let n = 0; pending.length > 0; n++) {
-      const chunks: number[][] = [];
-      for (let i = 0; i < pending.length; i += BULK_OPERATIONS) chunks.push(pending.slice(i, i + BULK_OPERATIONS));
-      const retry: number[] = [];
-      let lastError: unknown;
-      await Promise.all(chunks.map(async (chunk) => {
-        let results: OperationResponse[];
-        try {
-          results = await this.container.items.bulk(chunk.map((i) => ops[i]!), { continueOnError: true });
-        } catch (e) {
-          this.accounting.record(operation, (e as CosmosError)?.requestCharge ?? 0);
-          if (!isTransient(e) && statusOf(e) !== 429) this.fail(operation, e);
-          lastError = e;
-          retry.push(...chunk);
-          return;
-        }
-        this.accounting.record(operation, results.reduce((sum, r) => sum + (r.requestCharge ?? 0), 0));
-        results.forEach((r, j) => {
-          const status = r.statusCode;
-          if (FINAL_STATUSES.has(status)) out[chunk[j]!] = { statusCode: status, ...(r.resourceBody ? { resourceBody: r.resourceBody } : {}) };
-          else if (TRANSIENT_STATUSES.has(status)) {
-            lastError = Object.assign(new Error(`status ${status}`), { code: status });
-            retry.push(chunk[j]!);
-          } else {
-            this.fail(operation, Object.assign(new Error(`unexpected status ${status}`), { code: status }));
+  private bulk(operation: string, ops: readonly OperationInput[]): Promise<BulkResult[]> {
+    if (ops.length === 0) return Promise.resolve([]);
+    const answers = ops.map((op) => new Promise<BulkResult>((resolve, reject) => this.queued.push({ operation, op, resolve, reject })));
+    if (this.queued.length === ops.length) setImmediate(() => void this.flush());
+    return Promise.all(answers);
+  }
+
+  private async flush(): Promise<void> {
+    const items = this.queued;
+    this.queued = [];
+    let pending = items.map((_, i) => i);
+    try {
+      for (let n = 0; pending.length > 0; n++) {
+        const chunks: number[][] = [];
+        for (let i = 0; i < pending.length; i += BULK_OPERATIONS) chunks.push(pending.slice(i, i + BULK_OPERATIONS));
+        const retry: number[] = [];
+        let lastError: unknown;
+        await Promise.all(chunks.map(async (chunk) => {
+          // One request, charged to the operation of its first item (the others ride along).
+          const operation = items[chunk[0]!]!.operation;
+          let results: OperationResponse[];
+          try {
+            results = await this.container.items.bulk(chunk.map((i) => items[i]!.op), { continueOnError: true });
+          } catch (e) {
+            this.accounting.record(operation, (e as CosmosError)?.requestCharge ?? 0);
+            if (!isTransient(e) && statusOf(e) !== 429) this.fail(operation, e);
+            lastError = e;
+            retry.push(...chunk);
+            return;
           }
-        });
-      }));
-      if (retry.length > 0) {
-        if (n >= this.retry.transientRetries) this.fail(operation, lastError);
-        await new Promise((r) => setTimeout(r, this.retry.baseDelayMs * 2 ** n));
+          this.accounting.record(operation, results.reduce((sum, r) => sum + (r.requestCharge ?? 0), 0));
+          results.forEach((r, j) => {
+            const item = items[chunk[j]!]!;
+            const status = r.statusCode;
+            if (FINAL_STATUSES.has(status)) item.resolve({ statusCode: status, ...(r.resourceBody ? { resourceBody: r.resourceBody } : {}) });
+            else if (TRANSIENT_STATUSES.has(status)) {
+              lastError = Object.assign(new Error(`status ${status}`), { code: status });
+              retry.push(chunk[j]!);
+            } else {
+              try {
+                this.fail(item.operation, Object.assign(new Error(`unexpected status ${status}`), { code: status }));
+              } catch (e) {
+                item.reject(e);
+              }
+            }
+          });
+        }));
+        if (retry.length > 0) {
+          if (n >= this.retry.transientRetries) this.fail(items[retry[0]!]!.operation, lastError);
+          await new Promise((r) => setTimeout(r, this.retry.baseDelayMs * 2 ** n));
+        }
+        pending = retry.sort((a, b) => a - b);
       }
-      pending = retry.sort((a, b) => a - b);
+    } catch (e) {
+      for (const i of pending) items[i]!.reject(e);
+      // A failure before the retry loop settled everything (fail() threw for a whole chunk): the rest get it too.
+      for (const item of items) item.reject(e);
     }
-    return out as { statusCode: number; resourceBody?: JSONObject }[];
   }
 
   /** Deletes the document; false if it was not there. */

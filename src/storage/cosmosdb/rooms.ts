@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { ConcurrentUpdateError } from '../../types/errors.js';
-import type { EventNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
+import type { EventNID, RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import { duplicate, notFound, unique } from '../shared/contracts.js';
 import type { LatestEvents, RoomInfo, RoomsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
@@ -18,6 +18,11 @@ interface RoomDoc {
   appending?: EventNID[];
   /** See LatestEvents.claimedUntil (null once released). */
   claimedUntil?: number | null;
+  /**
+   * A snapshot's block list, as the last writer that knew it gave it: the current one's when `nid` is `snapshot`
+   * (see selectCurrentStateBlockNIDs), else stale and ignored.
+   */
+  snapshotBlocks?: { nid: StateSnapshotNID; blocks: StateBlockNID[] };
 }
 
 /**
@@ -104,6 +109,7 @@ export class CosmosRoomsTable implements RoomsTable {
     _tx: Tx, roomNID: RoomNID, latestEventNIDs: readonly EventNID[], lastEventSentNID: EventNID, stateSnapshotNID: StateSnapshotNID,
     expectedVersion: string,
     appending?: readonly EventNID[],
+    stateBlockNIDs?: readonly StateBlockNID[],
   ): Promise<void> {
     const ops = [
       { op: 'set' as const, path: '/latest', value: [...latestEventNIDs] },
@@ -111,6 +117,7 @@ export class CosmosRoomsTable implements RoomsTable {
       { op: 'set' as const, path: '/snapshot', value: stateSnapshotNID },
       ...(appending !== undefined ? [{ op: 'set' as const, path: '/appending', value: [...appending] }] : []),
       { op: 'set' as const, path: '/claimedUntil', value: null },
+      ...(stateBlockNIDs ? [{ op: 'set' as const, path: '/snapshotBlocks', value: { nid: stateSnapshotNID, blocks: [...stateBlockNIDs] } }] : []),
     ];
     const updated = await this.conn.requests.patch('rooms.updateLatest', 'room', this.roomPK(roomNID), ops,
       expectedVersion ? { ifMatch: expectedVersion } : {});

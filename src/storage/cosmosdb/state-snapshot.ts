@@ -35,12 +35,17 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
     return this.blocksOf(row?.snapshot ?? (0 as StateSnapshotNID));
   }
 
-  /** The room's ID document, its room document, then the snapshot (three point reads). */
+  /**
+   * The room's ID document, then its room document, which holds the current snapshot's block list where its last
+   * writer gave it (the write path does): two point reads; otherwise the snapshot too.
+   */
   async selectCurrentStateBlockNIDs(_tx: Tx, roomID: string): Promise<SnapshotBlocks> {
     const r = this.conn.requests;
     const ref = await r.read<{ roomNID: number }>('stateSnapshots.current', 'rid', this.conn.pk('rid', roomID));
     if (!ref) throw notFound('room', roomID);
-    const room = await r.read<{ snapshot: StateSnapshotNID }>('stateSnapshots.current', 'room', this.conn.pk('room', ref.roomNID));
+    const room = await r.read<{ snapshot: StateSnapshotNID; snapshotBlocks?: { nid: StateSnapshotNID; blocks: StateBlockNID[] } }>(
+      'stateSnapshots.current', 'room', this.conn.pk('room', ref.roomNID));
+    if (room && room.snapshot !== 0 && room.snapshotBlocks?.nid === room.snapshot) return snapshotBlocks(room.snapshot, room.snapshotBlocks.blocks);
     return this.blocksOf(room?.snapshot ?? (0 as StateSnapshotNID));
   }
 

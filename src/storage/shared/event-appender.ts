@@ -686,8 +686,9 @@ export class EventAppender {
         const done = w.eventNIDs.get(room.roomNID) ?? new Set<EventNID>();
         const left = [...room.appending].filter((n) => !done.has(n));
         if (!room.moved && !claimed.includes(room)) return undefined;
+        const blocks = room.state.blockNIDsOf(room.current);
         return t.rooms.updateLatestEventNIDs(tx, room.roomNID, room.latest.map((l) => l.eventNID), room.lastEventSentNID,
-          room.state.nid(room.current), room.version, claimed.includes(room) ? left : undefined);
+          room.state.nid(room.current), room.version, claimed.includes(room) ? left : undefined, blocks);
       }));
     } catch (e) {
       // Best effort: let the next writer in at once rather than when the claim runs out.

@@ -112,6 +112,11 @@ export class StateStorage {
     return new StatePlan(this, tx, roomNID);
   }
 
+  /** @internal A snapshot's block list if the cache has it. */
+  cachedBlockNIDs(snapshotNID: StateSnapshotNID): readonly StateBlockNID[] | undefined {
+    return this.snapshots.get(snapshotNID);
+  }
+
   /** @internal The merge policy's cut point over a plan's block sizes. */
   mergeStartFor(sizes: readonly number[]): number {
     return mergeStart(sizes, this.policy);
@@ -212,6 +217,13 @@ export class StatePlan {
       states.forEach((s, i) => { s.nid = nids[i]!; });
       this.storage.learn(this.tx, blocks.map((b) => [b.nid!, b.entries]), states.map((s, i) => [s.nid!, lists[i]!]));
     }
+  }
+
+  /** A state's block list, where it is known without a read: a planned state once written, or a cached snapshot. */
+  blockNIDsOf(state: StateRef): readonly StateBlockNID[] | undefined {
+    if (typeof state === 'number') return state === 0 ? [] : this.storage.cachedBlockNIDs(state);
+    if (state.nid === undefined) return undefined;
+    return state.blocks.map((b) => (typeof b === 'number' ? b : b.nid!));
   }
 
   /** A stored snapshot's NID, or a planned one's once written. */

@@ -1,4 +1,4 @@
-import type { EventNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
+import type { EventNID, RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import type { Tx } from './unit-of-work.js';
 
 export interface RoomInfo {
@@ -57,6 +57,11 @@ export interface RoomsTable {
     expectedVersion: string,
     /** Where claimRoom exists: the room's appending events from now on; the claim is released either way. */
     appending?: readonly EventNID[],
+    /**
+     * The new state snapshot's block list, where the caller knows it: a driver may keep it beside the room's current
+     * state, so that loading the current state needs no read of the snapshot (Cosmos DB does).
+     */
+    stateBlockNIDs?: readonly StateBlockNID[],
   ): Promise<void>;
   /**
    * Only on an engine without atomic transactions (Cosmos DB; the SQL drivers lock the row instead): claims the room

@@ -1,0 +1,35 @@
+import { StoreUnavailableError } from '../../types/errors.js';
+import type { CosmosConnection } from './connection.js';
+
+/**
+ * The document layout this build writes and reads, recorded per tenant in `meta|layout`:
+ * - 1: the first round's documents (no layout document).
+ * - 2: the room document also carries the write path's claim (`claimedUntil`), the events a batch is appending
+ *   (`appending`) and its current snapshot's block list (`snapshotBlocks`). Only additions: a layout-1 tenant is read
+ *   as it is, and is marked layout 2 when a layout-2 build opens it.
+ */
+export const LAYOUT_VERSION = 2;
+
+/** Layouts this build takes over as they are (it only adds to them): opening one records LAYOUT_VERSION. */
+const READABLE_AS_IS = new Set([1]);
+
+/**
+ * Checks the tenant's layout on open: a new tenant, or one of a layout this build reads as it is, is marked with
+ * LAYOUT_VERSION; a tenant written by another layout is refused, saying what to run. Returns the layout it found.
+ */
+export async function checkLayout(conn: CosmosConnection, where: string): Promise<{ found: number | undefined }> {
+  const ref = { id: 'layout', pk: conn.pk('meta') };
+  const doc = await conn.requests.read<{ version: number }>('layout.read', ref.id, ref.pk);
+  // No layout document: a new tenant, or one a layout-1 build wrote.
+  const found = doc?.version;
+  if (found === LAYOUT_VERSION) return { found };
+  if (found !== undefined && !READABLE_AS_IS.has(found)) {
+    const fix = found > LAYOUT_VERSION
+      ? 'upgrade matrix-storage to the release that wrote it (or newer)'
+      : 'run `matrix-storage copy` with the release that wrote it into a new tenant, then use that tenant';
+    throw new StoreUnavailableError(`Cosmos DB ${where}: this tenant's documents are in layout ${found}; this build reads layout ` +
+      `${LAYOUT_VERSION}. Fix: ${fix}.`, false);
+  }
+  await conn.requests.upsert('layout.write', { ...ref, k: 'layout', version: LAYOUT_VERSION });
+  return { found };
+}
