@@ -56,6 +56,25 @@ interface Measured {
   /** The driver's own count of its requests (ours), to cross-check the emulator's, and by table operation. */
   readonly driverRequests: number;
   readonly byOperation: Record<string, number>;
+  /** Request units the emulator charged per operation (1 per document operation, a bulk request's each counted). */
+  readonly ru?: number;
+  /** What Azure would charge, estimated from the same operations: see azureRU. */
+  readonly azureRU?: number;
+}
+
+/** Table operations that write (the rest read). */
+const WRITES = /insert|update|upsert|write|claim|mirror|mark|release|delete|increment|seed/i;
+
+/**
+ * Azure's charge estimated from the emulator's per-document charges by table operation: a point read of a small
+ * document costs about 1 RU, a write of up to 1 KB with the default indexing about 6 (Microsoft's published
+ * figures; the event JSON documents are about 1 KB). An estimate, not a measurement: the emulator charges 1 for each.
+ */
+function azureRU(storage: Storage, n: number): { ru: number; azureRU: number } {
+  const ops = Object.entries(storage.requestStats!.snapshot().byOperation);
+  const ru = ops.reduce((sum, [, v]) => sum + v.requestCharge, 0) / n;
+  const azure = ops.reduce((sum, [k, v]) => sum + v.requestCharge * (WRITES.test(k) ? 6 : 1), 0) / n;
+  return { ru, azureRU: azure };
 }
 
 /** The driver's requests per operation, by table operation ("stateBlocks.select": 8). */
@@ -71,6 +90,7 @@ async function importRoom(o: BenchOptions, emulator: CosmosEmulator, storage: St
   const ours = await traffic(emulator, () => importFile(storage, room.file));
   const driverRequests = storage.requestStats!.snapshot().requests;
   const byOperation = perOperation(storage, room.events);
+  const charged = azureRU(storage, room.events);
   const floor = await traffic(emulator, async () => {
     for await (const line of fileLines(room.file)) {
       const id = eventIDOfLine(line);
@@ -81,7 +101,7 @@ async function importRoom(o: BenchOptions, emulator: CosmosEmulator, storage: St
   return {
     operation: `store an event (import of ${room.events.toLocaleString('en-US')} events)`, count: room.events,
     ours: perOp(ours.traffic, room.events), floor: perOp(floor.traffic, room.events),
-    floorName: 'a plain store: one create per event', driverRequests: driverRequests / room.events, byOperation,
+    floorName: 'a plain store: one create per event', driverRequests: driverRequests / room.events, byOperation, ...charged,
   };
 }
 
@@ -116,13 +136,13 @@ async function appendOneByKind(emulator: CosmosEmulator, storage: Storage): Prom
     storage.requestStats!.reset();
     const { traffic: t } = await traffic(emulator, () => db.appendEvent(event));
     out.push({ operation: `append one event: ${kind}`, count: 1, ours: t, floor: { requests: 1, bytes: 0 }, floorName: 'one create',
-      driverRequests: storage.requestStats!.snapshot().requests, byOperation: perOperation(storage, 1) });
+      driverRequests: storage.requestStats!.snapshot().requests, byOperation: perOperation(storage, 1), ...azureRU(storage, 1) });
   }
   const redaction = await next({ type: 'm.room.redaction', redacts: message, content: {} });
   storage.requestStats!.reset();
   const { traffic: t } = await traffic(emulator, () => db.appendEvent(redaction));
   out.push({ operation: 'append one event: a redaction of the message', count: 1, ours: t, floor: { requests: 1, bytes: 0 }, floorName: 'one create',
-    driverRequests: storage.requestStats!.snapshot().requests, byOperation: perOperation(storage, 1) });
+    driverRequests: storage.requestStats!.snapshot().requests, byOperation: perOperation(storage, 1), ...azureRU(storage, 1) });
   return out;
 }
 
@@ -140,7 +160,7 @@ async function readAllEvents(o: BenchOptions, emulator: CosmosEmulator, containe
     return {
       operation: `read ${result.length.toLocaleString('en-US')} events' JSON by NID (${nids.length.toLocaleString('en-US')} NIDs asked)`, count: 1,
       ours: t, floor: { requests: nids.length, bytes: 0 }, floorName: 'one point read per NID asked (this driver before)',
-      driverRequests: reader.requestStats!.snapshot().requests, byOperation: perOperation(reader, 1),
+      driverRequests: reader.requestStats!.snapshot().requests, byOperation: perOperation(reader, 1), ...azureRU(reader, 1),
     };
   } finally {
     await reader.close();
@@ -158,6 +178,7 @@ async function loadCurrentState(o: BenchOptions, emulator: CosmosEmulator, conta
     for (let i = 0; i < repeats; i++) samples.push((await traffic(emulator, () => reader.roomserver.currentState(roomID!))).traffic);
     const driverRequests = reader.requestStats!.snapshot().requests;
     const byOperation = perOperation(reader, repeats);
+    const charged = azureRU(reader, repeats);
     const doc = { id: 'current-state', pk: `state|${roomID}`, entries: state.map((e) => [e.eventTypeNID, e.eventStateKeyNID, e.eventNID]) };
     await plain.items.upsert(doc);
     const floor = (await traffic(emulator, () => plain.item(doc.id, doc.pk).read())).traffic;
@@ -166,7 +187,7 @@ async function loadCurrentState(o: BenchOptions, emulator: CosmosEmulator, conta
     return {
       operation: `load the current state (${state.length.toLocaleString('en-US')} entries, ${blocks} blocks; caches off)`, count: 1,
       ours: { requests: median(samples.map((s) => s.requests)), bytes: median(samples.map((s) => s.bytes)) }, floor,
-      floorName: 'the state as one document: one point read', driverRequests: driverRequests / repeats, byOperation,
+      floorName: 'the state as one document: one point read', driverRequests: driverRequests / repeats, byOperation, ...charged,
     };
   } finally {
     await reader.close();
@@ -191,6 +212,7 @@ async function claimKeys(o: BenchOptions, emulator: CosmosEmulator, storage: Sto
   });
   const driverRequests = storage.requestStats!.snapshot().requests;
   const byOperation = perOperation(storage, claims);
+  const charged = azureRU(storage, claims);
   const floor = await traffic(emulator, async () => {
     for (let i = 0; i < claims; i++) {
       const pk = `otk|${userID(i % users)}|${DEVICE}`;
@@ -203,7 +225,7 @@ async function claimKeys(o: BenchOptions, emulator: CosmosEmulator, storage: Sto
   });
   return {
     operation: `claim a one-time key (${claims} claims)`, count: claims, ours: perOp(ours.traffic, claims), floor: perOp(floor.traffic, claims),
-    floorName: 'a plain store: one query for a key, one delete', driverRequests: driverRequests / claims, byOperation,
+    floorName: 'a plain store: one query for a key, one delete', driverRequests: driverRequests / claims, byOperation, ...charged,
   };
 }
 
@@ -232,7 +254,8 @@ export async function cosmosBench(o: BenchOptions): Promise<Section> {
   }
   const rows: Cell[][] = measured.map((m) => [
     m.operation, fixed(m.ours.requests, 1), fixed(m.floor.requests, 1), times(m.ours.requests / m.floor.requests),
-    fixed(m.ours.bytes, 0), fixed(m.floor.bytes, 0), times(m.ours.bytes / m.floor.bytes), m.floorName, 'emulator: 1 per request',
+    fixed(m.ours.bytes, 0), fixed(m.floor.bytes, 0), times(m.ours.bytes / m.floor.bytes), m.floorName,
+    m.ru === undefined ? '-' : fixed(m.ru, 1), m.azureRU === undefined ? '-' : fixed(m.azureRU, 0),
   ]);
   return {
     id: 'cosmos',
@@ -242,13 +265,16 @@ export async function cosmosBench(o: BenchOptions): Promise<Section> {
         '1 RU per request, so only requests and bytes are compared.',
       'Requests: every HTTP request the emulator saw during the operations (the SDK\'s own included), per operation. ' +
         'Bytes: request and response bodies, both ways, per operation.',
+      'Requests are HTTP requests (what latency and the emulator count); Azure bills request units per document operation, ' +
+        'so a bulk request of 100 reads costs what 100 point reads cost. RU (emulator): the charge the emulator reported (1 per document ' +
+        'operation). RU on Azure (est.): the same operations at about 1 RU per point read and 6 per write of up to 1 KB.',
       'Floors: a plain document-per-event store (one create per event); the state as one document (one point read); ' +
         'a plain document-per-key store (a query for one key of the device, then a delete).',
       `The driver's own count (storage.requestStats, what \`matrix-storage import\` prints) per operation: ` +
         `${measured.map((m) => m.driverRequests.toFixed(1)).join(', ')}; the emulator also sees the SDK's own requests (a query's plan). ` +
         `By table operation: ${measured.map((m) => mainOperations(m.byOperation)).join('; ')} (all of them in results.json).`,
     ],
-    columns: ['operation', 'ours requests', 'floor requests', '× floor', 'ours bytes', 'floor bytes', '× floor', 'floor', 'request charge'],
+    columns: ['operation', 'ours requests', 'floor requests', '× floor', 'ours bytes', 'floor bytes', '× floor', 'floor', 'RU (emulator)', 'RU on Azure (est.)'],
     rows,
     data: { measured },
   };
