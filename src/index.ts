@@ -18,7 +18,7 @@ import type { KeyBackupDatabase } from './storage/shared/key-backup-database.js'
 import type { KeyDatabase } from './storage/shared/key-database.js';
 import type { SendToDeviceDatabase } from './storage/shared/send-to-device-database.js';
 import type {
-  KeyBackupTables, KeyserverTables, MigrationReport, PartitionStorer, RequestStatsReader, RoomserverTables, StorageTables, StoreStatsReader, UnitOfWork,
+  KeyBackupTables, KeyserverTables, MigrationReport, PartitionStorer, RequestStatsReader, RoomserverTables, StorageTables, StoreDump, StoreStatsReader, UnitOfWork,
 } from './storage/tables/index.js';
 
 export interface Storage {
@@ -39,6 +39,11 @@ export interface Storage {
   readonly tables: StorageTables;
   readonly unitOfWork: UnitOfWork;
   readonly stats: StoreStatsReader;
+  /**
+   * The store's whole content, table by table, in a driver-neutral form (what `copy` and `check` use), where the
+   * driver provides it (every built-in driver does).
+   */
+  readonly dump: StoreDump | undefined;
   /** Requests made and their cost (Cosmos DB request units), where the driver counts them. */
   readonly requestStats: RequestStatsReader | undefined;
   readonly container: Container;
@@ -93,6 +98,7 @@ export async function createStorage(config: StorageConfig | StorageConfigInput =
     tables,
     unitOfWork: driver.unitOfWork,
     stats: container.get<StoreStatsReader>(TOKENS.StoreStats),
+    dump: container.isBound(TOKENS.StoreDump) ? container.get<StoreDump>(TOKENS.StoreDump) : undefined,
     requestStats: container.isBound(TOKENS.RequestStats) ? container.get<RequestStatsReader>(TOKENS.RequestStats) : undefined,
     container,
     migrate: () => driver.migrate(),

@@ -35,6 +35,7 @@ export const TOKENS = {
   PartitionOffsetsTable: Symbol.for('matrix-storage.PartitionOffsetsTable'),
 
   StoreStats: Symbol.for('matrix-storage.StoreStats'),
+  StoreDump: Symbol.for('matrix-storage.StoreDump'),
   /** Requests made and their charge (Cosmos DB RUs); bound by drivers that count them. */
   RequestStats: Symbol.for('matrix-storage.RequestStats'),
 

@@ -23,7 +23,7 @@ export class SqliteStoreStats implements StoreStatsReader {
   async fingerprint(): Promise<string> {
     return this.conn.run(this.conn.autocommit, (c) => {
       const print = new StoreFingerprint();
-      const tables = c.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'matrix_storage_migrations' ORDER BY name").pluck().all() as string[];
+      const tables = c.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('matrix_storage_migrations', 'matrix_storage_copy') ORDER BY name").pluck().all() as string[];
       for (const table of tables) {
         const columns = (c.db.prepare(`SELECT count(*) FROM pragma_table_info(?)`).pluck().get(table) as number);
         const order = Array.from({ length: columns }, (_, i) => i + 1).join(', ');

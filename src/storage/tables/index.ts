@@ -22,6 +22,7 @@ import type { PartitionOffsetsTable } from './partition-offsets.js';
 import type { SendToDeviceTable } from './send-to-device.js';
 import type { StaleDeviceListsTable } from './stale-device-lists.js';
 
+export type * from './dump.js';
 export type * from './event-json.js';
 export type * from './event-state-keys.js';
 export type * from './event-types.js';
