@@ -27,7 +27,6 @@ import { databaseKeyTests } from './database-keys.js';
 import { databaseKeyBackupTests } from './database-key-backup.js';
 import { databaseStreamTests } from './database-streams.js';
 import { hostileInputTests } from './hostile-input.js';
-import { dumpTests } from './dump.js';
 
 export type { DriverUnderTest, TestFramework, CaseContext, SuiteSettings } from './harness.js';
 export { SUITE_SETTINGS } from './harness.js';
