@@ -22,8 +22,13 @@ import { MAX_APPEND_BATCH } from '../storage/shared/event-appender.js';
 import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
-import { CliError, EXIT, fmtInt, processIO, type CliIO } from './output.js';
+import { CliError, EXIT, fmtBytes, fmtInt, processIO, type CliIO } from './output.js';
 import { progress } from './progress.js';
+import { resolveEndpoint, describeStore, type StoreEndpoint } from '../io/endpoints.js';
+import { copyStore, CopyMismatchError, CopyRefusedError } from '../io/copy.js';
+import { verifyCopy } from '../io/verify.js';
+import { checkStore } from '../io/check.js';
+import { formatCheckReport, formatCopySummary, formatVerifyReport } from './commands/copy.js';
 
 /** Named for the PDU format: a sample room written by an older build (made-up event IDs) is not reused. */
 const SAMPLE_ROOM = './data/sample-room-pdus.jsonl';
@@ -60,6 +65,12 @@ function batchOption(value: string): number {
   return n;
 }
 
+function pageSizeOption(value: string): number {
+  const n = wholeNumber('page-size')(value);
+  if (n < 1 || n > 10_000) throw new CliError(`--page-size takes a whole number from 1 to 10,000, got ${preview(value)}`, EXIT.usage);
+  return n;
+}
+
 function roomVersionOption(value: string): string {
   checkArgument('--room-version', () => roomVersionRules(value));
   return value;
@@ -82,6 +93,11 @@ async function withStorage<T>(config: StorageConfig, fn: (s: Storage) => Promise
   } finally {
     await storage.close();
   }
+}
+
+/** Opens both sides of a copy (the source first: a source that cannot be opened creates no target). */
+async function withEndpoints(from: StoreEndpoint, to: StoreEndpoint, fn: (source: Storage, target: Storage) => Promise<void>): Promise<void> {
+  await withStorage(from.config, (source) => withStorage(to.config, (target) => fn(source, target)));
 }
 
 function describeBackend(config: StorageConfig): string {
@@ -296,6 +312,80 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const shown = redactSettings(config);
       io.out(o.json ? redact(JSON.stringify({ source, config: shown })) : `# from ${redact(source)}\n${redact(JSON.stringify(shown, null, 2))}`);
       done(EXIT.ok);
+    });
+
+  command('copy', 'copy every table of one store into another, between any two drivers (the same one included): resumable ' +
+    'after a kill, verified at the end by per-table digests and per-room state', 'matrix-storage copy --from ./data/matrix-storage.db --to postgres://matrix@localhost/matrix')
+    .requiredOption('--from <store>', 'the source: a config file (.yaml, .yml, .json: any backend), a postgres:// URL, or a SQLite file')
+    .requiredOption('--to <store>', 'the target, named the same ways: an empty store, or one holding this copy in progress (with --resume)')
+    .option('--resume', 'finish the copy in progress in the target from the same source (a new copy starts if there is none)')
+    .option('--verify-only', 'copy nothing: compare the two stores, table by table and room by room')
+    .option('--no-verify', 'skip the comparison after copying')
+    .option('--page-size <n>', 'rows read and written at a time (default 1,000)', pageSizeOption)
+    .option('--json', 'print the summary as one JSON document')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ from: string; to: string; resume?: boolean; verifyOnly?: boolean; verify: boolean; pageSize?: number; json?: boolean }>(cmd);
+      const from = resolveEndpoint(o.from, { mustExist: true });
+      const to = resolveEndpoint(o.to, { mustExist: o.verifyOnly === true });
+      if (from.description === to.description) throw new CliError(`copy: --from and --to name the same store (${from.description})`, EXIT.usage);
+      await withEndpoints(from, to, async (source, target) => {
+        if (o.verifyOnly) {
+          const report = await verifyCopy(source, target, { ...(o.pageSize ? { pageSize: o.pageSize } : {}) });
+          io.out(o.json ? JSON.stringify(report) : formatVerifyReport(report).join('\n'));
+          done(report.equal ? EXIT.ok : EXIT.failed);
+          return;
+        }
+        if (!o.quiet) io.err(`copying ${from.description} -> ${to.description}`);
+        let bar = progress(io, { label: 'copy', quiet: true });
+        let bytes = 0;
+        let tableStarted = 0;
+        try {
+          const summary = await copyStore(source, target, {
+            sourceDescription: from.description, resume: o.resume === true, verify: o.verify,
+            ...(o.pageSize ? { pageSize: o.pageSize } : {}),
+            onTableStart: (table, total, already) => {
+              bar.stop();
+              bar = progress(io, { label: table.padEnd(20), quiet: o.quiet === true });
+              bar.start(total, 'rows');
+              bar.update(already);
+              bytes = 0;
+              tableStarted = Date.now();
+            },
+            onPage: (_table, rows, bytesDone) => {
+              bytes = bytesDone;
+              bar.update(rows, `${fmtBytes(bytes / Math.max(0.001, (Date.now() - tableStarted) / 1000))}/s`);
+            },
+            onTableDone: () => bar.stop(),
+          });
+          if (!o.quiet && summary.verification === undefined && o.verify) io.err('verification skipped');
+          io.out(o.json ? JSON.stringify(summary) : formatCopySummary(summary, to.description).join('\n'));
+        } catch (e) {
+          if (e instanceof CopyMismatchError) {
+            io.out(o.json ? JSON.stringify(e.report) : formatVerifyReport(e.report).join('\n'));
+            throw new CliError(`copy: ${e.message}`, EXIT.failed);
+          }
+          if (e instanceof CopyRefusedError) throw new CliError(`copy: ${e.message}`, EXIT.failed);
+          throw e;
+        } finally {
+          bar.stop();
+        }
+        done(EXIT.ok);
+      });
+    });
+
+  command('check', 'verify a store\'s invariants (read-only): event JSON, state blocks and snapshots, latest events and current ' +
+    'state, counters, memberships; exits 1 if any is violated', 'matrix-storage check ./data/matrix-storage.db --json')
+    .argument('[store]', 'a config file, a postgres:// URL or a SQLite file (default: the --config store)')
+    .option('--json', 'print the report as one JSON document')
+    .action(async (store: string | undefined, _o, cmd: Command) => {
+      const o = opts<{ json?: boolean }>(cmd);
+      const endpoint = store !== undefined ? resolveEndpoint(store, { mustExist: true }) : (() => {
+        const { config } = load(o);
+        return { config, description: describeStore(config) };
+      })();
+      const report = await withStorage(endpoint.config, (s) => checkStore(s));
+      io.out(o.json ? JSON.stringify(report) : formatCheckReport(report, endpoint.description).join('\n'));
+      done(report.ok ? EXIT.ok : EXIT.failed);
     });
 
   command('demo', 'what `npm start` runs: generate a sample room if there is none, import it, summarise', 'matrix-storage demo --members 200 --events 2000')

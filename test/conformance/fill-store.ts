@@ -2,6 +2,7 @@ import type { Storage } from '../../src/index.js';
 import { CrossSigningKeyPurpose } from '../../src/types/keys.js';
 import type { DumpRows, DumpTableName, StoreDump } from '../../src/storage/tables/dump.js';
 import { DUMP_TABLES } from '../../src/storage/tables/dump.js';
+import { stableJSON } from '../../src/io/dump-rows.js';
 import { makeEvent, seedRoom } from './fixtures.js';
 import { dm } from './keys-fixtures.js';
 import { session } from './tables-key-backup.js';
@@ -72,9 +73,57 @@ export async function readWholeDump(dump: StoreDump, pageSize = 1000): Promise<{
   return out;
 }
 
-/** JSON with object keys sorted at every level: the same text for the same row, whatever the driver's key order. */
-export function stableJSON(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
+/** What a store answers to new writes and reads after `fillEveryTable`: see `behaviourAfterFill`. */
+export interface Behaviour {
+  /** Answers a copy must give exactly as its source does. */
+  readonly same: unknown;
+  /** NIDs and stream positions newly handed out: each must be above every one the source had in use. */
+  readonly fresh: Record<string, number>;
+}
+
+/**
+ * New writes and reads on a store that `fillEveryTable` filled (or on a copy of one): an event in an existing room
+ * and a new room, a device upload, a key claim, a to-device message, a key change, a backup version, an alias
+ * lookup, a user's invites and the room's state. A copy carries every reference and counter exactly when it gives
+ * the same answers and hands out only NIDs and positions its source never used (their values may differ between
+ * drivers: PostgreSQL starts state keys at 65,536, Cosmos DB reserves NIDs in ranges).
+ */
+export async function behaviourAfterFill(s: Storage): Promise<Behaviour> {
+  const room = (await s.roomserver.roomInfo('!fill:example.org'))!.roomNID;
+  const latest = await s.roomserver.latestEventIDs(room);
+  await s.roomserver.appendEvent(makeEvent({ id: '$after-copy', room: '!fill:example.org', type: 'm.room.topic', stateKey: '', depth: latest.depth, prev: latest.eventIDs }));
+  await s.roomserver.appendEvent(makeEvent({ id: '$new-room-create', room: '!after:example.org', type: 'm.room.create', stateKey: '', content: { room_version: '10' } }));
+  await s.keys.storeLocalDeviceKeys([dm(ALICE, 'NEW', '{}')]);
+  const nids = await s.roomserver.eventNIDs(['$after-copy', '$new-room-create']);
+  const state = await s.roomserver.currentState('!fill:example.org');
+  const stateEvents = await s.roomserver.events(state.map((e) => e.eventNID));
+  return {
+    same: {
+      state: stateEvents.map((e) => [e.event.type, e.event.stateKey, e.event.eventID]).sort(),
+      devices: (await s.keys.deviceKeysForUser(ALICE, [])).map((d) => [d.deviceID, d.streamID]).sort(),
+      claimed: (await s.keys.claimKeys(new Map([[ALICE, new Map([['PHONE', 'signed_curve25519']])]]))).map((k) => [...k.keyJSON.keys()]),
+      alias: await s.roomserver.getRoomIDForAlias('#it_s 100%:example.org'),
+      invites: await s.roomserver.getInvitesForUser(room, (await s.roomserver.eventStateKeyNIDs(['@dave:example.org'])).get('@dave:example.org')!),
+      latest: (await s.roomserver.latestEventIDs(room)).eventIDs,
+    },
+    fresh: {
+      event_nid: nids.get('$after-copy')!,
+      room_nid: (await s.roomserver.roomInfo('!after:example.org'))!.roomNID,
+      send_to_device_id: await s.sendToDevice.storeNewSendForDeviceMessage(ALICE, 'PHONE', { sender: BOB, type: 't', content: {} }),
+      key_change_id: await s.keys.storeKeyChange('@carol:example.org'),
+      key_backup_version: Number(await s.keyBackup.createKeyBackup(BOB, 'm.megolm_backup.v1.curve25519-aes-sha2', '{}')),
+    },
+  };
+}
+
+/** The highest NID or position of each `Behaviour.fresh` counter in a dump: what a copy must hand out above. */
+export function highestInUse(all: { [K in DumpTableName]: DumpRows[K][] }): Record<string, number> {
+  const max = (xs: number[]) => Math.max(0, ...xs);
+  return {
+    event_nid: max(all.events.map((e) => e.nid)),
+    room_nid: max(all.rooms.map((r) => r.nid)),
+    send_to_device_id: max(all.send_to_device.map((m) => m.id)),
+    key_change_id: max(all.key_changes.map((c) => c.changeID)),
+    key_backup_version: max(all.key_backup_versions.map((v) => v.version)),
+  };
 }
