@@ -20,6 +20,7 @@ import { PostgresStateBlockTable } from './state-block.js';
 import { PostgresStateSnapshotTable } from './state-snapshot.js';
 import { PostgresTransactionsTable } from './transactions.js';
 import { PostgresStoreStats } from './store-stats.js';
+import { PostgresStoreDump } from './dump.js';
 import { PostgresFederationBlacklistTable } from './federation-blacklist.js';
 import { PostgresDeviceKeysTable } from './device-keys.js';
 import { PostgresOneTimeKeysTable } from './one-time-keys.js';
@@ -36,8 +37,8 @@ import { LATEST_VERSION, migrate, schemaVersion } from './migrations.js';
 /**
  * The PostgreSQL driver: opens a pool, migrates the schema (or, with postgres.migrate_on_open: false, checks that
  * it is current), then binds its tables to the tokens the SQLite driver binds them to (every table: room server,
- * federation blacklist, key server, key backup, send-to-device, partition offsets), and its statement counts to
- * TOKENS.RequestStats. The PartitionStorer is the shared default over the partition_offsets table.
+ * federation blacklist, key server, key backup, send-to-device, partition offsets) and the store dump (dump.ts), and
+ * its statement counts to TOKENS.RequestStats. The PartitionStorer is the shared default over the partition_offsets table.
  */
 export const openPostgres: DriverFactory = async (config, options = {}) => {
   const { url, poolSize, schema, migrateOnOpen } = config.postgres;
@@ -87,6 +88,7 @@ export const openPostgres: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.SendToDeviceTable).to(PostgresSendToDeviceTable).inSingletonScope();
     bind(TOKENS.PartitionOffsetsTable).to(PostgresPartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(PostgresStoreStats).inSingletonScope();
+    bind(TOKENS.StoreDump).to(PostgresStoreDump).inSingletonScope();
     bind(TOKENS.RequestStats).toConstantValue(conn.accounting);
   });
   const migrateNow = async () => {

@@ -31,7 +31,7 @@ export class PostgresStoreStats implements StoreStatsReader {
     const auto = this.conn.autocommit;
     const tables = await this.conn.query<{ name: string; columns: number }>(auto, `SELECT c.relname AS name, count(a.attnum)::int AS columns
       FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND c.relname <> 'matrix_storage_migrations'
+      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND c.relname NOT IN ('matrix_storage_migrations', 'matrix_storage_copy')
       GROUP BY c.relname ORDER BY c.relname COLLATE "C"`);
     const print = new StoreFingerprint();
     for (const { name, columns } of tables.rows) {

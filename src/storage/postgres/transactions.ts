@@ -10,7 +10,7 @@ import { changed } from './values.js';
  * (whatever separators they contain). A client's transaction ID has no length limit, so the text cannot be the
  * B-tree key itself (see migrations.ts).
  */
-const keyHash = (key: TransactionKey): Buffer =>
+export const transactionKeyHash = (key: TransactionKey): Buffer =>
   sha256(Buffer.from(JSON.stringify([key.transactionID, key.sessionID, key.userID]), 'utf8'));
 
 @injectable()
@@ -21,7 +21,7 @@ export class PostgresTransactionsTable implements TransactionsTable {
   async insertTransaction(tx: Tx, key: TransactionKey, eventID: string): Promise<void> {
     const r = await this.conn.query(tx, `INSERT INTO roomserver_transactions (transaction_key_hash, transaction_id, session_id, user_id, event_id)
       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (transaction_key_hash) DO NOTHING`,
-    [keyHash(key), key.transactionID, key.sessionID, key.userID, eventID]);
+    [transactionKeyHash(key), key.transactionID, key.sessionID, key.userID, eventID]);
     if (changed(r) === 0) throw duplicate('transaction', key);
   }
 
@@ -33,7 +33,7 @@ export class PostgresTransactionsTable implements TransactionsTable {
 
   async selectTransactionEventIDIfAny(tx: Tx, key: TransactionKey): Promise<string | null> {
     const r = await this.conn.query<{ id: string }>(tx, `SELECT event_id AS id FROM roomserver_transactions WHERE transaction_key_hash = $1
-      AND transaction_id = $2 AND session_id = $3 AND user_id = $4`, [keyHash(key), key.transactionID, key.sessionID, key.userID]);
+      AND transaction_id = $2 AND session_id = $3 AND user_id = $4`, [transactionKeyHash(key), key.transactionID, key.sessionID, key.userID]);
     return r.rows[0]?.id ?? null;
   }
 }
