@@ -13,6 +13,7 @@ import pg from 'pg';
 import { validateGenerateOptions } from '../src/cli/generate.js';
 import { startCluster, type Cluster } from '../test/support/pg-cluster.js';
 import { concurrencyBench } from './concurrency.js';
+import { copyBench } from './copy.js';
 import { cosmosBench } from './cosmos.js';
 import { ingestBench } from './ingest.js';
 import { keyServerBench } from './key-server.js';
@@ -27,6 +28,7 @@ const BENCHES: Record<string, { needsPostgres: boolean; run: (o: BenchOptions) =
   concurrency: { needsPostgres: true, run: concurrencyBench },
   'key-server': { needsPostgres: true, run: keyServerBench },
   cosmos: { needsPostgres: false, run: cosmosBench },
+  copy: { needsPostgres: true, run: copyBench },
 };
 
 /** The most members --members takes (the generator allows more; the full-snapshot peer would not fit in time). */
@@ -113,11 +115,17 @@ async function main(): Promise<void> {
   console.log(`# matrix-storage benchmarks\n\n\`${command}\`, ${new Date().toISOString()}, ${machine().cpus} cores, Node ${process.version}, ` +
     `wall time ${wallSeconds.toFixed(0)} s. Ratios are ours ÷ the floor or peer named, measured in the same run on the same engine.\n`);
   for (const s of sections) console.log(`${renderSection(s)}\n`);
-  const results = {
-    date: new Date().toISOString(), command, argv: process.argv.slice(2), options: args, wallSeconds, machine: machine(), postgres,
-    sections: sections.map((s) => ({ id: s.id, title: s.title, notes: s.notes, columns: s.columns, rows: s.rows.map((r) => r.map(formatCell)), data: s.data })),
-  };
   const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results.json');
+  const run = { date: new Date().toISOString(), command, options: args };
+  const fresh = sections.map((s) => ({ id: s.id, title: s.title, notes: s.notes, columns: s.columns, rows: s.rows.map((r) => r.map(formatCell)), data: s.data, run }));
+  // A run of some benchmarks (--only) replaces their sections and keeps the others' from earlier runs, each section
+  // saying which run it comes from.
+  const earlier = fs.existsSync(out) ? (JSON.parse(fs.readFileSync(out, 'utf8')) as { sections?: { id: string }[] }).sections ?? [] : [];
+  const kept = earlier.filter((e) => !fresh.some((f) => f.id === e.id));
+  const results = {
+    date: run.date, command, argv: process.argv.slice(2), options: args, wallSeconds, machine: machine(), postgres,
+    sections: [...kept, ...fresh],
+  };
   fs.writeFileSync(`${out}.tmp`, JSON.stringify(results, null, 2) + '\n');
   fs.renameSync(`${out}.tmp`, out);
   log(`wrote ${path.relative(process.cwd(), out)}`);
