@@ -153,4 +153,8 @@ export { redactEvent } from './matrix/redaction.js';
 export { computeEventID, computeRoomID, contentHash, contentHashMatches, referenceHash } from './matrix/event-id.js';
 export { declaredRoomVersion, ROOM_VERSIONS, roomVersionRules, type RedactionRules, type RoomVersionRules } from './matrix/room-versions.js';
 export { detectPDUFileFormat, PDU_FILE_FORMATS, readPDUFile, type PDUEntry, type PDUFileFormat, type ReadProgress } from './io/pdu-files.js';
+export { copyStore, CopyMismatchError, CopyRefusedError, rowsHeld, type CopyOptions, type CopySummary, type TableCopyReport } from './io/copy.js';
+export { verifyCopy, type TableComparison, type VerifyOptions, type VerifyReport } from './io/verify.js';
+export { checkStore, type CheckReport, type Violation, type ViolationKind } from './io/check.js';
+export { describeStore, resolveEndpoint, type StoreEndpoint } from './io/endpoints.js';
 export { eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportOptions, type ImportProgress, type ImportSummary } from './io/import.js';

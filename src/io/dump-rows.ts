@@ -51,9 +51,15 @@ export function rowBytes(row: object): number {
 
 /** JSON with object keys sorted at every level: the same text for the same row, whatever the driver's key order. */
 export function stableJSON(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
+  return JSON.stringify(sortedKeys(value));
+}
+
+/** The value with its objects' keys in sorted order; arrays without objects inside (NID lists) kept as they are. */
+function sortedKeys(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.some((v) => v !== null && typeof v === 'object') ? value.map(sortedKeys) : value;
+  const object = value as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(object).sort().map((k) => [k, sortedKeys(object[k])]));
 }
 
 const LANES = 4;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { knownBackends, loadStorageConfig } from '../index.js';
+import { knownBackends } from '../di/container.js';
+import { loadConfig } from '../config/load.js';
 import { validateConfig, type StorageConfig } from '../config/schema.js';
 import { redactUrl } from '../config/redact.js';
 import { ConfigError } from '../types/errors.js';
@@ -34,7 +35,7 @@ export function resolveEndpoint(spec: string, options: { mustExist?: boolean; cw
   if (POSTGRES_URL.test(spec)) {
     config = validateConfig({ backend: 'postgres', postgres: { url: spec } }, knownBackends(), knownBackends());
   } else if (CONFIG_FILE.test(spec)) {
-    config = loadStorageConfig({ file: path.resolve(cwd, spec), env: {}, cwd }).config;
+    config = loadConfig({ file: path.resolve(cwd, spec), env: {}, cwd, knownBackends: knownBackends() }).config;
   } else {
     if (spec.trim() === '') throw new ConfigError('an empty store name: give a config file, a postgres:// URL or a SQLite file path');
     config = validateConfig({ backend: 'sqlite', sqlite: { path: path.resolve(cwd, spec) } }, knownBackends(), knownBackends());

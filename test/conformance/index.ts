@@ -27,6 +27,8 @@ import { databaseKeyTests } from './database-keys.js';
 import { databaseKeyBackupTests } from './database-key-backup.js';
 import { databaseStreamTests } from './database-streams.js';
 import { hostileInputTests } from './hostile-input.js';
+import { dumpTests } from './dump.js';
+import { checkTests } from './check.js';
 
 export type { DriverUnderTest, TestFramework, CaseContext, SuiteSettings } from './harness.js';
 export { SUITE_SETTINGS } from './harness.js';
@@ -51,6 +53,8 @@ export const subSuites = {
   databaseKeyBackupTests,
   databaseStreamTests,
   hostileInputTests,
+  dumpTests,
+  checkTests,
 } as const;
 
 export function conformanceSuite(fw: TestFramework, driver: DriverUnderTest): void {

@@ -22,6 +22,7 @@ export class CosmosCrossSigningKeysTable implements CrossSigningKeysTable {
 
   async upsertCrossSigningKeysForUser(_tx: Tx, userID: string, purpose: CrossSigningKeyPurpose, keyData: string): Promise<void> {
     if (!isCrossSigningKeyPurpose(purpose)) throw new InvalidInputError(`cross-signing key purposes are 1, 2 or 3, got ${String(purpose)}`);
-    await this.conn.requests.upsert('crossSigningKeys.upsert', { id: `csk|${purpose}`, pk: this.conn.pk('keys', userID), k: 'csk', purpose, data: keyData });
+    // The user kept as a field too: the partition key may hold it only hashed (see ids.ts).
+    await this.conn.requests.upsert('crossSigningKeys.upsert', { id: `csk|${purpose}`, pk: this.conn.pk('keys', userID), k: 'csk', purpose, data: keyData, userID });
   }
 }

@@ -39,6 +39,8 @@ export class CosmosCrossSigningSigsTable implements CrossSigningSigsTable {
   ): Promise<void> {
     await this.conn.requests.upsert('crossSigningSigs.upsert', {
       id: docId('css', originUserID, targetKeyID), pk: this.conn.pk('keys', targetUserID), k: 'css', originUserID, originKeyID, targetKeyID, signature,
+      // The target user kept as a field too: the partition key may hold it only hashed (see ids.ts).
+      targetUserID,
     });
   }
 

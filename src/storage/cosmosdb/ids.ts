@@ -33,3 +33,21 @@ const encodePart = (s: string) => encodeKey(s).replace(/\|/g, '%7C');
 export function docId(...parts: (string | number)[]): string {
   return parts.map((p) => (typeof p === 'number' ? String(p) : encodePart(p))).join('|');
 }
+
+/**
+ * The inverse of a part's encoding (encodeKey, `|` escaped): undefined for a part too long to have been kept as it
+ * was (`~` + a hash). For the rare reader (a dump) that must recover a key a document carries only in its partition
+ * key or id.
+ */
+export function decodePart(part: string): string | undefined {
+  if (part.startsWith('~')) return undefined;
+  return part.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/** A partition key value of `tenant` split into its kind and its (still encoded) parts; undefined if not the tenant's. */
+export function splitPartitionKey(tenant: string, pk: string): { kind: string; parts: string[] } | undefined {
+  const prefix = partitionKey(tenant, '');
+  if (!pk.startsWith(prefix)) return undefined;
+  const [kind, ...parts] = pk.slice(prefix.length).split('|');
+  return { kind: kind!, parts };
+}

@@ -39,7 +39,8 @@ export class CosmosKeyBackupsTable implements KeyBackupsTable {
 
   async insertBackupKey(_tx: Tx, userID: string, version: string, row: KeyBackupRow): Promise<void> {
     const doc: SessionDoc = { version, ...row };
-    if (!(await this.conn.requests.create('keyBackups.insert', { ...this.ref(userID, version, row.roomID, row.sessionID), k: 'backup_session', ...doc }))) {
+    // The user kept as a field too: the partition key may hold it only hashed (see ids.ts).
+    if (!(await this.conn.requests.create('keyBackups.insert', { ...this.ref(userID, version, row.roomID, row.sessionID), k: 'backup_session', ...doc, userID }))) {
       throw duplicate('backed-up session', { userID, version, roomID: row.roomID, sessionID: row.sessionID });
     }
   }

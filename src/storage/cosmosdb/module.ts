@@ -4,6 +4,7 @@ import { TOKENS } from '../../di/tokens.js';
 import { EMPTY_STATE_KEY_NID, PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
 import { COSMOS_CONNECTION, CosmosConnection } from './connection.js';
 import { checkLayout, LAYOUT_VERSION } from './layout.js';
+import { CosmosStoreDump } from './dump.js';
 import { CosmosEventJSONTable } from './event-json.js';
 import { CosmosEventStateKeysTable } from './event-state-keys.js';
 import { CosmosEventTypesTable } from './event-types.js';
@@ -75,6 +76,7 @@ export const openCosmos: DriverFactory = async (config) => {
     bind(TOKENS.SendToDeviceTable).to(CosmosSendToDeviceTable).inSingletonScope();
     bind(TOKENS.PartitionOffsetsTable).to(CosmosPartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(CosmosStoreStats).inSingletonScope();
+    bind(TOKENS.StoreDump).to(CosmosStoreDump).inSingletonScope();
   });
   return { module, unitOfWork: conn, migrate: async () => { await seed(); await checkLayout(conn, conn.description); return { applied: [], version: LAYOUT_VERSION }; } };
 };

@@ -51,7 +51,10 @@ export class CosmosOneTimeKeysTable implements OneTimeKeysTable {
     const pk = this.pk(keys.userID, keys.deviceID);
     for (const [algorithm, keyID, json] of rows) {
       // An upsert: uploading a key ID again replaces the document, claim and all, with a fresh, unclaimed key.
-      await this.conn.requests.upsert('oneTimeKeys.insert', { id: docId(algorithm, keyID), pk, k: 'otk', algorithm, keyID, json });
+      // The user and device kept as fields too: the partition key may hold them only hashed (see ids.ts).
+      await this.conn.requests.upsert('oneTimeKeys.insert', {
+        id: docId(algorithm, keyID), pk, k: 'otk', algorithm, keyID, json, userID: keys.userID, deviceID: keys.deviceID,
+      });
     }
     return this.countOneTimeKeys(tx, keys.userID, keys.deviceID);
   }

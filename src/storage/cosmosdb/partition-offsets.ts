@@ -14,6 +14,7 @@ export class CosmosPartitionOffsetsTable implements PartitionOffsetsTable {
   }
 
   async upsertPartitionOffset(_tx: Tx, topic: string, partition: number, offset: number): Promise<void> {
-    await this.conn.requests.upsert('partitionOffsets.upsert', { id: String(partition), pk: this.conn.pk('offsets', topic), k: 'offset', partition, offset });
+    // The topic kept as a field too: the partition key may hold it only hashed (see ids.ts).
+    await this.conn.requests.upsert('partitionOffsets.upsert', { id: String(partition), pk: this.conn.pk('offsets', topic), k: 'offset', partition, offset, topic });
   }
 }

@@ -25,7 +25,7 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
     const sets = [...byID];
     if (sets.length === 0) return;
     const created = await this.conn.requests.createMany('previousEvents.insert',
-      sets.map(([id, nids]) => ({ id: 'pe', pk: this.conn.pk('pe', id), k: 'pe', values: nids })));
+      sets.map(([id, nids]) => ({ id: 'pe', pk: this.conn.pk('pe', id), k: 'pe', key: id, values: nids })));
     for (const [i, [id, nids]] of sets.entries()) {
       if (!created[i]) for (const nid of nids) await this.insertPreviousEvent(tx, id, nid);
     }

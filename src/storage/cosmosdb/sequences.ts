@@ -37,6 +37,40 @@ export class Sequence {
     return this.next++;
   }
 
+  /**
+   * The highest value handed out or reserved (what a copy of the store must start above): the counter, or, when the
+   * range this process holds is the last one reserved, the last value this process handed out from it (the rest of
+   * that range is reserved by nobody else, so a copy need not skip it). first - 1 before any value.
+   */
+  async highest(): Promise<number> {
+    const doc = await this.requests.read<CounterDoc>('sequence.read', 'seq', partitionKey(this.tenant, 'seq', this.name));
+    const value = doc?.value ?? this.first - 1;
+    return this.end > 0 && this.end - 1 === value ? this.next - 1 : value;
+  }
+
+  /**
+   * Makes every value handed out from now on greater than `value` (never lowers the counter): within the range
+   * this process holds, by skipping past it locally; beyond it, by giving the range up and raising the counter on
+   * the ETag read (created at the value if missing). For a store no other writer is using (a copy's target).
+   */
+  async raiseTo(value: number): Promise<void> {
+    if (!Number.isSafeInteger(value) || value > MAX_NID) throw new CorruptionError(`sequence ${this.name} cannot be raised to ${value}`);
+    if (value < this.end) {
+      // The counter is at end - 1 or above already.
+      if (value >= this.next) this.next = value + 1;
+      return;
+    }
+    this.next = 0;
+    this.end = 0;
+    const pk = partitionKey(this.tenant, 'seq', this.name);
+    for (;;) {
+      const outcome = await this.requests.patchWhen<CounterDoc>('sequence.raise', 'seq', pk, (doc) => doc.value < value,
+        () => [{ op: 'set', path: '/value', value }]);
+      if (outcome !== 'missing') return;
+      if (await this.requests.create('sequence.raise', { id: 'seq', pk, k: 'seq', value: Math.max(this.first - 1, value) })) return;
+    }
+  }
+
   /** Reserves `count` consecutive values in one request (e.g. a user's device stream IDs). */
   async nextRange(count: number): Promise<number> {
     const top = await this.increment(count);

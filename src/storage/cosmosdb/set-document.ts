@@ -10,7 +10,8 @@ export async function addToSetDocument(conn: CosmosConnection, operation: string
   const pk = conn.pk(kind, key);
   // Most sets are new when first added to (an event is usually named as previous by one event): try that first.
   for (;;) {
-    if (await r.create(operation, { id: kind, pk, k: kind, values: [value] })) return;
+    // `key` kept as a field too: the partition key may hold it only hashed (see ids.ts).
+    if (await r.create(operation, { id: kind, pk, k: kind, key, values: [value] })) return;
     const outcome = await r.patchWhen<{ values: (string | number)[] }>(operation, kind, pk, (doc) => !doc.values.includes(value),
       () => [{ op: 'add', path: '/values/-', value }]);
     if (outcome !== 'missing') return;

@@ -3,6 +3,7 @@ import type { StoreStats, StoreStatsReader } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { StoreFingerprint } from '../shared/fingerprint.js';
 import { codePointCompare } from './order.js';
+import { COPY_PROGRESS_KIND } from './dump.js';
 
 /**
  * Store statistics on Cosmos DB: cross-partition aggregate queries over this tenant's documents. A rare path (the
@@ -35,7 +36,8 @@ export class CosmosStoreStats implements StoreStatsReader {
   async fingerprint(): Promise<string> {
     const docs = await this.conn.requests.crossPartitionQuery<Record<string, unknown>>('stats', this.conn.tenantPrefix,
       'SELECT * FROM c WHERE STARTSWITH(c.pk, @tenant)');
-    const plain = docs.map(({ _rid, _self, _etag, _attachments, _ts, ...doc }) => doc)
+    // The copy's progress record is bookkeeping about the store, not its content.
+    const plain = docs.filter((doc) => doc.k !== COPY_PROGRESS_KIND).map(({ _rid, _self, _etag, _attachments, _ts, ...doc }) => doc)
       .sort((a, b) => codePointCompare(`${a.pk}\u0000${a.id}`, `${b.pk}\u0000${b.id}`));
     return new StoreFingerprint().table('documents', plain).digest();
   }

@@ -14,7 +14,9 @@ export class CosmosTransactionsTable implements TransactionsTable {
   }
 
   async insertTransaction(_tx: Tx, key: TransactionKey, eventID: string): Promise<void> {
-    if (!(await this.conn.requests.create('transactions.insert', { ...this.ref(key), k: 'transaction', eventID }))) throw duplicate('transaction', key);
+    // The key's parts are kept as fields too: the id and partition key may hold them only hashed (see ids.ts).
+    const doc = { ...this.ref(key), k: 'transaction', eventID, userID: key.userID, sessionID: key.sessionID, transactionID: key.transactionID };
+    if (!(await this.conn.requests.create('transactions.insert', doc))) throw duplicate('transaction', key);
   }
 
   async selectTransactionEventID(tx: Tx, key: TransactionKey): Promise<string> {
