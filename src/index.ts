@@ -157,4 +157,7 @@ export { copyStore, CopyMismatchError, CopyRefusedError, rowsHeld, type CopyOpti
 export { verifyCopy, type TableComparison, type VerifyOptions, type VerifyReport } from './io/verify.js';
 export { checkStore, type CheckReport, type Violation, type ViolationKind } from './io/check.js';
 export { describeStore, resolveEndpoint, type StoreEndpoint } from './io/endpoints.js';
+export { roomDetail, ROOM_SORTS, storeSizes, type RoomDetail, type RoomSize, type RoomSort, type SizeTotals, type StoreSizes } from './io/room-sizes.js';
+export { runConformance, type ConformanceCaseResult, type ConformanceReport } from './io/conformance-run.js';
+export { purgeHistory, purgeRoom, PurgeRefusedError, type HistoryCut, type PurgeOptions, type PurgeReport } from './io/purge.js';
 export { eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportOptions, type ImportProgress, type ImportSummary } from './io/import.js';

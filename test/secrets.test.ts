@@ -83,6 +83,8 @@ function catalogue(): Misconfiguration[] {
 const COMMANDS: readonly (readonly string[])[] = [
   ['migrate'], ['import', 'room.jsonl'], ['state', '!r:example.org'], ['state', '!r:example.org', '--at', '$e'], ['keys', '@a:example.org'],
   ['config'], ['demo', '--members', '3', '--events', '12'], ['generate', '--members', '3', '--events', '12', '--out', 'gen.jsonl'],
+  ['rooms'], ['room', '!r:example.org'], ['check'], ['purge-room', '!r:example.org', '--yes'],
+  ['purge-history', '!r:example.org', '--before', '1', '--yes'], ['conformance', '--grep', 'Table: published'],
 ];
 
 const ENV_NAMES = ['MATRIX_STORAGE_BACKEND', 'DATABASE_URL', 'COSMOS_ENDPOINT', 'COSMOS_KEY', 'COSMOS_CONNECTION_STRING', 'MATRIX_STORAGE_SQLITE_PATH'];

@@ -12,7 +12,7 @@ import { createStorage, loadStorageConfig, type Storage } from '../index.js';
 import type { StorageConfig } from '../config/schema.js';
 import type { OpenOptions } from '../di/driver.js';
 import { redact, redactSettings, redactUrl } from '../config/redact.js';
-import { ConfigError, InvalidInputError, StorageError, StoreUnavailableError } from '../types/errors.js';
+import { ConfigError, InvalidInputError, NotFoundError, StorageError, StoreUnavailableError } from '../types/errors.js';
 import { generateRoom, validateGenerateOptions } from './generate.js';
 import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
 import { roomVersionRules } from '../matrix/room-versions.js';
@@ -29,6 +29,10 @@ import { copyStore, CopyMismatchError, CopyRefusedError } from '../io/copy.js';
 import { verifyCopy } from '../io/verify.js';
 import { checkStore } from '../io/check.js';
 import { formatCheckReport, formatCopySummary, formatVerifyReport } from './commands/copy.js';
+import { formatCaseResult, formatConformanceProblems, formatConformanceReport, runConformance } from './commands/conformance.js';
+import { ROOM_SORTS, roomDetail, storeSizes, type RoomSort } from '../io/room-sizes.js';
+import { purgeHistory, purgeRoom, PurgeRefusedError, type HistoryCut } from '../io/purge.js';
+import { confirmDeletion, formatPurgeReport, formatRoomDetail, formatRoomSizes } from './commands/rooms.js';
 
 /** Named for the PDU format: a sample room written by an older build (made-up event IDs) is not reused. */
 const SAMPLE_ROOM = './data/sample-room-pdus.jsonl';
@@ -71,6 +75,22 @@ function pageSizeOption(value: string): number {
   return n;
 }
 
+function sortOption(value: string): RoomSort {
+  if (!(ROOM_SORTS as readonly string[]).includes(value)) throw new CliError(`--sort takes one of ${ROOM_SORTS.join(', ')}, got ${preview(value)}`, EXIT.usage);
+  return value as RoomSort;
+}
+
+/** --before: an event ID ($...), milliseconds since 1970, or a date and time (ISO 8601, e.g. 2026-01-31T12:00:00Z). */
+function cutOption(value: string): HistoryCut {
+  if (value.startsWith('$')) {
+    checkArgument('--before', () => checkEventID('--before EVENT_ID', value));
+    return { beforeEventID: value };
+  }
+  const ms = /^\d+$/.test(value) ? Number(value) : /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  if (!Number.isSafeInteger(ms)) throw new CliError(`--before takes an event ID ($...), milliseconds since 1970 or an ISO date and time, got ${preview(value)}`, EXIT.usage);
+  return { beforeTimestamp: ms };
+}
+
 function roomVersionOption(value: string): string {
   checkArgument('--room-version', () => roomVersionRules(value));
   return value;
@@ -94,6 +114,12 @@ async function withStorage<T>(config: StorageConfig, fn: (s: Storage) => Promise
     await storage.close();
   }
 }
+
+/** A room the store does not hold, as the user's mistake (exit 1, one line), not as an unexpected error. */
+const notInStore = (command: string) => (e: unknown): never => {
+  if (e instanceof NotFoundError) throw new CliError(`${command}: ${e.message}`);
+  throw e;
+};
 
 /** Opens both sides of a copy (the source first: a source that cannot be opened creates no target). */
 async function withEndpoints(from: StoreEndpoint, to: StoreEndpoint, fn: (source: Storage, target: Storage) => Promise<void>): Promise<void> {
@@ -314,6 +340,71 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       done(EXIT.ok);
     });
 
+  command('rooms', 'list every room with its events, state, joined members and bytes, largest first',
+    'matrix-storage rooms --sort bytes --limit 20')
+    .option('--sort <what>', `order by ${ROOM_SORTS.join(', ')} (default bytes)`, sortOption, 'bytes' as RoomSort)
+    .option('--limit <n>', 'show the first N rooms only', wholeNumber('limit'))
+    .option('--json', 'print one JSON document: every room (as limited), the totals and what no room claims')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ sort: RoomSort; limit?: number; json?: boolean }>(cmd);
+      const { config } = load(o);
+      const sizes = await withStorage(config, (s) => storeSizes(s, { sort: o.sort }));
+      if (o.json) io.out(JSON.stringify({ ...sizes, rooms: o.limit === undefined ? sizes.rooms : sizes.rooms.slice(0, o.limit) }));
+      else io.out(formatRoomSizes(sizes, o.limit).join('\n'));
+      done(EXIT.ok);
+    });
+
+  command('room', 'one room: its sizes, forward extremities (latest events with depth) and its create event\'s version',
+    'matrix-storage room \'!room:example.org\' --json')
+    .argument('<room_id>', 'the room')
+    .option('--json', 'print one JSON document')
+    .action(async (roomID: string, _o, cmd: Command) => {
+      const o = opts<{ json?: boolean }>(cmd);
+      checkArgument('room', () => checkRoomID('ROOM_ID', roomID));
+      const { config } = load(o);
+      const detail = await withStorage(config, (s) => roomDetail(s, roomID)).catch(notInStore('room'));
+      io.out(o.json ? JSON.stringify(detail) : formatRoomDetail(detail).join('\n'));
+      done(EXIT.ok);
+    });
+
+  command('purge-room', 'delete every trace of a room (events, state no other room uses, memberships, invites, aliases, directory entry), ' +
+    'then give the space back; safe to interrupt and run again', 'matrix-storage purge-room \'!room:example.org\' --yes')
+    .argument('<room_id>', 'the room')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--json', 'print the report as one JSON document')
+    .action(async (roomID: string, _o, cmd: Command) => {
+      const o = opts<{ yes?: boolean; json?: boolean }>(cmd);
+      checkArgument('purge-room', () => checkRoomID('ROOM_ID', roomID));
+      const { config } = load(o);
+      const report = await withStorage(config, async (s) => {
+        if (!(await s.roomserver.roomInfo(roomID))) throw new CliError(`purge-room: room ${preview(roomID)} is not in this store`);
+        await confirmDeletion(io, o.yes === true, 'purge-room', roomID, `room ${roomID} and everything stored for it from ${describeBackend(config)}`);
+        return purgeRoom(s, roomID, { onTable: (t, n) => { if (!o.quiet && n > 0) io.err(`purge-room: ${t}: deleting ${fmtInt(n)} rows`); } });
+      });
+      io.out(o.json ? JSON.stringify(report) : formatPurgeReport(report, 'purged room').join('\n'));
+      done(EXIT.ok);
+    });
+
+  command('purge-history', 'delete a room\'s events before an event or a time, keeping the current state, the state every kept event ' +
+    'needs, the create event, auth chains and the latest events', 'matrix-storage purge-history \'!room:example.org\' --before 2026-01-01T00:00:00Z --yes')
+    .argument('<room_id>', 'the room')
+    .requiredOption('--before <event_id|time>', 'the cut: an event ID (events stored before it), or milliseconds since 1970 or an ISO date and time (events sent before it)', cutOption)
+    .option('--yes', 'do not ask for confirmation')
+    .option('--json', 'print the report as one JSON document')
+    .action(async (roomID: string, _o, cmd: Command) => {
+      const o = opts<{ before: HistoryCut; yes?: boolean; json?: boolean }>(cmd);
+      checkArgument('purge-history', () => checkRoomID('ROOM_ID', roomID));
+      const { config } = load(o);
+      const report = await withStorage(config, async (s) => {
+        if (!(await s.roomserver.roomInfo(roomID))) throw new CliError(`purge-history: room ${preview(roomID)} is not in this store`);
+        await confirmDeletion(io, o.yes === true, 'purge-history', roomID, `the history of room ${roomID} before ${'beforeEventID' in o.before ? o.before.beforeEventID : new Date(o.before.beforeTimestamp).toISOString()}`);
+        return purgeHistory(s, roomID, o.before, { onTable: (t, n) => { if (!o.quiet && n > 0) io.err(`purge-history: ${t}: deleting ${fmtInt(n)} rows`); } })
+          .catch((e: unknown) => { throw e instanceof PurgeRefusedError ? new CliError(`purge-history: ${e.message}`) : e; });
+      });
+      io.out(o.json ? JSON.stringify(report) : formatPurgeReport(report, 'purged history of').join('\n'));
+      done(EXIT.ok);
+    });
+
   command('copy', 'copy every table of one store into another, between any two drivers (the same one included): resumable ' +
     'after a kill, verified at the end by per-table digests and per-room state', 'matrix-storage copy --from ./data/matrix-storage.db --to postgres://matrix@localhost/matrix')
     .requiredOption('--from <store>', 'the source: a config file (.yaml, .yml, .json: any backend), a postgres:// URL, or a SQLite file')
@@ -386,6 +477,32 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const report = await withStorage(endpoint.config, (s) => checkStore(s));
       io.out(o.json ? JSON.stringify(report) : formatCheckReport(report, endpoint.description).join('\n'));
       done(report.ok ? EXIT.ok : EXIT.failed);
+    });
+
+  command('conformance', 'run the conformance suite against the configured deployment, each case in a scratch namespace removed ' +
+    'after it (a SQLite file beside the store, a PostgreSQL schema, a Cosmos DB tenant); the deployment\'s data is never read or ' +
+    'written; exits 1 if any case fails', 'matrix-storage --config matrix-storage.yaml conformance --grep "Store dump"')
+    .option('--grep <pattern>', 'only the cases whose full title matches this regular expression (as mocha --grep reads it)')
+    .option('--timeout <ms>', 'each case\'s time limit in milliseconds (default 60,000; 0 for none)', wholeNumber('timeout'))
+    .option('--json', 'print the report as one JSON document, with every case\'s result')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ grep?: string; timeout?: number; json?: boolean }>(cmd);
+      const { config } = load(o);
+      const quiet = o.quiet === true;
+      const report = await runConformance(config, {
+        ...(o.grep !== undefined ? { grep: o.grep } : {}),
+        ...(o.timeout !== undefined ? { timeoutMs: o.timeout } : {}),
+        onStart: ({ total, namespace }) => { if (!quiet) io.err(`conformance: ${total} cases on ${namespace}`); },
+        onResult: (r) => { if (!quiet) io.err(formatCaseResult(r)); },
+      }).catch((e: unknown) => {
+        if (e instanceof InvalidInputError) throw new CliError(`conformance: --${e.message}`, EXIT.usage);
+        throw e;
+      });
+      io.out(o.json ? redact(JSON.stringify(report)) : formatConformanceReport(report));
+      for (const line of formatConformanceProblems(report)) io.err(line);
+      if (!quiet && report.cases.length > 0) io.err(`${report.cases.length} cases in ${(report.elapsedMs / 1000).toFixed(1)} s`);
+      if (report.cases.length === 0) throw new CliError(`conformance: no case matches --grep ${preview(o.grep ?? '')}: nothing was checked`, EXIT.failed);
+      done(report.failed > 0 || report.leftBehind.length > 0 ? EXIT.failed : EXIT.ok);
     });
 
   command('demo', 'what `npm start` runs: generate a sample room if there is none, import it, summarise', 'matrix-storage demo --members 200 --events 2000')

@@ -3,6 +3,7 @@ import type { StateEntry } from '../types/state.js';
 import type { DumpTableName } from '../storage/tables/dump.js';
 import { rowsOf } from './dump-rows.js';
 import { dumpOf } from './copy.js';
+import { NIDSet } from './nid-sets.js';
 
 /**
  * `matrix-storage check`: a store's invariants, verified on any driver, read-only. Every table is read once
@@ -40,26 +41,6 @@ export interface CheckReport {
 }
 
 const MAX_LISTED = 20;
-
-/** A set of non-negative integers as bits: 1 bit per NID up to the largest seen. */
-class NIDSet {
-  private bits = new Uint32Array(1024);
-
-  add(n: number): void {
-    const word = Math.floor(n / 32);
-    if (word >= this.bits.length) {
-      const grown = new Uint32Array(Math.max(word + 1, this.bits.length * 2));
-      grown.set(this.bits);
-      this.bits = grown;
-    }
-    this.bits[word]! |= 1 << (n % 32);
-  }
-
-  has(n: number): boolean {
-    const word = Math.floor(n / 32);
-    return word < this.bits.length && (this.bits[word]! & (1 << (n % 32))) !== 0;
-  }
-}
 
 export async function checkStore(storage: Storage, options: { pageSize?: number } = {}): Promise<CheckReport> {
   const started = Date.now();

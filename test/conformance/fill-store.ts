@@ -4,6 +4,8 @@ import type { DumpRows, DumpTableName, StoreDump } from '../../src/storage/table
 import { DUMP_TABLES } from '../../src/storage/tables/dump.js';
 import { stableJSON } from '../../src/io/dump-rows.js';
 import { makeEvent, seedRoom } from './fixtures.js';
+import { generateRoom } from '../../src/cli/generate.js';
+import { parsePDU, type RoomEvent } from '../../src/types/event.js';
 import { dm } from './keys-fixtures.js';
 import { session } from './tables-key-backup.js';
 
@@ -139,4 +141,11 @@ async function claimAll(s: Storage, userID: string, deviceID: string): Promise<s
     ids.push(...claimed.flatMap((k) => [...k.keyJSON.keys()]));
   }
   throw new Error('claims kept handing out keys');
+}
+
+/** A generated room of real v10 PDUs appended in batches of 50: its ID and its events in file order. */
+export async function fillGeneratedRoom(s: Storage, options: { members: number; events: number; seed: number }): Promise<{ roomID: string; events: RoomEvent[] }> {
+  const events = [...generateRoom(options)].map((line) => parsePDU(line, '10').event);
+  for (let i = 0; i < events.length; i += 50) await s.roomserver.appendEvents(events.slice(i, i + 50));
+  return { roomID: events[0]!.roomID, events };
 }

@@ -166,6 +166,7 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   getKnownRooms: 'takes no input',
   getRoomsWithEventType: rs('getRoomsWithEventType', P.name('event type', 'm.room.server_acl')),
   forgetRoom: rs('forgetRoom', P.userID(), P.roomID(), P.bool('forget', true)),
+  evictRoom: rs('evictRoom', P.roomID(), P.nid('room NID', 1)),
   getStateEvent: rs('getStateEvent', P.roomID(), P.name('event type', 'm.room.create'), P.stateKey()),
   getBulkStateContent: rs('getBulkStateContent', P.list(P.roomID()),
     P.list(P.object('tuple', { eventType: P.name('event type', 'm.room.name'), stateKey: P.stateKey() })), P.bool('allowWildcards', false)),

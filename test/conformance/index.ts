@@ -29,6 +29,7 @@ import { databaseStreamTests } from './database-streams.js';
 import { hostileInputTests } from './hostile-input.js';
 import { dumpTests } from './dump.js';
 import { checkTests } from './check.js';
+import { operatorToolTests } from './operator-tools.js';
 
 export type { DriverUnderTest, TestFramework, CaseContext, SuiteSettings } from './harness.js';
 export { SUITE_SETTINGS } from './harness.js';
@@ -55,6 +56,7 @@ export const subSuites = {
   hostileInputTests,
   dumpTests,
   checkTests,
+  operatorToolTests,
 } as const;
 
 export function conformanceSuite(fw: TestFramework, driver: DriverUnderTest): void {

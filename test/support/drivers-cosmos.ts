@@ -1,4 +1,5 @@
 import { createStorage } from '../../src/index.js';
+import { BUILT_IN_OPT_OUTS } from '../../src/io/conformance-run.js';
 import type { DriverUnderTest } from '../conformance/harness.js';
 import { emulatorConfig, startCosmosEmulator, type CosmosEmulator } from './cosmos-emulator.js';
 
@@ -21,11 +22,7 @@ export function cosmosEmulatorDriver(): DriverUnderTest {
   let n = 0;
   return {
     name: 'cosmosdb (emulator)',
-    optOut: {
-      'a failing updater writes nothing':
-        'Cosmos DB has no transaction across documents, so writes a caller\'s updater callback made before it threw stay; '
-        + 'the shared layer\'s own multi-document writes are ordered to be crash-safe instead (see the fault-injection cases)',
-    },
+    optOut: BUILT_IN_OPT_OUTS.cosmosdb,
     open: async (settings) => {
       const emulator = await sharedEmulator();
       return createStorage({ ...settings, ...emulatorConfig(emulator, 'conformance', `case${++n}`, 'tenant') });

@@ -28,6 +28,14 @@ export class CosmosDeviceKeysTable implements DeviceKeysTable {
 
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
+  /**
+   * Forgets what this process reserved for these users: their stream counters were deleted with their last devices
+   * (a purge, through the dump), and the next reservation seeds a new one.
+   */
+  forgetStreams(userIDs: readonly string[]): void {
+    for (const id of userIDs) this.reservedUpTo.delete(id);
+  }
+
   private pk(userID: string) {
     return this.conn.pk('keys', userID);
   }

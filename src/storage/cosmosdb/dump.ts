@@ -1,15 +1,20 @@
 import type { SqlParameter } from '@azure/cosmos';
 import { inject, injectable } from 'inversify';
+import { TOKENS } from '../../di/tokens.js';
 import { CorruptionError, InvalidInputError } from '../../types/errors.js';
 import { isCrossSigningKeyPurpose } from '../../types/keys.js';
 import { MAX_NID, type StateBlockNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
 import { checkBlockList, unique } from '../shared/contracts.js';
-import { decodeStateBlock, encodeStateBlock, hashBlockList } from '../shared/state-codec.js';
+import { decodeStateBlock, encodeStateBlock, hashBlockList, sha256 } from '../shared/state-codec.js';
 import type { CopyProgress, DumpEntry, DumpRows, DumpTable, DumpTableName, StoreDump } from '../tables/dump.js';
+import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection, type SequenceName } from './connection.js';
+import type { CosmosDeviceKeysTable } from './device-keys.js';
+import type { CosmosEventsTable } from './events.js';
 import { decodePart, docId, splitPartitionKey } from './ids.js';
 import type { Doc } from './requests.js';
+import type { CosmosRoomsTable } from './rooms.js';
 
 /** The kind of the copy's progress record (`meta|copy_progress`): bookkeeping, left out of the store's fingerprint. */
 export const COPY_PROGRESS_KIND = 'copy_progress';
@@ -19,12 +24,22 @@ type Stored = Record<string, unknown> & { id: string; pk: string; _etag?: string
 
 type Page<R> = { rows: R[]; next: string | undefined };
 
-/** How one logical table is read and written on Cosmos DB. */
+/** How one logical table is read, written and deleted on Cosmos DB. */
 interface Table<R> {
   count(): Promise<number>;
   read(cursor: string | undefined, limit: number): Promise<Page<R>>;
   write(rows: readonly R[]): Promise<void>;
+  delete(rows: readonly R[]): Promise<void>;
 }
+
+/** Where a document is: its id in its partition. */
+type Ref = { id: string; pk: string };
+
+/**
+ * A change to a list document that several rows share (a prev_events set, a redaction target's list, an invite
+ * list): the document as stored, to what it becomes (`undefined`: unchanged, `null`: deleted, being empty).
+ */
+type ListEdit = { ref: Ref; change: (doc: Stored) => Doc | null | undefined };
 
 /**
  * Where a read of a kind whose documents share partitions (members of a room, a user's keys) has got to: `p` is a
@@ -95,12 +110,30 @@ const ORDER_COUNTERS = ['key_backup_version', 'send_to_device_id', 'key_change_i
  * order: the seq a dump wrote (kept beside the entry), else the NID of the invite's or redaction's own event (events
  * are stored before their invites and redactions, and NIDs grow as a writer goes on). Writing raises the event NID
  * counter past every seq written, so the seqs of invites and redactions stored later stay above and unique.
+ *
+ * Deleting removes a row's documents and every document derived from it, found from the row's fields alone (so
+ * the tables may be deleted in any order, and a page deleted twice): the commit point first (a locator, a hash
+ * document, a room's ID document, a mapping's string side), then what it commits, so that a delete cut short
+ * leaves the row either whole or invisible to reads, never half there. A document keyed by something other than
+ * the row's key (a locator by event ID, a hash document by content, a claim by invite ID) is read first and
+ * deleted only if it still belongs to the row's NID or place, so deleting a page again never removes what a later
+ * row made under the same key. Entries of list documents several rows share (prev_events sets, redaction lists,
+ * invite lists) are removed from them, the document deleted once empty, as a store that never held the row would
+ * have none; a user's device stream counter goes with the user's last device. A page is a few bulk requests
+ * (about one per 100 documents per step). The driver's caches of this process that held a deleted mapping (event
+ * locators, room versions, reserved stream IDs) forget it.
  */
 @injectable()
 export class CosmosStoreDump implements StoreDump {
   private readonly tables: { readonly [K in DumpTableName]: Table<DumpRows[K]> };
 
-  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {
+  constructor(
+    @inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection,
+    // The tables whose caches a delete must keep true (bound to the Cosmos DB classes by this driver's module).
+    @inject(TOKENS.EventsTable) private readonly eventsTable: Partial<Pick<CosmosEventsTable, 'forgetEvents'>>,
+    @inject(TOKENS.RoomsTable) private readonly roomsTable: Partial<Pick<CosmosRoomsTable, 'forgetRooms'>>,
+    @inject(TOKENS.DeviceKeysTable) private readonly deviceKeysTable: Partial<Pick<CosmosDeviceKeysTable, 'forgetStreams'>>,
+  ) {
     this.tables = this.specs();
   }
 
@@ -114,6 +147,14 @@ export class CosmosStoreDump implements StoreDump {
         return table.read(cursor, limit);
       },
       write: (rows) => (rows.length === 0 ? Promise.resolve() : table.write(rows)),
+      delete: (rows) => (rows.length === 0 ? Promise.resolve() : table.delete(rows)),
+    };
+  }
+
+  async reclaimSpace(): Promise<{ readonly done: string }> {
+    return {
+      done: 'Cosmos DB: nothing to run. The service frees the storage of deleted documents by itself, in the background, '
+        + 'so the container\'s data size (and its storage bill) goes down without any request from here',
     };
   }
 
@@ -356,6 +397,100 @@ export class CosmosStoreDump implements StoreDump {
     return this.conn.sequence(sequence).raiseTo(maxOf(values));
   }
 
+  // ---- deleting ----
+
+  /** Deletes documents in bulk, each once; absent ones are skipped. */
+  private async remove(operation: string, refs: readonly Ref[]): Promise<void> {
+    const seen = new Set<string>();
+    const distinct = refs.filter((ref) => {
+      const key = `${ref.pk}\u0000${ref.id}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    await this.conn.requests.deleteMany(operation, distinct);
+  }
+
+  /**
+   * Deletes the documents at `refs` that still belong to the row they were derived from (`owned`, asked of each
+   * document as read): for documents keyed by something other than the row's key (an event ID, a content hash, a
+   * room ID, an invite ID), which a row stored later may have taken. One bulk read, one bulk delete.
+   */
+  private async removeOwned<D>(operation: string, items: readonly { ref: Ref; owned: (doc: D) => boolean }[]): Promise<void> {
+    const docs = await this.conn.requests.readMany<D>(operation, items.map((x) => x.ref));
+    await this.remove(operation, items.filter((x, i) => docs[i] !== undefined && x.owned(docs[i]!)).map((x) => x.ref));
+  }
+
+  /**
+   * Applies changes to list documents, one edit per document: read in bulk, then the emptied ones deleted and the
+   * others replaced, in bulk, on the ETag read (a document changed meanwhile is read and changed again). The
+   * deletes are not conditional (a bulk delete takes no ETag): for a store no live writer is using.
+   */
+  private async editLists(operation: string, edits: readonly ListEdit[]): Promise<void> {
+    const r = this.conn.requests;
+    let pending = edits;
+    while (pending.length > 0) {
+      const docs = await r.readMany<Record<string, unknown>>(operation, pending.map((e) => e.ref));
+      const emptied: Ref[] = [];
+      const replaced: { doc: Doc; etag: string; edit: ListEdit }[] = [];
+      pending.forEach((edit, i) => {
+        const doc = docs[i];
+        if (!doc) return;
+        const next = edit.change(doc as unknown as Stored);
+        if (next === null) emptied.push(edit.ref);
+        else if (next !== undefined) replaced.push({ doc: next, etag: doc._etag, edit });
+      });
+      const [, done] = await Promise.all([
+        this.remove(operation, emptied),
+        r.replaceManyIfMatch(operation, replaced.map(({ doc, etag }) => ({ doc, etag }))),
+      ]);
+      pending = replaced.filter((_, i) => !done[i]).map((x) => x.edit);
+    }
+  }
+
+  /**
+   * Content-addressed documents (state blocks, snapshots): each row's hash document, the commit point, where it
+   * still names the row's NID (the hash of the content the row gives, and of the content stored under the NID
+   * should that differ: a block encoded by another build), then the content documents.
+   */
+  private async removeContentAddressed(kind: 'sb' | 'ss', rows: readonly { nid: number; hash: string }[], hashOf: (content: Stored) => string): Promise<void> {
+    const r = this.conn.requests;
+    const operation = `dump.delete.${kind}`;
+    const hashRef = (hash: string): Ref => ({ id: `${kind}h`, pk: this.conn.pk(`${kind}h`, hash) });
+    const contentRef = (nid: number): Ref => ({ id: kind, pk: this.conn.pk(kind, nid) });
+    const [contents, hashes] = await Promise.all([
+      r.readMany<Stored>(operation, rows.map((x) => contentRef(x.nid))),
+      r.readMany<{ nid: number }>(operation, rows.map((x) => hashRef(x.hash))),
+    ]);
+    const owned = rows.flatMap((x, i) => (hashes[i]?.nid === x.nid ? [hashRef(x.hash)] : []));
+    const others = rows.flatMap((x, i) => {
+      const content = contents[i];
+      const hash = content ? hashOf(content) : x.hash;
+      return hash === x.hash ? [] : [{ nid: x.nid, hash }];
+    });
+    if (others.length > 0) {
+      const docs = await r.readMany<{ nid: number }>(operation, others.map((o) => hashRef(o.hash)));
+      others.forEach((o, i) => { if (docs[i]?.nid === o.nid) owned.push(hashRef(o.hash)); });
+    }
+    await this.remove(operation, owned);
+    await this.remove(operation, rows.map((x) => contentRef(x.nid)));
+  }
+
+  /**
+   * The stream counters of these users who have no device left: deleted, as a store that never held their devices
+   * has none (the next reservation seeds a new one from the devices stored then, as the SQL drivers count from
+   * them), and forgotten by this process's device keys table.
+   */
+  private async removeStreamCountersOfDeviceless(userIDs: readonly string[]): Promise<void> {
+    const users = unique(userIDs);
+    const left = await mapLimit(users, READ_CONCURRENCY, (userID) => this.conn.requests.query<number>('dump.delete.streams',
+      this.conn.pk('keys', userID), "SELECT VALUE COUNT(1) FROM c WHERE c.pk = @pk AND c.k = 'device_key'"));
+    const deviceless = users.filter((_, i) => (left[i]?.[0] ?? 0) === 0);
+    if (deviceless.length === 0) return;
+    await this.remove('dump.delete.streams', deviceless.map((userID) => ({ id: 'streams', pk: this.conn.pk('keys', userID) })));
+    this.deviceKeysTable.forgetStreams?.(deviceless);
+  }
+
   private specs(): { readonly [K in DumpTableName]: Table<DumpRows[K]> } {
     const conn = this.conn;
     const r = conn.requests;
@@ -376,16 +511,44 @@ export class CosmosStoreDump implements StoreDump {
         ]);
         await this.upsert(`dump.write.${kind}`, pairs.map(([s, nid]) => ({ id: kind, pk: pk(kind, s), k: kind, s, nid })));
       },
+      // The string side first (the commit point, keyed by the string: only while it names this NID), then the NID side.
+      delete: async (rows) => {
+        const pairs = rows.map(toPair);
+        await this.removeOwned<{ nid: number }>(`dump.delete.${kind}`, pairs.map(([s, nid]) => ({ ref: { id: kind, pk: pk(kind, s) }, owned: (d) => d.nid === nid })));
+        await this.remove(`dump.delete.${kind}`, pairs.map(([, nid]) => ({ id: `${kind}n`, pk: pk(`${kind}n`, nid) })));
+      },
     });
 
     /** Kinds written as one document per row, into partitions of their own or shared. */
-    const simple = <R>(spec: GroupSpec<R> & { toDoc: (row: R) => Doc; after?: (rows: readonly R[]) => Promise<void> }): Table<R> => ({
+    const simple = <R>(spec: GroupSpec<R> & {
+      toDoc: (row: R) => Doc;
+      after?: (rows: readonly R[]) => Promise<void>;
+      afterDelete?: (rows: readonly R[]) => Promise<void>;
+    }): Table<R> => ({
       count: () => this.sum(spec.kind, spec.countExpression, spec.filter),
       read: (cursor, limit) => this.grouped(spec, cursor, limit),
       write: async (rows) => {
         await Promise.all([this.upsert(`dump.write.${spec.kind}`, rows.map(spec.toDoc)), spec.after?.(rows)]);
       },
+      // The row's one document, where toDoc puts it.
+      delete: async (rows) => {
+        await this.remove(`dump.delete.${spec.kind}`, rows.map((x) => {
+          const { id, pk: partition } = spec.toDoc(x);
+          return { id, pk: partition };
+        }));
+        await spec.afterDelete?.(rows);
+      },
     });
+
+    /** The row's entries removed from a list document (`field`); null once nothing is left, undefined if none was there. */
+    const without = (doc: Stored, field: string, drop: (entry: unknown) => boolean): Doc | null | undefined => {
+      const list = Array.isArray(doc[field]) ? doc[field] as unknown[] : [];
+      const kept = list.filter((entry) => !drop(entry));
+      if (kept.length === list.length) return undefined;
+      if (kept.length === 0) return null;
+      const { _rid, _self, _etag, _attachments, _ts, ...plain } = doc;
+      return { ...plain, [field]: kept } as unknown as Doc;
+    };
 
     return {
       event_types: mapping('et', 'eventType', (d) => ({ nid: d.nid, type: d.s }), (x) => [x.type, x.nid]),
@@ -414,6 +577,9 @@ export class CosmosStoreDump implements StoreDump {
           ]);
           await this.upsert('dump.write.sbh', encoded.map(({ nid, block }) => ({ id: 'sbh', pk: pk('sbh', block.hash.toString('hex')), k: 'sbh', nid })));
         },
+        delete: (rows) => this.removeContentAddressed('sb',
+          rows.map((x) => ({ nid: x.nid, hash: encodeStateBlock(entriesFrom(x.entries)).hash.toString('hex') })),
+          (content) => sha256(Buffer.from(String(content.bytes), 'base64')).toString('hex')),
       },
       state_snapshots: {
         count: () => this.sum('ssh'),
@@ -435,6 +601,9 @@ export class CosmosStoreDump implements StoreDump {
           ]);
           await this.upsert('dump.write.ssh', rows.map((x) => ({ id: 'ssh', pk: pk('ssh', hashBlockList(x.blocks as StateBlockNID[]).toString('hex')), k: 'ssh', nid: x.nid })));
         },
+        delete: (rows) => this.removeContentAddressed('ss',
+          rows.map((x) => ({ nid: x.nid, hash: hashBlockList(x.blocks).toString('hex') })),
+          (content) => hashBlockList(Array.isArray(content.blocks) ? content.blocks as number[] : []).toString('hex')),
       },
 
       // The JSON of every committed event (its locator exists): the JSON is written before the row and the locator.
@@ -451,6 +620,7 @@ export class CosmosStoreDump implements StoreDump {
             this.raise('event', rows.map((x) => x.nid)),
           ]);
         },
+        delete: (rows) => this.remove('dump.delete.json', rows.map((x) => ({ id: 'json', pk: pk('ev', x.nid) }))),
       },
       // An event is its locator (the commit point) and its row, read in bulk beside it.
       events: {
@@ -480,6 +650,12 @@ export class CosmosStoreDump implements StoreDump {
             id: 'eid', pk: pk('eid', x.eventID), k: 'event_id', eventID: x.eventID, nid: x.nid, room: x.room, type: x.type, key: x.key, rejected: x.rejected,
           })));
         },
+        // The locator first (the commit point, keyed by the event ID: only while it names this NID), then the row.
+        delete: async (rows) => {
+          await this.removeOwned<{ nid: number }>('dump.delete.eid', rows.map((x) => ({ ref: { id: 'eid', pk: pk('eid', x.eventID) }, owned: (d) => d.nid === x.nid })));
+          this.eventsTable.forgetEvents?.(rows.map((x) => x.eventID));
+          await this.remove('dump.delete.event', rows.map((x) => ({ id: 'row', pk: pk('ev', x.nid) })));
+        },
       },
 
       // A set document per previous event ID; its rows are (ID, NID) pairs. A set's rows may come over several pages.
@@ -500,6 +676,13 @@ export class CosmosStoreDump implements StoreDump {
           await this.upsert('dump.write.pe', ids.map((id, i) => ({
             id: 'pe', pk: pk('pe', id), k: 'pe', key: id,
             values: unique([...(existing[i]?.values ?? []), ...byID.get(id)!]).sort((a, b) => a - b),
+          })));
+        },
+        delete: async (rows) => {
+          const byID = new Map<string, Set<number>>();
+          for (const x of rows) byID.set(x.prev, (byID.get(x.prev) ?? new Set()).add(x.nid));
+          await this.editLists('dump.delete.pe', [...byID].map(([id, nids]) => ({
+            ref: { id: 'pe', pk: pk('pe', id) }, change: (doc) => without(doc, 'values', (v) => nids.has(v as number)),
           })));
         },
       },
@@ -543,6 +726,15 @@ export class CosmosStoreDump implements StoreDump {
             id: 'red', pk: pk('red', x.id), k: 'redaction', redactionEventID: x.id, redactsEventID: x.redacts, validated: x.validated, seq: x.seq,
           })));
         },
+        // The redaction document first (what commits it), then its entry in the target's list.
+        delete: async (rows) => {
+          await this.remove('dump.delete.red', rows.map((x) => ({ id: 'red', pk: pk('red', x.id) })));
+          const byTarget = new Map<string, Set<string>>();
+          for (const x of rows) byTarget.set(x.redacts, (byTarget.get(x.redacts) ?? new Set()).add(x.id));
+          await this.editLists('dump.delete.redt', [...byTarget].map(([target, ids]) => ({
+            ref: { id: 'redt', pk: pk('redt', target) }, change: (doc) => without(doc, 'values', (v) => ids.has(String(v))),
+          })));
+        },
       },
 
       // A list document per (room, user); its rows are the invites in it. The ID's claim (`invid`) is derived.
@@ -584,6 +776,26 @@ export class CosmosStoreDump implements StoreDump {
             return { id: `inv|${l.target}`, pk: pk('room', l.room), k: 'invites', room: l.room, target: l.target, invites };
           }));
         },
+        // The entries in their (room, user) lists first (what commits an invite), then the IDs' claims where they
+        // still name that list (read beside the lists).
+        delete: async (rows) => {
+          const lists = new Map<string, { room: number; target: number; ids: Set<string> }>();
+          for (const x of rows) {
+            const key = `${x.room}|${x.target}`;
+            const list = lists.get(key) ?? { room: x.room, target: x.target, ids: new Set() };
+            list.ids.add(x.id);
+            lists.set(key, list);
+          }
+          const claimRef = (x: DumpRows['invites']) => ({ id: 'invid', pk: pk('invid', x.id) });
+          const [, claims] = await Promise.all([
+            this.editLists('dump.delete.inv', [...lists.values()].map((l) => ({
+              ref: { id: `inv|${l.target}`, pk: pk('room', l.room) },
+              change: (doc) => without(doc, 'invites', (i) => l.ids.has((i as StoredInvite).id)),
+            }))),
+            r.readMany<{ room: number; target: number }>('dump.delete.invid', rows.map(claimRef)),
+          ]);
+          await this.remove('dump.delete.invid', rows.filter((x, i) => claims[i]?.room === x.room && claims[i]?.target === x.target).map(claimRef));
+        },
       },
 
       // The membership document in the room's partition is the row; the user's mirror (`rm|<room>`) is derived.
@@ -608,6 +820,11 @@ export class CosmosStoreDump implements StoreDump {
           await this.upsert('dump.write.mirror', rows.map((x) => ({
             id: `rm|${x.room}`, pk: pk('user', x.target), k: 'user_room', room: x.room, target: x.target, membership: x.membership, forgotten: x.forgotten,
           })));
+        },
+        // The document in the room's partition, then its mirror in the user's.
+        delete: async (rows) => {
+          await this.remove('dump.delete.membership', rows.map((x) => ({ id: `m|${x.target}`, pk: pk('room', x.room) })));
+          await this.remove('dump.delete.mirror', rows.map((x) => ({ id: `rm|${x.room}`, pk: pk('user', x.target) })));
         },
       },
 
@@ -669,6 +886,13 @@ export class CosmosStoreDump implements StoreDump {
           ]);
           await this.upsert('dump.write.rid', rows.map((x) => ({ id: 'rid', pk: pk('rid', x.roomID), k: 'room_id', roomID: x.roomID, roomNID: x.nid })));
         },
+        // The ID document first (the commit point, keyed by the room ID a new room may take again: only while it
+        // names this NID), then the room document and the room's entry in the room list.
+        delete: async (rows) => {
+          await this.removeOwned<{ roomNID: number }>('dump.delete.rid', rows.map((x) => ({ ref: { id: 'rid', pk: pk('rid', x.roomID) }, owned: (d) => d.roomNID === x.nid })));
+          this.roomsTable.forgetRooms?.(rows.map((x) => x.nid));
+          await this.remove('dump.delete.room', rows.flatMap((x) => [{ id: 'room', pk: pk('room', x.nid) }, { id: String(x.nid), pk: pk('rooms') }]));
+        },
       },
 
       // Aliases are listed per room by their `seq` (insertion order), which a dump does not carry: a copied alias
@@ -687,6 +911,7 @@ export class CosmosStoreDump implements StoreDump {
             id: docId(x.alias), pk: pk('aliases'), k: 'alias', alias: x.alias, roomID: x.roomID, creator: x.creator, seq: existing[i]?.seq ?? next++,
           })));
         },
+        delete: (rows) => this.remove('dump.delete.alias', rows.map((x) => ({ id: docId(x.alias), pk: pk('aliases') }))),
       },
       published: simple<DumpRows['published']>({
         kind: 'published',
@@ -712,6 +937,7 @@ export class CosmosStoreDump implements StoreDump {
           userID: x.userID, deviceID: x.deviceID, keyJSON: x.keyJSON, streamID: x.streamID, displayName: x.displayName, tsAdded: x.tsAdded,
         }),
         after: (rows) => this.raiseStreamCounters(rows),
+        afterDelete: (rows) => this.removeStreamCountersOfDeviceless(rows.map((x) => x.userID)),
       }),
       // Claimed keys are handed out already (their deletion is only cleanup): not part of the store's content. The
       // driver keeps no upload time: the document's last write stands in for it where a dump did not write one.
@@ -810,6 +1036,7 @@ export class CosmosStoreDump implements StoreDump {
             this.raise('order', rows.map((x) => x.id)),
           ]);
         },
+        delete: (rows) => this.remove('dump.delete.s2d', rows.map((x) => ({ id: String(x.id), pk: pk('s2d', x.userID, x.deviceID) }))),
       },
       partition_offsets: simple<DumpRows['partition_offsets']>({
         kind: 'offset',

@@ -51,6 +51,11 @@ export class CosmosEventsTable implements EventsTable {
 
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
+  /** Forgets the cached locators of these event IDs: their events were deleted (a purge, through the dump). */
+  forgetEvents(eventIDs: readonly string[]): void {
+    for (const id of eventIDs) this.locators.delete(id);
+  }
+
   private rowRef(nid: number) {
     return { id: 'row', pk: this.conn.pk('ev', nid) };
   }

@@ -12,6 +12,11 @@ export class Lru<K, V> {
     return v;
   }
 
+  /** Forgets the key (a mapping a purge deleted). */
+  delete(key: K): void {
+    this.map.delete(key);
+  }
+
   set(key: K, value: V): void {
     this.map.delete(key);
     this.map.set(key, value);

@@ -38,6 +38,11 @@ export class CosmosRoomsTable implements RoomsTable {
 
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
+  /** Forgets the cached versions of these rooms: they were deleted (a purge, through the dump). */
+  forgetRooms(roomNIDs: readonly number[]): void {
+    for (const nid of roomNIDs) this.versions.delete(nid);
+  }
+
   private roomPK(roomNID: number) {
     return this.conn.pk('room', roomNID);
   }

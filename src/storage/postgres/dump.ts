@@ -366,6 +366,23 @@ export class PostgresStoreDump implements StoreDump {
           }
         });
       },
+      delete: async (records) => {
+        if (records.length === 0) return;
+        const rows = records.map(spec.toRow);
+        // One statement per page, the keys as one array per key column (as the writes pass their columns).
+        await conn.transaction((tx) => conn.query(tx,
+          `DELETE FROM ${spec.table} WHERE (${keyList}) IN (SELECT * FROM unnest(${keyTypes.map((t, i) => `$${i + 1}::${arrayType(t)}`).join(', ')}))`,
+          spec.key.map((k) => columnParam(spec.types[k]!, rows.map((row) => row[k])))));
+      },
+    };
+  }
+
+  async reclaimSpace(): Promise<{ done: string }> {
+    // Plain VACUUM (not FULL): it takes no lock that stops readers or writers, and cannot run in a transaction.
+    for (const spec of Object.values(SPECS) as Spec<unknown>[]) await this.conn.query(this.conn.autocommit, `VACUUM (ANALYZE) ${spec.table}`);
+    return {
+      done: 'PostgreSQL: VACUUM made the deleted rows\' space reusable by new rows of the same tables (autovacuum would have done the same ' +
+        'within minutes); the files keep their size, which only VACUUM FULL (an exclusive lock on each table) or pg_repack gives back to the system',
     };
   }
 

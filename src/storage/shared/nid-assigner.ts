@@ -118,6 +118,15 @@ export class NidMaps {
     return (await this.roomVersions(tx, [roomNID])).get(roomNID) ?? '';
   }
 
+  /**
+   * Forgets the room's cached NID and version: the only cached mappings that can stop being true, when a purge
+   * deletes the room (its NID is never handed out again, so nothing else cached about it can be reused).
+   */
+  evictRoom(roomID: string, roomNID: RoomNID | undefined): void {
+    this.rooms.delete(roomID);
+    if (roomNID !== undefined) this.versions.delete(roomNID);
+  }
+
   /** The room's NID if the room is stored (committed or in this transaction), without creating it. */
   async knownRoom(tx: Tx, roomID: string): Promise<RoomNID | undefined> {
     const cached = this.rooms.get(roomID);

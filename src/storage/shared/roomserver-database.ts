@@ -729,6 +729,16 @@ export class RoomserverDatabase {
     return [...ids.values()].sort(compareCodePoints);
   }
 
+  /**
+   * Forgets what this Database cached about the room (its NID and version), after a purge deleted its rows (through
+   * `storage.dump`, which bypasses the Database): the room can then be created again, as a new room.
+   */
+  async evictRoom(roomID: string, roomNID?: RoomNID): Promise<void> {
+    checkRoomID('room ID', roomID);
+    if (roomNID !== undefined) checkNID('room NID', roomNID);
+    this.nids.evictRoom(roomID, roomNID);
+  }
+
   /** Sets or clears "forgotten". NotFoundError if the user or the room is unknown. */
   async forgetRoom(userID: string, roomID: string, forget: boolean): Promise<void> {
     checkUserID('user ID', userID);

@@ -244,7 +244,25 @@ export class SqliteStoreDump implements StoreDump {
           insert.run(...columns.map((col) => row[col]));
         }
       })),
+      delete: (records) => conn.transaction(async (tx) => conn.run(tx, (c) => {
+        if (records.length === 0) return;
+        const remove = c.stmt(`DELETE FROM ${spec.table} WHERE (${keyList}) = (${spec.key.map(() => '?').join(', ')})`);
+        for (const r of records) {
+          const row = spec.toRow(r);
+          remove.run(...spec.key.map((k) => row[k]));
+        }
+      })),
     };
+  }
+
+  async reclaimSpace(): Promise<{ done: string }> {
+    return this.conn.run(this.conn.autocommit, (c) => {
+      // The WAL first: VACUUM rewrites the main file, and pages still in the WAL would keep the old size on disk.
+      c.db.pragma('wal_checkpoint(TRUNCATE)');
+      c.db.exec('VACUUM');
+      c.db.pragma('wal_checkpoint(TRUNCATE)');
+      return { done: 'SQLite: VACUUM rewrote the database file without the deleted rows\' pages, and the WAL was truncated' };
+    });
   }
 
   counters(): Promise<Record<string, number>> {

@@ -79,6 +79,13 @@ export interface DumpTable<R> {
    * leaves the same row: a copy that resumes may write a page twice. For a store no live writer is using.
    */
   write(rows: readonly R[]): Promise<void>;
+  /**
+   * Deletes these rows (as `read` returned them: the driver finds them by their key, and may use the other fields
+   * to find what it derived from them), with every index entry or document the driver keeps for them, in one
+   * transaction where the engine has them. A row that is not there is skipped: a purge that resumes may delete a
+   * page twice. For a store no live writer is using.
+   */
+  delete(rows: readonly R[]): Promise<void>;
 }
 
 /** Where a copy into this store has got to: recorded in the target, so that a copy killed at any moment resumes. */
@@ -106,4 +113,10 @@ export interface StoreDump {
   readProgress(): Promise<CopyProgress | undefined>;
   /** Records the progress (undefined: removes the record). */
   writeProgress(progress: CopyProgress | undefined): Promise<void>;
+  /**
+   * Gives the space of deleted rows back where the engine needs to be asked (SQLite: VACUUM after a WAL
+   * checkpoint; PostgreSQL: VACUUM, which makes it reusable without locking the tables; Cosmos DB frees it by
+   * itself) and says, for the operator, what was done and what the engine will do later.
+   */
+  reclaimSpace(): Promise<{ readonly done: string }>;
 }
