@@ -14,6 +14,7 @@ import { validateGenerateOptions } from '../src/cli/generate.js';
 import { startCluster, type Cluster } from '../test/support/pg-cluster.js';
 import { concurrencyBench } from './concurrency.js';
 import { copyBench } from './copy.js';
+import { importMemoryBench } from './import-memory.js';
 import { cosmosBench } from './cosmos.js';
 import { ingestBench } from './ingest.js';
 import { keyServerBench } from './key-server.js';
@@ -29,6 +30,7 @@ const BENCHES: Record<string, { needsPostgres: boolean; run: (o: BenchOptions) =
   'key-server': { needsPostgres: true, run: keyServerBench },
   cosmos: { needsPostgres: false, run: cosmosBench },
   copy: { needsPostgres: true, run: copyBench },
+  'import-memory': { needsPostgres: false, run: importMemoryBench },
 };
 
 /** The most members --members takes (the generator allows more; the full-snapshot peer would not fit in time). */
