@@ -4,31 +4,26 @@
  * copy killed (SIGKILL, the real command in a child process) and resumed; the counters `check` compares.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createStorage, type Storage } from '../src/index.js';
-import { generateRoom, validateGenerateOptions } from '../src/cli/generate.js';
-import { parsePDU } from '../src/types/event.js';
 import { checkStore } from '../src/io/check.js';
 import { copyStore, CopyMismatchError, CopyRefusedError } from '../src/io/copy.js';
 import { verifyCopy } from '../src/io/verify.js';
 import { SUITE_SETTINGS, type DriverUnderTest } from './conformance/harness.js';
-import { behaviourAfterFill, fillEveryTable, highestInUse, readWholeDump } from './conformance/fill-store.js';
+import { behaviourAfterFill, fillEveryTable, fillGeneratedRoom, highestInUse, readWholeDump } from './conformance/fill-store.js';
 import { postgres, sqliteFile } from './support/drivers.js';
 import { cosmosEmulatorDriver } from './support/drivers-cosmos.js';
 import { adminPool, closeAdminPool, dropSchema, freshSchemaName, testDatabaseURL } from './support/postgres.js';
 import { runCliReported } from './support/cli.js';
-
-const BIN = path.resolve(import.meta.dirname, '../bin/matrix-storage.js');
+import { runKilledAfter } from './support/child-process.js';
 
 /** fillEveryTable, and a generated room of real v10 PDUs with enough events to span several pages. */
 async function fillForCopy(s: Storage, events = 150): Promise<void> {
   await fillEveryTable(s);
-  const pdus = [...generateRoom(validateGenerateOptions({ members: 12, events, seed: 5 }))].map((l) => parsePDU(l, '10').event);
-  for (let i = 0; i < pdus.length; i += 50) await s.roomserver.appendEvents(pdus.slice(i, i + 50));
+  await fillGeneratedRoom(s, { members: 12, events, seed: 5 });
 }
 
 const drivers: DriverUnderTest[] = [sqliteFile(), postgres, cosmosEmulatorDriver()];
@@ -225,7 +220,7 @@ describe('the copy and check commands', function () {
       if (outcome === 0) break;
     }
     expect(kills).to.be.at.least(3);
-    expect(await runChild(args)).to.equal(0);
+    expect(await runKilledAfter(args, 600_000)).to.equal(0);
     const [copy, clean] = await Promise.all([
       createStorage({ ...SUITE_SETTINGS, backend: 'postgres', postgres: { url: testDatabaseURL(), schema } }),
       createStorage({ ...SUITE_SETTINGS, backend: 'sqlite', sqlite: { path: cleanFile } }),
@@ -257,29 +252,4 @@ async function maxEventNID(file: string): Promise<number> {
   }
 }
 
-function runChild(args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(0) : reject(new Error(`exit ${code}: ${err}`))));
-  });
-}
 
-/** Runs the command and kills it with SIGKILL after `ms`: 'killed', or its exit code if it ended first. */
-function runKilledAfter(args: string[], ms: number): Promise<'killed' | number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (signal === 'SIGKILL') resolve('killed');
-      else if (code === 0) resolve(0);
-      else reject(new Error(`exit ${code}: ${err}`));
-    });
-  });
-}

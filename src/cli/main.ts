@@ -31,7 +31,7 @@ import { checkStore } from '../io/check.js';
 import { formatCheckReport, formatCopySummary, formatVerifyReport } from './commands/copy.js';
 import { formatCaseResult, formatConformanceProblems, formatConformanceReport, runConformance } from './commands/conformance.js';
 import { ROOM_SORTS, roomDetail, storeSizes, type RoomSort } from '../io/room-sizes.js';
-import { purgeHistory, purgeRoom, PurgeRefusedError, type HistoryCut } from '../io/purge.js';
+import { purgeHistory, purgeRoom, PurgeRefusedError, type HistoryCut, type PurgeOptions, type PurgeReport } from '../io/purge.js';
 import { confirmDeletion, formatPurgeReport, formatRoomDetail, formatRoomSizes } from './commands/rooms.js';
 
 /** Named for the PDU format: a sample room written by an older build (made-up event IDs) is not reused. */
@@ -340,6 +340,26 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       done(EXIT.ok);
     });
 
+  /**
+   * purge-room and purge-history: the room must be stored; the user confirms what goes (`what`, in words); the
+   * purge says each table's deletes as it goes, and its report is the output.
+   */
+  const runPurge = async (
+    command: string, o: Common & { yes?: boolean; json?: boolean }, roomID: string, title: string, what: (config: StorageConfig) => string,
+    purge: (s: Storage, onTable: PurgeOptions['onTable']) => Promise<PurgeReport>,
+  ): Promise<void> => {
+    checkArgument(command, () => checkRoomID('ROOM_ID', roomID));
+    const { config } = load(o);
+    const report = await withStorage(config, async (s) => {
+      if (!(await s.roomserver.roomInfo(roomID))) throw new CliError(`${command}: room ${preview(roomID)} is not in this store`);
+      await confirmDeletion(io, o.yes === true, command, roomID, what(config));
+      return purge(s, (t, n) => { if (!o.quiet && n > 0) io.err(`${command}: ${t}: deleting ${fmtInt(n)} rows`); })
+        .catch((e: unknown) => { throw e instanceof PurgeRefusedError ? new CliError(`${command}: ${e.message}`) : e; });
+    });
+    io.out(o.json ? JSON.stringify(report) : formatPurgeReport(report, title).join('\n'));
+    done(EXIT.ok);
+  };
+
   command('rooms', 'list every room with its events, state, joined members and bytes, largest first',
     'matrix-storage rooms --sort bytes --limit 20')
     .option('--sort <what>', `order by ${ROOM_SORTS.join(', ')} (default bytes)`, sortOption, 'bytes' as RoomSort)
@@ -373,16 +393,9 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--yes', 'do not ask for confirmation')
     .option('--json', 'print the report as one JSON document')
     .action(async (roomID: string, _o, cmd: Command) => {
-      const o = opts<{ yes?: boolean; json?: boolean }>(cmd);
-      checkArgument('purge-room', () => checkRoomID('ROOM_ID', roomID));
-      const { config } = load(o);
-      const report = await withStorage(config, async (s) => {
-        if (!(await s.roomserver.roomInfo(roomID))) throw new CliError(`purge-room: room ${preview(roomID)} is not in this store`);
-        await confirmDeletion(io, o.yes === true, 'purge-room', roomID, `room ${roomID} and everything stored for it from ${describeBackend(config)}`);
-        return purgeRoom(s, roomID, { onTable: (t, n) => { if (!o.quiet && n > 0) io.err(`purge-room: ${t}: deleting ${fmtInt(n)} rows`); } });
-      });
-      io.out(o.json ? JSON.stringify(report) : formatPurgeReport(report, 'purged room').join('\n'));
-      done(EXIT.ok);
+      await runPurge('purge-room', opts<{ yes?: boolean; json?: boolean }>(cmd), roomID, 'purged room',
+        (config) => `room ${roomID} and everything stored for it from ${describeBackend(config)}`,
+        (s, onTable) => purgeRoom(s, roomID, { onTable }));
     });
 
   command('purge-history', 'delete a room\'s events before an event or a time, keeping the current state, the state every kept event ' +
@@ -393,16 +406,9 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--json', 'print the report as one JSON document')
     .action(async (roomID: string, _o, cmd: Command) => {
       const o = opts<{ before: HistoryCut; yes?: boolean; json?: boolean }>(cmd);
-      checkArgument('purge-history', () => checkRoomID('ROOM_ID', roomID));
-      const { config } = load(o);
-      const report = await withStorage(config, async (s) => {
-        if (!(await s.roomserver.roomInfo(roomID))) throw new CliError(`purge-history: room ${preview(roomID)} is not in this store`);
-        await confirmDeletion(io, o.yes === true, 'purge-history', roomID, `the history of room ${roomID} before ${'beforeEventID' in o.before ? o.before.beforeEventID : new Date(o.before.beforeTimestamp).toISOString()}`);
-        return purgeHistory(s, roomID, o.before, { onTable: (t, n) => { if (!o.quiet && n > 0) io.err(`purge-history: ${t}: deleting ${fmtInt(n)} rows`); } })
-          .catch((e: unknown) => { throw e instanceof PurgeRefusedError ? new CliError(`purge-history: ${e.message}`) : e; });
-      });
-      io.out(o.json ? JSON.stringify(report) : formatPurgeReport(report, 'purged history of').join('\n'));
-      done(EXIT.ok);
+      const cut = 'beforeEventID' in o.before ? o.before.beforeEventID : new Date(o.before.beforeTimestamp).toISOString();
+      await runPurge('purge-history', o, roomID, 'purged history of', () => `the history of room ${roomID} before ${cut}`,
+        (s, onTable) => purgeHistory(s, roomID, o.before, { onTable }));
     });
 
   command('copy', 'copy every table of one store into another, between any two drivers (the same one included): resumable ' +

@@ -3,6 +3,8 @@ import type { Storage } from '../index.js';
 import type { StateEntry } from '../types/state.js';
 import { DUMP_TABLES, type DumpTableName, type StoreDump } from '../storage/tables/dump.js';
 import { RowDigest, rowsOf } from './dump-rows.js';
+// A cycle (copy.ts runs verifyCopy): both only call each other's functions, after both modules have loaded.
+import { dumpOf } from './copy.js';
 
 /**
  * Comparing two stores as `copy` does at its end and `copy --verify-only` on its own: per table, the row counts
@@ -39,8 +41,8 @@ export async function verifyCopy(source: Storage, target: Storage, options: Veri
   const started = Date.now();
   const pageSize = options.pageSize ?? 1000;
   const samplesPerRoom = options.samplesPerRoom ?? 8;
-  const from = requireDump(source);
-  const to = requireDump(target);
+  const from = dumpOf(source, 'source');
+  const to = dumpOf(target, 'target');
   const differences: string[] = [];
   const tables: TableComparison[] = [];
   const roomIDs = new Map<number, string>();
@@ -73,11 +75,6 @@ export async function verifyCopy(source: Storage, target: Storage, options: Veri
     }
   }
   return { equal: differences.length === 0, tables, rooms: roomIDs.size, sampledEvents, differences, elapsedMs: Date.now() - started };
-}
-
-function requireDump(storage: Storage): StoreDump {
-  if (!storage.dump) throw new Error(`the ${storage.config.backend} driver has no store dump`);
-  return storage.dump;
 }
 
 async function digestTable(dump: StoreDump, name: DumpTableName, pageSize: number, each?: (row: unknown, hash: Buffer) => void): Promise<RowDigest> {

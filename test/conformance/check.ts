@@ -1,16 +1,11 @@
 import { expect } from 'chai';
-import type { Storage } from '../../src/index.js';
+import { dumpOf } from '../../src/io/copy.js';
 import { checkStore, type ViolationKind } from '../../src/io/check.js';
-import type { StoreDump } from '../../src/storage/tables/dump.js';
 import { EventTypes } from '../../src/types/nids.js';
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
 import { makeEvent } from './fixtures.js';
 import { fillEveryTable, readWholeDump } from './fill-store.js';
 
-const dumpOf = (s: Storage): StoreDump => {
-  if (!s.dump) throw new Error('this driver has no StoreDump');
-  return s.dump;
-};
 
 /** NIDs no row uses: what the damaged rows point at. */
 const NOWHERE = 900_000;
@@ -35,7 +30,7 @@ export function checkTests(fw: TestFramework, driver: DriverUnderTest): void {
     test('a damaged store fails, each kind of damage named', async ({ storage }) => {
       await fillEveryTable(storage);
       await storage.roomserver.appendEvent(makeEvent({ id: '$third-create', room: '!third:example.org', type: 'm.room.create', stateKey: '', content: { room_version: '10' } }));
-      const dump = dumpOf(storage);
+      const dump = dumpOf(storage, 'store');
       const all = await readWholeDump(dump);
       const max = (xs: number[]) => Math.max(0, ...xs);
       const [E, S, B] = [max(all.events.map((e) => e.nid)), max(all.state_snapshots.map((s) => s.nid)), max(all.state_blocks.map((b) => b.nid))];

@@ -1,16 +1,13 @@
 import { expect } from 'chai';
-import type { RoomNID, Storage } from '../../src/index.js';
+import type { RoomNID } from '../../src/index.js';
 import { DUMP_TABLES, type DumpRows, type DumpTableName, type StoreDump } from '../../src/storage/tables/dump.js';
 import { stableJSON } from '../../src/io/dump-rows.js';
+import { dumpOf } from '../../src/io/copy.js';
 import { checkStore } from '../../src/io/check.js';
 import { group, SUITE_SETTINGS, type DriverUnderTest, type TestFramework } from './harness.js';
 import { makeEvent } from './fixtures.js';
 import { behaviourAfterFill, fillEveryTable, highestInUse, readWholeDump } from './fill-store.js';
 
-const dumpOf = (s: Storage): StoreDump => {
-  if (!s.dump) throw new Error('this driver has no StoreDump');
-  return s.dump;
-};
 
 /** Writes every table of `from` into `to`, in pages, as a copy does, then raises the counters. */
 async function writeAll(from: StoreDump, to: StoreDump, pageSize: number): Promise<void> {
@@ -30,7 +27,7 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
   group(fw, driver, 'Store dump (copy and check)', (test) => {
     test('the fixture puts rows in every table, and a full read returns as many rows as count says', async ({ storage }) => {
       await fillEveryTable(storage);
-      const dump = dumpOf(storage);
+      const dump = dumpOf(storage, 'store');
       const all = await readWholeDump(dump, 4);
       for (const name of DUMP_TABLES) {
         expect(all[name].length, name).to.be.greaterThan(0);
@@ -40,7 +37,7 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
 
     test('any page size reads every row exactly once', async ({ storage }) => {
       await fillEveryTable(storage);
-      const dump = dumpOf(storage);
+      const dump = dumpOf(storage, 'store');
       const whole = await readWholeDump(dump, 1000);
       expect(await readWholeDump(dump, 1)).to.deep.equal(whole);
       expect(await readWholeDump(dump, 3)).to.deep.equal(whole);
@@ -50,14 +47,14 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
       await fillEveryTable(storage);
       const copy = await driver.open(SUITE_SETTINGS);
       try {
-        await writeAll(dumpOf(storage), dumpOf(copy), 5);
-        expect(await readWholeDump(dumpOf(copy))).to.deep.equal(await readWholeDump(dumpOf(storage)));
+        await writeAll(dumpOf(storage, 'store'), dumpOf(copy, 'store'), 5);
+        expect(await readWholeDump(dumpOf(copy, 'store'))).to.deep.equal(await readWholeDump(dumpOf(storage, 'store')));
         // Writing the same pages again (a copy that resumes) changes nothing.
         const print = await copy.stats.fingerprint();
-        await writeAll(dumpOf(storage), dumpOf(copy), 2);
+        await writeAll(dumpOf(storage, 'store'), dumpOf(copy, 'store'), 2);
         expect(await copy.stats.fingerprint()).to.equal(print);
         // The same calls on both stores give the same answers, and the copy hands out no NID or position in use.
-        const inUse = highestInUse(await readWholeDump(dumpOf(storage)));
+        const inUse = highestInUse(await readWholeDump(dumpOf(storage, 'store')));
         const [original, copied] = [await behaviourAfterFill(storage), await behaviourAfterFill(copy)];
         expect(copied.same).to.deep.equal(original.same);
         for (const [counter, value] of Object.entries(copied.fresh)) expect(value, counter).to.be.greaterThan(inUse[counter]!);
@@ -68,7 +65,7 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
 
     test('counters are at least every NID and position in use; raiseCounters only raises them', async ({ storage }) => {
       await fillEveryTable(storage);
-      const dump = dumpOf(storage);
+      const dump = dumpOf(storage, 'store');
       const counters = await dump.counters();
       const all = await readWholeDump(dump);
       const max = (xs: number[]) => Math.max(0, ...xs);
@@ -88,7 +85,7 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
 
     test('deleting rows removes them and what the driver derived from them; deleting them again changes nothing', async ({ storage }) => {
       await fillEveryTable(storage);
-      const dump = dumpOf(storage);
+      const dump = dumpOf(storage, 'store');
       const all = await readWholeDump(dump);
       // A whole room (its events, JSON, references, state, memberships and the room itself), and a row or all rows
       // of every other table.
@@ -162,7 +159,7 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
     });
 
     test("the copy progress record round-trips, can be removed, and is not part of the store's content", async ({ storage }) => {
-      const dump = dumpOf(storage);
+      const dump = dumpOf(storage, 'store');
       expect(await dump.readProgress()).to.equal(undefined);
       const before = await storage.stats.fingerprint();
       const progress = { source: 'sqlite ./a.db', startedAt: '2026-12-01T00:00:00Z', table: 'events' as const, cursor: '[17]', rows: { event_types: 9, events: 12 } };

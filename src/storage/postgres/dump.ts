@@ -1,16 +1,16 @@
 import { inject, injectable } from 'inversify';
 import { CorruptionError } from '../../types/errors.js';
-import type { StateEntry } from '../../types/state.js';
-import { decodeStateBlock, encodeStateBlock, hashBlockList } from '../shared/state-codec.js';
-import type { CopyProgress, DumpRows, DumpTable, DumpTableName, StoreDump } from '../tables/dump.js';
+import { hashBlockList } from '../shared/state-codec.js';
+import { encodedBlockColumns, sqlDumpSpec, type ColumnKind, type Dialect, type DriverTable, type SqlDumpSpec } from '../shared/dump-columns.js';
+import { DUMP_TABLES, type CopyProgress, type DumpRows, type DumpTable, type DumpTableName, type StoreDump } from '../tables/dump.js';
 import type { Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 import { textHash } from './string-nid-map.js';
 import { transactionKeyHash } from './transactions.js';
 
 /**
- * The dump of a PostgreSQL store: ../sqlite/dump.ts table for table, the same rows. The dialect differences, each
- * kept visible:
+ * The dump of a PostgreSQL store: the columns shared with SQLite (../shared/dump-columns.ts), the same rows. The
+ * dialect differences, each kept visible:
  * - every column has its PostgreSQL type in the spec: a page is written as one INSERT ... SELECT FROM unnest(one
  *   array per column), so each table has one statement text (the connection prepares each text once per pooled
  *   connection and keeps it) and as many parameters as it has columns, whatever the page size (no 65535 limit);
@@ -25,32 +25,33 @@ import { transactionKeyHash } from './transactions.js';
 /** The PostgreSQL type of a column as the dump reads and writes it. */
 type PgType = 'bigint' | 'integer' | 'smallint' | 'boolean' | 'text' | 'bytea' | 'bigint[]';
 
-/** How one logical table maps to its PostgreSQL table: key columns (for paging), and row <-> record. */
-interface Spec<R> {
-  readonly table: string;
-  /** The primary key's columns: the paging order. */
-  readonly key: readonly string[];
-  /** Every column read or written, with its type (the key's and the derived ones among them). */
-  readonly types: Readonly<Record<string, PgType>>;
-  /** The columns read, in SELECT order (the key's among them). */
-  readonly columns: readonly string[];
-  readonly fromRow: (row: Record<string, unknown>) => R;
-  /** Column -> value for an INSERT (every column the table needs, the key's included). */
-  readonly toRow: (record: R) => Record<string, unknown>;
+/** PostgreSQL's encodings: flags as boolean, NID lists as bigint[] (read back as arrays of strings or numbers). */
+const POSTGRES: Dialect = {
+  bool: { encode: (b) => b, decode: (v) => v === true },
+  nidList: { encode: (nids) => nids, decode: (v) => (v as unknown[]).map(Number) },
+};
+
+/** Each kind's PostgreSQL type, unless a table names its own (the unnest arrays and cursor casts use them). */
+const KIND_TYPES: Readonly<Record<ColumnKind, PgType>> = {
+  int: 'bigint', text: 'text', nullableText: 'text', bool: 'boolean', nidList: 'bigint[]', blockEntries: 'bytea',
+};
+
+/** What PostgreSQL adds to a table's shared columns (../shared/dump-columns.ts). */
+interface PgTable<R> extends DriverTable<R> {
+  /** Types of the derived columns, and of columns whose type is not their kind's (a smallint, an integer). */
+  readonly types?: Readonly<Record<string, PgType>>;
   /** The counter (see COUNTERS) whose sequence hands out a column written here: raised past the values written. */
   readonly counter?: CounterName;
   /** A GENERATED ALWAYS identity column the write supplies: it takes OVERRIDING SYSTEM VALUE and no UPDATE may set it. */
   readonly alwaysIdentity?: string;
 }
 
-const n = (v: unknown) => Number(v);
-const s = (v: unknown) => String(v);
-const b = (v: unknown) => v === true;
-const nids = (v: unknown) => (v as unknown[]).map(Number);
-
-const entriesOf = (bytes: Buffer) => decodeStateBlock(bytes).map((e) => [e.eventTypeNID, e.eventStateKeyNID, e.eventNID] as const);
-const entriesFrom = (entries: readonly (readonly [number, number, number])[]): StateEntry[] =>
-  entries.map(([t, k, e]) => ({ eventTypeNID: t, eventStateKeyNID: k, eventNID: e }) as StateEntry);
+/** A table's mapping on PostgreSQL: the shared spec with every column's type. */
+interface Spec<R> extends SqlDumpSpec<R> {
+  readonly types: Readonly<Record<string, PgType>>;
+  readonly counter?: CounterName;
+  readonly alwaysIdentity?: string;
+}
 
 /**
  * Each counter's sequence, by the column it hands out values to (resolved with pg_get_serial_sequence: identity
@@ -78,221 +79,48 @@ type CounterName = keyof typeof COUNTERS;
  * Every logical table of a dump on PostgreSQL. The order that matters (invites, redactions, send-to-device positions)
  * lives in identity columns, which a dump carries as `seq` or `id` and writes back as it was.
  */
-const SPECS: { readonly [K in DumpTableName]: Spec<DumpRows[K]> } = {
-  event_types: {
-    table: 'roomserver_event_types', key: ['event_type_nid'], columns: ['event_type_nid', 'event_type'], counter: 'event_type_nid',
-    types: { event_type_nid: 'bigint', event_type_hash: 'bytea', event_type: 'text' },
-    fromRow: (r) => ({ nid: n(r.event_type_nid), type: s(r.event_type) }),
-    toRow: (x) => ({ event_type_nid: x.nid, event_type_hash: textHash(x.type), event_type: x.type }),
-  },
+const TABLES: { readonly [K in DumpTableName]: PgTable<DumpRows[K]> } = {
+  event_types: { key: ['event_type_nid'], counter: 'event_type_nid', types: { event_type_hash: 'bytea' }, derived: (x) => ({ event_type_hash: textHash(x.type) }) },
   event_state_keys: {
-    table: 'roomserver_event_state_keys', key: ['event_state_key_nid'], columns: ['event_state_key_nid', 'event_state_key'], counter: 'state_key_nid',
-    types: { event_state_key_nid: 'bigint', event_state_key_hash: 'bytea', event_state_key: 'text' },
-    fromRow: (r) => ({ nid: n(r.event_state_key_nid), key: s(r.event_state_key) }),
-    toRow: (x) => ({ event_state_key_nid: x.nid, event_state_key_hash: textHash(x.key), event_state_key: x.key }),
+    key: ['event_state_key_nid'], counter: 'state_key_nid', types: { event_state_key_hash: 'bytea' }, derived: (x) => ({ event_state_key_hash: textHash(x.key) }),
   },
-  rooms: {
-    table: 'roomserver_rooms', key: ['room_nid'], counter: 'room_nid',
-    columns: ['room_nid', 'room_id', 'latest_event_nids', 'last_event_sent_nid', 'state_snapshot_nid', 'room_version'],
-    types: { room_nid: 'bigint', room_id: 'text', latest_event_nids: 'bigint[]', last_event_sent_nid: 'bigint', state_snapshot_nid: 'bigint', room_version: 'text' },
-    fromRow: (r) => ({
-      nid: n(r.room_nid), roomID: s(r.room_id), version: s(r.room_version), latest: nids(r.latest_event_nids),
-      lastSent: n(r.last_event_sent_nid), snapshot: n(r.state_snapshot_nid),
-    }),
-    toRow: (x) => ({
-      room_nid: x.nid, room_id: x.roomID, latest_event_nids: x.latest, last_event_sent_nid: x.lastSent,
-      state_snapshot_nid: x.snapshot, room_version: x.version,
-    }),
-  },
-  events: {
-    table: 'roomserver_events', key: ['event_nid'], counter: 'event_nid',
-    columns: ['event_nid', 'room_nid', 'event_type_nid', 'event_state_key_nid', 'sent_to_output', 'state_snapshot_nid', 'depth', 'event_id', 'auth_event_nids', 'is_rejected'],
-    types: {
-      event_nid: 'bigint', room_nid: 'bigint', event_type_nid: 'bigint', event_state_key_nid: 'bigint', sent_to_output: 'boolean',
-      state_snapshot_nid: 'bigint', depth: 'bigint', event_id: 'text', auth_event_nids: 'bigint[]', is_rejected: 'boolean',
-    },
-    fromRow: (r) => ({
-      nid: n(r.event_nid), room: n(r.room_nid), type: n(r.event_type_nid), key: n(r.event_state_key_nid), eventID: s(r.event_id),
-      auth: nids(r.auth_event_nids), depth: n(r.depth), rejected: b(r.is_rejected), snapshot: n(r.state_snapshot_nid), sent: b(r.sent_to_output),
-    }),
-    toRow: (x) => ({
-      event_nid: x.nid, room_nid: x.room, event_type_nid: x.type, event_state_key_nid: x.key, sent_to_output: x.sent,
-      state_snapshot_nid: x.snapshot, depth: x.depth, event_id: x.eventID, auth_event_nids: x.auth, is_rejected: x.rejected,
-    }),
-  },
-  event_json: {
-    table: 'roomserver_event_json', key: ['event_nid'], columns: ['event_nid', 'event_json'],
-    types: { event_nid: 'bigint', event_json: 'text' },
-    fromRow: (r) => ({ nid: n(r.event_nid), json: s(r.event_json) }),
-    toRow: (x) => ({ event_nid: x.nid, event_json: x.json }),
-  },
-  state_blocks: {
-    table: 'roomserver_state_block', key: ['state_block_nid'], columns: ['state_block_nid', 'entries'], counter: 'state_block_nid',
-    types: { state_block_nid: 'bigint', state_block_hash: 'bytea', entry_count: 'bigint', entries: 'bytea' },
-    fromRow: (r) => ({ nid: n(r.state_block_nid), entries: entriesOf(r.entries as Buffer) }),
-    toRow: (x) => {
-      const block = encodeStateBlock(entriesFrom(x.entries));
-      return { state_block_nid: x.nid, state_block_hash: block.hash, entry_count: block.entries.length, entries: block.bytes };
-    },
-  },
+  rooms: { key: ['room_nid'], counter: 'room_nid' },
+  events: { key: ['event_nid'], counter: 'event_nid' },
+  event_json: { key: ['event_nid'] },
+  state_blocks: { key: ['state_block_nid'], counter: 'state_block_nid', types: { state_block_hash: 'bytea', entry_count: 'bigint' }, derived: encodedBlockColumns },
   state_snapshots: {
-    table: 'roomserver_state_snapshots', key: ['state_snapshot_nid'], columns: ['state_snapshot_nid', 'room_nid', 'state_block_nids'], counter: 'state_snapshot_nid',
-    types: { state_snapshot_nid: 'bigint', state_snapshot_hash: 'bytea', room_nid: 'bigint', state_block_nids: 'bigint[]' },
-    fromRow: (r) => ({ nid: n(r.state_snapshot_nid), room: n(r.room_nid), blocks: nids(r.state_block_nids) }),
-    toRow: (x) => ({ state_snapshot_nid: x.nid, state_snapshot_hash: hashBlockList(x.blocks), room_nid: x.room, state_block_nids: x.blocks }),
+    key: ['state_snapshot_nid'], counter: 'state_snapshot_nid', types: { state_snapshot_hash: 'bytea' }, derived: (x) => ({ state_snapshot_hash: hashBlockList(x.blocks) }),
   },
-  membership: {
-    table: 'roomserver_membership', key: ['room_nid', 'target_nid'],
-    columns: ['room_nid', 'target_nid', 'sender_nid', 'membership_nid', 'event_nid', 'target_local', 'forgotten'],
-    types: {
-      room_nid: 'bigint', target_nid: 'bigint', sender_nid: 'bigint', membership_nid: 'bigint', event_nid: 'bigint', target_local: 'boolean', forgotten: 'boolean',
-    },
-    fromRow: (r) => ({
-      room: n(r.room_nid), target: n(r.target_nid), sender: n(r.sender_nid), membership: n(r.membership_nid), event: n(r.event_nid),
-      local: b(r.target_local), forgotten: b(r.forgotten),
-    }),
-    toRow: (x) => ({
-      room_nid: x.room, target_nid: x.target, sender_nid: x.sender, membership_nid: x.membership, event_nid: x.event,
-      target_local: x.local, forgotten: x.forgotten,
-    }),
-  },
-  previous_events: {
-    table: 'roomserver_previous_events', key: ['previous_event_id', 'event_nid'], columns: ['previous_event_id', 'event_nid'],
-    types: { previous_event_id: 'text', event_nid: 'bigint' },
-    fromRow: (r) => ({ prev: s(r.previous_event_id), nid: n(r.event_nid) }),
-    toRow: (x) => ({ previous_event_id: x.prev, event_nid: x.nid }),
-  },
+  membership: { key: ['room_nid', 'target_nid'] },
+  previous_events: { key: ['previous_event_id', 'event_nid'] },
   // Paged by the primary key (the event ID), not by insertion, which no unique index covers; `seq` is insertion.
-  invites: {
-    table: 'roomserver_invites', key: ['invite_event_id'], counter: 'invite_seq', alwaysIdentity: 'insertion',
-    columns: ['invite_event_id', 'insertion', 'room_nid', 'target_nid', 'sender_nid', 'retired', 'invite_event_json'],
-    types: {
-      invite_event_id: 'text', insertion: 'bigint', room_nid: 'bigint', target_nid: 'bigint', sender_nid: 'bigint', retired: 'boolean', invite_event_json: 'text',
-    },
-    fromRow: (r) => ({
-      id: s(r.invite_event_id), room: n(r.room_nid), target: n(r.target_nid), sender: n(r.sender_nid), retired: b(r.retired),
-      json: s(r.invite_event_json), seq: n(r.insertion),
-    }),
-    toRow: (x) => ({
-      invite_event_id: x.id, insertion: x.seq, room_nid: x.room, target_nid: x.target, sender_nid: x.sender, retired: x.retired, invite_event_json: x.json,
-    }),
-  },
-  redactions: {
-    table: 'roomserver_redactions', key: ['redaction_event_id'], counter: 'redaction_seq', alwaysIdentity: 'insertion',
-    columns: ['redaction_event_id', 'insertion', 'redacts_event_id', 'validated'],
-    types: { redaction_event_id: 'text', insertion: 'bigint', redacts_event_id: 'text', validated: 'boolean' },
-    fromRow: (r) => ({ id: s(r.redaction_event_id), redacts: s(r.redacts_event_id), validated: b(r.validated), seq: n(r.insertion) }),
-    toRow: (x) => ({ redaction_event_id: x.id, insertion: x.seq, redacts_event_id: x.redacts, validated: x.validated }),
-  },
-  room_aliases: {
-    table: 'roomserver_room_aliases', key: ['alias'], columns: ['alias', 'room_id', 'creator_id'],
-    types: { alias: 'text', room_id: 'text', creator_id: 'text' },
-    fromRow: (r) => ({ alias: s(r.alias), roomID: s(r.room_id), creator: s(r.creator_id) }),
-    toRow: (x) => ({ alias: x.alias, room_id: x.roomID, creator_id: x.creator }),
-  },
-  published: {
-    table: 'roomserver_published', key: ['room_id'], columns: ['room_id', 'published'],
-    types: { room_id: 'text', published: 'boolean' },
-    fromRow: (r) => ({ roomID: s(r.room_id), published: b(r.published) }),
-    toRow: (x) => ({ room_id: x.roomID, published: x.published }),
-  },
+  invites: { key: ['invite_event_id'], counter: 'invite_seq', alwaysIdentity: 'insertion', extraColumns: { insertion: ['seq', 'int'] } },
+  redactions: { key: ['redaction_event_id'], counter: 'redaction_seq', alwaysIdentity: 'insertion', extraColumns: { insertion: ['seq', 'int'] } },
+  room_aliases: { key: ['alias'] },
+  published: { key: ['room_id'] },
   // Paged by the key hash, the primary key (the three parts themselves have no index).
-  transactions: {
-    table: 'roomserver_transactions', key: ['transaction_key_hash'],
-    columns: ['transaction_key_hash', 'transaction_id', 'session_id', 'user_id', 'event_id'],
-    types: { transaction_key_hash: 'bytea', transaction_id: 'text', session_id: 'bigint', user_id: 'text', event_id: 'text' },
-    fromRow: (r) => ({ transactionID: s(r.transaction_id), sessionID: n(r.session_id), userID: s(r.user_id), eventID: s(r.event_id) }),
-    toRow: (x) => ({ transaction_key_hash: transactionKeyHash(x), transaction_id: x.transactionID, session_id: x.sessionID, user_id: x.userID, event_id: x.eventID }),
-  },
-  federation_blacklist: {
-    table: 'federationsender_blacklist', key: ['server_name'], columns: ['server_name'],
-    types: { server_name: 'text' },
-    fromRow: (r) => ({ server: s(r.server_name) }),
-    toRow: (x) => ({ server_name: x.server }),
-  },
-  device_keys: {
-    table: 'keyserver_device_keys', key: ['user_id', 'device_id'], columns: ['user_id', 'device_id', 'ts_added_secs', 'key_json', 'stream_id', 'display_name'],
-    types: { user_id: 'text', device_id: 'text', ts_added_secs: 'bigint', key_json: 'text', stream_id: 'bigint', display_name: 'text' },
-    fromRow: (r) => ({
-      userID: s(r.user_id), deviceID: s(r.device_id), tsAdded: n(r.ts_added_secs), keyJSON: s(r.key_json), streamID: n(r.stream_id),
-      displayName: r.display_name === null ? null : s(r.display_name),
-    }),
-    toRow: (x) => ({ user_id: x.userID, device_id: x.deviceID, ts_added_secs: x.tsAdded, key_json: x.keyJSON, stream_id: x.streamID, display_name: x.displayName }),
-  },
-  one_time_keys: {
-    table: 'keyserver_one_time_keys', key: ['user_id', 'device_id', 'algorithm', 'key_id'],
-    columns: ['user_id', 'device_id', 'algorithm', 'key_id', 'ts_added_secs', 'key_json'],
-    types: { user_id: 'text', device_id: 'text', algorithm: 'text', key_id: 'text', ts_added_secs: 'bigint', key_json: 'text' },
-    fromRow: (r) => ({
-      userID: s(r.user_id), deviceID: s(r.device_id), algorithm: s(r.algorithm), keyID: s(r.key_id), tsAdded: n(r.ts_added_secs), keyJSON: s(r.key_json),
-    }),
-    toRow: (x) => ({ user_id: x.userID, device_id: x.deviceID, algorithm: x.algorithm, key_id: x.keyID, ts_added_secs: x.tsAdded, key_json: x.keyJSON }),
-  },
-  key_changes: {
-    table: 'keyserver_key_changes', key: ['user_id'], columns: ['user_id', 'change_id'], counter: 'key_change_id',
-    types: { user_id: 'text', change_id: 'bigint' },
-    fromRow: (r) => ({ userID: s(r.user_id), changeID: n(r.change_id) }),
-    toRow: (x) => ({ user_id: x.userID, change_id: x.changeID }),
-  },
-  cross_signing_keys: {
-    table: 'keyserver_cross_signing_keys', key: ['user_id', 'key_type'], columns: ['user_id', 'key_type', 'key_data'],
-    types: { user_id: 'text', key_type: 'smallint', key_data: 'text' },
-    fromRow: (r) => ({ userID: s(r.user_id), keyType: n(r.key_type), keyData: s(r.key_data) }),
-    toRow: (x) => ({ user_id: x.userID, key_type: x.keyType, key_data: x.keyData }),
-  },
-  cross_signing_sigs: {
-    table: 'keyserver_cross_signing_sigs', key: ['target_user_id', 'target_key_id', 'origin_user_id'],
-    columns: ['target_user_id', 'target_key_id', 'origin_user_id', 'origin_key_id', 'signature'],
-    types: { target_user_id: 'text', target_key_id: 'text', origin_user_id: 'text', origin_key_id: 'text', signature: 'text' },
-    fromRow: (r) => ({
-      originUserID: s(r.origin_user_id), originKeyID: s(r.origin_key_id), targetUserID: s(r.target_user_id), targetKeyID: s(r.target_key_id), signature: s(r.signature),
-    }),
-    toRow: (x) => ({
-      origin_user_id: x.originUserID, origin_key_id: x.originKeyID, target_user_id: x.targetUserID, target_key_id: x.targetKeyID, signature: x.signature,
-    }),
-  },
-  stale_device_lists: {
-    table: 'keyserver_stale_device_lists', key: ['user_id'], columns: ['user_id', 'domain', 'is_stale', 'ts_added_secs'],
-    types: { user_id: 'text', domain: 'text', is_stale: 'boolean', ts_added_secs: 'bigint' },
-    fromRow: (r) => ({ userID: s(r.user_id), domain: s(r.domain), stale: b(r.is_stale), tsAdded: n(r.ts_added_secs) }),
-    toRow: (x) => ({ user_id: x.userID, domain: x.domain, is_stale: x.stale, ts_added_secs: x.tsAdded }),
-  },
-  key_backup_versions: {
-    table: 'userapi_key_backup_versions', key: ['version'], columns: ['version', 'user_id', 'algorithm', 'auth_data', 'etag', 'deleted'],
-    counter: 'key_backup_version', alwaysIdentity: 'version',
-    types: { version: 'bigint', user_id: 'text', algorithm: 'text', auth_data: 'text', etag: 'text', deleted: 'boolean' },
-    fromRow: (r) => ({ version: n(r.version), userID: s(r.user_id), algorithm: s(r.algorithm), authData: s(r.auth_data), etag: s(r.etag), deleted: b(r.deleted) }),
-    toRow: (x) => ({ version: x.version, user_id: x.userID, algorithm: x.algorithm, auth_data: x.authData, etag: x.etag, deleted: x.deleted }),
-  },
-  key_backups: {
-    table: 'userapi_key_backups', key: ['user_id', 'version', 'room_id', 'session_id'],
-    columns: ['user_id', 'version', 'room_id', 'session_id', 'first_message_index', 'forwarded_count', 'is_verified', 'session_data'],
-    types: {
-      user_id: 'text', version: 'text', room_id: 'text', session_id: 'text', first_message_index: 'bigint', forwarded_count: 'bigint',
-      is_verified: 'boolean', session_data: 'text',
-    },
-    fromRow: (r) => ({
-      userID: s(r.user_id), version: s(r.version), roomID: s(r.room_id), sessionID: s(r.session_id), firstMessageIndex: n(r.first_message_index),
-      forwardedCount: n(r.forwarded_count), verified: b(r.is_verified), sessionData: s(r.session_data),
-    }),
-    toRow: (x) => ({
-      user_id: x.userID, version: x.version, room_id: x.roomID, session_id: x.sessionID, first_message_index: x.firstMessageIndex,
-      forwarded_count: x.forwardedCount, is_verified: x.verified, session_data: x.sessionData,
-    }),
-  },
-  send_to_device: {
-    table: 'syncapi_send_to_device', key: ['id'], columns: ['id', 'user_id', 'device_id', 'content'], counter: 'send_to_device_id', alwaysIdentity: 'id',
-    types: { id: 'bigint', user_id: 'text', device_id: 'text', content: 'text' },
-    fromRow: (r) => ({ id: n(r.id), userID: s(r.user_id), deviceID: s(r.device_id), content: s(r.content) }),
-    toRow: (x) => ({ id: x.id, user_id: x.userID, device_id: x.deviceID, content: x.content }),
-  },
-  partition_offsets: {
-    table: 'partition_offsets', key: ['topic', 'partition'], columns: ['topic', 'partition', 'partition_offset'],
-    types: { topic: 'text', partition: 'integer', partition_offset: 'bigint' },
-    fromRow: (r) => ({ topic: s(r.topic), partition: n(r.partition), offset: n(r.partition_offset) }),
-    toRow: (x) => ({ topic: x.topic, partition: x.partition, partition_offset: x.offset }),
-  },
+  transactions: { key: ['transaction_key_hash'], types: { transaction_key_hash: 'bytea' }, derived: (x) => ({ transaction_key_hash: transactionKeyHash(x) }) },
+  federation_blacklist: { key: ['server_name'] },
+  device_keys: { key: ['user_id', 'device_id'] },
+  one_time_keys: { key: ['user_id', 'device_id', 'algorithm', 'key_id'] },
+  key_changes: { key: ['user_id'], counter: 'key_change_id' },
+  cross_signing_keys: { key: ['user_id', 'key_type'], types: { key_type: 'smallint' } },
+  cross_signing_sigs: { key: ['target_user_id', 'target_key_id', 'origin_user_id'] },
+  stale_device_lists: { key: ['user_id'] },
+  key_backup_versions: { key: ['version'], counter: 'key_backup_version', alwaysIdentity: 'version' },
+  key_backups: { key: ['user_id', 'version', 'room_id', 'session_id'] },
+  send_to_device: { key: ['id'], counter: 'send_to_device_id', alwaysIdentity: 'id' },
+  partition_offsets: { key: ['topic', 'partition'], types: { partition: 'integer' } },
 };
+
+function pgSpec<K extends DumpTableName>(name: K): Spec<DumpRows[K]> {
+  const table = TABLES[name] as PgTable<DumpRows[K]>;
+  const shared = sqlDumpSpec(name, POSTGRES, table);
+  const types = { ...Object.fromEntries(Object.entries(shared.kinds).map(([column, kind]) => [column, KIND_TYPES[kind]])), ...table.types };
+  return { ...shared, types, ...(table.counter ? { counter: table.counter } : {}), ...(table.alwaysIdentity ? { alwaysIdentity: table.alwaysIdentity } : {}) };
+}
+
+const SPECS = Object.fromEntries(DUMP_TABLES.map((name) => [name, pgSpec(name)])) as { readonly [K in DumpTableName]: Spec<DumpRows[K]> };
 
 /** A key value as a cursor carries it (JSON): bytea as hex, the rest as read. */
 const toCursor = (type: PgType, v: unknown): unknown => (type === 'bytea' ? (v as Buffer).toString('hex') : v);
