@@ -91,10 +91,58 @@ export function decodeStateBlock(bytes: Uint8Array, blockNID?: StateBlockNID): S
   return entries;
 }
 
-/** The content address of an ordered snapshot block list: SHA-256 of its JSON text, e.g. "[4,9,2]". */
+/**
+ * The Cosmos DB content address of an ordered snapshot block list: SHA-256 of its JSON text, e.g. "[4,9,2]".
+ * (Cosmos DB keys documents by the whole hash; the SQL drivers use the 32-bit content key below.)
+ */
 export function hashBlockList(stateBlockNIDs: readonly number[]): Buffer {
   return sha256(Buffer.from(JSON.stringify(stateBlockNIDs)));
 }
+
+const LIST_V1 = 1;
+
+/**
+ * The one binary encoding of a snapshot's ordered block list on the SQL drivers: a format byte, then each NID as
+ * a signed varint delta from the one before (the first from 0). Lists run old blocks to new, so NIDs mostly
+ * rise and a delta takes 1 to 2 bytes: a 33-block list is about 60 bytes, against about 200 as JSON text.
+ */
+export function encodeBlockList(stateBlockNIDs: readonly number[]): Buffer {
+  const out = new VarintWriter();
+  out.byte(LIST_V1);
+  let prev = 0;
+  for (const nid of stateBlockNIDs) {
+    out.sint(nid - prev);
+    prev = nid;
+  }
+  return out.finish();
+}
+
+export function decodeBlockList(bytes: Uint8Array, snapshotNID?: number): StateBlockNID[] {
+  const r = new VarintReader(bytes, snapshotNID, 'state snapshot');
+  if (r.byte() !== LIST_V1) throw new CorruptionError(`state snapshot ${snapshotNID ?? '?'} has an unknown format`);
+  const out: StateBlockNID[] = [];
+  let nid = 0;
+  while (!r.atEnd()) {
+    nid += r.sint();
+    out.push(nid as StateBlockNID);
+  }
+  return out;
+}
+
+/**
+ * A content key: the first 32 bits of the SHA-256 of an encoding (a block's entries, a snapshot's block list), as
+ * a signed integer, 4 bytes in a row and in its unique index on either SQL engine (a 32-byte hash took 32 in
+ * each). 32 bits are not collision-free, and need not be: the unique index holds a key once, a writer only takes
+ * a key's row as its own after comparing the content, and two contents with one key are told apart by linear
+ * probing (key + 1, key + 2, ...; see content-keys.ts). Collisions stay rare enough to cost nothing measurable:
+ * with n rows stored, an insert probes a second key with probability about n / 2^32 (0.02% at a million rows).
+ */
+export function contentKey(bytes: Uint8Array): number {
+  return sha256(bytes).readInt32BE(0);
+}
+
+/** The key probed after `key`: the next 32-bit signed integer, wrapping around. */
+export const nextContentKey = (key: number): number => (key + 1) | 0;
 
 export const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest();
 
@@ -113,6 +161,17 @@ class VarintWriter {
     }
     this.byte(n);
   }
+  /**
+   * Signed varint: the first byte holds the sign (bit 6) and the low 6 bits of the magnitude, later bytes 7 bits
+   * each. Unlike zigzag, nothing doubles the magnitude, so any delta between NIDs up to 2^53 stays exact.
+   */
+  sint(n: number): void {
+    let m = Math.abs(n);
+    const first = (n < 0 ? 0x40 : 0) | (m % 0x40);
+    m = Math.floor(m / 0x40);
+    this.byte(m > 0 ? first | 0x80 : first);
+    if (m > 0) this.uint(m);
+  }
   finish(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.len));
   }
@@ -125,10 +184,19 @@ class VarintWriter {
 
 class VarintReader {
   private pos = 0;
-  constructor(private readonly bytes: Uint8Array, private readonly blockNID: number | undefined) {}
+  constructor(private readonly bytes: Uint8Array, private readonly blockNID: number | undefined, private readonly what = 'state block') {}
   byte(): number {
-    if (this.pos >= this.bytes.length) throw new CorruptionError(`state block ${this.blockNID ?? '?'} is truncated`);
+    if (this.pos >= this.bytes.length) throw new CorruptionError(`${this.what} ${this.blockNID ?? '?'} is truncated`);
     return this.bytes[this.pos++]!;
+  }
+  atEnd(): boolean {
+    return this.pos === this.bytes.length;
+  }
+  sint(): number {
+    const first = this.byte();
+    const low = first & 0x3f;
+    const magnitude = first & 0x80 ? low + this.uint() * 0x40 : low;
+    return first & 0x40 ? -magnitude : magnitude;
   }
   uint(): number {
     let n = 0;
@@ -138,10 +206,10 @@ class VarintReader {
       n += (b & 0x7f) * scale;
       if (b < 0x80) return n;
       scale *= 0x80;
-      if (scale > 2 ** 56) throw new CorruptionError(`state block ${this.blockNID ?? '?'} has an overlong number`);
+      if (scale > 2 ** 56) throw new CorruptionError(`${this.what} ${this.blockNID ?? '?'} has an overlong number`);
     }
   }
   end(): void {
-    if (this.pos !== this.bytes.length) throw new CorruptionError(`state block ${this.blockNID ?? '?'} has trailing bytes`);
+    if (this.pos !== this.bytes.length) throw new CorruptionError(`${this.what} ${this.blockNID ?? '?'} has trailing bytes`);
   }
 }
