@@ -1,7 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { CorruptionError } from '../../types/errors.js';
-import { hashBlockList } from '../shared/state-codec.js';
-import { encodedBlockColumns, sqlDumpSpec, type ColumnKind, type Dialect, type DriverTable, type SqlDumpSpec } from '../shared/dump-columns.js';
+import { contentKeyedTable, encodedBlockColumns, encodedListColumns, probeContentKeys, sqlDumpSpec, type ColumnKind, type Dialect, type DriverTable, type SqlDumpSpec } from '../shared/dump-columns.js';
 import { DUMP_TABLES, type CopyProgress, type DumpRows, type DumpTable, type DumpTableName, type StoreDump } from '../tables/dump.js';
 import type { Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
@@ -33,7 +32,7 @@ const POSTGRES: Dialect = {
 
 /** Each kind's PostgreSQL type, unless a table names its own (the unnest arrays and cursor casts use them). */
 const KIND_TYPES: Readonly<Record<ColumnKind, PgType>> = {
-  int: 'bigint', text: 'text', nullableText: 'text', bool: 'boolean', nidList: 'bigint[]', blockEntries: 'bytea',
+  int: 'bigint', text: 'text', nullableText: 'text', bool: 'boolean', nidList: 'bigint[]', blockEntries: 'bytea', blockList: 'bytea',
 };
 
 /** What PostgreSQL adds to a table's shared columns (../shared/dump-columns.ts). */
@@ -87,10 +86,8 @@ const TABLES: { readonly [K in DumpTableName]: PgTable<DumpRows[K]> } = {
   rooms: { key: ['room_nid'], counter: 'room_nid' },
   events: { key: ['event_nid'], counter: 'event_nid' },
   event_json: { key: ['event_nid'] },
-  state_blocks: { key: ['state_block_nid'], counter: 'state_block_nid', types: { state_block_hash: 'bytea', entry_count: 'bigint' }, derived: encodedBlockColumns },
-  state_snapshots: {
-    key: ['state_snapshot_nid'], counter: 'state_snapshot_nid', types: { state_snapshot_hash: 'bytea' }, derived: (x) => ({ state_snapshot_hash: hashBlockList(x.blocks) }),
-  },
+  state_blocks: { key: ['state_block_nid'], counter: 'state_block_nid', types: { content_key: 'integer', entry_count: 'bigint' }, derived: encodedBlockColumns },
+  state_snapshots: { key: ['state_snapshot_nid'], counter: 'state_snapshot_nid', types: { content_key: 'integer' }, derived: encodedListColumns },
   membership: { key: ['room_nid', 'target_nid'] },
   previous_events: { key: ['previous_event_id', 'event_nid'] },
   // Paged by the primary key (the event ID), not by insertion, which no unique index covers; `seq` is insertion.
@@ -183,6 +180,12 @@ export class PostgresStoreDump implements StoreDump {
         if (records.length === 0) return;
         await conn.transaction(async (tx) => {
           const rows = records.map(spec.toRow);
+          const keyed = contentKeyedTable(name);
+          if (keyed) {
+            await probeContentKeys(name, rows, async (keys) => new Map((await conn.query<{ key: number; nid: string }>(tx,
+              `SELECT content_key AS key, ${keyed.nidColumn} AS nid FROM ${keyed.table} WHERE content_key = ANY($1::integer[])`, [keys]))
+              .rows.map((r) => [r.key, Number(r.nid)])));
+          }
           const columns = Object.keys(rows[0]!);
           await conn.query(tx, insertStatement(spec as Spec<unknown>, columns),
             columns.map((c) => columnParam(spec.types[c]!, rows.map((row) => row[c]))));

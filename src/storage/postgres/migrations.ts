@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import type { MigrationProgress } from '../../di/driver.js';
 import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
+import { assignContentKeys } from '../shared/content-keys.js';
+import { contentKey, encodeBlockList } from '../shared/state-codec.js';
 
 /**
  * The PostgreSQL schema, as an append-only list of versioned migrations. Never edit a migration that has shipped:
@@ -26,6 +28,49 @@ interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /** Work SQL alone cannot do (binary encodings), run after `sql` in the same transaction; `finish` then runs. */
+  readonly run?: (client: pg.PoolClient) => Promise<void>;
+  readonly finish?: string;
+}
+
+const PAGE = 1000;
+
+/** Rows of a table in primary key order, a page at a time. */
+async function* pages<R>(client: pg.PoolClient, sql: string): AsyncGenerator<R[]> {
+  for (let after = 0; ;) {
+    const rows = (await client.query(sql, [after, PAGE])).rows as (R & { nid: number })[];
+    if (rows.length === 0) return;
+    yield rows;
+    after = Number(rows.at(-1)!.nid);
+  }
+}
+
+/**
+ * Version 4: the compact state layout. Every block and snapshot row gets its 32-bit content key (probing past
+ * collisions, rows taken in NID order as they were first stored) and every snapshot its block list in the binary
+ * encoding; NIDs and identity sequences stay as they are.
+ */
+async function compactStateLayout(client: pg.PoolClient): Promise<void> {
+  const convert = async <R extends { nid: number }>(table: string, nidColumn: string, select: string,
+    row: (r: R) => { key: number; set: unknown[] }, setSql: string, setTypes: string[]) => {
+    for await (const rows of pages<R>(client, select)) {
+      const converted = rows.map((r) => ({ nid: Number(r.nid), ...row(r) }));
+      const keys = await assignContentKeys(table, converted, async (asked) => new Map((await client.query<{ key: number; nid: string }>(
+        `SELECT content_key AS key, ${nidColumn} AS nid FROM ${table} WHERE content_key = ANY($1::int4[])`, [asked])).rows.map((h) => [h.key, Number(h.nid)])));
+      await client.query(`UPDATE ${table} t SET content_key = u.key${setSql} FROM unnest($1::bigint[], $2::int4[]${setTypes.map((ty, i) => `, $${i + 3}::${ty}[]`).join('')})
+        AS u(nid, key${setTypes.map((_, i) => `, v${i}`).join('')}) WHERE t.${nidColumn} = u.nid`,
+      [converted.map((c) => c.nid), keys, ...setTypes.map((_, i) => converted.map((c) => c.set[i]))]);
+    }
+  };
+  await convert<{ nid: number; entries: Buffer }>('roomserver_state_block', 'state_block_nid',
+    'SELECT state_block_nid AS nid, entries FROM roomserver_state_block WHERE state_block_nid > $1 ORDER BY state_block_nid LIMIT $2',
+    (r) => ({ key: contentKey(r.entries), set: [] }), '', []);
+  await convert<{ nid: number; blocks: (string | number)[] }>('roomserver_state_snapshots', 'state_snapshot_nid',
+    'SELECT state_snapshot_nid AS nid, state_block_nids AS blocks FROM roomserver_state_snapshots WHERE state_snapshot_nid > $1 ORDER BY state_snapshot_nid LIMIT $2',
+    (r) => {
+      const list = encodeBlockList(r.blocks.map(Number));
+      return { key: contentKey(list), set: [list] };
+    }, ', block_list = u.v0', ['bytea']);
 }
 
 /** The first NID handed out for event types and state keys that are not preassigned. */
@@ -284,6 +329,23 @@ export const MIGRATIONS: readonly Migration[] = [
           WHERE e.room_nid = r.room_nid AND e.event_type_nid = 1 AND e.event_state_key_nid = 1);
     `,
   },
+  {
+    version: 4,
+    name: 'compact state layout: 32-bit content keys, binary block lists',
+    // The unique indexes come first: the conversion looks keys up through them as it assigns them.
+    sql: `
+      ALTER TABLE roomserver_state_block ADD COLUMN content_key int4;
+      CREATE UNIQUE INDEX roomserver_state_block_content_key ON roomserver_state_block (content_key);
+      ALTER TABLE roomserver_state_snapshots ADD COLUMN content_key int4, ADD COLUMN block_list bytea;
+      CREATE UNIQUE INDEX roomserver_state_snapshots_content_key ON roomserver_state_snapshots (content_key);
+    `,
+    run: compactStateLayout,
+    finish: `
+      ALTER TABLE roomserver_state_block DROP COLUMN state_block_hash, ALTER COLUMN content_key SET NOT NULL;
+      ALTER TABLE roomserver_state_snapshots DROP COLUMN state_snapshot_hash, DROP COLUMN state_block_nids,
+        ALTER COLUMN content_key SET NOT NULL, ALTER COLUMN block_list SET NOT NULL;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */
@@ -320,6 +382,8 @@ export async function migrate(pool: pg.Pool, schema: string, onProgress?: (p: Mi
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
         await client.query(m.sql);
+        await m.run?.(client);
+        if (m.finish) await client.query(m.finish);
         await client.query('INSERT INTO matrix_storage_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
         applied.push(m.version);
         // Within the one transaction: "done" means applied, visible once it commits.

@@ -19,8 +19,8 @@ export class PostgresStoreStats implements StoreStatsReader {
         (SELECT count(*) FROM roomserver_state_snapshots) AS "stateSnapshots",
         (SELECT count(*) FROM roomserver_state_block) AS "stateBlocks",
         (SELECT coalesce(sum(entry_count), 0)::bigint FROM roomserver_state_block) AS "stateTuples",
-        (SELECT coalesce(sum(pg_column_size(entries) + pg_column_size(state_block_hash)), 0)::bigint FROM roomserver_state_block)
-          + (SELECT coalesce(sum(pg_column_size(state_block_nids) + pg_column_size(state_snapshot_hash)), 0)::bigint
+        (SELECT coalesce(sum(pg_column_size(entries) + 4), 0)::bigint FROM roomserver_state_block)
+          + (SELECT coalesce(sum(pg_column_size(block_list) + 4), 0)::bigint
              FROM roomserver_state_snapshots) AS "stateBytes",
         (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
           WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'm')) AS "totalBytes"`);

@@ -1,6 +1,7 @@
 import type { StateEntry } from '../../types/state.js';
 import type { DumpEntry, DumpRows, DumpTableName } from '../tables/dump.js';
-import { decodeStateBlock, encodeStateBlock } from './state-codec.js';
+import { assignContentKeys } from './content-keys.js';
+import { contentKey, decodeBlockList, decodeStateBlock, encodeBlockList, encodeStateBlock } from './state-codec.js';
 
 /**
  * The dump's rows as the SQL drivers store them, written once for both: each logical table's SQL table and the
@@ -9,7 +10,7 @@ import { decodeStateBlock, encodeStateBlock } from './state-codec.js';
  * primary key a table is paged by, the column that keeps insertion order (SQLite's rowid, PostgreSQL's identity),
  * and the columns a driver computes on write (hashes, counts).
  */
-export type ColumnKind = 'int' | 'text' | 'nullableText' | 'bool' | 'nidList' | 'blockEntries';
+export type ColumnKind = 'int' | 'text' | 'nullableText' | 'bool' | 'nidList' | 'blockEntries' | 'blockList';
 
 /** Column -> [the field it holds, how it is stored]. */
 export type ColumnMap<R> = Readonly<Record<string, readonly [keyof R & string, ColumnKind]>>;
@@ -43,7 +44,7 @@ export const DUMP_COLUMNS: { readonly [K in DumpTableName]: { readonly table: st
   state_blocks: { table: 'roomserver_state_block', columns: { state_block_nid: ['nid', 'int'], entries: ['entries', 'blockEntries'] } },
   state_snapshots: {
     table: 'roomserver_state_snapshots',
-    columns: { state_snapshot_nid: ['nid', 'int'], room_nid: ['room', 'int'], state_block_nids: ['blocks', 'nidList'] },
+    columns: { state_snapshot_nid: ['nid', 'int'], room_nid: ['room', 'int'], block_list: ['blocks', 'blockList'] },
   },
   membership: {
     table: 'roomserver_membership',
@@ -155,6 +156,7 @@ function decode(dialect: Dialect, kind: ColumnKind, v: unknown): unknown {
     case 'bool': return dialect.bool.decode(v);
     case 'nidList': return dialect.nidList.decode(v);
     case 'blockEntries': return entriesOf(v as Uint8Array);
+    case 'blockList': return decodeBlockList(v as Uint8Array);
   }
 }
 
@@ -163,14 +165,42 @@ function encode(dialect: Dialect, kind: ColumnKind, v: unknown): unknown {
     case 'bool': return dialect.bool.encode(v as boolean);
     case 'nidList': return dialect.nidList.encode(v as number[]);
     case 'blockEntries': return encodeStateBlock(entriesFrom(v as DumpEntry[])).bytes;
+    case 'blockList': return encodeBlockList(v as number[]);
     default: return v;
   }
 }
 
-/** The state block a row's entries encode to: its bytes, content address and entry count, as both SQL tables store them. */
-export function encodedBlockColumns(record: DumpRows['state_blocks']): { state_block_hash: Buffer; entry_count: number; entries: Buffer } {
+/** The state block a row's entries encode to: its bytes, first content key and entry count, as both SQL tables store them. */
+export function encodedBlockColumns(record: DumpRows['state_blocks']): { content_key: number; entry_count: number; entries: Buffer } {
   const block = encodeStateBlock(entriesFrom(record.entries));
-  return { state_block_hash: block.hash, entry_count: block.entries.length, entries: block.bytes };
+  return { content_key: contentKey(block.bytes), entry_count: block.entries.length, entries: block.bytes };
+}
+
+/** A snapshot row's first content key (its block list is encoded as a `blockList` column). */
+export function encodedListColumns(record: DumpRows['state_snapshots']): { content_key: number } {
+  return { content_key: contentKey(encodeBlockList(record.blocks)) };
+}
+
+/** The tables whose rows carry a content key (state-codec.ts), by the column of the NID a key belongs to. */
+const CONTENT_KEYED: Partial<Record<DumpTableName, string>> = { state_blocks: 'state_block_nid', state_snapshots: 'state_snapshot_nid' };
+
+/**
+ * Moves each row's content key past keys the target holds for another NID, or that an earlier row of the page
+ * takes (content-keys.ts): a page written as it is would otherwise hit the unique index, or, with SQLite's
+ * INSERT OR REPLACE, delete the row that held the key. Other tables' rows are left as they are.
+ */
+export async function probeContentKeys(name: DumpTableName, rows: Record<string, unknown>[],
+  holders: (keys: readonly number[]) => Promise<ReadonlyMap<number, number>>): Promise<void> {
+  const nidColumn = CONTENT_KEYED[name];
+  if (!nidColumn) return;
+  const keys = await assignContentKeys(name, rows.map((r) => ({ nid: Number(r[nidColumn]), key: r.content_key as number })), holders);
+  rows.forEach((r, i) => { r.content_key = keys[i]; });
+}
+
+/** The table a content-keyed dump table is stored in, and its NID column; undefined for other tables. */
+export function contentKeyedTable(name: DumpTableName): { table: string; nidColumn: string } | undefined {
+  const nidColumn = CONTENT_KEYED[name];
+  return nidColumn ? { table: DUMP_COLUMNS[name].table, nidColumn } : undefined;
 }
 
 export function sqlDumpSpec<K extends DumpTableName>(name: K, dialect: Dialect, driver: DriverTable<DumpRows[K]>): SqlDumpSpec<DumpRows[K]> {

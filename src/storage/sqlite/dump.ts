@@ -1,6 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { hashBlockList } from '../shared/state-codec.js';
-import { encodedBlockColumns, sqlDumpSpec, type Dialect, type DriverTable, type SqlDumpSpec } from '../shared/dump-columns.js';
+import { contentKeyedTable, encodedBlockColumns, encodedListColumns, probeContentKeys, sqlDumpSpec, type Dialect, type DriverTable, type SqlDumpSpec } from '../shared/dump-columns.js';
 import { DUMP_TABLES, type CopyProgress, type DumpRows, type DumpTable, type DumpTableName, type StoreDump } from '../tables/dump.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { bool, nidList, parseNIDList } from './values.js';
@@ -23,7 +22,7 @@ const TABLES: { readonly [K in DumpTableName]: DriverTable<DumpRows[K]> } = {
   events: { key: ['event_nid'] },
   event_json: { key: ['event_nid'] },
   state_blocks: { key: ['state_block_nid'], derived: encodedBlockColumns },
-  state_snapshots: { key: ['state_snapshot_nid'], derived: (x) => ({ state_snapshot_hash: hashBlockList(x.blocks) }) },
+  state_snapshots: { key: ['state_snapshot_nid'], derived: encodedListColumns },
   membership: { key: ['room_nid', 'target_nid'] },
   previous_events: { key: ['previous_event_id', 'event_nid'] },
   invites: { key: ['rowid'], extraColumns: { rowid: ['seq', 'int'] } },
@@ -77,15 +76,21 @@ export class SqliteStoreDump implements StoreDump {
         const last = rows.at(-1);
         return { rows: rows.map(spec.fromRow), next: rows.length === limit && last ? JSON.stringify(spec.key.map((k) => last[k])) : undefined };
       }),
-      write: (records) => conn.transaction(async (tx) => conn.run(tx, (c) => {
+      write: (records) => conn.transaction(async (tx) => {
         if (records.length === 0) return;
-        const columns = Object.keys(spec.toRow(records[0]!));
-        const insert = c.stmt(`INSERT OR REPLACE INTO ${spec.table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
-        for (const r of records) {
-          const row = spec.toRow(r);
-          insert.run(...columns.map((col) => row[col]));
+        const rows = records.map(spec.toRow);
+        const keyed = contentKeyedTable(name);
+        if (keyed) {
+          await probeContentKeys(name, rows, (keys) => conn.run(tx, (c) => new Map((c.stmt(`SELECT content_key AS key, ${keyed.nidColumn} AS nid
+            FROM ${keyed.table} WHERE content_key IN (SELECT value FROM json_each(?))`).all(JSON.stringify(keys)) as { key: number; nid: number }[])
+            .map((r) => [r.key, r.nid]))));
         }
-      })),
+        await conn.run(tx, (c) => {
+          const columns = Object.keys(rows[0]!);
+          const insert = c.stmt(`INSERT OR REPLACE INTO ${spec.table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
+          for (const row of rows) insert.run(...columns.map((col) => row[col]));
+        });
+      }),
       delete: (records) => conn.transaction(async (tx) => conn.run(tx, (c) => {
         if (records.length === 0) return;
         const remove = c.stmt(`DELETE FROM ${spec.table} WHERE (${keyList}) = (${spec.key.map(() => '?').join(', ')})`);

@@ -1,19 +1,72 @@
 import type Database from 'better-sqlite3';
 import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
 import type { MigrationProgress } from '../../di/driver.js';
+import { probeSync } from '../shared/content-keys.js';
+import { contentKey, encodeBlockList } from '../shared/state-codec.js';
 
 /**
  * The SQLite schema, as an append-only list of versioned migrations. Never edit a migration that has shipped:
  * add the next one. Each runs in its own transaction and is recorded in matrix_storage_migrations, so opening a
  * store twice, or from two processes at once, applies each exactly once.
  *
- * Dialect notes (PostgreSQL in ../postgres/migrations.ts): NID lists are JSON text here and bigint[] there;
- * binary columns are BLOB here and bytea there; booleans are 0/1 here.
+ * Dialect notes (PostgreSQL in ../postgres/migrations.ts): NID lists are JSON text here and bigint[] there
+ * (a snapshot's block list is the shared binary encoding on both since version 4); binary columns are BLOB here
+ * and bytea there; booleans are 0/1 here.
  */
 interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /** Work SQL alone cannot do (binary encodings), run after `sql` in the same transaction. */
+  readonly run?: (db: Database.Database) => void;
+}
+
+const PAGE = 1000;
+
+/** Rows of a table in primary key order, a page at a time (a statement may not write while another iterates). */
+function* pages<R>(db: Database.Database, sql: string): Generator<R[]> {
+  const page = db.prepare(sql);
+  for (let after = 0; ;) {
+    const rows = page.all(after, PAGE) as (R & { nid: number })[];
+    if (rows.length === 0) return;
+    yield rows;
+    after = rows.at(-1)!.nid;
+  }
+}
+
+/**
+ * Version 4: the compact state layout. Each block and snapshot row is rewritten with its 32-bit content key
+ * (probing past collisions, rows taken in NID order as they were first stored), and each snapshot's block list in
+ * the binary encoding; the NIDs and each table's AUTOINCREMENT counter are kept.
+ */
+function compactStateLayout(db: Database.Database): void {
+  const sequence = (table: string) => (db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as { seq: number } | undefined)?.seq ?? 0;
+  const counters = { roomserver_state_block: sequence('roomserver_state_block'), roomserver_state_snapshots: sequence('roomserver_state_snapshots') };
+  const insertBlock = db.prepare(`INSERT INTO roomserver_state_block_v4 (state_block_nid, content_key, entry_count, entries)
+    VALUES (?, ?, ?, ?) ON CONFLICT (content_key) DO NOTHING`);
+  for (const rows of pages<{ nid: number; count: number; entries: Buffer }>(db, `SELECT state_block_nid AS nid, entry_count AS count, entries
+    FROM roomserver_state_block WHERE state_block_nid > ? ORDER BY state_block_nid LIMIT ?`)) {
+    // The old rows are unique by their 32-byte hash, so a key already taken always holds other content.
+    for (const r of rows) probeSync('state block', contentKey(r.entries), (key) => (insertBlock.run(r.nid, key, r.count, r.entries).changes === 1 ? r.nid : undefined));
+  }
+  const insertSnapshot = db.prepare(`INSERT INTO roomserver_state_snapshots_v4 (state_snapshot_nid, content_key, room_nid, block_list)
+    VALUES (?, ?, ?, ?) ON CONFLICT (content_key) DO NOTHING`);
+  for (const rows of pages<{ nid: number; room: number; blocks: string }>(db, `SELECT state_snapshot_nid AS nid, room_nid AS room,
+    state_block_nids AS blocks FROM roomserver_state_snapshots WHERE state_snapshot_nid > ? ORDER BY state_snapshot_nid LIMIT ?`)) {
+    for (const r of rows) {
+      const list = encodeBlockList(JSON.parse(r.blocks) as number[]);
+      probeSync('state snapshot', contentKey(list), (key) => (insertSnapshot.run(r.nid, key, r.room, list).changes === 1 ? r.nid : undefined));
+    }
+  }
+  db.exec(`DROP TABLE roomserver_state_block;
+    DROP TABLE roomserver_state_snapshots;
+    ALTER TABLE roomserver_state_block_v4 RENAME TO roomserver_state_block;
+    ALTER TABLE roomserver_state_snapshots_v4 RENAME TO roomserver_state_snapshots;`);
+  // A purge may have deleted the highest NIDs: the counters go on from where they were, not from the rows left.
+  for (const [table, seq] of Object.entries(counters)) {
+    db.prepare('INSERT INTO sqlite_sequence (name, seq) SELECT ?, 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)').run(table, table);
+    db.prepare('UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?').run(seq, table);
+  }
 }
 
 const seedEventTypes = PREASSIGNED_EVENT_TYPES.map(([nid, type]) => `(${nid}, '${type}')`).join(', ');
@@ -253,6 +306,25 @@ export const MIGRATIONS: readonly Migration[] = [
           WHERE e.room_nid = roomserver_rooms.room_nid AND e.event_type_nid = 1 AND e.event_state_key_nid = 1);
     `,
   },
+  {
+    version: 4,
+    name: 'compact state layout: 32-bit content keys, binary block lists',
+    sql: `
+      CREATE TABLE roomserver_state_block_v4 (
+        state_block_nid INTEGER PRIMARY KEY AUTOINCREMENT,
+        content_key INTEGER NOT NULL UNIQUE,
+        entry_count INTEGER NOT NULL,
+        entries BLOB NOT NULL
+      );
+      CREATE TABLE roomserver_state_snapshots_v4 (
+        state_snapshot_nid INTEGER PRIMARY KEY AUTOINCREMENT,
+        content_key INTEGER NOT NULL UNIQUE,
+        room_nid INTEGER NOT NULL,
+        block_list BLOB NOT NULL
+      );
+    `,
+    run: compactStateLayout,
+  },
 ];
 
 /** Applies the migrations this file has and the database lacks. Returns the versions applied. */
@@ -272,6 +344,7 @@ export function migrate(db: Database.Database, onProgress?: (p: MigrationProgres
       const already = db.prepare('SELECT 1 FROM matrix_storage_migrations WHERE version = ?').get(m.version);
       if (!already) {
         db.exec(m.sql);
+        m.run?.(db);
         db.prepare('INSERT INTO matrix_storage_migrations (version, name, applied_at) VALUES (?, ?, ?)')
           .run(m.version, m.name, new Date().toISOString());
         applied.push(m.version);

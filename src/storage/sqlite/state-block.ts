@@ -1,11 +1,21 @@
 import { inject, injectable } from 'inversify';
 import type { StateBlockNID } from '../../types/nids.js';
 import type { StateEntryList, StateEntry } from '../../types/state.js';
+import { probeSync } from '../shared/content-keys.js';
 import { missingOf, unique } from '../shared/contracts.js';
-import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
+import { contentKey, decodeStateBlock, encodeStateBlock, type EncodedStateBlock } from '../shared/state-codec.js';
 import type { StateBlockTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { IN_LIST, nidList } from './values.js';
+
+/**
+ * Stores a block under a content key, or finds it there. The update is a no-op that only happens when the row at
+ * that key holds these same entries: RETURNING then gives the existing row's NID, and gives nothing when the key
+ * belongs to other entries (a collision: the caller probes the next key).
+ */
+const UPSERT = `INSERT INTO roomserver_state_block (content_key, entry_count, entries) VALUES (?, ?, ?)
+  ON CONFLICT (content_key) DO UPDATE SET content_key = excluded.content_key WHERE entries = excluded.entries
+  RETURNING state_block_nid AS nid`;
 
 @injectable()
 export class SqliteStateBlockTable implements StateBlockTable {
@@ -14,23 +24,18 @@ export class SqliteStateBlockTable implements StateBlockTable {
   insertStateBlock(tx: Tx, entries: readonly StateEntry[]): Promise<StateBlockNID> {
     return this.conn.run(tx, (c) => {
       // Encoded inside run, so that bad input rejects the returned promise rather than throwing synchronously.
-      const block = encodeStateBlock(entries);
-      // The no-op update makes RETURNING give the existing row's NID on a hash conflict.
-      const row = c.stmt(`INSERT INTO roomserver_state_block (state_block_hash, entry_count, entries) VALUES (?, ?, ?)
-        ON CONFLICT (state_block_hash) DO UPDATE SET state_block_hash = excluded.state_block_hash
-        RETURNING state_block_nid AS nid`).get(block.hash, block.entries.length, block.bytes) as { nid: StateBlockNID };
-      return row.nid;
+      return this.store(c, encodeStateBlock(entries));
     });
   }
 
   bulkInsertStateBlocks(tx: Tx, blocks: readonly (readonly StateEntry[])[]): Promise<StateBlockNID[]> {
-    return this.conn.run(tx, (c) => {
-      const encoded = blocks.map(encodeStateBlock);
-      const insert = c.stmt(`INSERT INTO roomserver_state_block (state_block_hash, entry_count, entries) VALUES (?, ?, ?)
-        ON CONFLICT (state_block_hash) DO UPDATE SET state_block_hash = excluded.state_block_hash
-        RETURNING state_block_nid AS nid`);
-      return encoded.map((b) => (insert.get(b.hash, b.entries.length, b.bytes) as { nid: StateBlockNID }).nid);
-    });
+    return this.conn.run(tx, (c) => blocks.map(encodeStateBlock).map((b) => this.store(c, b)));
+  }
+
+  private store(c: SqliteConnection, block: EncodedStateBlock): StateBlockNID {
+    const upsert = c.stmt(UPSERT);
+    return probeSync('state block', contentKey(block.bytes), (key) =>
+      (upsert.get(key, block.entries.length, block.bytes) as { nid: StateBlockNID } | undefined)?.nid);
   }
 
   bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {

@@ -14,8 +14,8 @@ export class SqliteStoreStats implements StoreStatsReader {
         (SELECT COUNT(*) FROM roomserver_state_snapshots) AS stateSnapshots,
         (SELECT COUNT(*) FROM roomserver_state_block) AS stateBlocks,
         (SELECT COALESCE(SUM(entry_count), 0) FROM roomserver_state_block) AS stateTuples,
-        (SELECT COALESCE(SUM(length(entries) + length(state_block_hash)), 0) FROM roomserver_state_block)
-          + (SELECT COALESCE(SUM(length(state_block_nids) + length(state_snapshot_hash)), 0) FROM roomserver_state_snapshots) AS stateBytes`)
+        (SELECT COALESCE(SUM(length(entries) + 4), 0) FROM roomserver_state_block)
+          + (SELECT COALESCE(SUM(length(block_list) + 4), 0) FROM roomserver_state_snapshots) AS stateBytes`)
       .get() as Omit<StoreStats, 'totalBytes'>);
     return { ...counts, totalBytes: this.fileBytes() };
   }
