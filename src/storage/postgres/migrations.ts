@@ -359,10 +359,10 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS matrix_storage_migrations (
 
 /**
  * Applies the migrations this file has and the schema lacks, creating the schema itself if needed. Returns the
- * versions applied. The advisory lock is keyed by the schema name, so stores in different schemas of one database
+ * versions applied (up to `through`, for tests that write a store as an older build did). The advisory lock is keyed by the schema name, so stores in different schemas of one database
  * migrate independently; it is released when the transaction ends, even if the process dies.
  */
-export async function migrate(pool: pg.Pool, schema: string, onProgress?: (p: MigrationProgress) => void): Promise<number[]> {
+export async function migrate(pool: pg.Pool, schema: string, onProgress?: (p: MigrationProgress) => void, through = Infinity): Promise<number[]> {
   const client = await pool.connect();
   let broken: Error | undefined;
   // A checked-out client needs its own 'error' listener (see PostgresConnection.transaction).
@@ -378,8 +378,9 @@ export async function migrate(pool: pg.Pool, schema: string, onProgress?: (p: Mi
       await client.query(MIGRATIONS_TABLE);
       const done = new Set((await client.query<{ version: number }>('SELECT version FROM matrix_storage_migrations')).rows.map((r) => r.version));
       const applied: number[] = [];
-      const total = MIGRATIONS.filter((m) => !done.has(m.version)).length;
-      for (const m of MIGRATIONS) {
+      const pending = MIGRATIONS.filter((m) => m.version <= through);
+      const total = pending.filter((m) => !done.has(m.version)).length;
+      for (const m of pending) {
         if (done.has(m.version)) continue;
         await client.query(m.sql);
         await m.run?.(client);

@@ -328,7 +328,8 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Applies the migrations this file has and the database lacks. Returns the versions applied. */
-export function migrate(db: Database.Database, onProgress?: (p: MigrationProgress) => void): number[] {
+/** `through`: the last version to apply (tests that write a store as an older build did); every one by default. */
+export function migrate(db: Database.Database, onProgress?: (p: MigrationProgress) => void, through = Infinity): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS matrix_storage_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -336,8 +337,9 @@ export function migrate(db: Database.Database, onProgress?: (p: MigrationProgres
   )`);
   const applied: number[] = [];
   const done = new Set((db.prepare('SELECT version FROM matrix_storage_migrations').all() as { version: number }[]).map((r) => r.version));
-  const total = MIGRATIONS.filter((m) => !done.has(m.version)).length;
-  for (const m of MIGRATIONS) {
+  const pending = MIGRATIONS.filter((m) => m.version <= through);
+  const total = pending.filter((m) => !done.has(m.version)).length;
+  for (const m of pending) {
     // IMMEDIATE: a second process opening the same file waits here instead of applying the migration twice.
     db.exec('BEGIN IMMEDIATE');
     try {
