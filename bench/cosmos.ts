@@ -148,7 +148,7 @@ async function appendOneByKind(emulator: CosmosEmulator, storage: Storage): Prom
 
 /** Every imported event's JSON in one bulk read (events by NID), caches cold: requests against one point read each. */
 async function readAllEvents(o: BenchOptions, emulator: CosmosEmulator, container: string): Promise<Measured> {
-  const reader = await createStorage({ ...emulatorConfig(emulator, DATABASE, container, TENANT), state: { block_cache_entries: 0 } });
+  const reader = await createStorage({ ...emulatorConfig(emulator, DATABASE, container, TENANT), state: { block_cache_bytes: 0 } });
   try {
     const [roomID] = await reader.roomserver.getKnownRooms();
     const last = (await reader.roomserver.latestEventIDs((await reader.roomserver.roomInfo(roomID!))!.roomNID)).eventIDs;
@@ -168,7 +168,7 @@ async function readAllEvents(o: BenchOptions, emulator: CosmosEmulator, containe
 }
 
 async function loadCurrentState(o: BenchOptions, emulator: CosmosEmulator, container: string, plain: Container): Promise<Measured> {
-  const reader = await createStorage({ ...emulatorConfig(emulator, DATABASE, container, TENANT), state: { block_cache_entries: 0 } });
+  const reader = await createStorage({ ...emulatorConfig(emulator, DATABASE, container, TENANT), state: { block_cache_bytes: 0 } });
   try {
     const [roomID] = await reader.roomserver.getKnownRooms();
     const state = await reader.roomserver.currentState(roomID!); // warms the SDK and the driver's ID caches, not the blocks

@@ -134,7 +134,7 @@ async function measureRoom(o: BenchOptions, engine: Engine, room: RoomFile, size
   await built.close();
   const repeats = picks.map(() => room.roomID);
   const runs: { cache: Measured['cache']; config: Record<string, unknown> }[] = [
-    { cache: 'off', config: { state: { block_cache_entries: 0 } } },
+    { cache: 'off', config: { state: { block_cache_bytes: 0 } } },
     { cache: 'on (warm)', config: {} },
   ];
   const loads: { load: Measured['load']; samples: Sample[]; cache: Measured['cache'] }[] = [];
@@ -200,7 +200,7 @@ export async function stateReadsBench(o: BenchOptions): Promise<Section> {
       `Rooms of ${sizes.map((s) => s.toLocaleString('en-US')).join(', ')} state entries, all events state events, imported through the real import path; ` +
         `medians of ${samples} loads (a random event among the last fifth of the room; the current state ${samples} times).`,
       'Floor: the same tuples read from one plain table (state ID, type, state key, event) with one query, on the same engine (1 statement).',
-      'Statements: each is a round trip (these reads are sequential). Caches off (state.block_cache_entries: 0): the snapshot and ' +
+      'Statements: each is a round trip (these reads are sequential). Caches off (state.block_cache_bytes: 0): the snapshot and ' +
         'its blocks are read from the engine every time; on: the in-process block and snapshot caches are warm, only the event or room row is read.',
       'SQLite: a file in this process (default durability); PostgreSQL: the bench cluster over TCP on this machine.',
     ],

@@ -62,7 +62,7 @@ describe('sqlite: statement counting', () => {
   it('with the caches off, every load reads the snapshot and its blocks', async () => {
     await seedRoom(storage);
     const snapshot = (await storage.roomserver.roomInfo('!room:example.org'))!.stateSnapshotNID;
-    const uncached = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'store.db') }, state: { block_cache_entries: 0 } });
+    const uncached = await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'store.db') }, state: { block_cache_bytes: 0 } });
     try {
       for (let i = 0; i < 2; i++) {
         uncached.requestStats!.reset();

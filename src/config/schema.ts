@@ -1,6 +1,7 @@
 import { ConfigError } from '../types/errors.js';
 import { preview } from '../types/input.js';
 import { rememberConfigSecrets } from './redact.js';
+import { DEFAULT_BLOCK_CACHE_BYTES } from '../storage/shared/block-cache.js';
 import { DEFAULT_STATE_POLICY, MAX_SNAPSHOT_BLOCKS } from '../storage/shared/state-policy.js';
 
 /**
@@ -15,7 +16,7 @@ export interface StorageConfig {
   readonly sqlite: { readonly path: string; readonly busyTimeoutMs: number };
   readonly postgres: { readonly url: string; readonly poolSize: number; readonly migrateOnOpen: boolean; readonly schema: string };
   readonly cosmosdb: CosmosConfig;
-  readonly state: { readonly fanIn: number; readonly maxBlocks: number; readonly blockCacheEntries: number };
+  readonly state: { readonly fanIn: number; readonly maxBlocks: number; readonly blockCacheBytes: number };
   /** Settings of drivers this package does not know, passed through untouched. */
   readonly extra: Readonly<Record<string, unknown>>;
 }
@@ -87,8 +88,16 @@ export const KEYS: readonly KeySpec[] = [
   { path: 'cosmosdb.disable_tls_verification', kind: 'bool', fallback: false, help: 'true only for a local emulator with a self-signed certificate' },
   { path: 'state.fan_in', kind: 'int', fallback: DEFAULT_STATE_POLICY.fanIn, min: 2, max: MAX_SNAPSHOT_BLOCKS, help: 'how many same-sized state blocks are merged into one' },
   { path: 'state.max_blocks', kind: 'int', fallback: DEFAULT_STATE_POLICY.maxBlocks, min: 1, max: MAX_SNAPSHOT_BLOCKS, help: `the most blocks a state snapshot holds (at most ${MAX_SNAPSHOT_BLOCKS})` },
-  { path: 'state.block_cache_entries', kind: 'int', fallback: 2_000_000, min: 0, max: 1e9, help: 'state entries kept in memory, and as many block NIDs of snapshots (0 turns both caches off)' },
+  {
+    path: 'state.block_cache_bytes', kind: 'int', fallback: DEFAULT_BLOCK_CACHE_BYTES, min: 0, max: 2 ** 32,
+    help: 'bytes of stored state blocks kept in memory (about 5 bytes a state entry), and an eighth more for snapshot block lists; 0 turns both caches off',
+  },
 ];
+
+/** Keys an earlier release had, and what took their place: named in the error rather than "not a setting". */
+const REPLACED_KEYS: Readonly<Record<string, string>> = {
+  'state.block_cache_entries': 'state.block_cache_bytes, a budget in bytes of stored blocks (about 5 bytes a state entry: 2,000,000 entries were about 10000000)',
+};
 
 /** Environment variables that override the file, and the key each one sets. */
 export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
@@ -194,6 +203,9 @@ function checkUnknownKeys(raw: Raw, extraSections: ReadonlySet<string>, prefix =
       checkUnknownKeys(value as Raw, extraSections, path);
       continue;
     }
+    if (!known.has(path) && REPLACED_KEYS[path]) {
+      throw new ConfigError(`config key "${path}" was replaced by ${REPLACED_KEYS[path]}. Fix: use that key instead.`);
+    }
     if (!known.has(path)) {
       const suggestions = [...known].filter((k) => k.split('.')[0] === path.split('.')[0]).join(', ');
       throw new ConfigError(`config key "${path}" is not a setting. Fix: remove it${suggestions ? `, or use one of: ${suggestions}` : ''}.`);
@@ -257,7 +269,7 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
       transientRetries: v['cosmosdb.transient_retries'] as number,
       disableTlsVerification: v['cosmosdb.disable_tls_verification'] as boolean,
     },
-    state: { fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheEntries: v['state.block_cache_entries'] as number },
+    state: { fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheBytes: v['state.block_cache_bytes'] as number },
     extra,
   };
 }

@@ -29,7 +29,7 @@ function sharedModule(config: StorageConfig): ContainerModule {
   const options: StorageOptions = {
     serverName: config.serverName,
     statePolicy: { fanIn: config.state.fanIn, maxBlocks: config.state.maxBlocks },
-    blockCacheEntries: config.state.blockCacheEntries,
+    blockCacheBytes: config.state.blockCacheBytes,
   };
   return new ContainerModule(({ bind }) => {
     bind(TOKENS.Config).toConstantValue(config);

@@ -3,7 +3,7 @@ import type { StateBlockNID } from '../../types/nids.js';
 import type { StateEntry, StateEntryList } from '../../types/state.js';
 import { missingOf, unique } from '../shared/contracts.js';
 import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
-import type { StateBlockTable, Tx } from '../tables/index.js';
+import type { EncodedStateBlockRow, StateBlockTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { storeContentAddressed, storeContentAddressedMany } from './content-addressed.js';
 
@@ -26,13 +26,17 @@ export class CosmosStateBlockTable implements StateBlockTable {
     })))) as StateBlockNID[];
   }
 
-  async bulkSelectStateBlockEntries(_tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+  async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+    return (await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs))
+      .map((r) => ({ stateBlockNID: r.stateBlockNID, stateEntries: decodeStateBlock(r.encoded, r.stateBlockNID) }));
+  }
+
+  async bulkSelectEncodedStateBlocks(_tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<EncodedStateBlockRow[]> {
     const docs = (await this.conn.requests.readMany<{ nid: StateBlockNID; bytes: string }>('stateBlocks.select',
       unique(stateBlockNIDs).map((nid) => ({ id: 'sb', pk: this.conn.pk('sb', nid) })))).filter((d) => d !== undefined);
     const found = new Set(docs.map((d) => d.nid as number));
     const err = missingOf('state', 'state blocks', unique(stateBlockNIDs), (n) => found.has(n));
     if (err) throw err;
-    return docs.sort((a, b) => a.nid - b.nid)
-      .map((d) => ({ stateBlockNID: d.nid, stateEntries: decodeStateBlock(Buffer.from(d.bytes, 'base64'), d.nid) }));
+    return docs.sort((a, b) => a.nid - b.nid).map((d) => ({ stateBlockNID: d.nid, encoded: Buffer.from(d.bytes, 'base64') }));
   }
 }

@@ -4,7 +4,7 @@ import type { StateEntry, StateEntryList } from '../../types/state.js';
 import { storeManyByContentKey } from '../shared/content-keys.js';
 import { missingOf, unique } from '../shared/contracts.js';
 import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
-import type { StateBlockTable, Tx } from '../tables/index.js';
+import type { EncodedStateBlockRow, StateBlockTable, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 
 /**
@@ -36,12 +36,17 @@ export class PostgresStateBlockTable implements StateBlockTable {
   }
 
   async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+    return (await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs))
+      .map((r) => ({ stateBlockNID: r.stateBlockNID, stateEntries: decodeStateBlock(r.encoded, r.stateBlockNID) }));
+  }
+
+  async bulkSelectEncodedStateBlocks(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<EncodedStateBlockRow[]> {
     if (stateBlockNIDs.length === 0) return this.conn.nothing(tx, []);
     const r = await this.conn.query<{ nid: StateBlockNID; entries: Buffer }>(tx, `SELECT state_block_nid AS nid, entries
       FROM roomserver_state_block WHERE state_block_nid = ANY($1::bigint[]) ORDER BY state_block_nid`, [unique(stateBlockNIDs)]);
     const found = new Set(r.rows.map((row) => row.nid));
     const err = missingOf('state', 'state blocks', unique(stateBlockNIDs), (n) => found.has(n));
     if (err) throw err;
-    return r.rows.map((row) => ({ stateBlockNID: row.nid, stateEntries: decodeStateBlock(row.entries, row.nid) }));
+    return r.rows.map((row) => ({ stateBlockNID: row.nid, encoded: row.entries }));
   }
 }

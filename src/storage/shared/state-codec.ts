@@ -35,24 +35,12 @@ function checkNid(what: string, n: number, allowZero: boolean): void {
  */
 export function encodeStateBlock(input: readonly StateEntry[]): EncodedStateBlock {
   const entries = withoutRepeats([...input].sort(compareEntries), 'block');
-  const out = new VarintWriter();
-  out.byte(FORMAT_V1);
-  out.uint(entries.length);
-  let prevType = 0;
-  let prevKey = 0;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
+  for (const e of entries) {
     checkNid('event type NID', e.eventTypeNID, false);
     checkNid('state key NID', e.eventStateKeyNID, false);
     checkNid('event NID', e.eventNID, true);
-    const sameType = e.eventTypeNID === prevType;
-    out.uint(e.eventTypeNID - prevType);
-    out.uint(sameType ? e.eventStateKeyNID - prevKey : e.eventStateKeyNID);
-    out.uint(e.eventNID);
-    prevType = e.eventTypeNID;
-    prevKey = e.eventStateKeyNID;
   }
-  const bytes = out.finish();
+  const bytes = encodePackedBlock(packEntries(entries));
   return { entries, bytes, hash: sha256(bytes) };
 }
 
@@ -74,10 +62,23 @@ export function withoutRepeats(sorted: readonly StateEntry[], what: 'block' | 'd
 }
 
 export function decodeStateBlock(bytes: Uint8Array, blockNID?: StateBlockNID): StateEntry[] {
+  return unpackEntries(decodePackedBlock(bytes, blockNID));
+}
+
+/**
+ * A block's entries as one array of numbers, three per entry (type NID, state key NID, event NID), sorted by
+ * (type, state key): what the state layer resolves with. One Float64Array holds a 20,000-entry block in 480 kB
+ * and no objects, where StateEntry objects took about 2 MB of heap and 20,000 allocations.
+ */
+export type PackedEntries = Float64Array;
+
+export function decodePackedBlock(bytes: Uint8Array, blockNID?: StateBlockNID): PackedEntries {
   const r = new VarintReader(bytes, blockNID);
   if (r.byte() !== FORMAT_V1) throw new CorruptionError(`state block ${blockNID ?? '?'} has an unknown format`);
   const count = r.uint();
-  const entries: StateEntry[] = new Array(count);
+  // Every entry takes at least 3 bytes: a count past that is damage, not a reason to allocate.
+  if (count * 3 > bytes.length) throw new CorruptionError(`state block ${blockNID ?? '?'} is truncated`);
+  const out = new Float64Array(count * 3);
   let type = 0;
   let key = 0;
   for (let i = 0; i < count; i++) {
@@ -85,10 +86,51 @@ export function decodeStateBlock(bytes: Uint8Array, blockNID?: StateBlockNID): S
     const keyPart = r.uint();
     type += typeDelta;
     key = typeDelta === 0 && i > 0 ? key + keyPart : keyPart;
-    entries[i] = { eventTypeNID: asEventTypeNID(type), eventStateKeyNID: asEventStateKeyNID(key), eventNID: asEventNID(r.uint()) };
+    out[3 * i] = type;
+    out[3 * i + 1] = key;
+    out[3 * i + 2] = r.uint();
   }
   r.end();
-  return entries;
+  return out;
+}
+
+/** The encoding of entries already sorted by tuple, one per tuple (what the state layer computed); no checks. */
+export function encodePackedBlock(packed: PackedEntries): Buffer {
+  const out = new VarintWriter();
+  out.byte(FORMAT_V1);
+  out.uint(packed.length / 3);
+  let prevType = 0;
+  let prevKey = 0;
+  for (let i = 0; i < packed.length; i += 3) {
+    const type = packed[i]!;
+    const key = packed[i + 1]!;
+    const sameType = type === prevType;
+    out.uint(type - prevType);
+    out.uint(sameType ? key - prevKey : key);
+    out.uint(packed[i + 2]!);
+    prevType = type;
+    prevKey = key;
+  }
+  return out.finish();
+}
+
+export function unpackEntries(packed: PackedEntries): StateEntry[] {
+  const out: StateEntry[] = new Array(packed.length / 3);
+  for (let i = 0, j = 0; i < packed.length; i += 3, j++) {
+    out[j] = { eventTypeNID: asEventTypeNID(packed[i]!), eventStateKeyNID: asEventStateKeyNID(packed[i + 1]!), eventNID: asEventNID(packed[i + 2]!) };
+  }
+  return out;
+}
+
+/** Entries already sorted by tuple, packed in that order. */
+export function packEntries(entries: readonly StateEntry[]): PackedEntries {
+  const out = new Float64Array(entries.length * 3);
+  entries.forEach((e, i) => {
+    out[3 * i] = e.eventTypeNID;
+    out[3 * i + 1] = e.eventStateKeyNID;
+    out[3 * i + 2] = e.eventNID;
+  });
+  return out;
 }
 
 /**

@@ -1,19 +1,24 @@
 import { inject, injectable } from 'inversify';
 import { CorruptionError } from '../../types/errors.js';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
-import { compareEntries, compareTuples, tupleKey, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
-import { withoutRepeats } from './state-codec.js';
+import { compareEntries, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
+import { decodePackedBlock, encodePackedBlock, encodeStateBlock, packEntries, unpackEntries, withoutRepeats, type PackedEntries } from './state-codec.js';
+import { resolvePacked } from './state-resolve.js';
 import { TOKENS } from '../../di/tokens.js';
 import type { RoomserverTables, SnapshotBlocks, Tx, UnitOfWork } from '../tables/index.js';
-import { BlockCache, SnapshotCache } from './block-cache.js';
+import { BlockCache, entryCount, SnapshotCache } from './block-cache.js';
 import { checkStatePolicy, mergeStart, type StatePolicy } from './state-policy.js';
 import type { StorageOptions } from './storage-options.js';
 
+/** Encoded blocks a unit of work has read but not yet handed to the cache (it learns only what has committed). */
+type Fetched = Map<StateBlockNID, Uint8Array>;
 
 /**
  * State snapshots over content-addressed blocks, written once for every driver.
  * Writes are crash-safe without a transaction: blocks first, then the snapshot that names them; both are
  * immutable and content-addressed, so a crash leaves only unreferenced blocks and a retry reuses them.
+ * Blocks are resolved as packed entries (state-codec.ts, state-resolve.ts): StateEntry objects are made only for
+ * what a caller gets back.
  */
 @injectable()
 export class StateStorage {
@@ -27,8 +32,10 @@ export class StateStorage {
     @inject(TOKENS.StorageOptions) options: StorageOptions,
   ) {
     this.policy = checkStatePolicy(options.statePolicy);
-    this.cache = new BlockCache(options.blockCacheEntries);
-    this.snapshots = new SnapshotCache(options.blockCacheEntries);
+    const budget = options.blockCacheBytes ?? (options.blockCacheEntries ?? 0) * 8;
+    this.cache = new BlockCache(budget);
+    // Block lists are small beside blocks: an eighth of the default budget holds about 80,000 snapshots of 30 blocks.
+    this.snapshots = new SnapshotCache(Math.floor(budget / 8));
   }
 
   /** The ordered block list of a snapshot (one round trip unless cached). MissingStateError if it does not exist. */
@@ -42,35 +49,67 @@ export class StateStorage {
   }
 
   /**
-   * Block contents by NID (one round trip for whatever `known` and the cache lack). MissingStateError if any is
-   * missing. Caches learn what was read once the transaction has committed (see UnitOfWork.afterCommit).
+   * Block contents by NID, packed (one round trip for whatever `fetched` and the cache lack). MissingStateError if
+   * any is missing. The cache learns what was read once the transaction has committed (see UnitOfWork.afterCommit).
    */
-  async blocks(tx: Tx, nids: readonly StateBlockNID[], known?: ReadonlyMap<StateBlockNID, readonly StateEntry[]>): Promise<Map<StateBlockNID, readonly StateEntry[]>> {
-    const found = new Map<StateBlockNID, readonly StateEntry[]>();
+  async blocks(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched = new Map()): Promise<Map<StateBlockNID, PackedEntries>> {
+    const found = new Map<StateBlockNID, PackedEntries>();
     const missing: StateBlockNID[] = [];
     for (const nid of nids) {
-      const cached = known?.get(nid) ?? this.cache.get(nid);
-      if (cached) found.set(nid, cached);
+      if (found.has(nid)) continue;
+      const read = fetched.get(nid);
+      const packed = read ? decodePackedBlock(read, nid) : this.cache.get(nid);
+      if (packed) found.set(nid, packed);
       else missing.push(nid);
     }
     if (missing.length > 0) {
-      const lists = await this.tables.stateBlocks.bulkSelectStateBlockEntries(tx, missing);
-      for (const list of lists) found.set(list.stateBlockNID, list.stateEntries);
-      this.uow.afterCommit(tx, () => { for (const list of lists) this.cache.set(list.stateBlockNID, list.stateEntries); });
+      await this.fetch(tx, missing, fetched);
+      for (const nid of missing) found.set(nid, decodePackedBlock(fetched.get(nid)!, nid));
     }
     return found;
+  }
+
+  /** Entry counts of blocks, read from their encodings (what the cache and `fetched` lack is fetched into `fetched`). */
+  async blockSizes(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched): Promise<Map<StateBlockNID, number>> {
+    const sizes = new Map<StateBlockNID, number>();
+    const missing: StateBlockNID[] = [];
+    for (const nid of nids) {
+      const read = fetched.get(nid);
+      const size = read ? entryCount(read) : this.cache.size(nid);
+      if (size !== undefined) sizes.set(nid, size);
+      else if (!missing.includes(nid)) missing.push(nid);
+    }
+    if (missing.length > 0) {
+      await this.fetch(tx, missing, fetched);
+      for (const nid of missing) sizes.set(nid, entryCount(fetched.get(nid)!));
+    }
+    return sizes;
+  }
+
+  /** Reads blocks' encodings into `fetched`, to be cached once the transaction commits. */
+  private async fetch(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched): Promise<void> {
+    const t = this.tables.stateBlocks;
+    const rows = t.bulkSelectEncodedStateBlocks
+      ? await t.bulkSelectEncodedStateBlocks(tx, nids)
+      : (await t.bulkSelectStateBlockEntries(tx, nids)).map((l) => ({ stateBlockNID: l.stateBlockNID, encoded: encodeStateBlock(l.stateEntries).bytes }));
+    for (const row of rows) fetched.set(row.stateBlockNID, row.encoded);
+    this.uow.afterCommit(tx, () => { for (const row of rows) this.cache.set(row.stateBlockNID, row.encoded); });
   }
 
   /** The state of a snapshot whose block list was read already (joined with its event or room): one round trip. */
   async loadState(tx: Tx, at: SnapshotBlocks): Promise<StateEntry[]> {
     if (at.stateSnapshotNID !== 0) this.uow.afterCommit(tx, () => this.snapshots.set(at.stateSnapshotNID, at.stateBlockNIDs));
-    return this.resolve(at.stateBlockNIDs, await this.blocks(tx, at.stateBlockNIDs), true);
+    return this.resolved(tx, at.stateBlockNIDs);
   }
 
   /** The state at a snapshot: blocks applied in order, later ones winning, tombstones dropped; sorted by tuple. */
   async loadStateAtSnapshot(tx: Tx, snapshotNID: StateSnapshotNID): Promise<StateEntry[]> {
-    const order = await this.blockNIDs(tx, snapshotNID);
-    return this.resolve(order, await this.blocks(tx, order), true);
+    return this.resolved(tx, await this.blockNIDs(tx, snapshotNID));
+  }
+
+  private async resolved(tx: Tx, order: readonly StateBlockNID[]): Promise<StateEntry[]> {
+    const contents = await this.blocks(tx, order);
+    return unpackEntries(resolvePacked(order.map((nid) => contents.get(nid)!), true));
   }
 
   /**
@@ -78,12 +117,17 @@ export class StateStorage {
    * Blocks with nothing matching are still listed, with no entries. MissingStateError if a block is missing.
    */
   async stateEntriesForTuples(tx: Tx, blockNIDs: readonly StateBlockNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntryList[]> {
-    const wanted = new Set(tuples.map(tupleKey));
+    const wanted = new Map<number, Set<number>>();
+    for (const t of tuples) {
+      const keys = wanted.get(t.eventTypeNID) ?? new Set<number>();
+      keys.add(t.eventStateKeyNID);
+      wanted.set(t.eventTypeNID, keys);
+    }
     const blocks = await this.blocks(tx, blockNIDs);
-    return blockNIDs.map((nid) => ({
-      stateBlockNID: nid,
-      stateEntries: blocks.get(nid)!.filter((e) => wanted.size === 0 || wanted.has(tupleKey(e))),
-    }));
+    return blockNIDs.map((nid) => {
+      const entries = unpackEntries(blocks.get(nid)!);
+      return { stateBlockNID: nid, stateEntries: wanted.size === 0 ? entries : entries.filter((e) => wanted.get(e.eventTypeNID)?.has(e.eventStateKeyNID)) };
+    });
   }
 
   /**
@@ -123,9 +167,9 @@ export class StateStorage {
   }
 
   /** @internal Caches, once the transaction commits, what a plan wrote. */
-  learn(tx: Tx, blocks: readonly [StateBlockNID, readonly StateEntry[]][], snapshots: readonly [StateSnapshotNID, readonly StateBlockNID[]][]): void {
+  learn(tx: Tx, blocks: readonly [StateBlockNID, PackedEntries][], snapshots: readonly [StateSnapshotNID, readonly StateBlockNID[]][]): void {
     this.uow.afterCommit(tx, () => {
-      for (const [nid, entries] of blocks) this.cache.set(nid, entries);
+      for (const [nid, packed] of blocks) this.cache.set(nid, encodePackedBlock(packed));
       for (const [nid, list] of snapshots) this.snapshots.set(nid, list);
     });
   }
@@ -134,24 +178,11 @@ export class StateStorage {
   get stateTables(): Pick<RoomserverTables, 'stateBlocks' | 'stateSnapshots'> {
     return this.tables;
   }
-
-  /** Applies blocks in order (later wins). Tombstones are kept unless `dropTombstones`. Sorted by tuple. */
-  resolve<K>(order: readonly K[], contents: ReadonlyMap<K, readonly StateEntry[]>, dropTombstones: boolean): StateEntry[] {
-    const byTuple = new Map<string, StateEntry>();
-    for (const nid of order) {
-      const block = contents.get(nid);
-      if (!block) throw new CorruptionError(`state block ${nid} is named by a snapshot but was not loaded`);
-      for (const e of block) byTuple.set(tupleKey(e), e);
-    }
-    const out: StateEntry[] = [];
-    for (const e of byTuple.values()) if (!dropTombstones || e.eventNID !== 0) out.push(e);
-    return out.sort(compareTuples);
-  }
 }
 
-/** A block a plan will write: its entries, sorted; its NID once written. */
+/** A block a plan will write: its entries, packed and sorted; its NID once written. */
 interface NewBlock {
-  readonly entries: readonly StateEntry[];
+  readonly packed: PackedEntries;
   nid?: StateBlockNID;
 }
 
@@ -170,15 +201,18 @@ export type StateRef = StateSnapshotNID | PlannedState;
 export class StatePlan {
   private readonly newBlocks: NewBlock[] = [];
   private readonly newStates: PlannedState[] = [];
+  /** Blocks this plan has read, until its transaction commits and the cache learns them. */
+  private readonly fetched: Fetched = new Map();
 
   constructor(private readonly storage: StateStorage, private readonly tx: Tx, private readonly roomNID: RoomNID) {}
 
   /**
    * The state `base` (a stored or planned snapshot, or an ordered list of stored blocks) overridden by `delta`,
-   * trailing blocks merged as the policy says. Reads stored block lists and blocks the caches lack.
+   * trailing blocks merged as the policy says. Reads stored block lists, and the blocks the caches lack: sizes for
+   * every block (from their encodings), contents only for the blocks a merge rewrites.
    */
   async derive(base: StateRef | readonly StateBlockNID[], delta: readonly StateEntry[]): Promise<PlannedState> {
-    // Plain entries only: callers pass richer objects (a StateAtEvent), which must not leak into blocks or the cache.
+    // Plain entries only: callers pass richer objects (a StateAtEvent), which must not leak into blocks.
     // An entry given twice counts once; a tuple given two events is refused.
     const entries = withoutRepeats(delta.map(({ eventTypeNID, eventStateKeyNID, eventNID }) => ({ eventTypeNID, eventStateKeyNID, eventNID }))
       .sort(compareEntries), 'delta');
@@ -187,14 +221,17 @@ export class StatePlan {
         : [...(base as PlannedState).blocks];
     if (entries.length > 0) {
       // A delta on top of nothing has nothing to hide: drop its tombstones.
-      order.push(this.block(order.length === 0 ? entries.filter((e) => e.eventNID !== 0) : entries));
+      order.push(this.block(packEntries(order.length === 0 ? entries.filter((e) => e.eventNID !== 0) : entries)));
     }
-    const contents = await this.contents(order);
-    for (let start = this.storage.mergeStartFor(order.map((b) => contents.get(b)!.length)); start >= 0;
-      start = this.storage.mergeStartFor(order.map((b) => contents.get(b)!.length))) {
-      const merged = this.block(this.storage.resolve(order.slice(start), contents, start === 0));
-      contents.set(merged, merged.entries);
+    const stored = order.filter((b): b is StateBlockNID => typeof b === 'number');
+    const storedSizes = stored.length > 0 ? await this.storage.blockSizes(this.tx, stored, this.fetched) : new Map<StateBlockNID, number>();
+    const sizes = order.map((b) => (typeof b === 'number' ? storedSizes.get(b)! : b.packed.length / 3));
+    for (let start = this.storage.mergeStartFor(sizes); start >= 0; start = this.storage.mergeStartFor(sizes)) {
+      const merging = order.slice(start);
+      const read = await this.storage.blocks(this.tx, merging.filter((b): b is StateBlockNID => typeof b === 'number'), this.fetched);
+      const merged = this.block(resolvePacked(merging.map((b) => (typeof b === 'number' ? read.get(b)! : b.packed)), start === 0));
       order.splice(start, order.length - start, merged);
+      sizes.splice(start, sizes.length - start, merged.packed.length / 3);
       if (order.length === 1) break;
     }
     const state: PlannedState = { blocks: order };
@@ -207,7 +244,7 @@ export class StatePlan {
     const t = this.storage.stateTables;
     const blocks = this.newBlocks.filter((b) => b.nid === undefined);
     if (blocks.length > 0) {
-      const nids = await t.stateBlocks.bulkInsertStateBlocks(this.tx, blocks.map((b) => b.entries));
+      const nids = await t.stateBlocks.bulkInsertStateBlocks(this.tx, blocks.map((b) => unpackEntries(b.packed)));
       blocks.forEach((b, i) => { b.nid = nids[i]!; });
     }
     const states = this.newStates.filter((s) => s.nid === undefined);
@@ -215,7 +252,7 @@ export class StatePlan {
       const lists = states.map((s) => s.blocks.map((b) => (typeof b === 'number' ? b : b.nid!)));
       const nids = await t.stateSnapshots.bulkInsertStates(this.tx, this.roomNID, lists);
       states.forEach((s, i) => { s.nid = nids[i]!; });
-      this.storage.learn(this.tx, blocks.map((b) => [b.nid!, b.entries]), states.map((s, i) => [s.nid!, lists[i]!]));
+      this.storage.learn(this.tx, blocks.map((b) => [b.nid!, b.packed]), states.map((s, i) => [s.nid!, lists[i]!]));
     }
   }
 
@@ -233,15 +270,9 @@ export class StatePlan {
     return state.nid;
   }
 
-  private block(entries: readonly StateEntry[]): NewBlock {
-    const block: NewBlock = { entries: [...entries].sort(compareTuples) };
+  private block(packed: PackedEntries): NewBlock {
+    const block: NewBlock = { packed };
     this.newBlocks.push(block);
     return block;
-  }
-
-  private async contents(order: readonly BlockRef[]): Promise<Map<BlockRef, readonly StateEntry[]>> {
-    const stored = order.filter((b): b is StateBlockNID => typeof b === 'number');
-    const read = stored.length > 0 ? await this.storage.blocks(this.tx, stored) : new Map<StateBlockNID, readonly StateEntry[]>();
-    return new Map(order.map((b) => [b, typeof b === 'number' ? read.get(b)! : b.entries]));
   }
 }

@@ -5,6 +5,11 @@ export interface StorageOptions {
   /** This homeserver's name: users on it are "local" in memberships. */
   readonly serverName: string;
   readonly statePolicy: StatePolicy;
-  /** How many state entries the in-process block cache holds, and block NIDs the snapshot cache (0 turns both off). */
-  readonly blockCacheEntries: number;
+  /** Bytes of stored block encodings the in-process block cache holds (an eighth more for snapshots; 0 turns both off). */
+  readonly blockCacheBytes?: number;
+  /**
+   * @deprecated The earlier budget, in state entries; taken as 8 bytes an entry when blockCacheBytes is not given
+   * (a StateStorage built by hand, as the conformance suite builds its own).
+   */
+  readonly blockCacheEntries?: number;
 }

@@ -4,7 +4,7 @@ import type { StateEntryList, StateEntry } from '../../types/state.js';
 import { probeSync } from '../shared/content-keys.js';
 import { missingOf, unique } from '../shared/contracts.js';
 import { contentKey, decodeStateBlock, encodeStateBlock, type EncodedStateBlock } from '../shared/state-codec.js';
-import type { StateBlockTable, Tx } from '../tables/index.js';
+import type { EncodedStateBlockRow, StateBlockTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { IN_LIST, nidList } from './values.js';
 
@@ -38,14 +38,19 @@ export class SqliteStateBlockTable implements StateBlockTable {
       (upsert.get(key, block.entries.length, block.bytes) as { nid: StateBlockNID } | undefined)?.nid);
   }
 
-  bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+  async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
+    return (await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs))
+      .map((r) => ({ stateBlockNID: r.stateBlockNID, stateEntries: decodeStateBlock(r.encoded, r.stateBlockNID) }));
+  }
+
+  bulkSelectEncodedStateBlocks(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<EncodedStateBlockRow[]> {
     return this.conn.run(tx, (c) => {
       const rows = c.stmt(`SELECT state_block_nid AS nid, entries FROM roomserver_state_block WHERE state_block_nid ${IN_LIST}
         ORDER BY state_block_nid`).all(nidList(unique(stateBlockNIDs))) as { nid: StateBlockNID; entries: Buffer }[];
       const found = new Set(rows.map((r) => r.nid));
       const err = missingOf('state', 'state blocks', unique(stateBlockNIDs), (n) => found.has(n));
       if (err) throw err;
-      return rows.map((r) => ({ stateBlockNID: r.nid, stateEntries: decodeStateBlock(r.entries, r.nid) }));
+      return rows.map((r) => ({ stateBlockNID: r.nid, encoded: r.entries }));
     });
   }
 }

@@ -20,4 +20,15 @@ export interface StateBlockTable {
    * order. MissingStateError if any block is missing.
    */
   bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]>;
+  /**
+   * Optional: each block as stored, in the one encoding every driver shares (state-codec.ts), for the state layer,
+   * which caches and resolves encodings without making an object per entry. Ordered by block NID ascending;
+   * MissingStateError if any is missing. A driver without it is read through bulkSelectStateBlockEntries.
+   */
+  bulkSelectEncodedStateBlocks?(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<EncodedStateBlockRow[]>;
+}
+
+export interface EncodedStateBlockRow {
+  readonly stateBlockNID: StateBlockNID;
+  readonly encoded: Uint8Array;
 }

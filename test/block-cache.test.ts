@@ -1,0 +1,81 @@
+/**
+ * The state layer's caches (src/storage/shared/block-cache.ts): one ring of bytes per cache, a fixed budget, items
+ * decoded on the way out. A cache may forget anything at any time; it must never answer wrongly.
+ */
+import { expect } from 'chai';
+import { BlockCache, entryCount, SnapshotCache } from '../src/storage/shared/block-cache.js';
+import { decodePackedBlock, encodeStateBlock } from '../src/storage/shared/state-codec.js';
+import type { StateBlockNID, StateSnapshotNID } from '../src/types/nids.js';
+import type { StateEntry } from '../src/types/state.js';
+
+const entry = (t: number, k: number, e: number) => ({ eventTypeNID: t, eventStateKeyNID: k, eventNID: e }) as StateEntry;
+// Event NIDs of one varint length, so that blocks of one size take the same bytes.
+const block = (n: number, size: number) => encodeStateBlock(Array.from({ length: size }, (_, i) => entry(1 + (i % 7), 1 + i, 100_000 + n * 200 + i))).bytes;
+const nid = (n: number) => n as StateBlockNID;
+
+describe('state caches', () => {
+  it('a block comes back decoded, with its size, and stays while the budget holds it', () => {
+    const cache = new BlockCache(64 * 1024);
+    const bytes = block(1, 50);
+    cache.set(nid(1), bytes);
+    expect(Array.from(cache.get(nid(1))!)).to.deep.equal(Array.from(decodePackedBlock(bytes)));
+    expect(cache.size(nid(1))).to.equal(50);
+    expect(entryCount(bytes)).to.equal(50);
+    expect(cache.get(nid(2))).to.equal(undefined);
+  });
+
+  it('past the budget the oldest items go first, and an item read while old is kept', () => {
+    const cache = new BlockCache(4096);
+    const bytes = block(1, 20);
+    const fits = Math.floor(4096 / (bytes.length + 12));
+    for (let i = 1; i <= fits; i++) cache.set(nid(i), block(i, 20));
+    for (let i = 1; i <= fits; i++) expect(cache.size(nid(i)), `item ${i}`).to.equal(20);
+    // Reading them all above refreshed the old half at the head; the next writes drop the rest first.
+    for (let i = fits + 1; i <= fits + 3; i++) cache.set(nid(i), block(i, 20));
+    const kept = Array.from({ length: fits + 3 }, (_, i) => i + 1).filter((i) => cache.get(nid(i)) !== undefined);
+    expect(kept.length).to.be.at.most(fits).and.at.least(fits - 4);
+    expect(kept).to.include.members([fits + 1, fits + 2, fits + 3]);
+  });
+
+  it('an item over a quarter of the budget is not kept; a zero budget keeps nothing', () => {
+    const cache = new BlockCache(1000);
+    cache.set(nid(1), block(1, 100));
+    expect(cache.get(nid(1))).to.equal(undefined);
+    const off = new BlockCache(0);
+    off.set(nid(1), block(1, 1));
+    expect(off.get(nid(1))).to.equal(undefined);
+  });
+
+  it('under thousands of random writes and reads it never answers with another item\'s content', () => {
+    const cache = new BlockCache(40_000);
+    const truth = new Map<number, Buffer>();
+    let seed = 7;
+    // The high bits: an LCG's low bits repeat with a short period.
+    const rand = (n: number) => { seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648; return Math.floor(seed / 65_536) % n; };
+    let hits = 0;
+    for (let step = 0; step < 5000; step++) {
+      const n = 1 + rand(400);
+      if (rand(2) === 0) {
+        const bytes = truth.get(n) ?? block(n, 1 + rand(120));
+        truth.set(n, bytes);
+        cache.set(nid(n), bytes);
+      } else {
+        const got = cache.get(nid(n));
+        if (got) {
+          hits++;
+          expect(Array.from(got), `item ${n} at step ${step}`).to.deep.equal(Array.from(decodePackedBlock(truth.get(n)!)));
+        }
+      }
+    }
+    expect(hits, 'the cache served reads').to.be.above(100);
+  });
+
+  it('a snapshot comes back as its block list, in order', () => {
+    const cache = new SnapshotCache(4096);
+    const list = [9, 2, 2 ** 53 - 1, 7] as StateBlockNID[];
+    cache.set(3 as StateSnapshotNID, list);
+    expect(cache.get(3 as StateSnapshotNID)).to.deep.equal(list);
+    cache.set(4 as StateSnapshotNID, []);
+    expect(cache.get(4 as StateSnapshotNID)).to.deep.equal([]);
+  });
+});
