@@ -45,7 +45,7 @@ class ByteRingCache<K extends number> {
     // Offsets run from the tail (oldest) round to the head: an item in the first half of that run is old.
     const fromOldest = (at - this.tail + this.capacity) % this.capacity;
     if (fromOldest < this.used / 2) {
-      const copy = Uint8Array.from(bytes);
+      const copy = bytes.slice();
       this.offsets.delete(key);
       this.setBytes(key, copy);
       return copy;
