@@ -1,6 +1,6 @@
 /**
- * The peer state schemes of the state-storage benchmark, each over its own plain SQLite tables, and the floor they
- * are all measured against. Every scheme encodes its tuples with the store's own codec (state-codec.ts), so that
+ * The peer state schemes of the state benchmarks, each over its own plain tables (on SQLite or PostgreSQL, through
+ * a RowSink), and the floor they are all measured against. Every scheme encodes its tuples with the store's own codec (state-codec.ts), so that
  * bytes differ by scheme, not by encoding. None stores the event -> state pointer (every scheme needs one).
  *
  * - floor, the delta log: one row per state event (type, state key, event). The least any scheme must write, but a
@@ -13,6 +13,7 @@
  *   snapshot with no predecessor.
  */
 import type Database from 'better-sqlite3';
+import type pg from 'pg';
 import { encodeStateBlock, hashBlockList } from '../src/storage/shared/state-codec.js';
 import { compareTuples, type StateEntry } from '../src/types/state.js';
 
@@ -44,11 +45,69 @@ export class SortedState {
   }
 }
 
-/** A way of storing the state after every state change. `store` runs inside the caller's SQLite transaction. */
+/** A table a scheme writes: its columns (the first is the primary key) with their type on each engine. */
+export interface SchemeTable {
+  readonly name: string;
+  readonly columns: readonly (readonly [name: string, sqlite: string, postgres: string])[];
+}
+
+/** Where a scheme's rows go: plain tables on one engine. A scheme numbers its own rows, so a write returns nothing. */
+export interface RowSink {
+  create(tables: readonly SchemeTable[]): void | Promise<void>;
+  write(table: SchemeTable, row: readonly unknown[]): void;
+}
+
+/** Rows written at once, inside the caller's transaction (better-sqlite3 is synchronous). NID lists as JSON text. */
+export class SqliteSink implements RowSink {
+  private readonly inserts = new Map<string, Database.Statement>();
+  constructor(private readonly db: Database.Database) {}
+
+  create(tables: readonly SchemeTable[]): void {
+    for (const t of tables) {
+      this.db.exec(`CREATE TABLE ${t.name} (${t.columns.map(([name, type], i) => `${name} ${type}${i === 0 ? ' PRIMARY KEY' : ''}`).join(', ')})`);
+      this.inserts.set(t.name, this.db.prepare(`INSERT INTO ${t.name} VALUES (${t.columns.map(() => '?').join(', ')})`));
+    }
+  }
+
+  write(table: SchemeTable, row: readonly unknown[]): void {
+    this.inserts.get(table.name)!.run(...row.map((v) => (Array.isArray(v) ? JSON.stringify(v) : v)));
+  }
+}
+
+/** Rows kept until `flush`, then one INSERT ... SELECT FROM unnest(...) per table. NID lists as bigint[]. */
+export class PostgresSink implements RowSink {
+  private readonly pending = new Map<SchemeTable, unknown[][]>();
+  constructor(private readonly client: pg.ClientBase) {}
+
+  async create(tables: readonly SchemeTable[]): Promise<void> {
+    for (const t of tables) {
+      await this.client.query(`CREATE TABLE ${t.name} (${t.columns.map(([name, , type], i) => `${name} ${type}${i === 0 ? ' PRIMARY KEY' : ''}`).join(', ')})`);
+    }
+  }
+
+  write(table: SchemeTable, row: readonly unknown[]): void {
+    const rows = this.pending.get(table) ?? [];
+    rows.push([...row]);
+    this.pending.set(table, rows);
+  }
+
+  async flush(): Promise<void> {
+    for (const [t, rows] of this.pending) {
+      const types = t.columns.map(([, , type]) => type.split(' ')[0]!);
+      // unnest flattens arrays of arrays: a bigint[] column travels as text literals, cast back per row.
+      await this.client.query(`INSERT INTO ${t.name} SELECT ${types.map((ty, i) => (ty === 'bigint[]' ? `c${i}::bigint[]` : `c${i}`)).join(', ')}
+        FROM unnest(${types.map((ty, i) => `$${i + 1}::${ty === 'bigint[]' ? 'text' : ty}[]`).join(', ')}) AS t(${types.map((_, i) => `c${i}`).join(', ')})`,
+      types.map((ty, i) => rows.map((r) => (ty === 'bigint[]' ? `{${(r[i] as number[]).join(',')}}` : r[i]))));
+    }
+    this.pending.clear();
+  }
+}
+
+/** A way of storing the state after every state change, row by row into a sink. */
 export interface StateScheme {
   readonly name: string;
   /** Its tables, whose bytes (indexes included) are its cost on disk. */
-  readonly tables: readonly string[];
+  readonly tables: readonly SchemeTable[];
   /** Stores the state after `change`; `state` already includes it; `removed`: the change removed a tuple. */
   store(change: StateEntry, state: SortedState, removed: boolean): void;
   /** Tuples stored so far (a content-addressed scheme does not count a block it already had). */
@@ -61,22 +120,23 @@ export interface StateScheme {
   readonly entriesRead: number;
 }
 
+const INT = ['INTEGER NOT NULL', 'bigint NOT NULL'] as const;
+const BYTES = ['BLOB NOT NULL', 'bytea NOT NULL'] as const;
+const UNIQUE_BYTES = ['BLOB NOT NULL UNIQUE', 'bytea NOT NULL UNIQUE'] as const;
+
 export class DeltaLog implements StateScheme {
   readonly name = 'floor: delta log (one row per state event)';
-  readonly tables = ['state_delta'];
+  static readonly TABLE: SchemeTable = { name: 'state_delta', columns: [['event_nid', ...INT], ['event_type_nid', ...INT], ['event_state_key_nid', ...INT]] };
+  readonly tables = [DeltaLog.TABLE];
   readonly lookupUnit = 'rows';
   tuples = 0;
   maxLookup = 0;
   entriesRead = 0;
-  private readonly insert: Database.Statement;
 
-  constructor(db: Database.Database) {
-    db.exec('CREATE TABLE state_delta (event_nid INTEGER PRIMARY KEY, event_type_nid INTEGER NOT NULL, event_state_key_nid INTEGER NOT NULL)');
-    this.insert = db.prepare('INSERT INTO state_delta (event_nid, event_type_nid, event_state_key_nid) VALUES (?, ?, ?)');
-  }
+  constructor(private readonly sink: RowSink) {}
 
   store(change: StateEntry): void {
-    this.insert.run(change.eventNID, change.eventTypeNID, change.eventStateKeyNID);
+    this.sink.write(DeltaLog.TABLE, [change.eventNID, change.eventTypeNID, change.eventStateKeyNID]);
     this.tuples++;
     this.maxLookup = this.tuples;
     this.entriesRead += this.tuples;
@@ -89,21 +149,20 @@ export class DeltaLog implements StateScheme {
  */
 export class FullSnapshots implements StateScheme {
   readonly name: string;
-  readonly tables = ['full_snapshots'];
+  static readonly TABLE: SchemeTable = { name: 'full_snapshots', columns: [['snapshot_nid', ...INT], ['entries', ...BYTES]] };
+  readonly tables = [FullSnapshots.TABLE];
   readonly lookupUnit = 'blocks';
   tuples = 0;
   maxLookup = 1;
   entriesRead = 0;
-  private readonly insert: Database.Statement;
+  private nextNID = 1;
 
-  constructor(db: Database.Database, readonly stored: boolean) {
+  constructor(private readonly sink: RowSink, readonly stored: boolean) {
     this.name = `(a) full snapshot per state change${stored ? '' : ' (counted, too big to store)'}`;
-    db.exec('CREATE TABLE full_snapshots (snapshot_nid INTEGER PRIMARY KEY, entries BLOB NOT NULL)');
-    this.insert = db.prepare('INSERT INTO full_snapshots (entries) VALUES (?)');
   }
 
   store(_change: StateEntry, state: SortedState): void {
-    if (this.stored) this.insert.run(encodeStateBlock(state.entries).bytes);
+    if (this.stored) this.sink.write(FullSnapshots.TABLE, [this.nextNID++, encodeStateBlock(state.entries).bytes]);
     this.tuples += state.entries.length;
     this.entriesRead += state.entries.length;
   }
@@ -112,34 +171,42 @@ export class FullSnapshots implements StateScheme {
 /** Dendrite's rule over tables shaped like Dendrite's: hash-unique blocks, hash-unique snapshots (block lists). */
 export class DendriteBlocks implements StateScheme {
   static readonly MAX_BLOCKS = 64;
+  static readonly BLOCKS: SchemeTable = { name: 'dendrite_state_block', columns: [['state_block_nid', ...INT], ['state_block_hash', ...UNIQUE_BYTES], ['entries', ...BYTES]] };
+  static readonly SNAPSHOTS: SchemeTable = {
+    name: 'dendrite_state_snapshots',
+    columns: [['state_snapshot_nid', ...INT], ['state_snapshot_hash', ...UNIQUE_BYTES], ['state_block_nids', 'TEXT NOT NULL', 'bigint[] NOT NULL']],
+  };
   readonly name = `(b) Dendrite: a delta block per change up to ${DendriteBlocks.MAX_BLOCKS} blocks, then a full block`;
-  readonly tables = ['dendrite_state_block', 'dendrite_state_snapshots'];
+  readonly tables = [DendriteBlocks.BLOCKS, DendriteBlocks.SNAPSHOTS];
   readonly lookupUnit = 'blocks';
   tuples = 0;
   maxLookup = 0;
   entriesRead = 0;
   private blocks: { nid: number; size: number }[] = [];
-  private readonly insertBlock: Database.Statement;
-  private readonly blockByHash: Database.Statement;
-  private readonly insertSnapshot: Database.Statement;
+  /** Content address -> NID, as the unique hash indexes would answer. */
+  private readonly blockNIDs = new Map<string, number>();
+  private readonly snapshotNIDs = new Map<string, number>();
 
-  constructor(db: Database.Database) {
-    db.exec(`CREATE TABLE dendrite_state_block (state_block_nid INTEGER PRIMARY KEY, state_block_hash BLOB NOT NULL UNIQUE, entries BLOB NOT NULL);
-      CREATE TABLE dendrite_state_snapshots (state_snapshot_nid INTEGER PRIMARY KEY, state_snapshot_hash BLOB NOT NULL UNIQUE, state_block_nids TEXT NOT NULL)`);
-    this.insertBlock = db.prepare('INSERT OR IGNORE INTO dendrite_state_block (state_block_hash, entries) VALUES (?, ?)');
-    this.blockByHash = db.prepare('SELECT state_block_nid AS nid FROM dendrite_state_block WHERE state_block_hash = ?');
-    this.insertSnapshot = db.prepare('INSERT OR IGNORE INTO dendrite_state_snapshots (state_snapshot_hash, state_block_nids) VALUES (?, ?)');
-  }
+  constructor(private readonly sink: RowSink) {}
 
   store(change: StateEntry, state: SortedState): void {
     const full = this.blocks.length >= DendriteBlocks.MAX_BLOCKS;
     const block = encodeStateBlock(full ? state.entries : [change]);
-    const r = this.insertBlock.run(block.hash, block.bytes);
-    if (r.changes === 1) this.tuples += block.entries.length;
-    const nid = r.changes === 1 ? Number(r.lastInsertRowid) : (this.blockByHash.get(block.hash) as { nid: number }).nid;
+    const hash = block.hash.toString('hex');
+    let nid = this.blockNIDs.get(hash);
+    if (nid === undefined) {
+      nid = this.blockNIDs.size + 1;
+      this.blockNIDs.set(hash, nid);
+      this.sink.write(DendriteBlocks.BLOCKS, [nid, block.hash, block.bytes]);
+      this.tuples += block.entries.length;
+    }
     this.blocks = full ? [{ nid, size: block.entries.length }] : [...this.blocks, { nid, size: block.entries.length }];
     const nids = this.blocks.map((b) => b.nid);
-    this.insertSnapshot.run(hashBlockList(nids), JSON.stringify(nids));
+    const listHash = hashBlockList(nids);
+    if (!this.snapshotNIDs.has(listHash.toString('hex'))) {
+      this.snapshotNIDs.set(listHash.toString('hex'), this.snapshotNIDs.size + 1);
+      this.sink.write(DendriteBlocks.SNAPSHOTS, [this.snapshotNIDs.size, listHash, nids]);
+    }
     this.maxLookup = Math.max(this.maxLookup, this.blocks.length);
     for (const b of this.blocks) this.entriesRead += b.size;
   }
@@ -148,8 +215,11 @@ export class DendriteBlocks implements StateScheme {
 /** Synapse's state groups: a delta chain on a predecessor, capped at MAX_STATE_DELTA_HOPS. */
 export class SynapseGroups implements StateScheme {
   static readonly MAX_HOPS = 100;
+  static readonly TABLE: SchemeTable = {
+    name: 'state_groups', columns: [['id', ...INT], ['prev_state_group', 'INTEGER', 'bigint'], ['entries', ...BYTES]],
+  };
   readonly name = `(c) Synapse: state groups, delta chains of at most ${SynapseGroups.MAX_HOPS} hops`;
-  readonly tables = ['state_groups'];
+  readonly tables = [SynapseGroups.TABLE];
   readonly lookupUnit = 'hops';
   tuples = 0;
   maxLookup = 0;
@@ -158,18 +228,16 @@ export class SynapseGroups implements StateScheme {
   private hops = 0;
   /** Entries in the current group's chain: what a lookup of it reads. */
   private chainEntries = 0;
-  private readonly insert: Database.Statement;
 
-  constructor(db: Database.Database) {
-    db.exec('CREATE TABLE state_groups (id INTEGER PRIMARY KEY, prev_state_group INTEGER, entries BLOB NOT NULL)');
-    this.insert = db.prepare('INSERT INTO state_groups (prev_state_group, entries) VALUES (?, ?)');
-  }
+  constructor(private readonly sink: RowSink) {}
 
   /** A removal is something a delta cannot express: it takes a full snapshot. */
   store(change: StateEntry, state: SortedState, removed: boolean): void {
     const delta = this.current !== 0 && this.hops < SynapseGroups.MAX_HOPS && !removed && change.eventNID !== 0;
     const entries = delta ? [change] : state.entries;
-    this.current = Number(this.insert.run(delta ? this.current : null, encodeStateBlock(entries).bytes).lastInsertRowid);
+    const id = this.current + 1;
+    this.sink.write(SynapseGroups.TABLE, [id, delta ? this.current : null, encodeStateBlock(entries).bytes]);
+    this.current = id;
     this.hops = delta ? this.hops + 1 : 0;
     this.chainEntries = delta ? this.chainEntries + 1 : entries.length;
     this.tuples += entries.length;

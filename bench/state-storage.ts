@@ -8,7 +8,7 @@
 import { DEFAULT_STATE_POLICY } from '../src/storage/shared/state-policy.js';
 import type { RoomNID, StateSnapshotNID } from '../src/types/nids.js';
 import type { StateEntry } from '../src/types/state.js';
-import { DeltaLog, DendriteBlocks, FullSnapshots, SortedState, SynapseGroups, type StateScheme } from './state-schemes.js';
+import { DeltaLog, DendriteBlocks, FullSnapshots, SortedState, SqliteSink, SynapseGroups, type StateScheme } from './state-schemes.js';
 import {
   fixed, freshSqliteFile, openSqliteStore, plainSqlite, readStateChanges, roomFile, since, sqliteBtreeBytes, sqliteTableBytes, times,
   type BenchOptions, type Cell, type Section,
@@ -53,10 +53,12 @@ function runPeers(o: BenchOptions, changes: readonly StateEntry[]): { results: S
     preview.apply(change);
     liveEntries += preview.entries.length;
   }
+  const sink = new SqliteSink(db);
   const schemes: [string, StateScheme][] = [
-    ['floor', new DeltaLog(db)], ['full', new FullSnapshots(db, liveEntries <= FULL_SNAPSHOT_BUDGET)],
-    ['dendrite', new DendriteBlocks(db)], ['synapse', new SynapseGroups(db)],
+    ['floor', new DeltaLog(sink)], ['full', new FullSnapshots(sink, liveEntries <= FULL_SNAPSHOT_BUDGET)],
+    ['dendrite', new DendriteBlocks(sink)], ['synapse', new SynapseGroups(sink)],
   ];
+  for (const [, scheme] of schemes) sink.create(scheme.tables);
   const ms = new Map<string, number>(schemes.map(([key]) => [key, 0]));
   const state = new SortedState();
   for (let i = 0; i < changes.length; i += BATCH) {
@@ -72,7 +74,7 @@ function runPeers(o: BenchOptions, changes: readonly StateEntry[]): { results: S
     })();
   }
   const results = schemes.map(([key, s]) => ({
-    key, name: s.name, tuples: s.tuples, bytes: s instanceof FullSnapshots && !s.stored ? NaN : sqliteTableBytes(db, s.tables),
+    key, name: s.name, tuples: s.tuples, bytes: s instanceof FullSnapshots && !s.stored ? NaN : sqliteTableBytes(db, s.tables.map((t) => t.name)),
     maxLookup: s.maxLookup, lookupUnit: s.lookupUnit, entriesRead: s.entriesRead, ms: ms.get(key)!,
   }));
   db.close();
@@ -94,7 +96,7 @@ async function runOurs(o: BenchOptions, changes: readonly StateEntry[], fanIn: n
         snapshot = await state.addStateAfter(tx, ROOM, snapshot, change);
         const blocks = await state.blockNIDs(tx, snapshot);
         maxBlocks = Math.max(maxBlocks, blocks.length);
-        for (const entries of (await state.blocks(tx, blocks)).values()) entriesRead += entries.length;
+        for (const packed of (await state.blocks(tx, blocks)).values()) entriesRead += packed.length / 3;
       }
     });
   }
