@@ -19,6 +19,7 @@ import { cosmosBench } from './cosmos.js';
 import { ingestBench } from './ingest.js';
 import { keyServerBench } from './key-server.js';
 import { stateReadsBench } from './state-reads.js';
+import { stateBytesBench } from './state-bytes.js';
 import { stateStorageBench } from './state-storage.js';
 import { formatCell, machine, renderSection, scratchDir, type BenchOptions, type Section } from './support.js';
 
@@ -31,6 +32,7 @@ const BENCHES: Record<string, { needsPostgres: boolean; run: (o: BenchOptions) =
   cosmos: { needsPostgres: false, run: cosmosBench },
   copy: { needsPostgres: true, run: copyBench },
   'import-memory': { needsPostgres: false, run: importMemoryBench },
+  'state-bytes': { needsPostgres: true, run: stateBytesBench },
 };
 
 /** The most members --members takes (the generator allows more; the full-snapshot peer would not fit in time). */

@@ -6,6 +6,7 @@
  * each live entry (what overridden tuples in older blocks cost a reader).
  */
 import { DEFAULT_STATE_POLICY } from '../src/storage/shared/state-policy.js';
+import type { Storage } from '../src/index.js';
 import type { RoomNID, StateSnapshotNID } from '../src/types/nids.js';
 import type { StateEntry } from '../src/types/state.js';
 import { DeltaLog, DendriteBlocks, FullSnapshots, SortedState, SqliteSink, SynapseGroups, type StateScheme } from './state-schemes.js';
@@ -81,12 +82,12 @@ function runPeers(o: BenchOptions, changes: readonly StateEntry[]): { results: S
   return { results, liveEntries };
 }
 
-/** Ours: the real StateStorage over the real SQLite tables, every state change through addStateAfter. */
-async function runOurs(o: BenchOptions, changes: readonly StateEntry[], fanIn: number): Promise<SchemeResult> {
-  const file = freshSqliteFile(o, `state-fan-in-${fanIn}`);
-  const storage = await openSqliteStore(file, { state: { fan_in: fanIn } });
+/**
+ * Every state change through the real StateStorage.addStateAfter, in transactions of BATCH changes. Returns the
+ * most blocks a snapshot held and, with `countReads`, the entries a full lookup of each state read.
+ */
+export async function replayStateChanges(storage: Storage, changes: readonly StateEntry[], countReads: boolean): Promise<{ maxBlocks: number; entriesRead: number }> {
   const state = storage.roomserver.state;
-  const t0 = performance.now();
   let snapshot: StateSnapshotNID = await storage.unitOfWork.transaction((tx) => state.addState(tx, ROOM, [], []));
   let maxBlocks = 0;
   let entriesRead = 0;
@@ -96,10 +97,19 @@ async function runOurs(o: BenchOptions, changes: readonly StateEntry[], fanIn: n
         snapshot = await state.addStateAfter(tx, ROOM, snapshot, change);
         const blocks = await state.blockNIDs(tx, snapshot);
         maxBlocks = Math.max(maxBlocks, blocks.length);
-        for (const packed of (await state.blocks(tx, blocks)).values()) entriesRead += packed.length / 3;
+        if (countReads) for (const packed of (await state.blocks(tx, blocks)).values()) entriesRead += packed.length / 3;
       }
     });
   }
+  return { maxBlocks, entriesRead };
+}
+
+/** Ours: the real StateStorage over the real SQLite tables, every state change through addStateAfter. */
+async function runOurs(o: BenchOptions, changes: readonly StateEntry[], fanIn: number): Promise<SchemeResult> {
+  const file = freshSqliteFile(o, `state-fan-in-${fanIn}`);
+  const storage = await openSqliteStore(file, { state: { fan_in: fanIn } });
+  const t0 = performance.now();
+  const { maxBlocks, entriesRead } = await replayStateChanges(storage, changes, true);
   const ms = since(t0);
   const stats = await storage.stats.collect();
   await storage.close();
