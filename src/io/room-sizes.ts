@@ -1,7 +1,7 @@
 import type { Storage } from '../index.js';
 import { MembershipState } from '../types/membership.js';
 import { NotFoundError } from '../types/errors.js';
-import { encodeStateBlock } from '../storage/shared/state-codec.js';
+import { encodeBlockList, encodeStateBlock } from '../storage/shared/state-codec.js';
 import type { StateEntry } from '../types/state.js';
 import { rowsOf } from './dump-rows.js';
 import { dumpOf } from './copy.js';
@@ -15,7 +15,7 @@ import { NIDMap } from './nid-sets.js';
  * claims is reported as unattributed, so that the rooms add up to the store's totals.
  *
  * Bytes are the payload as the SQL drivers store it: the event JSON in UTF-8, each state block in its binary
- * encoding (src/storage/shared/state-codec.ts), 8 bytes per block NID of a snapshot; indexes and per-row overhead
+ * encoding (src/storage/shared/state-codec.ts), a snapshot's block list in its binary encoding; indexes and per-row overhead
  * aside (`storage.stats.collect().totalBytes` is the engine's own total). Cosmos DB keeps the same content in JSON
  * documents, somewhat larger.
  */
@@ -92,7 +92,7 @@ export async function storeSizes(storage: Storage, options: { sort?: RoomSort; o
     if (t) t.jsonBytes += bytes;
   }
   for await (const s of rowsOf(dump, 'state_snapshots')) {
-    const bytes = 8 * s.blocks.length;
+    const bytes = encodeBlockList(s.blocks).length;
     all.stateSnapshots++;
     all.stateBytes += bytes;
     const t = tallyOf(s.room);

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { StateBlockNID } from '../../types/nids.js';
 import type { StateEntry, StateEntryList } from '../../types/state.js';
 import { missingOf, unique } from '../shared/contracts.js';
-import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
+import { decodeStateBlockRows, encodeStateBlock } from '../shared/state-codec.js';
 import type { EncodedStateBlockRow, StateBlockTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { storeContentAddressed, storeContentAddressedMany } from './content-addressed.js';
@@ -27,8 +27,7 @@ export class CosmosStateBlockTable implements StateBlockTable {
   }
 
   async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
-    return (await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs))
-      .map((r) => ({ stateBlockNID: r.stateBlockNID, stateEntries: decodeStateBlock(r.encoded, r.stateBlockNID) }));
+    return decodeStateBlockRows(await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs));
   }
 
   async bulkSelectEncodedStateBlocks(_tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<EncodedStateBlockRow[]> {

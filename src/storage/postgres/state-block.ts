@@ -3,7 +3,7 @@ import type { StateBlockNID } from '../../types/nids.js';
 import type { StateEntry, StateEntryList } from '../../types/state.js';
 import { storeManyByContentKey } from '../shared/content-keys.js';
 import { missingOf, unique } from '../shared/contracts.js';
-import { decodeStateBlock, encodeStateBlock } from '../shared/state-codec.js';
+import { decodeStateBlockRows, encodeStateBlock } from '../shared/state-codec.js';
 import type { EncodedStateBlockRow, StateBlockTable, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 
@@ -36,8 +36,7 @@ export class PostgresStateBlockTable implements StateBlockTable {
   }
 
   async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
-    return (await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs))
-      .map((r) => ({ stateBlockNID: r.stateBlockNID, stateEntries: decodeStateBlock(r.encoded, r.stateBlockNID) }));
+    return decodeStateBlockRows(await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs));
   }
 
   async bulkSelectEncodedStateBlocks(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<EncodedStateBlockRow[]> {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CorruptionError, InvalidInputError } from '../../types/errors.js';
 import { asEventNID, asEventStateKeyNID, asEventTypeNID, MAX_NID } from '../../types/nids.js';
 import type { StateBlockNID } from '../../types/nids.js';
-import { compareEntries, compareTuples, type StateEntry } from '../../types/state.js';
+import { compareEntries, compareTuples, type StateEntry, type StateEntryList } from '../../types/state.js';
 
 /**
  * The one encoding of a state block, shared by every driver (a BLOB on SQLite, bytea on PostgreSQL, base64 on
@@ -63,6 +63,11 @@ export function withoutRepeats(sorted: readonly StateEntry[], what: 'block' | 'd
 
 export function decodeStateBlock(bytes: Uint8Array, blockNID?: StateBlockNID): StateEntry[] {
   return unpackEntries(decodePackedBlock(bytes, blockNID));
+}
+
+/** Stored blocks' entries: what every driver's bulkSelectStateBlockEntries answers from its encoded rows. */
+export function decodeStateBlockRows(rows: readonly { readonly stateBlockNID: StateBlockNID; readonly encoded: Uint8Array }[]): StateEntryList[] {
+  return rows.map((r) => ({ stateBlockNID: r.stateBlockNID, stateEntries: decodeStateBlock(r.encoded, r.stateBlockNID) }));
 }
 
 /**

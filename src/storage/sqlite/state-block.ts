@@ -3,7 +3,7 @@ import type { StateBlockNID } from '../../types/nids.js';
 import type { StateEntryList, StateEntry } from '../../types/state.js';
 import { probeSync } from '../shared/content-keys.js';
 import { missingOf, unique } from '../shared/contracts.js';
-import { contentKey, decodeStateBlock, encodeStateBlock, type EncodedStateBlock } from '../shared/state-codec.js';
+import { contentKey, decodeStateBlockRows, encodeStateBlock, type EncodedStateBlock } from '../shared/state-codec.js';
 import type { EncodedStateBlockRow, StateBlockTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { IN_LIST, nidList } from './values.js';
@@ -39,8 +39,7 @@ export class SqliteStateBlockTable implements StateBlockTable {
   }
 
   async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {
-    return (await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs))
-      .map((r) => ({ stateBlockNID: r.stateBlockNID, stateEntries: decodeStateBlock(r.encoded, r.stateBlockNID) }));
+    return decodeStateBlockRows(await this.bulkSelectEncodedStateBlocks(tx, stateBlockNIDs));
   }
 
   bulkSelectEncodedStateBlocks(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<EncodedStateBlockRow[]> {
