@@ -79,3 +79,31 @@ describe('state caches', () => {
     expect(cache.get(4 as StateSnapshotNID)).to.deep.equal([]);
   });
 });
+
+describe('state under a cache that keeps almost nothing', () => {
+  it('300 state changes through a 4 KiB cache load as a plain map says, at every step', async () => {
+    // Blocks are evicted between the write path's size reads and its merges; every miss must be read again.
+    const { createStorage } = await import('../src/index.js');
+    const storage = await createStorage({ backend: 'sqlite', sqlite: { path: ':memory:' }, state: { block_cache_bytes: 4096 } });
+    try {
+      const db = storage.roomserver;
+      const model = new Map<string, number>();
+      let seed = 11;
+      const rand = (n: number) => { seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648; return Math.floor(seed / 65_536) % n; };
+      let snapshot = await db.addState(1 as never, [], []);
+      for (let step = 1; step <= 300; step++) {
+        const type = 1 + rand(4);
+        const key = 1 + rand(150);
+        const eventNID = rand(6) === 0 ? 0 : step;
+        if (eventNID === 0) model.delete(`${type}:${key}`); else model.set(`${type}:${key}`, eventNID);
+        const [list] = await db.stateBlockNIDs([snapshot]);
+        snapshot = await db.addState(1 as never, list!.stateBlockNIDs, [entry(type, key, eventNID)]);
+        const loaded = await db.loadStateAtSnapshot(snapshot);
+        const expected = [...model].map(([k, e]) => [...k.split(':').map(Number), e]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+        expect(loaded.map((x) => [x.eventTypeNID, x.eventStateKeyNID, x.eventNID]), `step ${step}`).to.deep.equal(expected);
+      }
+    } finally {
+      await storage.close();
+    }
+  });
+});

@@ -69,6 +69,15 @@ describe('configuration', () => {
     expect(notSection.message).to.contain('expected a section');
   });
 
+  it('the state cache is a budget in bytes: the earlier entry count is refused, naming what replaced it', () => {
+    expect(validateConfig({}, BACKENDS).state.blockCacheBytes).to.equal(32 * 1024 * 1024);
+    expect(validateConfig({ state: { block_cache_bytes: 0 } }, BACKENDS).state.blockCacheBytes).to.equal(0);
+    const old = configError(() => validateConfig({ state: { block_cache_entries: 2_000_000 } }, BACKENDS));
+    expect(old.message).to.contain('"state.block_cache_entries" was replaced by state.block_cache_bytes');
+    const negative = configError(() => validateConfig({ state: { block_cache_bytes: -1 } }, BACKENDS));
+    expect(negative.message).to.contain('"state.block_cache_bytes"');
+  });
+
   it('never shows a secret: a bad postgres URL, a broken YAML file, the redacted URL', () => {
     const e = configError(() => validateConfig({ backend: 'postgres', postgres: { url: 'mysql://admin:hunter2@db/hs' } }, BACKENDS));
     expect(e.message).to.contain('"postgres.url"').and.not.contain('hunter2');
