@@ -25,7 +25,7 @@ const GOALS: Record<number, number> = { 2000: 0.3, 20000: 0.1 };
 type Peers = [key: 'floor' | 'synapse' | 'dendrite', scheme: StateScheme][];
 const peersOn = (sink: SqliteSink | PostgresSink): Peers => [['floor', new DeltaLog(sink)], ['synapse', new SynapseGroups(sink)], ['dendrite', new DendriteBlocks(sink)]];
 
-/** Every change through every peer, in batches; `commit` closes each batch on the engine. */
+/** Every change through every peer, BATCH at a time; `batch` runs each batch's writes in one transaction on the engine. */
 async function replayPeers(peers: Peers, changes: readonly StateEntry[], batch: (run: () => void) => Promise<void>): Promise<void> {
   const state = new SortedState();
   for (let i = 0; i < changes.length; i += BATCH) {

@@ -3,8 +3,8 @@
  * decoded on the way out. A cache may forget anything at any time; it must never answer wrongly.
  */
 import { expect } from 'chai';
-import { BlockCache, entryCount, SnapshotCache } from '../src/storage/shared/block-cache.js';
-import { decodePackedBlock, encodeStateBlock } from '../src/storage/shared/state-codec.js';
+import { BlockCache, SnapshotCache } from '../src/storage/shared/block-cache.js';
+import { decodePackedBlock, encodedEntryCount, encodeStateBlock } from '../src/storage/shared/state-codec.js';
 import type { StateBlockNID, StateSnapshotNID } from '../src/types/nids.js';
 import type { StateEntry } from '../src/types/state.js';
 
@@ -20,7 +20,7 @@ describe('state caches', () => {
     cache.set(nid(1), bytes);
     expect(Array.from(cache.get(nid(1))!)).to.deep.equal(Array.from(decodePackedBlock(bytes)));
     expect(cache.size(nid(1))).to.equal(50);
-    expect(entryCount(bytes)).to.equal(50);
+    expect(encodedEntryCount(bytes)).to.equal(50);
     expect(cache.get(nid(2))).to.equal(undefined);
   });
 

@@ -1,5 +1,5 @@
 import type { StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
-import { decodeBlockList, decodePackedBlock, encodeBlockList, type PackedEntries } from './state-codec.js';
+import { decodeBlockList, decodePackedBlock, encodeBlockList, encodedEntryCount, type PackedEntries } from './state-codec.js';
 
 /**
  * State blocks and snapshots never change once written (they are content-addressed), so one read once can be
@@ -120,7 +120,7 @@ export class BlockCache extends ByteRingCache<StateBlockNID> {
   /** The block's entry count without decoding it (the merge policy only needs sizes). */
   size(nid: StateBlockNID): number | undefined {
     const bytes = this.getBytes(nid);
-    return bytes && entryCount(bytes);
+    return bytes && encodedEntryCount(bytes, nid);
   }
 
   set(nid: StateBlockNID, encoded: Uint8Array): void {
@@ -138,14 +138,4 @@ export class SnapshotCache extends ByteRingCache<StateSnapshotNID> {
   set(nid: StateSnapshotNID, list: readonly StateBlockNID[]): void {
     this.setBytes(nid, encodeBlockList(list));
   }
-}
-
-/** The entry count of an encoded block: the varint after its format byte. */
-export function entryCount(encoded: Uint8Array): number {
-  let n = 0;
-  for (let i = 1, scale = 1; i < encoded.length; i++, scale *= 0x80) {
-    n += (encoded[i]! & 0x7f) * scale;
-    if (encoded[i]! < 0x80) return n;
-  }
-  return n;
 }

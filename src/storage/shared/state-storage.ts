@@ -2,11 +2,11 @@ import { inject, injectable } from 'inversify';
 import { CorruptionError } from '../../types/errors.js';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import { compareEntries, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
-import { decodePackedBlock, encodePackedBlock, encodeStateBlock, packEntries, unpackEntries, withoutRepeats, type PackedEntries } from './state-codec.js';
+import { decodePackedBlock, encodedEntryCount, encodePackedBlock, encodeStateBlock, packEntries, unpackEntries, withoutRepeats, type PackedEntries } from './state-codec.js';
 import { resolvePacked } from './state-resolve.js';
 import { TOKENS } from '../../di/tokens.js';
 import type { RoomserverTables, SnapshotBlocks, Tx, UnitOfWork } from '../tables/index.js';
-import { BlockCache, entryCount, SnapshotCache } from './block-cache.js';
+import { BlockCache, SnapshotCache } from './block-cache.js';
 import { checkStatePolicy, mergeStart, type StatePolicy } from './state-policy.js';
 import type { StorageOptions } from './storage-options.js';
 
@@ -52,38 +52,32 @@ export class StateStorage {
    * Block contents by NID, packed (one round trip for whatever `fetched` and the cache lack). MissingStateError if
    * any is missing. The cache learns what was read once the transaction has committed (see UnitOfWork.afterCommit).
    */
-  async blocks(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched = new Map()): Promise<Map<StateBlockNID, PackedEntries>> {
-    const found = new Map<StateBlockNID, PackedEntries>();
-    const missing: StateBlockNID[] = [];
-    for (const nid of nids) {
-      if (found.has(nid)) continue;
-      const read = fetched.get(nid);
-      const packed = read ? decodePackedBlock(read, nid) : this.cache.get(nid);
-      if (packed) found.set(nid, packed);
-      else missing.push(nid);
-    }
-    if (missing.length > 0) {
-      await this.fetch(tx, missing, fetched);
-      for (const nid of missing) found.set(nid, decodePackedBlock(fetched.get(nid)!, nid));
-    }
-    return found;
+  blocks(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched = new Map()): Promise<Map<StateBlockNID, PackedEntries>> {
+    return this.lookUp(tx, nids, fetched, decodePackedBlock, (nid) => this.cache.get(nid));
   }
 
   /** Entry counts of blocks, read from their encodings (what the cache and `fetched` lack is fetched into `fetched`). */
-  async blockSizes(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched): Promise<Map<StateBlockNID, number>> {
-    const sizes = new Map<StateBlockNID, number>();
-    const missing: StateBlockNID[] = [];
+  blockSizes(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched): Promise<Map<StateBlockNID, number>> {
+    return this.lookUp(tx, nids, fetched, encodedEntryCount, (nid) => this.cache.size(nid));
+  }
+
+  /** Something of each block, from `fetched`, else the cache, else one read of whatever both lack. */
+  private async lookUp<T>(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched,
+    fromEncoded: (encoded: Uint8Array, nid: StateBlockNID) => T, fromCache: (nid: StateBlockNID) => T | undefined): Promise<Map<StateBlockNID, T>> {
+    const found = new Map<StateBlockNID, T>();
+    const missing = new Set<StateBlockNID>();
     for (const nid of nids) {
+      if (found.has(nid)) continue;
       const read = fetched.get(nid);
-      const size = read ? entryCount(read) : this.cache.size(nid);
-      if (size !== undefined) sizes.set(nid, size);
-      else if (!missing.includes(nid)) missing.push(nid);
+      const value = read ? fromEncoded(read, nid) : fromCache(nid);
+      if (value !== undefined) found.set(nid, value);
+      else missing.add(nid);
     }
-    if (missing.length > 0) {
-      await this.fetch(tx, missing, fetched);
-      for (const nid of missing) sizes.set(nid, entryCount(fetched.get(nid)!));
+    if (missing.size > 0) {
+      await this.fetch(tx, [...missing], fetched);
+      for (const nid of missing) found.set(nid, fromEncoded(fetched.get(nid)!, nid));
     }
-    return sizes;
+    return found;
   }
 
   /** Reads blocks' encodings into `fetched`, to be cached once the transaction commits. */

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { contentKeyedTable, encodedBlockColumns, encodedListColumns, probeContentKeys, sqlDumpSpec, type Dialect, type DriverTable, type SqlDumpSpec } from '../shared/dump-columns.js';
 import { DUMP_TABLES, type CopyProgress, type DumpRows, type DumpTable, type DumpTableName, type StoreDump } from '../tables/dump.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
-import { bool, nidList, parseNIDList } from './values.js';
+import { autoincrementSequence, bool, nidList, parseNIDList, raiseAutoincrementSequence } from './values.js';
 
 /** SQLite's encodings: flags as 0/1, NID lists as JSON text. */
 const SQLITE: Dialect = {
@@ -118,8 +118,7 @@ export class SqliteStoreDump implements StoreDump {
         event_nid: (c.stmt("SELECT value FROM roomserver_sequences WHERE name = 'event_nid'").get() as { value: number }).value,
       };
       for (const [name, table] of Object.entries(AUTOINCREMENT)) {
-        const row = c.stmt('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as { seq: number } | undefined;
-        out[name] = row?.seq ?? 0;
+        out[name] = autoincrementSequence(c.db, table);
       }
       out.key_change_id = (c.stmt('SELECT coalesce(max(change_id), 0) AS n FROM keyserver_key_changes').get() as { n: number }).n;
       return out;
@@ -134,9 +133,7 @@ export class SqliteStoreDump implements StoreDump {
       for (const [name, table] of Object.entries(AUTOINCREMENT)) {
         const value = counters[name];
         if (value === undefined) continue;
-        // sqlite_sequence has a row per AUTOINCREMENT table once one row was ever inserted; make sure it has.
-        c.stmt('INSERT INTO sqlite_sequence (name, seq) SELECT ?, 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)').run(table, table);
-        c.stmt('UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?').run(value, table);
+        raiseAutoincrementSequence(c.db, table, value);
       }
     }));
   }

@@ -3,6 +3,7 @@ import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
 import type { MigrationProgress } from '../../di/driver.js';
 import { probeSync } from '../shared/content-keys.js';
 import { contentKey, encodeBlockList } from '../shared/state-codec.js';
+import { autoincrementSequence, raiseAutoincrementSequence } from './values.js';
 
 /**
  * The SQLite schema, as an append-only list of versioned migrations. Never edit a migration that has shipped:
@@ -40,8 +41,10 @@ function* pages<R>(db: Database.Database, sql: string): Generator<R[]> {
  * the binary encoding; the NIDs and each table's AUTOINCREMENT counter are kept.
  */
 function compactStateLayout(db: Database.Database): void {
-  const sequence = (table: string) => (db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as { seq: number } | undefined)?.seq ?? 0;
-  const counters = { roomserver_state_block: sequence('roomserver_state_block'), roomserver_state_snapshots: sequence('roomserver_state_snapshots') };
+  const counters = {
+    roomserver_state_block: autoincrementSequence(db, 'roomserver_state_block'),
+    roomserver_state_snapshots: autoincrementSequence(db, 'roomserver_state_snapshots'),
+  };
   const insertBlock = db.prepare(`INSERT INTO roomserver_state_block_v4 (state_block_nid, content_key, entry_count, entries)
     VALUES (?, ?, ?, ?) ON CONFLICT (content_key) DO NOTHING`);
   for (const rows of pages<{ nid: number; count: number; entries: Buffer }>(db, `SELECT state_block_nid AS nid, entry_count AS count, entries
@@ -63,10 +66,7 @@ function compactStateLayout(db: Database.Database): void {
     ALTER TABLE roomserver_state_block_v4 RENAME TO roomserver_state_block;
     ALTER TABLE roomserver_state_snapshots_v4 RENAME TO roomserver_state_snapshots;`);
   // A purge may have deleted the highest NIDs: the counters go on from where they were, not from the rows left.
-  for (const [table, seq] of Object.entries(counters)) {
-    db.prepare('INSERT INTO sqlite_sequence (name, seq) SELECT ?, 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)').run(table, table);
-    db.prepare('UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?').run(seq, table);
-  }
+  for (const [table, seq] of Object.entries(counters)) raiseAutoincrementSequence(db, table, seq);
 }
 
 const seedEventTypes = PREASSIGNED_EVENT_TYPES.map(([nid, type]) => `(${nid}, '${type}')`).join(', ');
