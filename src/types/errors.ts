@@ -30,6 +30,30 @@ export class MissingStateError extends StorageError {
   readonly code = 'MISSING_STATE';
 }
 
+/**
+ * An event's prev_events are not stored, or stored without state (outliers), and the caller supplied no state
+ * before it: the store cannot know that state and will not guess. `eventIDs` lists them; fetch them (or the state
+ * before the event, from /state_ids) and input again.
+ */
+export class MissingPrevEventsError extends StorageError {
+  readonly code = 'MISSING_PREV_EVENTS';
+  constructor(message: string, readonly eventIDs: readonly string[]) {
+    super(message);
+  }
+}
+
+/**
+ * States that differ had to be combined (an event with several prev events, or a room with several forward
+ * extremities) and no state resolver is configured: `conflicts` names the (type, state key) pairs whose events
+ * differ. Configure a resolver (`state.resolver`, or pass one to createStorage) or supply the state before the event.
+ */
+export class StateConflictError extends StorageError {
+  readonly code = 'STATE_CONFLICT';
+  constructor(message: string, readonly conflicts: readonly { readonly type: string; readonly stateKey: string }[]) {
+    super(message);
+  }
+}
+
 /** A row with that unique key already exists, where the contract says a duplicate is an error. */
 export class ConflictError extends StorageError {
   readonly code = 'CONFLICT';

@@ -122,7 +122,9 @@ const ks = (method: keyof KeyDatabase, ...params: Param[]) => on('keys', method,
 
 const roomserver: Catalogue<RoomserverDatabase> = {
   storeEvent: rs('storeEvent', event(), { ...P.object('options', { transaction: transactionKey(), isRejected: P.bool('isRejected', false) }), valid: {} }),
-  appendEvent: rs('appendEvent', event(), { ...P.object('options', { authEventNIDs: P.list(P.nid('auth event NID', 1)) }), valid: {} }),
+  appendEvent: rs('appendEvent', event(), {
+    ...P.object('options', { authEventNIDs: P.list(P.nid('auth event NID', 1)), isSoftFailed: P.bool('isSoftFailed', false), stateBefore: P.list(P.eventID()) }), valid: {},
+  }),
   appendEvents: rs('appendEvents', P.list(event())),
   updateLatestEvents: rs('updateLatestEvents', P.nid('room NID', 1), P.fn()),
   updateMembership: rs('updateMembership', P.roomID(), P.userID(), P.bool('local', true), P.text('room version', '10'), P.fn()),
@@ -143,6 +145,8 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   eventStateKeyNIDs: rs('eventStateKeyNIDs', P.list(P.stateKey())),
   eventStateKeys: rs('eventStateKeys', P.list(P.nid('state key NID', 1))),
   eventNIDs: rs('eventNIDs', P.list(P.eventID())),
+  isEventRejected: rs('isEventRejected', P.nid('room NID', 1), P.eventID()),
+  redactionOf: rs('redactionOf', P.eventID()),
   eventIDs: rs('eventIDs', P.list(P.nid('event NID', 1))),
   events: rs('events', P.list(P.nid('event NID', 1))),
   eventsFromIDs: rs('eventsFromIDs', P.list(P.eventID())),

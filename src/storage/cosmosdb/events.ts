@@ -3,7 +3,7 @@ import { CorruptionError } from '../../types/errors.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import { compareEntries, type StateAtEvent, type StateAtEventAndReference, type StateEntry, type StateKeyTuple } from '../../types/state.js';
 import { checkStateAt, duplicate, missingOf, notFound, unique } from '../shared/contracts.js';
-import type { EventRow, EventsTable, StoredEventRow, Tx } from '../tables/index.js';
+import type { EventRow, EventsTable, StoredEventInfo, StoredEventRow, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { Lru } from './lru.js';
 
@@ -33,7 +33,7 @@ interface LocatorDoc {
 
 const rowDoc = (row: StoredEventRow): RowDoc => ({
   nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, eventID: row.eventID,
-  auth: [...row.authEventNIDs], depth: row.depth, rejected: row.isRejected, snapshot: row.stateSnapshotNID, sent: false,
+  auth: [...row.authEventNIDs], depth: row.depth, rejected: row.isRejected, snapshot: row.stateSnapshotNID, sent: row.sentToOutput ?? false,
 });
 
 const entryOf = (d: { type: EventTypeNID; key: EventStateKeyNID; nid: EventNID }): StateEntry =>
@@ -126,12 +126,25 @@ export class CosmosEventsTable implements EventsTable {
   async bulkSelectEventsByID(_tx: Tx, eventIDs: readonly string[]) {
     const locs = await this.locatorsFor(eventIDs);
     const rows = new Map((await this.rows(locs.map((l) => l.nid))).map((r) => [r.nid as number, r]));
-    const out = new Map<string, { eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>();
+    const out = new Map<string, StoredEventInfo>();
     for (const l of locs) {
       const row = rows.get(l.nid);
-      if (row) out.set(l.eventID, { eventNID: row.nid, roomNID: row.room, stateSnapshotNID: row.snapshot });
+      if (row) {
+        out.set(l.eventID, {
+          eventNID: row.nid, roomNID: row.room, stateSnapshotNID: row.snapshot, eventTypeNID: row.type, eventStateKeyNID: row.key, isRejected: row.rejected,
+        });
+      }
     }
     return out;
+  }
+
+  /** The row first, then the locator (which readers cache): a crash between them leaves the row saying accepted, which a retry repeats. */
+  async clearEventRejected(_tx: Tx, eventNID: EventNID, eventID: string): Promise<void> {
+    const row = this.rowRef(eventNID);
+    await this.conn.requests.patch('events.clearRejected', row.id, row.pk, [{ op: 'set', path: '/rejected', value: false }]);
+    const loc = this.locatorRef(eventID);
+    await this.conn.requests.patch('events.clearRejected', loc.id, loc.pk, [{ op: 'set', path: '/rejected', value: false }]);
+    this.locators.delete(eventID);
   }
 
   private async insertRow(row: StoredEventRow): Promise<void> {
@@ -201,11 +214,11 @@ export class CosmosEventsTable implements EventsTable {
   }
 
   async bulkSelectStateEventByID(_tx: Tx, eventIDs: readonly string[], excludeRejected = false): Promise<StateEntry[]> {
-    const found = (await this.locatorsFor(eventIDs)).filter((l) => !excludeRejected || !l.rejected);
+    const found = await this.locatorsFor(eventIDs);
     const ids = new Set(found.map((l) => l.eventID));
     const err = missingOf('event', 'state events by ID', eventIDs, (id) => ids.has(id));
     if (err) throw err;
-    return found.map(entryOf).sort(compareEntries);
+    return found.filter((l) => !excludeRejected || !l.rejected).map(entryOf).sort(compareEntries);
   }
 
   async bulkSelectStateEventByNID(_tx: Tx, eventNIDs: readonly EventNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntry[]> {

@@ -54,12 +54,13 @@ export class PostgresEventsTable implements EventsTable {
     // rows again); the auth NID lists travel as array literals.
     try {
       await this.conn.query(tx, `INSERT INTO roomserver_events (event_nid, room_nid, event_type_nid, event_state_key_nid,
-          depth, event_id, auth_event_nids, is_rejected, state_snapshot_nid)
-        SELECT n, room, type, key, depth, id, auth::bigint[], rejected, snapshot FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
-          $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bool[], $9::bigint[]) AS t(n, room, type, key, depth, id, auth, rejected, snapshot)`, [
+          depth, event_id, auth_event_nids, is_rejected, state_snapshot_nid, sent_to_output)
+        SELECT n, room, type, key, depth, id, auth::bigint[], rejected, snapshot, sent FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
+          $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bool[], $9::bigint[], $10::bool[])
+          AS t(n, room, type, key, depth, id, auth, rejected, snapshot, sent)`, [
         rows.map((x) => x.eventNID), rows.map((x) => x.roomNID), rows.map((x) => x.eventTypeNID), rows.map((x) => x.eventStateKeyNID),
         rows.map((x) => x.depth), rows.map((x) => x.eventID), rows.map((x) => `{${x.authEventNIDs.join(',')}}`), rows.map((x) => x.isRejected),
-        rows.map((x) => x.stateSnapshotNID)]);
+        rows.map((x) => x.stateSnapshotNID), rows.map((x) => x.sentToOutput ?? false)]);
     } catch (e) {
       if ((e as { code?: string }).code === '23505') throw duplicate('event', rows.length === 1 ? rows[0]!.eventID : `among ${rows.length} rows`);
       throw e;
@@ -68,10 +69,16 @@ export class PostgresEventsTable implements EventsTable {
 
   async bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]) {
     if (eventIDs.length === 0) return this.conn.nothing(tx, new Map());
-    const r = await this.conn.query<{ id: string; eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>(tx,
-      `SELECT event_id AS id, event_nid AS "eventNID", room_nid AS "roomNID", state_snapshot_nid AS "stateSnapshotNID"
-       FROM roomserver_events WHERE event_id = ANY($1::text[])`, [unique(eventIDs)]);
-    return new Map(r.rows.map((row) => [row.id, { eventNID: row.eventNID, roomNID: row.roomNID, stateSnapshotNID: row.stateSnapshotNID }]));
+    const r = await this.conn.query<StateRow & { roomNID: RoomNID }>(tx,
+      `SELECT ${STATE_COLUMNS}, room_nid AS "roomNID" FROM roomserver_events WHERE event_id = ANY($1::text[])`, [unique(eventIDs)]);
+    return new Map(r.rows.map((row) => [row.eventID, {
+      eventNID: row.eventNID, roomNID: row.roomNID, stateSnapshotNID: row.beforeStateSnapshotNID, eventTypeNID: row.eventTypeNID,
+      eventStateKeyNID: row.eventStateKeyNID, isRejected: row.isRejected,
+    }]));
+  }
+
+  async clearEventRejected(tx: Tx, eventNID: EventNID): Promise<void> {
+    await this.conn.query(tx, 'UPDATE roomserver_events SET is_rejected = false WHERE event_nid = $1', [eventNID]);
   }
 
   async selectEvent(tx: Tx, eventID: string) {
@@ -86,11 +93,11 @@ export class PostgresEventsTable implements EventsTable {
   async bulkSelectStateEventByID(tx: Tx, eventIDs: readonly string[], excludeRejected = false): Promise<StateEntry[]> {
     const rows = eventIDs.length === 0 ? this.conn.nothing(tx, [])
       : (await this.conn.query<StateRow>(tx, `SELECT ${STATE_COLUMNS} FROM roomserver_events WHERE event_id = ANY($1::text[]) ${BY_TUPLE}`,
-        [unique(eventIDs)])).rows.filter((r) => !excludeRejected || !r.isRejected);
+        [unique(eventIDs)])).rows;
     const found = new Set(rows.map((r) => r.eventID));
     const err = missingOf('event', 'state events by ID', eventIDs, (id) => found.has(id));
     if (err) throw err;
-    return rows.map(entryOf);
+    return rows.filter((r) => !excludeRejected || !r.isRejected).map(entryOf);
   }
 
   async bulkSelectStateEventByNID(tx: Tx, eventNIDs: readonly EventNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntry[]> {

@@ -1,16 +1,17 @@
-import { ConcurrentUpdateError, ConflictError, InvalidInputError, StorageError } from '../../types/errors.js';
+import { ConcurrentUpdateError, ConflictError, InvalidInputError, MissingPrevEventsError, StateConflictError, StorageError } from '../../types/errors.js';
 import type { RoomEvent } from '../../types/event.js';
 import { preview } from '../../types/input.js';
-import { MembershipState } from '../../types/membership.js';
-import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type StateSnapshotNID, type EventStateKeyNID, type EventTypeNID, type RoomNID } from '../../types/nids.js';
+import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
-import type {
-  InviteWrite, LatestEvents, MembershipRow, MembershipWrite, RedactionInfo, RoomserverTables, StoredEventRow, TransactionKey, Tx, UnitOfWork,
-} from '../tables/index.js';
+import type { LatestEvents, MembershipRow, RoomserverTables, TransactionKey, Tx, UnitOfWork } from '../tables/index.js';
+import { applyMembership, membershipOf } from './append-memberships.js';
+import { NO_CHANGE, Writes, type EventRowRef, type PlannedResult, type Reads, type RoomPlan, type StateDelta } from './append-plan.js';
+import { RedactionPlanner, redactedBy } from './append-redactions.js';
 import { BoundedMap, type NidMaps } from './nid-assigner.js';
-import { redactEventJSON } from './redaction.js';
-import type { AppendEventResult, StoredEvent, StoreEventOptions, StoreEventResult } from './roomserver-database.js';
-import type { StatePlan, StateRef, StateStorage } from './state-storage.js';
+import { diffStates, RoomGraph, sameState } from './room-graph.js';
+import type { AppendEventResult, StoredEvent, StoreEventOptions } from './roomserver-database.js';
+import type { StateResolver } from './state-resolver.js';
+import type { StateRef, StateStorage } from './state-storage.js';
 
 /** One event of an `appendEvents` call, with what `appendEvent` takes beside it. */
 export interface AppendInput {
@@ -34,85 +35,6 @@ export class RoomBusyError extends ConcurrentUpdateError {
 /** The most events one `appendEvents` call takes (a federation transaction carries 50 PDUs, backfill 100). */
 export const MAX_APPEND_BATCH = 1000;
 
-/** An event's row as the write path needs it. */
-interface EventRowRef {
-  readonly eventNID: EventNID;
-  readonly roomNID: RoomNID;
-  /** The state before the event: stored (0 when unknown) or planned by this batch. */
-  stateBefore: StateRef;
-}
-
-/** What one call reads before it plans: everything that can refuse an event, and what planning starts from. */
-interface Reads {
-  readonly rooms: Map<string, RoomNID>;
-  readonly versions: Map<RoomNID, string>;
-  readonly stored: Map<string, { eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>;
-  readonly references: Map<string, EventNID[]>;
-  /** By redacted event ID: the first redaction stored for it. */
-  readonly redactions: Map<string, RedactionInfo>;
-  /** By transaction key: the event it sent, if any. */
-  readonly transactions: Map<string, string>;
-  /** The call's invite events that are stored as invites already (active or not). */
-  readonly storedInvites: Set<string>;
-}
-
-/** One room while a call plans it: held (locked) for the call, changed in memory, written at the end. */
-interface RoomPlan {
-  readonly roomNID: RoomNID;
-  readonly roomVersion: string;
-  readonly state: StatePlan;
-  latest: { eventNID: EventNID; eventID: string }[];
-  current: StateRef;
-  readonly lastEventSentNID: EventNID;
-  /** What the room's final write is conditional on (an ETag on Cosmos DB). */
-  version: string;
-  moved: boolean;
-  /** See LatestEvents.appending: stored by an interrupted batch, not applied; their references do not count. */
-  readonly appending: ReadonlySet<EventNID>;
-  /** Memberships as the events so far left them (undefined: no row yet). */
-  readonly memberships: Map<EventStateKeyNID, MembershipRow | undefined>;
-  /** What to write per user: the last change wins. */
-  readonly membershipWrites: Map<EventStateKeyNID, MembershipWrite>;
-  /** The active invites of the users the call's member events concern, in insertion order, as the events so far left them. */
-  readonly invites: Map<EventStateKeyNID, string[]>;
-}
-
-/** A new invite of the call, retired if a later event of the call retires it. */
-type NewInvite = { -readonly [K in keyof InviteWrite]: InviteWrite[K] };
-
-/** Everything a call writes, collected while it plans. */
-class Writes {
-  readonly transactions: { key: TransactionKey; eventID: string }[] = [];
-  /** By event NID, the JSON to store (a redaction's overwrite replaces a new event's own JSON). */
-  readonly json = new Map<EventNID, string>();
-  readonly rows: { row: Omit<StoredEventRow, 'stateSnapshotNID'>; ref: EventRowRef }[] = [];
-  /** Stored events whose unknown state before this call sets. */
-  readonly stateUpdates: EventRowRef[] = [];
-  readonly edges = new Map<string, { previousEventID: string; eventNID: EventNID }>();
-  readonly redactions: RedactionInfo[] = [];
-  readonly validated: string[] = [];
-  /** New invites in event order (their insertion order), by ID too. */
-  readonly newInvites: NewInvite[] = [];
-  readonly newInviteByID = new Map<string, NewInvite>();
-  /** Invites stored before the call that the call retires. */
-  readonly retiredInvites: { roomNID: RoomNID; targetUserNID: EventStateKeyNID; inviteEventID: string }[] = [];
-  /** Each event's retired invites, by result index. */
-  readonly retiredBy = new Map<number, string[]>();
-  /** By room, the NIDs of the call's events, stored before or now. */
-  readonly eventNIDs = new Map<RoomNID, Set<EventNID>>();
-}
-
-/** A planned result: snapshot NIDs are filled in once the plan's states are written. */
-interface PlannedResult {
-  readonly room: RoomPlan;
-  readonly stateAtEvent: Omit<StoreEventResult['stateAtEvent'], 'beforeStateSnapshotNID'>;
-  readonly before: StateRef;
-  readonly after: StateRef;
-  readonly duplicate: boolean;
-  readonly applied: boolean;
-  readonly redaction?: StoreEventResult['redaction'];
-}
-
 const storedInAnotherRoom = (eventID: string) =>
   new ConflictError(`event ${eventID} is already stored in another room; event IDs are unique across rooms`);
 
@@ -126,17 +48,10 @@ function awaitedLater(...promises: Promise<unknown>[]): void {
 
 const transactionKeyOf = (k: TransactionKey) => JSON.stringify([k.userID, k.sessionID, k.transactionID]);
 
-/** The event a redaction event redacts, when it is one that can apply: undefined otherwise. */
-function redactedBy(event: RoomEvent): string | undefined {
-  if (event.type !== 'm.room.redaction' || event.stateKey !== undefined) return undefined;
-  return event.redacts === event.eventID ? undefined : event.redacts;
-}
-
-/** The membership a member event sets, if its content names one (undefined: not a membership change). */
-function membershipOf(event: RoomEvent, isRejected: boolean): string | undefined {
-  if (event.type !== 'm.room.member' || event.stateKey === undefined || isRejected) return undefined;
-  const m = event.content.membership;
-  return typeof m === 'string' ? m : undefined;
+/** Whether the events named are exactly these (as sets). */
+function sameEvents(ids: readonly string[], events: readonly { eventID: string }[]): boolean {
+  const a = new Set(ids);
+  return a.size === events.length && events.every((e) => a.has(e.eventID));
 }
 
 /**
@@ -167,6 +82,7 @@ export class EventAppender {
     private readonly nids: NidMaps,
     private readonly isLocalUser: (userID: string) => boolean,
     private readonly loadEvents: (tx: Tx, eventIDs: readonly string[]) => Promise<StoredEvent[]>,
+    private readonly resolver: StateResolver | undefined,
   ) {}
 
   /**
@@ -267,6 +183,9 @@ export class EventAppender {
       lookups.add(event.eventID);
       const target = options?.isRejected ? undefined : redactedBy(event);
       if (target !== undefined) lookups.add(target);
+      // What the state before each event is made from (read with the rest: one existence query).
+      for (const prev of event.prevEventIDs) lookups.add(prev);
+      for (const id of options?.stateBefore ?? []) lookups.add(id);
     }
     const keys = inputs.flatMap(({ options }) => (options?.transaction ? [options.transaction] : []));
     const invites = inputs.filter(({ event, options }) => membershipOf(event, options?.isRejected ?? false) === 'invite').map((i) => i.event.eventID);
@@ -338,18 +257,21 @@ export class EventAppender {
     stateKeys: Map<string, EventStateKeyNID>; reserved: readonly EventNID[];
   }): Promise<AppendEventResult[]> {
     const { roomNIDs, rooms, types, stateKeys, reserved } = ready;
-    const redactionEvents = await this.redactionEventsNeeded(tx, inputs, reads);
+    const inCall = new Map<string, RoomEvent>();
+    for (const { event } of inputs) if (!inCall.has(event.eventID)) inCall.set(event.eventID, event);
+    const graph = new RoomGraph(tx, this.tables, this.resolver, this.loadEvents, inCall);
+    graph.addStored(reads.stored);
+    const redactions = new RedactionPlanner(tx, this.nids, graph, reads.redactions, await this.redactionEventsNeeded(tx, inputs, reads));
     const writes = new Writes();
     const rows = new Map<string, EventRowRef>();
     for (const [id, s] of reads.stored) rows.set(id, { eventNID: s.eventNID, roomNID: s.roomNID, stateBefore: s.stateSnapshotNID });
+    const newRows = new Set<EventRowRef>();
     const newEvents = new Map<string, { event: RoomEvent; eventNID: EventNID }>();
     // References from the stored events, then from each event of the batch as it is applied.
     // An event named by an event an interrupted batch stored without applying it (an appending one) is not referenced.
     const appending = new Set([...rooms.values()].flatMap((r) => [...r.appending]));
     const referenced = new Set([...reads.references].filter(([, nids]) => nids.some((n) => !appending.has(n))).map(([id]) => id));
-    const redactionOf = new Map(reads.redactions);
-    const inCall = new Map<string, RoomEvent>();
-    for (const { event } of inputs) if (!inCall.has(event.eventID)) inCall.set(event.eventID, event);
+    const eventOf = (id: string) => (rows.has(id) ? inCall.get(id) : undefined);
     let nextNID = 0;
 
     const results: PlannedResult[] = [];
@@ -357,25 +279,46 @@ export class EventAppender {
       const { event, options = {} } = inputs[i]!;
       const room = rooms.get(roomNIDs.get(event.roomID)!)!;
       const isRejected = options.isRejected ?? false;
+      const softFailed = !isRejected && (options.isSoftFailed ?? false);
       const eventTypeNID: EventTypeNID = types.get(event.type)!;
       const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : stateKeys.get(event.stateKey)!;
       // Asked before this event's own prev_events count, so that an event naming itself is not referenced.
       const isReferenced = referenced.has(event.eventID);
+      let node = graph.nodes.get(event.eventID);
       let row = rows.get(event.eventID);
-      const duplicate = row !== undefined;
-      if (!row) {
+      const duplicate = node !== undefined && row !== undefined;
+      if (node && row) {
+        // Stored already: done, unless it is stored without state (an outlier), stored rejected and now accepted, or
+        // stored by an interrupted batch that did not apply it.
+        const accepts = node.isRejected && !isRejected;
+        const pending = room.appending.has(node.eventNID) && !room.latest.some((l) => l.eventNID === node!.eventNID) && !isReferenced;
+        if (!accepts && !pending && (node.before !== 0 || isRejected)) {
+          const after = node.before === 0 ? node.before : (await graph.after(room.state, event.eventID))!;
+          results.push({
+            room, stateAtEvent: { ...node.own, isRejected: node.isRejected }, before: node.before, after, duplicate, applied: false, delta: NO_CHANGE,
+          });
+          continue;
+        }
+        if (accepts) {
+          node.isRejected = false;
+          node.after = undefined;
+          writes.accepted.push({ eventNID: node.eventNID, eventID: event.eventID });
+        }
+      } else {
         const eventNID = reserved[nextNID++];
         // The reservation counted one stored event more than the existence check saw: another writer's (storeEvent
         // holds no room lock) landed between the two. The call starts again and finds it stored.
         if (eventNID === undefined) throw new ConcurrentUpdateError(`event ${event.eventID} was stored by another writer meanwhile`);
         row = { eventNID, roomNID: room.roomNID, stateBefore: asStateSnapshotNID(0) };
         rows.set(event.eventID, row);
-        newEvents.set(event.eventID, { event, eventNID: row.eventNID });
+        newRows.add(row);
+        node = graph.add({ eventID: event.eventID, eventNID, roomNID: room.roomNID, before: 0 as StateRef, isRejected, own: { eventTypeNID, eventStateKeyNID, eventNID } });
+        newEvents.set(event.eventID, { event, eventNID });
         if (options.transaction) writes.transactions.push({ key: options.transaction, eventID: event.eventID });
-        writes.json.set(row.eventNID, event.json);
+        writes.json.set(eventNID, event.json);
         writes.rows.push({
           row: {
-            eventNID: row.eventNID, roomNID: room.roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID,
+            eventNID, roomNID: room.roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID,
             authEventNIDs: options.authEventNIDs ?? [], depth: event.depth, isRejected,
           },
           ref: row,
@@ -383,37 +326,57 @@ export class EventAppender {
       }
       if (!writes.eventNIDs.has(room.roomNID)) writes.eventNIDs.set(room.roomNID, new Set());
       writes.eventNIDs.get(room.roomNID)!.add(row.eventNID);
+
+      // The state before the event: supplied, else from its prev events (the room's current state when they are
+      // exactly its forward extremities). A rejected event keeps whatever can be known, and nothing else.
+      let before: StateRef = node.before;
+      if (before === 0 || !duplicate) {
+        if (options.stateBefore !== undefined) before = await graph.suppliedState(room.state, options.stateBefore);
+        else if (room.current !== 0 && sameEvents(event.prevEventIDs, room.latest)) before = room.current;
+        else if (!isRejected) before = await graph.stateFromPrevEvents(room.state, room.roomVersion, event);
+        else before = await graph.stateFromPrevEvents(room.state, room.roomVersion, event).catch((e: unknown) => {
+          if (e instanceof MissingPrevEventsError || e instanceof StateConflictError) return 0 as StateRef;
+          throw e;
+        });
+        node.before = before;
+        node.after = undefined;
+        row.stateBefore = before;
+        if (!newRows.has(row)) writes.stateUpdates.push(row);
+      }
+      const own: StateEntry = { eventTypeNID, eventStateKeyNID, eventNID: row.eventNID };
+      const stateAtEvent = { ...own, isRejected };
+      const after = before === 0 ? before : (await graph.after(room.state, event.eventID))!;
+      if (isRejected || softFailed) {
+        // Rejected: in no state, never an extremity. Soft-failed: its state is kept, but it moves nothing.
+        results.push({ room, stateAtEvent, before, after, duplicate, applied: false, delta: NO_CHANGE });
+        continue;
+      }
       for (const prev of event.prevEventIDs) {
         writes.edges.set(`${prev}\u0000${row.eventNID}`, { previousEventID: prev, eventNID: row.eventNID });
         referenced.add(prev);
       }
-      const redaction = isRejected ? undefined
-        : this.applyRedaction(event, room, writes, rows, newEvents, redactionOf, redactionEvents, inCall);
-      const own: StateEntry = { eventTypeNID, eventStateKeyNID, eventNID: row.eventNID };
-      const stateAtEvent = { ...own, isRejected };
-      const isState = eventStateKeyNID !== 0 && !isRejected;
-      const storedBefore = row.stateBefore;
-      if (room.latest.some((l) => l.eventNID === row.eventNID) || isReferenced) {
-        const after = isState && storedBefore !== 0 ? await room.state.derive(storedBefore, [own]) : storedBefore;
-        results.push({ room, stateAtEvent, before: storedBefore, after, duplicate, applied: false, ...(redaction ? { redaction } : {}) });
-        continue;
-      }
-      let before = storedBefore;
-      if (before === 0) {
-        before = room.current !== 0 ? room.current : await room.state.derive([], []);
-        if (duplicate) writes.stateUpdates.push(row);
-        row.stateBefore = before;
-      }
-      const after = isState ? await room.state.derive(before, [own]) : before;
-      const membership = membershipOf(event, isRejected);
-      if (membership !== undefined) {
-        this.applyMembership(room, event, membership, eventStateKeyNID, row.eventNID, stateKeys.get(event.sender)!, writes, results.length, reads.storedInvites);
-      }
+      const redaction = await redactions.handle(event, room, writes, eventOf, (id) => rows.get(id));
+
+      // Forward extremities as Dendrite's calculateLatest: those the event names go; the event joins them unless a
+      // stored event names it already (and some extremity is left). Supplied state that rewrites the room replaces them.
+      const rewritten = options.stateBefore !== undefined && (options.rewritesState ?? false);
       const prevIDs = new Set(event.prevEventIDs);
-      room.latest = [...room.latest.filter((l) => !prevIDs.has(l.eventID)), { eventNID: row.eventNID, eventID: event.eventID }];
-      room.current = after;
+      const kept = rewritten ? [] : room.latest.filter((l) => !prevIDs.has(l.eventID));
+      const latest = isReferenced && kept.length > 0 ? kept : [...kept, { eventNID: row.eventNID, eventID: event.eventID }];
+      const oldCurrent = room.current;
+      let current = oldCurrent;
+      if (latest.length === 1 && latest[0]!.eventNID === row.eventNID) current = after;
+      else if (!sameEvents(latest.map((l) => l.eventID), room.latest)) current = await this.stateAcross(graph, room, latest);
+      const delta = await this.applyCurrentState(tx, graph, room, { event, own, before, after, oldCurrent, current, rewritten }, writes, results.length, reads.storedInvites, stateKeys);
+      room.latest = latest;
+      room.current = current;
       room.moved = true;
-      results.push({ room, stateAtEvent, before, after, duplicate, applied: true, ...(redaction ? { redaction } : {}) });
+      // Sent to output as the room moves (Dendrite's last_event_sent and sent_to_output): the result is that output.
+      room.lastEventSentNID = row.eventNID;
+      const newRow = writes.rows.find((r) => r.ref === row);
+      if (newRow) newRow.row = { ...newRow.row, sentToOutput: true };
+      else writes.sent.push(row.eventNID);
+      results.push({ room, stateAtEvent, before, after, duplicate, applied: true, delta, ...(redaction ? { redaction } : {}) });
     }
 
     await this.write(tx, rooms, writes);
@@ -426,8 +389,81 @@ export class EventAppender {
       stateAfterSnapshotNID: r.room.state.nid(r.after),
       applied: r.applied,
       retiredInviteIDs: writes.retiredBy.get(i) ?? [],
+      stateDelta: r.delta,
       ...(r.redaction ? { redaction: r.redaction } : {}),
     }));
+  }
+
+  /** The current state across several forward extremities: the states after each, combined. */
+  private async stateAcross(graph: RoomGraph, room: RoomPlan, latest: readonly { eventID: string }[]): Promise<StateRef> {
+    await graph.ensure(latest.map((l) => l.eventID));
+    const states: StateRef[] = [];
+    for (const l of latest) {
+      const after = await graph.after(room.state, l.eventID);
+      // An extremity stored without state (written by a build that allowed it) has nothing to add.
+      if (after !== undefined) states.push(after);
+    }
+    return states.length === 0 ? room.current : graph.combine(room.state, room.roomVersion, states);
+  }
+
+  /**
+   * What the event did to the room's current state, and the memberships that follow it. Linear (the event's state
+   * before was the current state, and the state after it is the new one): the event's own entry, and its own
+   * membership. Otherwise (a fork, a merge, a resolution, supplied state): the two states compared, and every member
+   * event added or removed applied, local or remote.
+   */
+  private async applyCurrentState(tx: Tx, graph: RoomGraph, room: RoomPlan, at: {
+    event: RoomEvent; own: StateEntry; before: StateRef; after: StateRef; oldCurrent: StateRef; current: StateRef; rewritten: boolean;
+  }, writes: Writes, resultIndex: number, storedInvites: Set<string>, stateKeys: Map<string, EventStateKeyNID>): Promise<StateDelta> {
+    const { event, own, oldCurrent, current, rewritten } = at;
+    if (sameState(oldCurrent, current)) return NO_CHANGE;
+    if (!rewritten && sameState(at.before, oldCurrent) && sameState(at.after, current)) {
+      if (own.eventStateKeyNID === 0) return NO_CHANGE;
+      const replaced = oldCurrent === 0 ? 0 : await room.state.lookup(oldCurrent, own);
+      const membership = membershipOf(event, false);
+      if (membership !== undefined) {
+        await this.ensureMemberships(tx, room, [own.eventStateKeyNID]);
+        applyMembership(room, own.eventStateKeyNID, this.isLocalUser(event.stateKey!), {
+          event, eventNID: own.eventNID, targetUserNID: own.eventStateKeyNID, senderUserNID: stateKeys.get(event.sender)!,
+        }, writes, resultIndex, storedInvites);
+      }
+      return { added: [own], removed: replaced === 0 || replaced === own.eventNID ? [] : [{ ...own, eventNID: replaced as EventNID }], rewritten };
+    }
+    const [was, now] = await Promise.all([oldCurrent === 0 ? new Float64Array(0) : room.state.packed(oldCurrent), room.state.packed(current)]);
+    const { added, removed } = diffStates(was, now);
+    const memberType = (await this.nids.eventTypes(tx, ['m.room.member'])).get('m.room.member')!;
+    const addedMembers = added.filter((e) => e.eventTypeNID === memberType);
+    const removedMembers = removed.filter((e) => e.eventTypeNID === memberType && !addedMembers.some((a) => a.eventStateKeyNID === e.eventStateKeyNID));
+    if (addedMembers.length + removedMembers.length > 0) {
+      const events = await graph.eventsByNID([...addedMembers, ...removedMembers].map((e) => e.eventNID));
+      const senders = await this.nids.stateKeys(tx, [...new Set([...events.values()].map((e) => e.sender))]);
+      await this.ensureMemberships(tx, room, [...addedMembers, ...removedMembers].map((e) => e.eventStateKeyNID));
+      for (const e of addedMembers) {
+        const member = events.get(e.eventNID)!;
+        applyMembership(room, e.eventStateKeyNID, this.isLocalUser(member.stateKey!), {
+          event: member, eventNID: e.eventNID, targetUserNID: e.eventStateKeyNID, senderUserNID: senders.get(member.sender)!,
+        }, writes, resultIndex, storedInvites);
+      }
+      for (const e of removedMembers) {
+        const member = events.get(e.eventNID);
+        applyMembership(room, e.eventStateKeyNID, member ? this.isLocalUser(member.stateKey!) : false, undefined, writes, resultIndex, storedInvites);
+      }
+    }
+    return { added, removed, rewritten };
+  }
+
+  /** Reads the membership rows and active invites of users the room's plan has not read yet. */
+  private async ensureMemberships(tx: Tx, room: RoomPlan, users: readonly EventStateKeyNID[]): Promise<void> {
+    const missing = [...new Set(users)].filter((u) => !room.memberships.has(u));
+    if (missing.length === 0) return;
+    const [read, invites] = await Promise.all([
+      this.tables.membership.bulkSelectMembershipsForUpdate(tx, room.roomNID, missing),
+      this.tables.invites.bulkSelectActiveInvites(tx, room.roomNID, missing),
+    ]);
+    for (const u of missing) {
+      room.memberships.set(u, read.get(u));
+      room.invites.set(u, invites.get(u) ?? []);
+    }
   }
 
   /**
@@ -491,99 +527,6 @@ export class EventAppender {
     return new Map((await this.loadEvents(tx, [...wanted])).map((s) => [s.event.eventID, s.event]));
   }
 
-  /**
-   * Applies a redaction once both it and its target are stored, in the same room, as appendEvent does: the target's
-   * JSON is overwritten with its redacted form and the redaction marked validated.
-   */
-  private applyRedaction(
-    event: RoomEvent, room: RoomPlan, writes: Writes, rows: Map<string, EventRowRef>, newEvents: Map<string, { event: RoomEvent; eventNID: EventNID }>,
-    redactionOf: Map<string, RedactionInfo>, storedEvents: Map<string, RoomEvent>, inCall: Map<string, RoomEvent>,
-  ): StoreEventResult['redaction'] {
-    let info: RedactionInfo | undefined;
-    if (event.type === 'm.room.redaction' && event.stateKey === undefined) {
-      const target = redactedBy(event);
-      if (target === undefined) return undefined;
-      const inserted = { redactionEventID: event.eventID, redactsEventID: target, validated: false };
-      if (!writes.redactions.some((r) => r.redactionEventID === event.eventID)) writes.redactions.push(inserted);
-      // The first redaction stored for an event is the one that counts.
-      if (!redactionOf.has(target)) redactionOf.set(target, inserted);
-      info = redactionOf.get(target);
-    } else {
-      info = redactionOf.get(event.eventID);
-    }
-    if (!info || info.validated) return undefined;
-    // An event counts once it is stored: before the call, or earlier in it.
-    const eventOf = (id: string) => newEvents.get(id)?.event ?? (rows.has(id) ? inCall.get(id) : undefined) ?? storedEvents.get(id);
-    const redactionEvent = eventOf(info.redactionEventID);
-    const target = eventOf(info.redactsEventID);
-    const targetRow = rows.get(info.redactsEventID);
-    if (!redactionEvent || !target || !targetRow || redactionEvent.roomID !== target.roomID) return undefined;
-    const json = writes.json.get(targetRow.eventNID) ?? target.json;
-    // A room stored without a version (by an older build) is redacted by the rules of version 1, the default.
-    writes.json.set(targetRow.eventNID, redactEventJSON(json, redactionEvent.json, room.roomVersion || '1'));
-    writes.validated.push(info.redactionEventID);
-    redactionOf.set(info.redactsEventID, { ...info, validated: true });
-    return { redactionEvent, redactedEventID: target.eventID };
-  }
-
-  /** Moves the target's membership as MembershipUpdater would, recording the writes and invite changes. */
-  private applyMembership(
-    room: RoomPlan, event: RoomEvent, membership: string, targetUserNID: EventStateKeyNID, eventNID: EventNID,
-    senderUserNID: EventStateKeyNID, writes: Writes, resultIndex: number, storedInvites: Set<string>,
-  ): void {
-    let current = room.memberships.get(targetUserNID);
-    const set = (state: MembershipState, nid: EventNID) => {
-      current = { membership: state, eventNID: nid };
-      room.memberships.set(targetUserNID, current);
-      room.membershipWrites.set(targetUserNID, { targetUserNID, targetLocal: this.isLocalUser(event.stateKey!), senderUserNID, membership: state, eventNID: nid });
-    };
-    if (!current) {
-      // A first membership event creates the row (leave, no event) before anything else, whatever it says.
-      current = { membership: MembershipState.leaveOrBan, eventNID: 0 as EventNID };
-      room.memberships.set(targetUserNID, current);
-      room.membershipWrites.set(targetUserNID, {
-        targetUserNID, targetLocal: this.isLocalUser(event.stateKey!), senderUserNID: asEventStateKeyNID(0), membership: MembershipState.leaveOrBan, eventNID: current.eventNID,
-      });
-    }
-    const active = room.invites.get(targetUserNID) ?? [];
-    const retire = () => {
-      for (const id of active) {
-        const fresh = writes.newInviteByID.get(id);
-        if (fresh) fresh.retired = true;
-        else writes.retiredInvites.push({ roomNID: room.roomNID, targetUserNID, inviteEventID: id });
-      }
-      writes.retiredBy.set(resultIndex, [...active]);
-      room.invites.set(targetUserNID, []);
-    };
-    switch (membership) {
-      case 'invite':
-        // An invite ID stored already (by an earlier call, or earlier in this one) is left as it is.
-        if (!storedInvites.has(event.eventID)) {
-          const invite: NewInvite = { inviteEventID: event.eventID, roomNID: room.roomNID, targetUserNID, senderUserNID, inviteEventJSON: event.json, retired: false };
-          storedInvites.add(event.eventID);
-          writes.newInvites.push(invite);
-          writes.newInviteByID.set(invite.inviteEventID, invite);
-          room.invites.set(targetUserNID, [...active, invite.inviteEventID]);
-        }
-        if (current.membership !== MembershipState.invite) set(MembershipState.invite, current.eventNID);
-        return;
-      case 'join':
-        // A join over a join is a profile change: it retires no invite.
-        if (current.membership !== MembershipState.join) retire();
-        set(MembershipState.join, eventNID);
-        return;
-      case 'leave':
-      case 'ban':
-        retire();
-        if (current.membership !== MembershipState.leaveOrBan) set(MembershipState.leaveOrBan, eventNID);
-        return;
-      case 'knock':
-        if (current.membership !== MembershipState.knock) set(MembershipState.knock, eventNID);
-        return;
-      default:
-    }
-  }
-
   // ---- Writing ----
 
   /**
@@ -636,6 +579,8 @@ export class EventAppender {
         independent,
         w.rows.length > 0 ? rows() : undefined,
         ...w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
+        ...w.accepted.map((a) => t.events.clearEventRejected(tx, a.eventNID, a.eventID)),
+        ...w.sent.map((nid) => t.events.updateEventSentToOutput(tx, nid)),
         ...pointers(),
       ]));
       return;
@@ -673,6 +618,8 @@ export class EventAppender {
       ]);
       if (w.rows.length > 0) await rows();
       await Promise.all(w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))));
+      await Promise.all(w.accepted.map((a) => t.events.clearEventRejected(tx, a.eventNID, a.eventID)));
+      await Promise.all(w.sent.map((nid) => t.events.updateEventSentToOutput(tx, nid)));
       if (edges.length > 0) await t.previousEvents.bulkInsertPreviousEvents(tx, edges);
       for (const r of w.redactions) await t.redactions.insertRedaction(tx, r);
       // A redacted JSON before the mark that says it was applied, so that a retry applies it again.

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import {
@@ -24,6 +25,7 @@ import { NidMaps } from './nid-assigner.js';
 import { redactEventJSON } from './redaction.js';
 import { compareCodePoints } from '../../matrix/canonical-json.js';
 import { StateStorage } from './state-storage.js';
+import type { StateDelta } from './append-plan.js';
 import type { StorageOptions } from './storage-options.js';
 
 export interface StoredEvent {
@@ -35,7 +37,28 @@ export interface StoreEventOptions {
   /** The client transaction that sent the event; a second event under the same key is a ConflictError. */
   readonly transaction?: TransactionKey;
   readonly authEventNIDs?: readonly EventNID[];
+  /**
+   * The event failed its auth checks: it is stored and flagged, but is in no state, never a forward extremity, and
+   * moves no membership and applies no redaction. Storing it again without the flag accepts it.
+   */
   readonly isRejected?: boolean;
+  /**
+   * appendEvent: the event passed its auth checks against its own state but not against the room's current state
+   * (soft failure): its state before is stored, but it is not a forward extremity and changes nothing current.
+   */
+  readonly isSoftFailed?: boolean;
+  /**
+   * appendEvent: the state before the event, as the IDs of its state events (each stored already, as outliers
+   * perhaps, or earlier in the same call): from /state_ids, send_join, backfill, or the caller's own resolution. It
+   * wins over the state the store would compute from the event's prev events, and is stored as given (rejected
+   * events among it are left out). Needed when the prev events are not stored or stateless.
+   */
+  readonly stateBefore?: readonly string[];
+  /**
+   * appendEvent, with `stateBefore`: the event replaces the room's forward extremities and current state (a join or
+   * rejoin with state from send_join), as Dendrite's rewritesState.
+   */
+  readonly rewritesState?: boolean;
 }
 
 export interface StoreEventResult {
@@ -48,11 +71,16 @@ export interface StoreEventResult {
 }
 
 export interface AppendEventResult extends StoreEventResult {
-  /** The state after the event (the room's current state once it is the latest event). */
+  /** The state after the event (before it, plus the event itself if it is an accepted state event). */
   readonly stateAfterSnapshotNID: StateSnapshotNID;
-  /** False when an earlier call had already applied this event to the room. */
+  /**
+   * True when this call input the event into the room: its forward extremities recalculated and its current state
+   * moved. False for a duplicate (an earlier call did it), a rejected and a soft-failed event.
+   */
   readonly applied: boolean;
   readonly retiredInviteIDs: readonly string[];
+  /** How the room's current state changed: what a sync or federation-sender consumer needs. */
+  readonly stateDelta: StateDelta;
 }
 
 export interface StateContent {
@@ -111,6 +139,12 @@ function checkStoreEventOptions(options: unknown): StoreEventOptions {
   if (o.transaction !== undefined) checkTransactionKey('options.transaction', o.transaction);
   if (o.authEventNIDs !== undefined) checkNIDList('options.authEventNIDs', o.authEventNIDs);
   if (o.isRejected !== undefined) checkBoolean('options.isRejected', o.isRejected);
+  if (o.isSoftFailed !== undefined) checkBoolean('options.isSoftFailed', o.isSoftFailed);
+  if (o.stateBefore !== undefined) checkEventIDs('options.stateBefore', o.stateBefore);
+  if (o.rewritesState !== undefined) {
+    checkBoolean('options.rewritesState', o.rewritesState);
+    if (o.rewritesState && o.stateBefore === undefined) throw new InvalidInputError('options.rewritesState needs options.stateBefore: the state the event rewrites the room to');
+  }
   return o;
 }
 
@@ -134,6 +168,7 @@ const checkRoomVersion = (v: unknown) => checkString('room version', v);
 export class RoomserverDatabase {
   private readonly nids: NidMaps;
   private readonly appender: EventAppender;
+  private readonly enclosing = new AsyncLocalStorage<Tx>();
 
   constructor(
     @inject(TOKENS.UnitOfWork) readonly uow: UnitOfWork,
@@ -142,11 +177,23 @@ export class RoomserverDatabase {
     @inject(TOKENS.StorageOptions) private readonly options: StorageOptions,
   ) {
     this.nids = new NidMaps(tables, uow);
-    this.appender = new EventAppender(uow, tables, state, this.nids, (id) => this.isLocalUser(id), (tx, ids) => this.eventsByID(tx, ids));
+    this.appender = new EventAppender(uow, tables, state, this.nids, (id) => this.isLocalUser(id), (tx, ids) => this.eventsByID(tx, ids), options.stateResolver);
   }
 
+  /**
+   * The transaction a call runs in: the one an enclosing updater's callback holds, so that Database calls made
+   * inside `updateLatestEvents` or `updateMembership` join it (same transaction, same room lock: on SQLite's single
+   * writer a second transaction would wait for the first forever), else a new one.
+   */
+  private transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const open = this.enclosing.getStore();
+    if (open) return fn(open);
+    return this.uow.transaction((tx) => this.enclosing.run(tx, () => fn(tx)));
+  }
+
+  /** Reads see the enclosing updater's writes. */
   private get auto(): Tx {
-    return this.uow.autocommit;
+    return this.enclosing.getStore() ?? this.uow.autocommit;
   }
 
   /**
@@ -183,7 +230,7 @@ export class RoomserverDatabase {
   async storeEvent(event: RoomEvent, options: StoreEventOptions = {}): Promise<StoreEventResult> {
     checkRoomEvent(event);
     checkStoreEventOptions(options);
-    return this.uow.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const { roomNID, found } = await this.admitEvent(tx, event, options);
       return this.storeEventIn(tx, roomNID, event, options, found);
     });
@@ -363,7 +410,7 @@ export class RoomserverDatabase {
   }
 
   private appendChecked(batch: readonly AppendInput[]): Promise<AppendEventResult[]> {
-    return this.retryOnConcurrentUpdate(() => this.uow.transaction((tx) => this.appender.append(tx, batch)));
+    return this.retryOnConcurrentUpdate(() => this.transaction((tx) => this.appender.append(tx, batch)));
   }
 
   private isLocalUser(userID: string): boolean {
@@ -384,7 +431,7 @@ export class RoomserverDatabase {
   async updateLatestEvents<T>(roomNID: RoomNID, fn: (u: LatestEventsUpdater) => Promise<T>): Promise<T> {
     checkNID('room NID', roomNID);
     checkFunction('fn', fn);
-    return this.retryOnConcurrentUpdate(() => this.uow.transaction(async (tx) =>
+    return this.retryOnConcurrentUpdate(() => this.transaction(async (tx) =>
       fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID, await this.nids.roomVersion(tx, roomNID)))));
   }
 
@@ -398,7 +445,7 @@ export class RoomserverDatabase {
     checkBoolean('local', local);
     checkRoomVersion(roomVersion);
     checkFunction('fn', fn);
-    return this.uow.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const roomNID = await this.nids.room(tx, roomID, roomVersion);
       const userNID = await this.nids.stateKey(tx, userID);
       return fn(await MembershipUpdater.open(tx, this.tables, this.resolveUser, roomNID, userNID, local));
@@ -412,14 +459,14 @@ export class RoomserverDatabase {
     checkNID('room NID', roomNID);
     checkNIDList('base block NIDs', baseBlockNIDs);
     checkList('delta', delta, (w, e) => checkStateEntry(w, e, true));
-    return this.uow.transaction((tx) => this.state.addState(tx, roomNID, baseBlockNIDs, delta));
+    return this.transaction((tx) => this.state.addState(tx, roomNID, baseBlockNIDs, delta));
   }
 
   /** Sets the state before an event. */
   async setState(eventNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void> {
     checkNID('event NID', eventNID);
     checkNID('state snapshot NID', stateSnapshotNID);
-    return this.uow.transaction((tx) => this.tables.events.updateEventState(tx, eventNID, stateSnapshotNID));
+    return this.transaction((tx) => this.tables.events.updateEventState(tx, eventNID, stateSnapshotNID));
   }
 
   /** Same length as the input, or MissingEventError / MissingStateError. */
@@ -518,6 +565,27 @@ export class RoomserverDatabase {
     return this.tables.eventStateKeys.bulkSelectEventStateKey(this.auto, nids);
   }
 
+  /**
+   * Whether the event is stored rejected (Dendrite's IsEventRejected). NotFoundError if the room does not hold it.
+   */
+  async isEventRejected(roomNID: RoomNID, eventID: string): Promise<boolean> {
+    checkNID('room NID', roomNID);
+    checkEventID('event ID', eventID);
+    const found = (await this.tables.events.bulkSelectEventsByID(this.auto, [eventID])).get(eventID);
+    if (!found || found.roomNID !== roomNID) throw new NotFoundError(`room NID ${roomNID} holds no event ${eventID}`);
+    return found.isRejected;
+  }
+
+  /**
+   * The redaction stored against an event, and whether it was applied (false: pending, because it was not
+   * authorised, or its target or its state is not known yet). null when no redaction names the event.
+   */
+  async redactionOf(eventID: string): Promise<{ redactionEventID: string; applied: boolean } | null> {
+    checkEventID('event ID', eventID);
+    const info = await this.tables.redactions.selectRedactionInfoByEventBeingRedacted(this.auto, eventID);
+    return info ? { redactionEventID: info.redactionEventID, applied: info.validated } : null;
+  }
+
   /** Missing IDs are omitted. */
   async eventNIDs(eventIDs: readonly string[]): Promise<Map<string, EventNID>> {
     checkEventIDs('event IDs', eventIDs);
@@ -596,7 +664,7 @@ export class RoomserverDatabase {
     checkAlias('alias', alias);
     checkRoomID('room ID', roomID);
     checkUserID('creator user ID', creatorUserID);
-    return this.uow.transaction((tx) => this.tables.roomAliases.insertRoomAlias(tx, alias, roomID, creatorUserID));
+    return this.transaction((tx) => this.tables.roomAliases.insertRoomAlias(tx, alias, roomID, creatorUserID));
   }
 
   async getRoomIDForAlias(alias: string): Promise<string | null> {
@@ -616,13 +684,13 @@ export class RoomserverDatabase {
 
   async removeRoomAlias(alias: string): Promise<void> {
     checkAlias('alias', alias);
-    return this.uow.transaction((tx) => this.tables.roomAliases.deleteRoomAlias(tx, alias));
+    return this.transaction((tx) => this.tables.roomAliases.deleteRoomAlias(tx, alias));
   }
 
   async publishRoom(roomID: string, published: boolean): Promise<void> {
     checkRoomID('room ID', roomID);
     checkBoolean('published', published);
-    return this.uow.transaction((tx) => this.tables.published.upsertRoomPublished(tx, roomID, published));
+    return this.transaction((tx) => this.tables.published.upsertRoomPublished(tx, roomID, published));
   }
 
   /** Published room IDs, sorted. */
@@ -747,7 +815,7 @@ export class RoomserverDatabase {
     const roomNID = await this.tables.rooms.selectRoomNID(this.auto, roomID);
     const userNID = await this.tables.eventStateKeys.selectEventStateKeyNID(this.auto, userID);
     await this.tables.membership.selectMembershipFromRoomAndTarget(this.auto, roomNID, userNID);
-    await this.uow.transaction((tx) => this.tables.membership.updateForgetMembership(tx, roomNID, userNID, forget));
+    await this.transaction((tx) => this.tables.membership.updateForgetMembership(tx, roomNID, userNID, forget));
   }
 
   // ---- Current state queries ----

@@ -174,6 +174,21 @@ export class StateStorage {
   }
 }
 
+/** The offset of a tuple in packed entries sorted by tuple (binary search), or -1. */
+function findTuple(packed: PackedEntries, type: number, key: number): number {
+  let lo = 0;
+  let hi = packed.length / 3 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const t = packed[mid * 3]!;
+    const k = packed[mid * 3 + 1]!;
+    if (t === type && k === key) return mid * 3;
+    if (t < type || (t === type && k < key)) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
 /** A block a plan will write: its entries, packed and sorted; its NID once written. */
 interface NewBlock {
   readonly packed: PackedEntries;
@@ -248,6 +263,42 @@ export class StatePlan {
       states.forEach((s, i) => { s.nid = nids[i]!; });
       this.storage.learn(this.tx, blocks.map((b) => [b.nid!, b.packed]), states.map((s, i) => [s.nid!, lists[i]!]));
     }
+  }
+
+  /**
+   * The whole state of a stored or planned snapshot, packed and sorted by tuple (tombstones dropped): for comparing
+   * and combining states, where an event's prev events or a room's forward extremities disagree.
+   */
+  async packed(state: StateRef): Promise<PackedEntries> {
+    const order = await this.order(state);
+    const read = await this.storage.blocks(this.tx, order.filter((b): b is StateBlockNID => typeof b === 'number'), this.fetched);
+    return resolvePacked(order.map((b) => (typeof b === 'number' ? read.get(b)! : b.packed)), true);
+  }
+
+  /** The entries of a stored or planned snapshot, sorted by tuple. */
+  async entries(state: StateRef): Promise<StateEntry[]> {
+    return unpackEntries(await this.packed(state));
+  }
+
+  /**
+   * The event NID a state holds for one tuple (0: none), read from its newest block down: no whole-state load, and
+   * the blocks are mostly cached (the room's current state's are).
+   */
+  async lookup(state: StateRef, tuple: StateKeyTuple): Promise<number> {
+    const order = await this.order(state);
+    const read = await this.storage.blocks(this.tx, order.filter((b): b is StateBlockNID => typeof b === 'number'), this.fetched);
+    for (let i = order.length - 1; i >= 0; i--) {
+      const b = order[i]!;
+      const packed = typeof b === 'number' ? read.get(b)! : b.packed;
+      const at = findTuple(packed, tuple.eventTypeNID, tuple.eventStateKeyNID);
+      if (at >= 0) return packed[at + 2]!;
+    }
+    return 0;
+  }
+
+  private async order(state: StateRef): Promise<readonly BlockRef[]> {
+    if (typeof state !== 'number') return state.blocks;
+    return state === 0 ? [] : this.storage.blockNIDs(this.tx, state);
   }
 
   /** A state's block list, where it is known without a read: a planned state once written, or a cached snapshot. */

@@ -1,3 +1,4 @@
+import type { StateResolver } from './state-resolver.js';
 import type { StatePolicy } from './state-policy.js';
 
 /** Settings of the shared layer, from the config file (see config/schema.ts). */
@@ -12,4 +13,9 @@ export interface StorageOptions {
    * (a StateStorage built by hand, as the conformance suite builds its own).
    */
   readonly blockCacheEntries?: number;
+  /**
+   * Combines states that differ: an event's prev events' states, a room's forward extremities' states. Without one,
+   * such a conflict is a StateConflictError that writes nothing (the caller may always supply the state itself).
+   */
+  readonly stateResolver?: StateResolver;
 }

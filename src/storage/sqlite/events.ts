@@ -52,12 +52,12 @@ export class SqliteEventsTable implements EventsTable {
   bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
     return this.conn.run(tx, (c) => {
       const insert = c.stmt(`INSERT INTO roomserver_events (event_nid, room_nid, event_type_nid, event_state_key_nid, depth, event_id,
-        auth_event_nids, is_rejected, state_snapshot_nid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`);
+        auth_event_nids, is_rejected, state_snapshot_nid, sent_to_output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`);
       // All or none: a savepoint (or, outside a transaction, a transaction of its own) around the rows.
       c.atomically(() => {
         for (const row of rows) {
           const r = insert.run(row.eventNID, row.roomNID, row.eventTypeNID, row.eventStateKeyNID, row.depth, row.eventID,
-            nidList(row.authEventNIDs), bool(row.isRejected), row.stateSnapshotNID);
+            nidList(row.authEventNIDs), bool(row.isRejected), row.stateSnapshotNID, bool(row.sentToOutput ?? false));
           if (r.changes === 0) throw duplicate('event', row.eventID);
         }
       });
@@ -66,10 +66,18 @@ export class SqliteEventsTable implements EventsTable {
 
   bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]) {
     return this.conn.run(tx, (c) => {
-      const rows = c.stmt(`SELECT event_id AS id, event_nid AS eventNID, room_nid AS roomNID, state_snapshot_nid AS stateSnapshotNID
-        FROM roomserver_events WHERE event_id ${IN_LIST}`).all(textList(unique(eventIDs))) as
-        { id: string; eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }[];
-      return new Map(rows.map((r) => [r.id, { eventNID: r.eventNID, roomNID: r.roomNID, stateSnapshotNID: r.stateSnapshotNID }]));
+      const rows = c.stmt(`SELECT ${STATE_COLUMNS}, room_nid AS roomNID FROM roomserver_events WHERE event_id ${IN_LIST}`)
+        .all(textList(unique(eventIDs))) as (StateRow & { roomNID: RoomNID })[];
+      return new Map(rows.map((r) => [r.eventID, {
+        eventNID: r.eventNID, roomNID: r.roomNID, stateSnapshotNID: r.beforeStateSnapshotNID, eventTypeNID: r.eventTypeNID,
+        eventStateKeyNID: r.eventStateKeyNID, isRejected: r.isRejected === 1,
+      }]));
+    });
+  }
+
+  clearEventRejected(tx: Tx, eventNID: EventNID): Promise<void> {
+    return this.conn.run(tx, (c) => {
+      c.stmt('UPDATE roomserver_events SET is_rejected = 0 WHERE event_nid = ?').run(eventNID);
     });
   }
 
@@ -86,12 +94,11 @@ export class SqliteEventsTable implements EventsTable {
   bulkSelectStateEventByID(tx: Tx, eventIDs: readonly string[], excludeRejected = false): Promise<StateEntry[]> {
     return this.conn.run(tx, (c) => {
       const rows = (c.stmt(`SELECT ${STATE_COLUMNS} FROM roomserver_events WHERE event_id ${IN_LIST}
-        ORDER BY event_type_nid, event_state_key_nid, event_nid`).all(textList(unique(eventIDs))) as StateRow[])
-        .filter((r) => !excludeRejected || r.isRejected === 0);
+        ORDER BY event_type_nid, event_state_key_nid, event_nid`).all(textList(unique(eventIDs))) as StateRow[]);
       const found = new Set(rows.map((r) => r.eventID));
       const err = missingOf('event', 'state events by ID', eventIDs, (id) => found.has(id));
       if (err) throw err;
-      return rows.map(entryOf);
+      return rows.filter((r) => !excludeRejected || r.isRejected === 0).map(entryOf);
     });
   }
 

@@ -14,9 +14,22 @@ export interface EventRow {
   readonly isRejected: boolean;
 }
 
+/** What the write path reads of a stored event. */
+export interface StoredEventInfo {
+  readonly eventNID: EventNID;
+  readonly roomNID: RoomNID;
+  readonly stateSnapshotNID: StateSnapshotNID;
+  readonly eventTypeNID: EventTypeNID;
+  /** 0 when the event is not a state event. */
+  readonly eventStateKeyNID: EventStateKeyNID;
+  readonly isRejected: boolean;
+}
+
 /** An event row as the batch write path inserts it: with the state before the event. */
 export interface StoredEventRow extends EventRow {
   readonly stateSnapshotNID: StateSnapshotNID;
+  /** The room server has sent the event to its output (Dendrite's sent_to_output); false unless given. */
+  readonly sentToOutput?: boolean;
 }
 
 /**
@@ -46,13 +59,19 @@ export interface EventsTable {
    * transactions each row is its event's own commit point: the rows whose IDs were free are stored.)
    */
   bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<void>;
-  /** The stored events with these IDs (missing ones omitted): the set-based existence check of the write path. */
-  bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, { eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>>;
+  /**
+   * The stored events with these IDs (missing ones omitted): the set-based existence check of the write path, with
+   * what it needs to know of a prev event (its state before, its own entry, whether it was rejected).
+   */
+  bulkSelectEventsByID(tx: Tx, eventIDs: readonly string[]): Promise<Map<string, StoredEventInfo>>;
+  /** Marks a stored event accepted (it was stored rejected and is now stored again as accepted). No error if missing. */
+  clearEventRejected(tx: Tx, eventNID: EventNID, eventID: string): Promise<void>;
   /** NotFoundError if missing. */
   selectEvent(tx: Tx, eventID: string): Promise<{ eventNID: EventNID; roomNID: RoomNID; stateSnapshotNID: StateSnapshotNID }>;
   /**
    * State entries of the given events, sorted by (type, state key). MissingEventError unless every ID is found
-   * exactly once (a repeated input ID is an error too). With excludeRejected, rejected events count as missing.
+   * exactly once (a repeated input ID is an error too). With excludeRejected, rejected events are left out of the
+   * answer silently (as Dendrite's send_join and backfill paths expect); an unknown ID is still an error.
    */
   bulkSelectStateEventByID(tx: Tx, eventIDs: readonly string[], excludeRejected?: boolean): Promise<StateEntry[]>;
   /**
