@@ -76,7 +76,9 @@ function checkShape(rules: RoomVersionRules, content: Readonly<Record<string, un
       if (content[m] !== undefined && !isLevelMap(rules, content[m], false)) return rejected(`power levels: ${m} is not an object of integers`);
     }
   }
-  if (content.users !== undefined && !isLevelMap(rules, content.users, true)) {
+  // Before v10, a `users` of null reads as none, as gomatrixserverlib reads it: Dendrite wrote such events.
+  const users = !rules.auth.integerPowerLevels && content.users === null ? undefined : content.users;
+  if (users !== undefined && !isLevelMap(rules, users, true)) {
     return rejected('power levels: users is not an object of user IDs to integer levels');
   }
   if (rules.auth.privilegedCreators && isObject(content.users)) {
