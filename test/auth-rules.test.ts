@@ -345,4 +345,123 @@ describe('auth rules', () => {
       }
     });
   });
+
+  describe('m.room.power_levels', () => {
+    const pl = (room: Room, sender: string, content: Record<string, unknown>) => event(room, 'm.room.power_levels', sender, content, '');
+
+    it('the first one is allowed whatever it says (its shape aside)', () => {
+      const room = makeRoom('10', 'public');
+      room.state.delete(stateMapKey('m.room.power_levels', ''));
+      allowed(room, pl(room, ALICE, { users: { [ALICE]: 100, [BOB]: 100 }, ban: 100 }));
+    });
+
+    it('integers only from v10; before, a string holding an integer counts, and users keys must be user IDs', () => {
+      for (const [v, ok] of [['9', true], ['10', false]] as const) {
+        const room = makeRoom(v, 'public');
+        expect(check(room, pl(room, ALICE, { users: { [ALICE]: '100' } })).allowed, `v${v}: users as a string`).to.equal(ok);
+        expect(check(room, pl(room, ALICE, { users: { [ALICE]: 100 }, ban: '50' })).allowed, `v${v}: ban as a string`).to.equal(ok);
+        expect(check(room, pl(room, ALICE, { users: { [ALICE]: 100 }, events: { 'm.room.name': '50' } })).allowed, `v${v}: events`).to.equal(ok);
+        expect(check(room, pl(room, ALICE, { users: { [ALICE]: 100 }, notifications: { room: '50' } })).allowed, `v${v}: notifications`).to.equal(ok);
+        refused(room, pl(room, ALICE, { users: { [ALICE]: 100, bob: 1 } }), /user IDs/, `v${v}`);
+        refused(room, pl(room, ALICE, { users: { [ALICE]: 'high' } }), /integer levels/, `v${v}`);
+        refused(room, pl(room, ALICE, { users: { [ALICE]: 1.5 } }), /integer levels/, `v${v}`);
+      }
+    });
+
+    it('changes are limited to the sender\'s own level; other users at or above it stay as they are', () => {
+      const room = makeRoom('10', 'public', { users: { [ALICE]: 100, [DAVE]: 50, [BOB]: 50, [CAROL]: 20 }, events: { 'm.room.tombstone': 100 } });
+      for (const u of [BOB, CAROL, DAVE]) set(room, member(room, u, 'join'));
+      const base = { [ALICE]: 100, [DAVE]: 50, [BOB]: 50, [CAROL]: 20 };
+      refused(room, pl(room, DAVE, { users: base, ban: 60 }), /the new ban is 60/);
+      refused(room, pl(room, DAVE, { users: base, events: { 'm.room.tombstone': 50 } }), /current events\[m.room.tombstone\] is 100/);
+      const events = { 'm.room.tombstone': 100 };
+      refused(room, pl(room, DAVE, { users: { ...base, [CAROL]: 60 }, events }), /new level of .*carol.* is 60/);
+      refused(room, pl(room, DAVE, { users: { ...base, [BOB]: 10 }, events }), /bob.* is not below the sender's 50/);
+      allowed(room, pl(room, DAVE, { users: { ...base, [CAROL]: 50 }, events: { 'm.room.tombstone': 100 } }), 'raise Carol to his own level');
+      allowed(room, pl(room, DAVE, { users: { ...base, [DAVE]: 10 }, events: { 'm.room.tombstone': 100 } }), 'lower himself');
+    });
+
+    it('notifications are limited from v6 on, not before', () => {
+      for (const [v, ok] of [['5', true], ['6', false]] as const) {
+        const room = makeRoom(v, 'public', { users: { [ALICE]: 100, [DAVE]: 50 }, notifications: { room: 100 } });
+        set(room, member(room, DAVE, 'join'));
+        expect(check(room, pl(room, DAVE, { users: { [ALICE]: 100, [DAVE]: 50 }, notifications: { room: 0 } })).allowed, `v${v}`).to.equal(ok);
+      }
+    });
+  });
+
+  describe('room version 12: creators', () => {
+    it('the creator and additional creators have infinite power and may not be listed in users', () => {
+      const room = makeRoom('12', 'public', { users: { [DAVE]: 100 } }, { additional_creators: [BOB] });
+      for (const u of [BOB, DAVE]) set(room, member(room, u, 'join'));
+      refused(room, event(room, 'm.room.power_levels', ALICE, { users: { [ALICE]: 100 } }, ''), /a creator/);
+      refused(room, event(room, 'm.room.power_levels', ALICE, { users: { [BOB]: 50 } }, ''), /a creator/);
+      allowed(room, event(room, 'm.room.power_levels', BOB, { users: { [DAVE]: 0 } }, ''), 'an additional creator demotes a 100');
+      allowed(room, member(room, DAVE, 'ban', BOB));
+      refused(room, member(room, BOB, 'ban', DAVE), /above the target's \(Infinity\)/);
+      refused(room, member(room, ALICE, 'leave', DAVE), /above the target's \(Infinity\)/);
+      allowed(room, event(room, 'm.room.power_levels', ALICE, { users: { [DAVE]: 1_000_000 }, ban: 1_000_000 }, ''), 'no level is above a creator');
+    });
+
+    it('before v12 the creator is an ordinary user once power levels exist, and additional_creators means nothing', () => {
+      const room = makeRoom('11', 'public', { users: { [ALICE]: 100, [DAVE]: 100 } }, { additional_creators: [BOB] });
+      for (const u of [BOB, DAVE]) set(room, member(room, u, 'join'));
+      refused(room, member(room, ALICE, 'ban', DAVE), /banning needs/);
+      refused(room, event(room, 'm.room.topic', BOB, { topic: 't' }, ''), /needs level 50/);
+    });
+  });
+
+  describe('auth events selection and the auth events list', () => {
+    const keys = (v: string, e: RoomEvent) => authEventTypes(v, e).map((t) => `${t.type}|${t.stateKey}`);
+
+    it('selects create (to v11), power levels, the sender, and for members the target, join rules, the token, the authoriser', () => {
+      const room = makeRoom('10');
+      expect(keys('10', room.create)).to.deep.equal([]);
+      expect(keys('10', event(room, 'm.room.message', BOB, {}))).to.deep.equal(['m.room.create|', 'm.room.power_levels|', `m.room.member|${BOB}`]);
+      expect(keys('12', event(room, 'm.room.message', BOB, {}))).to.deep.equal(['m.room.power_levels|', `m.room.member|${BOB}`]);
+      const join = member(room, BOB, 'join', BOB, { join_authorised_via_users_server: ALICE });
+      expect(keys('8', join)).to.deep.equal(['m.room.create|', 'm.room.power_levels|', `m.room.member|${BOB}`, 'm.room.join_rules|', `m.room.member|${ALICE}`]);
+      expect(keys('7', join)).to.not.include(`m.room.member|${ALICE}`);
+      const tpi = member(room, BOB, 'invite', ALICE, { third_party_invite: { signed: { mxid: BOB, token: 'tok' } } });
+      expect(keys('10', tpi)).to.deep.equal(['m.room.create|', 'm.room.power_levels|', `m.room.member|${ALICE}`, `m.room.member|${BOB}`, 'm.room.join_rules|', 'm.room.third_party_invite|tok']);
+      expect(keys('6', member(room, BOB, 'knock'))).to.not.include('m.room.join_rules|');
+      expect(keys('7', member(room, BOB, 'knock'))).to.include('m.room.join_rules|');
+      expect(keys('10', member(room, BOB, 'leave'))).to.not.include('m.room.join_rules|');
+    });
+
+    it('refuses duplicates, unselected events, another room\'s events, a missing create (to v11) and a listed create (v12)', () => {
+      const room = makeRoom('10', 'public');
+      const get = (type: string, key = '') => room.state.get(stateMapKey(type, key))!;
+      const msg = event(room, 'm.room.message', ALICE, {});
+      const good = [get('m.room.create'), get('m.room.power_levels'), get('m.room.member', ALICE)];
+      expect(checkAuthEvents('10', msg, good)).to.deep.equal({ allowed: true });
+      expect(checkAuthEvents('10', msg, [...good, get('m.room.power_levels')]).allowed).to.equal(false);
+      expect(checkAuthEvents('10', msg, [...good, get('m.room.join_rules')]).allowed).to.equal(false);
+      expect(checkAuthEvents('10', msg, good.slice(1)).allowed).to.equal(false);
+      expect(checkAuthEvents('10', msg, [good[0]!, { ...good[1]!, roomID: '!other:a.example' }]).allowed).to.equal(false);
+      const v12 = makeRoom('12', 'public');
+      const msg12 = event(v12, 'm.room.message', ALICE, {});
+      const pl12 = v12.state.get(stateMapKey('m.room.power_levels', ''))!;
+      const alice12 = v12.state.get(stateMapKey('m.room.member', ALICE))!;
+      expect(checkAuthEvents('12', msg12, [pl12, alice12])).to.deep.equal({ allowed: true });
+      expect(checkAuthEvents('12', msg12, [v12.create, pl12, alice12]).allowed).to.equal(false);
+    });
+  });
+
+  describe('redactionAllowed', () => {
+    it('applies a redaction by the redact level, or by the redacted sender\'s server; v12 creators always', () => {
+      for (const v of ['1', '3', '11', '12']) {
+        const room = makeRoom(v, 'public', { redact: 50, users: Number(v) >= 12 ? { [DAVE]: 50 } : { [ALICE]: 100, [DAVE]: 50 } });
+        const pl = room.state.get(stateMapKey('m.room.power_levels', ''));
+        const redaction = (sender: string) => event(room, 'm.room.redaction', sender, {}, undefined, { redacts: '$t:c.example' });
+        expect(redactionAllowed(v, redaction(DAVE), { sender: CAROL }, pl, room.create).allowed, `v${v}: the redact level`).to.equal(true);
+        expect(redactionAllowed(v, redaction(BOB), { sender: '@other:b.example' }, pl, room.create).allowed, `v${v}: the same server`).to.equal(true);
+        expect(redactionAllowed(v, redaction(BOB), { sender: CAROL }, pl, room.create).allowed, `v${v}: neither`).to.equal(false);
+        expect(redactionAllowed(v, redaction(ALICE), { sender: CAROL }, pl, room.create).allowed, `v${v}: the creator`).to.equal(true);
+      }
+      const room = makeRoom('10', 'public');
+      expect(redactionAllowed('10', event(room, 'm.room.redaction', BOB, {}), { sender: CAROL }, undefined, room.create).allowed, 'no power levels: Bob has 0').to.equal(false);
+      expect(redactionAllowed('10', event(room, 'm.room.redaction', ALICE, {}), { sender: CAROL }, undefined, room.create).allowed, 'no power levels: the creator has 100').to.equal(true);
+    });
+  });
 });
