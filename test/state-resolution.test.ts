@@ -244,6 +244,53 @@ describe('state resolution', () => {
       expect((err as Error).message).to.match(/unknown room version "13"/);
     });
 
+    it('refuses state sets that are not Maps, and a loader that is not a function, naming them', async () => {
+      const err = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Error);
+      expect((await err(resolveState('10', [{}] as never, async () => new Map())))!.message).to.match(/stateSets\[0\] must be a Map/);
+      expect((await err(resolveState('10', [], 'no' as never)))!.message).to.match(/loadEvents must be a function/);
+    });
+
+    it('v1 by hand: power levels replayed by ascending depth until one is refused; another key takes the deepest allowed event', async () => {
+      let depth = 0;
+      const ev = (type: string, sender: string, content: Record<string, unknown>, stateKey = ''): RoomEvent => {
+        depth++;
+        return {
+          eventID: `$v1e${depth}:a.example`, roomID: '!r:a.example', type, stateKey, sender, depth, originServerTS: depth, prevEventIDs: [],
+          authEventIDs: [], content, redacts: undefined, roomVersion: '1', json: '{}',
+        };
+      };
+      const alice = '@alice:a.example';
+      const bob = '@bob:b.example';
+      const base = [
+        ev('m.room.create', alice, { creator: alice }), ev('m.room.member', alice, { membership: 'join' }, alice),
+        ev('m.room.join_rules', alice, { join_rule: 'public' }), ev('m.room.member', bob, { membership: 'join' }, bob),
+      ];
+      const p1 = ev('m.room.power_levels', alice, { users: { [alice]: 100, [bob]: 50 } });
+      const p2 = ev('m.room.power_levels', bob, { users: { [alice]: 100, [bob]: 100 } }); // Bob raises himself above his 50
+      const t1 = ev('m.room.topic', alice, { topic: 'by alice' });
+      const t2 = ev('m.room.topic', bob, { topic: 'by bob' }); // deeper, and allowed: Bob has 50 in P1, the topic needs 50
+      const n1 = ev('m.room.name', alice, { name: 'a' });
+      const n2 = ev('m.room.name', '@carol:c.example', { name: 'c' }); // deeper, by a non-member: refused
+      const all = new Map([...base, p1, p2, t1, t2, n1, n2].map((e) => [e.eventID, e]));
+      const stateOf = (events: RoomEvent[]) => new Map(events.map((e) => [stateMapKey(e.type, e.stateKey!), e.eventID]));
+      const s1 = stateOf([...base, p1, t1, n1]);
+      const s2 = stateOf([...base, p2, t2, n2]);
+      const { load } = recordingLoader(all);
+      for (const sets of [[s1, s2], [s2, s1]]) {
+        const resolved = await resolveState('1', sets, load);
+        expect(resolved.get(stateMapKey('m.room.power_levels', ''))).to.equal(p1.eventID);
+        expect(resolved.get(stateMapKey('m.room.topic', ''))).to.equal(t2.eventID);
+        expect(resolved.get(stateMapKey('m.room.name', ''))).to.equal(n1.eventID);
+        expect(resolved.size).to.equal(base.length + 3);
+      }
+      // A key only one set has is no conflict in v1 (it is in v2): it is kept as it is, with no load.
+      const noLoads = async () => {
+        throw new Error('no load expected');
+      };
+      const partial = await resolveState('1', [stateOf([...base, t1]), stateOf(base)], noLoads);
+      expect(partial.get(stateMapKey('m.room.topic', ''))).to.equal(t1.eventID);
+    });
+
     it('random state maps: one set resolves to itself, and agreeing sets to that set, for every room version', async () => {
       const noLoads = async () => {
         throw new Error('no load expected');

@@ -4,7 +4,7 @@ import { checkCreateEvent } from './create.js';
 import { checkMemberEvent } from './member.js';
 import { checkPowerLevelsEvent, PowerLevels } from './power-levels.js';
 import {
-  ALIASES, ALLOWED, type AuthResult, type AuthState, CREATE, creatorsOf, domainOf, isCreateEvent, isObject, JOIN_RULES, MEMBER, POWER_LEVELS,
+  ALIASES, ALLOWED, type AuthResult, type AuthState, CREATE, creatorsOf, domainOf, isCreateEvent, isObject, JOIN_RULES, MEMBER, membershipOf, POWER_LEVELS,
   REDACTION, rejected, stringField, THIRD_PARTY_INVITE,
 } from './views.js';
 
@@ -101,7 +101,7 @@ export function checkEventAuthWith(rules: RoomVersionRules, event: RoomEvent, au
   const powerLevels = new PowerLevels(rules, authState(POWER_LEVELS, ''), creators);
   if (event.type === MEMBER) return checkMemberEvent({ rules, state: authState, create, powerLevels }, event);
 
-  const senderMembership = stringField(authState(MEMBER, event.sender)?.content, 'membership') ?? 'leave';
+  const senderMembership = membershipOf(authState(MEMBER, event.sender));
   if (senderMembership !== 'join') return rejected(`the sender's membership is ${senderMembership}, not join`);
   const senderLevel = powerLevels.userLevel(event.sender);
   if (event.type === THIRD_PARTY_INVITE) {

@@ -1,3 +1,4 @@
+import { checkFunction, checkList, checkMap } from '../../types/input.js';
 import { roomVersionRules } from '../room-versions.js';
 import { EventCache, type EventLoader, type StateMap } from './events.js';
 import { resolveV1 } from './v1.js';
@@ -15,6 +16,8 @@ import { resolveV2 } from './v2.js';
  */
 export async function resolveState(roomVersion: string, stateSets: readonly StateMap[], loadEvents: EventLoader): Promise<Map<string, string>> {
   const rules = roomVersionRules(roomVersion);
+  checkList('stateSets', stateSets, checkMap);
+  checkFunction('loadEvents', loadEvents);
   const cache = new EventCache(loadEvents, `state resolution (room version ${rules.id})`);
   return rules.stateResolution === 'v1' ? resolveV1(rules, stateSets, cache) : resolveV2(rules, stateSets, cache);
 }
