@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveState, type RoomEvent, stateMapKey, UnknownEventsError } from '../src/index.js';
+import { InvalidInputError, resolveState, type RoomEvent, stateMapKey, UnknownEventsError } from '../src/index.js';
 import { compareCodePoints } from '../src/matrix/canonical-json.js';
 import { roomVersionRules } from '../src/matrix/room-versions.js';
 import {
@@ -242,6 +242,11 @@ describe('state resolution', () => {
       expect((await resolveState('10', [], noLoads)).size).to.equal(0);
       const err = await resolveState('13', [], noLoads).then(() => undefined, (e: unknown) => e);
       expect((err as Error).message).to.match(/unknown room version "13"/);
+    });
+
+    it('auth events that cite each other in a cycle are an InvalidInputError naming them, not a hang', () => {
+      const graph: Record<string, string[]> = { $a: ['$b'], $b: ['$c'], $c: ['$a'], $d: [] };
+      expect(() => topologicalSort(Object.keys(graph), (id) => graph[id]!, compareCodePoints)).to.throw(InvalidInputError, /cycle.*\$a/);
     });
 
     it('refuses state sets that are not Maps, and a loader that is not a function, naming them', async () => {

@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../../types/errors.js';
 import { compareCodePoints } from '../canonical-json.js';
 
 /** A binary min-heap under a comparison. */
@@ -75,7 +76,11 @@ export function topologicalSort(ids: Iterable<string>, edges: (id: string) => re
       if (left === 0) ready.push(dependant);
     }
   }
-  if (order.length !== nodes.size) throw new Error(`the auth events of ${nodes.size - order.length} event(s) form a cycle`);
+  if (order.length !== nodes.size) {
+    // Only events whose IDs are not hashes (v1, v2) can cite each other in a cycle: a forged auth DAG.
+    const stuck = [...nodes].filter((id) => !order.includes(id)).slice(0, 10);
+    throw new InvalidInputError(`the auth events of ${nodes.size - order.length} event(s) form a cycle, among them ${stuck.join(', ')}`);
+  }
   return order;
 }
 
