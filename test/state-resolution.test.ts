@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidInputError, resolveState, type RoomEvent, stateMapKey, UnknownEventsError } from '../src/index.js';
+import { authEventTypes, checkEventAuth, InvalidInputError, resolveState, type RoomEvent, stateMapKey, UnknownEventsError } from '../src/index.js';
 import { compareCodePoints } from '../src/matrix/canonical-json.js';
 import { roomVersionRules } from '../src/matrix/room-versions.js';
 import {
@@ -309,6 +309,92 @@ describe('state resolution', () => {
         }
       }
     });
+  });
+});
+
+/**
+ * A random room: events on random branches of a DAG (each event's prev events one or two earlier events, merges
+ * resolved), each kept only when the auth rules allow it against the state before it, as a server would.
+ */
+async function randomRoom(version: string, seed: number, size: number) {
+  let s = seed;
+  const rand = (n: number) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s >>> 8) % n;
+  };
+  const users = ['@alice:a.example', '@bob:b.example', '@carol:c.example', '@dave:d.example'];
+  const v12 = version === '12';
+  const events = new Map<string, RoomEvent>();
+  const after = new Map<string, Map<string, string>>();
+  const { load } = recordingLoader(events);
+  const roomID = v12 ? '!create' : '!room:a.example';
+  const make = (n: number, type: string, sender: string, content: Record<string, unknown>, stateKey: string | undefined, prevs: string[], state: Map<string, string>): RoomEvent => {
+    const base: RoomEvent = {
+      eventID: n === 0 && v12 ? '$create' : `$r${n}:a.example`, roomID, type, stateKey, sender, depth: n + 1, originServerTS: 1000 + rand(50),
+      prevEventIDs: prevs, authEventIDs: [], content, redacts: undefined, roomVersion: version, json: JSON.stringify({ type, content }),
+    };
+    const authEventIDs = authEventTypes(version, base).flatMap(({ type: t, stateKey: k }) => state.get(stateMapKey(t, k)) ?? []);
+    return { ...base, authEventIDs };
+  };
+  const add = (e: RoomEvent, state: Map<string, string>) => {
+    events.set(e.eventID, e);
+    const next = new Map(state);
+    if (e.stateKey !== undefined) next.set(stateMapKey(e.type, e.stateKey), e.eventID);
+    after.set(e.eventID, next);
+  };
+  const creator = users[0]!;
+  const create = make(0, 'm.room.create', creator, { room_version: version, ...(v12 ? {} : { creator }) }, '', [], new Map());
+  add(create, new Map());
+  const join = make(1, 'm.room.member', creator, { membership: 'join' }, creator, [create.eventID], after.get(create.eventID)!);
+  add(join, after.get(create.eventID)!);
+  const ids = () => [...after.keys()];
+  for (let n = 2; events.size < size && n < size * 20; n++) {
+    const all = ids();
+    const prevs = [...new Set([all[all.length - 1 - rand(Math.min(4, all.length))]!, ...(rand(3) === 0 ? [all[rand(all.length)]!] : [])])];
+    const states = prevs.map((p) => after.get(p)!);
+    const state = states.length === 1 ? new Map(states[0]) : await resolveState(version, states, load);
+    const sender = users[rand(users.length)]!;
+    const target = users[rand(users.length)]!;
+    const level = () => [0, 50, 100][rand(3)]!;
+    const choices: [string, Record<string, unknown>, string | undefined][] = [
+      ['m.room.member', { membership: 'join' }, sender],
+      ['m.room.member', { membership: ['ban', 'leave', 'invite'][rand(3)] }, target],
+      ['m.room.power_levels', { users: Object.fromEntries(users.filter((u) => !(v12 && u === creator)).map((u) => [u, level()])) }, ''],
+      ['m.room.join_rules', { join_rule: rand(2) ? 'public' : 'invite' }, ''],
+      ['m.room.topic', { topic: `t${n}` }, ''],
+      ['m.room.message', { body: `m${n}` }, undefined],
+    ];
+    const [type, content, stateKey] = choices[rand(choices.length)]!;
+    const e = make(n, type, sender, content, stateKey, prevs, state);
+    const lookup = (t: string, k: string) => {
+      const id = state.get(stateMapKey(t, k));
+      return id === undefined ? undefined : events.get(id);
+    };
+    if (checkEventAuth(version, e, lookup).allowed) add(e, state);
+  }
+  return { events, after, load };
+}
+
+describe('state resolution: random rooms (v1, v2, v10, v12)', () => {
+  it('the states after random events resolve the same in every order, and each alone to itself', async function () {
+    this.timeout(120_000);
+    let merges = 0;
+    for (const version of ['1', '2', '10', '12']) {
+      for (let seed = 1; seed <= 6; seed++) {
+        const { after, load } = await randomRoom(version, seed * 31 + Number(version), 40);
+        const stateIDs = [...after.keys()];
+        for (let pick = 0; pick < 4; pick++) {
+          const sets = shuffled(stateIDs, seed * 100 + pick).slice(0, 2 + (pick % 3)).map((id) => after.get(id)!);
+          const reference = toObject(await resolveState(version, sets, load));
+          for (let order = 1; order <= 3; order++) {
+            expect(toObject(await resolveState(version, shuffled(sets, order * 17 + pick), load)), `v${version} seed ${seed} pick ${pick}`).to.deep.equal(reference);
+          }
+          merges++;
+        }
+        for (const id of stateIDs.slice(-5)) expect(toObject(await resolveState(version, [after.get(id)!], load))).to.deep.equal(toObject(after.get(id)!));
+      }
+    }
+    expect(merges).to.equal(96);
   });
 });
 
