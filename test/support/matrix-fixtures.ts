@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EventLoader, RoomEvent } from '../../src/index.js';
+import { type EventLoader, parsePDU, resolveState, type RoomEvent, stateMapKey } from '../../src/index.js';
 
 /**
  * Reading the public known-answer vectors (kept outside the repository, never copied into it) and adapting their
@@ -86,3 +86,62 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
   }
   return out;
 }
+
+/* Real rooms (vectors/real-events): their PDUs read as parsePDU reads them, walked in DAG order. */
+
+export interface RoomSet { roomId: string; roomVersion: string; events: (string | null)[]; [k: string]: unknown }
+export interface RealRoomFixture { roomSets?: RoomSet[]; cases: { kind: string; roomVersion?: string; input?: unknown }[] }
+
+export interface RealRoom { file: string; set: RoomSet; events: RoomEvent[] }
+
+/** The room's PDUs (those of its event-id and content-hash cases), in the order the file lists, unlisted ones after in DAG order. */
+export function roomsOf(file: string, f: RealRoomFixture): RealRoom[] {
+  return (f.roomSets ?? []).map((set) => {
+    const byID = new Map<string, RoomEvent>();
+    for (const c of f.cases) {
+      if ((c.kind !== 'event-id' && c.kind !== 'content-hash') || typeof c.input !== 'object' || c.input === null) continue;
+      if ((c.input as { depth?: unknown }).depth === undefined || c.roomVersion !== set.roomVersion) continue;
+      const { event } = parsePDU(c.input as Record<string, unknown>, set.roomVersion);
+      if (event.roomID === set.roomId) byID.set(event.eventID, event);
+    }
+    const listed = set.events.filter((id): id is string => id !== null);
+    const ordered = listed.map((id) => {
+      const e = byID.get(id);
+      if (!e) throw new Error(`${file}: no PDU for ${id}`);
+      return e;
+    });
+    const rest = [...byID.values()].filter((e) => !listed.includes(e.eventID));
+    while (rest.length > 0) {
+      const known = new Set(ordered.map((e) => e.eventID));
+      const next = rest.findIndex((e) => e.prevEventIDs.every((p) => known.has(p) || !byID.has(p)));
+      ordered.push(...rest.splice(next < 0 ? 0 : next, 1));
+    }
+    return { file, set, events: ordered };
+  });
+}
+
+/** Every room the real-events fixtures publish (none when the folder is absent). */
+export function realRooms(): RealRoom[] {
+  const dir = vectorsDir('real-events');
+  return dir ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+    .flatMap((file) => roomsOf(file, JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as RealRoomFixture)) : [];
+}
+
+/** Walks a room: the state after each event (undefined when a prev event is unknown: no state can be derived). */
+export async function walk(room: RealRoom, visit: (event: RoomEvent, before: Map<string, string> | undefined) => void) {
+  const byID = new Map(room.events.map((e) => [e.eventID, e]));
+  const after = new Map<string, Map<string, string> | undefined>();
+  const { load } = recordingLoader(byID);
+  for (const event of room.events) {
+    const states = event.prevEventIDs.map((p) => after.get(p));
+    const before = states.some((s) => s === undefined) ? undefined
+      : states.length === 0 ? new Map<string, string>()
+        : states.length === 1 ? new Map(states[0]) : await resolveState(room.set.roomVersion, states as Map<string, string>[], load);
+    visit(event, before);
+    const next = before && new Map(before);
+    if (next && event.stateKey !== undefined) next.set(stateMapKey(event.type, event.stateKey), event.eventID);
+    after.set(event.eventID, next);
+  }
+  return after;
+}
+
