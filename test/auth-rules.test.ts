@@ -363,12 +363,22 @@ describe('auth rules', () => {
       for (const [v, ok] of [['9', true], ['10', false]] as const) {
         const room = makeRoom(v, 'public');
         expect(check(room, pl(room, ALICE, { users: { [ALICE]: '100' } })).allowed, `v${v}: users as a string`).to.equal(ok);
+        expect(check(room, pl(room, ALICE, { users: { [ALICE]: ' +0100 ' } })).allowed, `v${v}: sign, zeros, spaces`).to.equal(ok);
         expect(check(room, pl(room, ALICE, { users: { [ALICE]: 100 }, ban: '50' })).allowed, `v${v}: ban as a string`).to.equal(ok);
         expect(check(room, pl(room, ALICE, { users: { [ALICE]: 100 }, events: { 'm.room.name': '50' } })).allowed, `v${v}: events`).to.equal(ok);
         expect(check(room, pl(room, ALICE, { users: { [ALICE]: 100 }, notifications: { room: '50' } })).allowed, `v${v}: notifications`).to.equal(ok);
         refused(room, pl(room, ALICE, { users: { [ALICE]: 100, bob: 1 } }), /user IDs/, `v${v}`);
         refused(room, pl(room, ALICE, { users: { [ALICE]: 'high' } }), /integer levels/, `v${v}`);
         refused(room, pl(room, ALICE, { users: { [ALICE]: 1.5 } }), /integer levels/, `v${v}`);
+      }
+    });
+
+    it('before v6 a fraction reads truncated (50.57 is 50); from v6 it is no level', () => {
+      for (const [v, ok] of [['5', true], ['6', false]] as const) {
+        const room = makeRoom(v, 'public', { users: { [ALICE]: 100, [BOB]: 50.57 } });
+        set(room, member(room, BOB, 'join'));
+        expect(check(room, event(room, 'm.room.topic', BOB, { topic: 't' }, '')).allowed, `v${v}: Bob at 50.57 sets the topic`).to.equal(ok);
+        expect(check(room, event(room, 'm.room.power_levels', ALICE, { users: { [ALICE]: 100, [BOB]: 49.9 } }, '')).allowed, `v${v}`).to.equal(ok);
       }
     });
 

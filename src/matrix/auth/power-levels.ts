@@ -9,11 +9,15 @@ const LEVEL_PROPERTIES = ['users_default', 'events_default', 'state_default', 'b
 const DEFAULTS = { users_default: 0, events_default: 0, state_default: 50, ban: 50, redact: 50, kick: 50, invite: 0 } as const;
 
 /**
- * A power level as the version reads one: a JSON integer, or before v10 also a string that holds an integer
- * (Synapse and Dendrite accepted those from the start, and old rooms carry them). Anything else is no level.
+ * A power level as the version reads one: a JSON integer; before v10 also a string that holds one (optional
+ * whitespace, sign and leading zeros; early implementations wrote those); before v6, whose events need not be
+ * canonical JSON, also a fraction, truncated (50.57 is 50). Anything else is no level.
  */
 export function levelValue(rules: RoomVersionRules, value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isInteger(value) ? value : undefined;
+  if (typeof value === 'number') {
+    if (Number.isInteger(value)) return value;
+    return !rules.enforcesCanonicalNumbers && Number.isFinite(value) ? Math.trunc(value) : undefined;
+  }
   if (!rules.auth.integerPowerLevels && typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value)) {
     const n = Number.parseInt(value, 10);
     return Number.isSafeInteger(n) ? n : undefined;
