@@ -151,7 +151,7 @@ export { DEFAULT_STATE_POLICY, MAX_SNAPSHOT_BLOCKS, type StatePolicy } from './s
 export { canonicalJSON, compareCodePoints } from './matrix/canonical-json.js';
 export { redactEvent } from './matrix/redaction.js';
 export { computeEventID, computeRoomID, contentHash, contentHashMatches, referenceHash } from './matrix/event-id.js';
-export { declaredRoomVersion, ROOM_VERSIONS, roomVersionRules, type RedactionRules, type RoomVersionRules } from './matrix/room-versions.js';
+export { declaredRoomVersion, ROOM_VERSIONS, roomVersionRules, type AuthRuleFlags, type RedactionRules, type RoomVersionRules } from './matrix/room-versions.js';
 export { detectPDUFileFormat, PDU_FILE_FORMATS, readPDUFile, type PDUEntry, type PDUFileFormat, type ReadProgress } from './io/pdu-files.js';
 export { copyStore, CopyMismatchError, CopyRefusedError, rowsHeld, type CopyOptions, type CopySummary, type TableCopyReport } from './io/copy.js';
 export { verifyCopy, type TableComparison, type VerifyOptions, type VerifyReport } from './io/verify.js';
@@ -161,3 +161,5 @@ export { roomDetail, ROOM_SORTS, storeSizes, type RoomDetail, type RoomSize, typ
 export { runConformance, type ConformanceCaseResult, type ConformanceReport } from './io/conformance-run.js';
 export { purgeHistory, purgeRoom, PurgeRefusedError, type HistoryCut, type PurgeOptions, type PurgeReport } from './io/purge.js';
 export { eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportOptions, type ImportProgress, type ImportSummary } from './io/import.js';
+export { resolveState, stateMapKey, type EventLoader, type StateMap } from './matrix/state-resolution/index.js';
+export { authEventTypes, checkAuthEvents, checkEventAuth, redactionAllowed, type AuthResult, type AuthState } from './matrix/auth/rules.js';

@@ -25,6 +25,40 @@ export interface RoomVersionRules {
   /** The create event's content names the `creator` (before v11; from v11 the creator is its sender, MSC2175). */
   readonly createContentHasCreator: boolean;
   readonly redaction: RedactionRules;
+  /** The authorization rules' differences. */
+  readonly auth: AuthRuleFlags;
+  /** The state resolution algorithm: v1 (room v1), v2 (v2 to v11), v2.1 (v12, MSC4297). */
+  readonly stateResolution: 'v1' | 'v2' | 'v2.1';
+}
+
+/**
+ * How the authorization rules changed over the versions. The v12 changes that concern the create event being
+ * implied by the room ID (MSC4291) follow `roomIDFromCreateEvent`, and the creator named by the create event's
+ * content (v1 to v10) follows `createContentHasCreator`.
+ */
+export interface AuthRuleFlags {
+  /** m.room.aliases is allowed when its state key is the sender's server, whatever the power levels (v1 to v5). */
+  readonly specialCaseAliases: boolean;
+  /**
+   * m.room.redaction is authorised by the redact level or by the redacted event ID's server being the
+   * redaction's (v1, v2, where event IDs name a server); from v3 the check moves to the receiving server.
+   */
+  readonly redactionCheckedByAuthRules: boolean;
+  /** Changes to `notifications` in m.room.power_levels are limited like those to `events` (from v6). */
+  readonly limitNotificationsPowerLevels: boolean;
+  /** The `knock` membership and join rule (from v7). */
+  readonly knocking: boolean;
+  /** The `restricted` join rule and `join_authorised_via_users_server` (from v8). */
+  readonly restrictedJoins: boolean;
+  /** The `knock_restricted` join rule (from v10). */
+  readonly knockRestrictedJoins: boolean;
+  /** Power level values must be JSON integers; before v10 a string holding an integer counts too. */
+  readonly integerPowerLevels: boolean;
+  /**
+   * The room's creators (the create event's sender and its `additional_creators`) have an infinite power level
+   * and may not be listed in m.room.power_levels' `users` (v12, MSC4289).
+   */
+  readonly privilegedCreators: boolean;
 }
 
 /** What the redaction algorithm keeps, as it changed over the versions. */
@@ -58,6 +92,17 @@ function version(id: number): RoomVersionRules {
       keepsJoinAuthorisedVia: id >= 9,
       updatedRules: id >= 11,
     },
+    auth: {
+      specialCaseAliases: id <= 5,
+      redactionCheckedByAuthRules: id <= 2,
+      limitNotificationsPowerLevels: id >= 6,
+      knocking: id >= 7,
+      restrictedJoins: id >= 8,
+      knockRestrictedJoins: id >= 10,
+      integerPowerLevels: id >= 10,
+      privilegedCreators: id >= 12,
+    },
+    stateResolution: id === 1 ? 'v1' : id <= 11 ? 'v2' : 'v2.1',
   };
 }
 

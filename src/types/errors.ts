@@ -25,6 +25,16 @@ export class MissingEventError extends StorageError {
   readonly code = 'MISSING_EVENT';
 }
 
+/**
+ * A pure Matrix algorithm (state resolution, an auth chain walk) needed events its loader does not hold:
+ * `eventIDs` names them. It is a MissingEventError, so a caller that handles that handles this too.
+ */
+export class UnknownEventsError extends MissingEventError {
+  constructor(message: string, readonly eventIDs: readonly string[]) {
+    super(message);
+  }
+}
+
 /** The state before an event, or a state block or snapshot, is not in the store. */
 export class MissingStateError extends StorageError {
   readonly code = 'MISSING_STATE';
