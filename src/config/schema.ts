@@ -16,7 +16,11 @@ export interface StorageConfig {
   readonly sqlite: { readonly path: string; readonly busyTimeoutMs: number };
   readonly postgres: { readonly url: string; readonly poolSize: number; readonly migrateOnOpen: boolean; readonly schema: string };
   readonly cosmosdb: CosmosConfig;
-  readonly state: { readonly fanIn: number; readonly maxBlocks: number; readonly blockCacheBytes: number };
+  readonly state: {
+    readonly fanIn: number; readonly maxBlocks: number; readonly blockCacheBytes: number;
+    /** Where states differ: `builtin`, the spec's state resolution; `none`, a StateConflictError (the caller resolves). */
+    readonly resolver: 'builtin' | 'none';
+  };
   /** Settings of drivers this package does not know, passed through untouched. */
   readonly extra: Readonly<Record<string, unknown>>;
 }
@@ -91,6 +95,10 @@ export const KEYS: readonly KeySpec[] = [
   {
     path: 'state.block_cache_bytes', kind: 'int', fallback: DEFAULT_BLOCK_CACHE_BYTES, min: 0, max: 2 ** 32,
     help: 'bytes of stored state blocks kept in memory (about 5 bytes a state entry), and an eighth more for snapshot block lists; 0 turns both caches off',
+  },
+  {
+    path: 'state.resolver', kind: 'enum', fallback: 'builtin', allowed: ['builtin', 'none'],
+    help: 'builtin to resolve states that differ (forks) by the spec\'s state resolution, or none to refuse them with a StateConflictError (the homeserver then supplies the state itself)',
   },
 ];
 
@@ -269,7 +277,10 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
       transientRetries: v['cosmosdb.transient_retries'] as number,
       disableTlsVerification: v['cosmosdb.disable_tls_verification'] as boolean,
     },
-    state: { fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheBytes: v['state.block_cache_bytes'] as number },
+    state: {
+      fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheBytes: v['state.block_cache_bytes'] as number,
+      resolver: v['state.resolver'] as 'builtin' | 'none',
+    },
     extra,
   };
 }

@@ -14,6 +14,8 @@ import { BUILTIN_DRIVERS } from './builtin-drivers.js';
 import type { DriverFactory, OpenedDriver, OpenOptions } from './driver.js';
 import { namedOperations } from '../storage/shared/request-accounting.js';
 import { TOKENS } from './tokens.js';
+import { resolveState } from '../matrix/state-resolution/index.js';
+import type { StateResolver } from '../storage/shared/state-resolver.js';
 
 /** The drivers this package ships. Others are added with registerDriver (see README "Writing a driver"). */
 const drivers = new Map<string, DriverFactory>(BUILTIN_DRIVERS);
@@ -24,12 +26,19 @@ export function registerDriver(name: string, factory: DriverFactory): void {
 
 export const knownBackends = (): string[] => [...drivers.keys()];
 
+/** The resolver the input path combines differing states with: the caller's, else the configured one (none: refuse). */
+function stateResolverOf(config: StorageConfig, open: OpenOptions): { stateResolver?: StateResolver } {
+  if (open.stateResolver) return { stateResolver: open.stateResolver };
+  return config.state.resolver === 'builtin' ? { stateResolver: resolveState } : {};
+}
+
 /** Everything above the tables, bound once for every driver. */
-function sharedModule(config: StorageConfig): ContainerModule {
+function sharedModule(config: StorageConfig, open: OpenOptions): ContainerModule {
   const options: StorageOptions = {
     serverName: config.serverName,
     statePolicy: { fanIn: config.state.fanIn, maxBlocks: config.state.maxBlocks },
     blockCacheBytes: config.state.blockCacheBytes,
+    ...stateResolverOf(config, open),
   };
   return new ContainerModule(({ bind }) => {
     bind(TOKENS.Config).toConstantValue(config);
@@ -75,6 +84,6 @@ export async function createContainer(config: StorageConfig, options: OpenOption
   const driver = await factory(config, options);
   const container = new Container();
   // In this order: a driver's module may rebind a shared default (TOKENS.PartitionStorer).
-  container.load(sharedModule(config), driver.module);
+  container.load(sharedModule(config, options), driver.module);
   return { container, driver };
 }

@@ -1,3 +1,4 @@
+import type { StateResolver } from '../storage/shared/state-resolver.js';
 import type { ContainerModule } from 'inversify';
 import type { StorageConfig } from '../config/schema.js';
 import type { MigrationReport, UnitOfWork } from '../storage/tables/index.js';
@@ -22,6 +23,11 @@ export interface OpenedDriver {
 export interface OpenOptions {
   /** Called as each schema migration is applied on open (what `matrix-storage migrate` shows as a progress bar). */
   readonly onMigrationProgress?: (p: MigrationProgress) => void;
+  /**
+   * The homeserver's own state resolver, used where states differ instead of the one `state.resolver` names
+   * (see StateResolver: same input and output as `resolveState`).
+   */
+  readonly stateResolver?: StateResolver;
 }
 
 export interface MigrationProgress {

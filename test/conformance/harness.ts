@@ -30,6 +30,8 @@ export interface DriverUnderTest {
 /** Config keys every store the suite opens must have. */
 export interface SuiteSettings {
   readonly server_name: string;
+  /** Set by the cases that need another state resolver than the default (`none`: conflicts are refused). */
+  readonly state?: { readonly resolver?: 'builtin' | 'none' };
 }
 
 /** The suite's homeserver: users on example.org are local. */

@@ -11,6 +11,7 @@ import type { DriverUnderTest, TestFramework } from './harness.js';
 import { databaseStateTests } from './database-state.js';
 import { databaseStoreTests } from './database-store.js';
 import { databaseAppendBatchTests } from './database-append-batch.js';
+import { databaseGraphTests } from './database-graph.js';
 import { databaseMembershipTests } from './database-membership.js';
 import { databaseQueryTests } from './database-queries.js';
 import { nidMapTableTests } from './tables-nid-maps.js';
@@ -37,6 +38,7 @@ export { SUITE_SETTINGS } from './harness.js';
 export const subSuites = {
   databaseStoreTests,
   databaseAppendBatchTests,
+  databaseGraphTests,
   databaseStateTests,
   databaseMembershipTests,
   databaseQueryTests,

@@ -1,4 +1,5 @@
-import { redactionAllowed, redactionAllowedByServer } from '../../matrix/redaction-rule.js';
+import { redactionAllowed } from '../../matrix/auth/rules.js';
+import { serverNameOf } from '../../types/input.js';
 import type { RoomEvent } from '../../types/event.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID } from '../../types/nids.js';
 import type { RedactionInfo, Tx } from '../tables/index.js';
@@ -75,17 +76,22 @@ export class RedactionPlanner {
     return { redactionEvent, redactedEventID: targetEvent.eventID };
   }
 
-  /** The spec's rule, on the state before the redaction (a redaction stored without state is judged on the server rule alone). */
+  /**
+   * The spec's rule (redactionAllowed), on the state before the redaction. A redaction from the target's sender's
+   * server needs no state; one stored without state, or in a state without a create event, is judged on that alone.
+   */
   private async allowed(room: RoomPlan, redaction: RoomEvent, target: RoomEvent): Promise<boolean> {
-    const version = room.roomVersion || '1';
-    if (redactionAllowedByServer(redaction, target)) return true;
+    const server = serverOf(redaction.sender);
+    if (server !== undefined && server === serverOf(target.sender)) return true;
     await this.graph.ensure([redaction.eventID]);
     const before = this.graph.nodes.get(redaction.eventID)?.before ?? 0;
     if (before === 0) return false;
     this.tuples ??= await this.authTuples();
     const [pl, create] = await Promise.all([room.state.lookup(before, this.tuples.powerLevels), room.state.lookup(before, this.tuples.create)]);
     const events = await this.graph.eventsByNID([pl, create].filter((n) => n !== 0) as EventNID[]);
-    return redactionAllowed(version, redaction, target, events.get(pl as EventNID), events.get(create as EventNID));
+    const createEvent = events.get(create as EventNID);
+    if (!createEvent) return false;
+    return redactionAllowed(room.roomVersion || '1', redaction, target, events.get(pl as EventNID), createEvent).allowed;
   }
 
   private async authTuples() {
@@ -98,5 +104,13 @@ export class RedactionPlanner {
       powerLevels: { eventTypeNID: types.get('m.room.power_levels')!, eventStateKeyNID: key },
       create: { eventTypeNID: types.get('m.room.create')!, eventStateKeyNID: key },
     };
+  }
+}
+
+function serverOf(userID: string): string | undefined {
+  try {
+    return serverNameOf(userID);
+  } catch {
+    return undefined;
   }
 }

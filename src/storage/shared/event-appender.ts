@@ -7,7 +7,10 @@ import type { LatestEvents, MembershipRow, RoomserverTables, TransactionKey, Tx,
 import { applyMembership, membershipOf } from './append-memberships.js';
 import { NO_CHANGE, Writes, type EventRowRef, type PlannedResult, type Reads, type RoomPlan, type StateDelta } from './append-plan.js';
 import { RedactionPlanner, redactedBy } from './append-redactions.js';
+import { awaitedLater, ROOM_CLAIM_MS, writePlan } from './append-writer.js';
 import { BoundedMap, type NidMaps } from './nid-assigner.js';
+
+export { ROOM_CLAIM_MS };
 import { diffStates, RoomGraph, sameState } from './room-graph.js';
 import type { AppendEventResult, StoredEvent, StoreEventOptions } from './roomserver-database.js';
 import type { StateResolver } from './state-resolver.js';
@@ -18,12 +21,6 @@ export interface AppendInput {
   readonly event: RoomEvent;
   readonly options?: StoreEventOptions;
 }
-
-/**
- * How long a claim on a room lasts (engines without atomic transactions): far longer than a batch takes, so that
- * only a writer that crashed holding it makes the others wait, at most this long.
- */
-export const ROOM_CLAIM_MS = 10_000;
 
 /** The room is claimed by another writer: wait a little, then start again (ConcurrentUpdateError's retry). */
 export class RoomBusyError extends ConcurrentUpdateError {
@@ -38,13 +35,6 @@ export const MAX_APPEND_BATCH = 1000;
 const storedInAnotherRoom = (eventID: string) =>
   new ConflictError(`event ${eventID} is already stored in another room; event IDs are unique across rooms`);
 
-/**
- * Marks promises that are started early and awaited after other awaits: a rejection meanwhile is not "unhandled"
- * (which would end the process); it still rejects where the promise is awaited.
- */
-function awaitedLater(...promises: Promise<unknown>[]): void {
-  for (const p of promises) p.catch(() => {});
-}
 
 const transactionKeyOf = (k: TransactionKey) => JSON.stringify([k.userID, k.sessionID, k.transactionID]);
 
@@ -276,110 +266,115 @@ export class EventAppender {
 
     const results: PlannedResult[] = [];
     for (let i = 0; i < inputs.length; i++) {
-      const { event, options = {} } = inputs[i]!;
-      const room = rooms.get(roomNIDs.get(event.roomID)!)!;
-      const isRejected = options.isRejected ?? false;
-      const softFailed = !isRejected && (options.isSoftFailed ?? false);
-      const eventTypeNID: EventTypeNID = types.get(event.type)!;
-      const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : stateKeys.get(event.stateKey)!;
-      // Asked before this event's own prev_events count, so that an event naming itself is not referenced.
-      const isReferenced = referenced.has(event.eventID);
-      let node = graph.nodes.get(event.eventID);
-      let row = rows.get(event.eventID);
-      const duplicate = node !== undefined && row !== undefined;
-      if (node && row) {
-        // Stored already: done, unless it is stored without state (an outlier), stored rejected and now accepted, or
-        // stored by an interrupted batch that did not apply it.
-        const accepts = node.isRejected && !isRejected;
-        const pending = room.appending.has(node.eventNID) && !room.latest.some((l) => l.eventNID === node!.eventNID) && !isReferenced;
-        if (!accepts && !pending && (node.before !== 0 || isRejected)) {
-          const after = node.before === 0 ? node.before : (await graph.after(room.state, event.eventID))!;
-          results.push({
-            room, stateAtEvent: { ...node.own, isRejected: node.isRejected }, before: node.before, after, duplicate, applied: false, delta: NO_CHANGE,
+      try {
+        const { event, options = {} } = inputs[i]!;
+        const room = rooms.get(roomNIDs.get(event.roomID)!)!;
+        const isRejected = options.isRejected ?? false;
+        const softFailed = !isRejected && (options.isSoftFailed ?? false);
+        const eventTypeNID: EventTypeNID = types.get(event.type)!;
+        const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : stateKeys.get(event.stateKey)!;
+        // Asked before this event's own prev_events count, so that an event naming itself is not referenced.
+        const isReferenced = referenced.has(event.eventID);
+        let node = graph.nodes.get(event.eventID);
+        let row = rows.get(event.eventID);
+        const duplicate = node !== undefined && row !== undefined;
+        if (node && row) {
+          // Stored already: done, unless it is stored without state (an outlier), stored rejected and now accepted, or
+          // stored by an interrupted batch that did not apply it.
+          const accepts = node.isRejected && !isRejected;
+          const pending = room.appending.has(node.eventNID) && !room.latest.some((l) => l.eventNID === node!.eventNID) && !isReferenced;
+          if (!accepts && !pending && (node.before !== 0 || isRejected)) {
+            const after = node.before === 0 ? node.before : (await graph.after(room.state, event.eventID))!;
+            results.push({
+              room, stateAtEvent: { ...node.own, isRejected: node.isRejected }, before: node.before, after, duplicate, applied: false, delta: NO_CHANGE,
+            });
+            continue;
+          }
+          if (accepts) {
+            node.isRejected = false;
+            node.after = undefined;
+            writes.accepted.push({ eventNID: node.eventNID, eventID: event.eventID });
+          }
+        } else {
+          const eventNID = reserved[nextNID++];
+          // The reservation counted one stored event more than the existence check saw: another writer's (storeEvent
+          // holds no room lock) landed between the two. The call starts again and finds it stored.
+          if (eventNID === undefined) throw new ConcurrentUpdateError(`event ${event.eventID} was stored by another writer meanwhile`);
+          row = { eventNID, roomNID: room.roomNID, stateBefore: asStateSnapshotNID(0) };
+          rows.set(event.eventID, row);
+          newRows.add(row);
+          node = graph.add({ eventID: event.eventID, eventNID, roomNID: room.roomNID, before: 0 as StateRef, isRejected, own: { eventTypeNID, eventStateKeyNID, eventNID } });
+          newEvents.set(event.eventID, { event, eventNID });
+          if (options.transaction) writes.transactions.push({ key: options.transaction, eventID: event.eventID });
+          writes.json.set(eventNID, event.json);
+          writes.rows.push({
+            row: {
+              eventNID, roomNID: room.roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID,
+              authEventNIDs: options.authEventNIDs ?? [], depth: event.depth, isRejected,
+            },
+            ref: row,
           });
+        }
+        if (!writes.eventNIDs.has(room.roomNID)) writes.eventNIDs.set(room.roomNID, new Set());
+        writes.eventNIDs.get(room.roomNID)!.add(row.eventNID);
+
+        // The state before the event: supplied, else from its prev events (the room's current state when they are
+        // exactly its forward extremities). A rejected event keeps whatever can be known, and nothing else.
+        let before: StateRef = node.before;
+        if (before === 0 || !duplicate) {
+          if (options.stateBefore !== undefined) before = await graph.suppliedState(room.state, options.stateBefore);
+          else if (room.current !== 0 && sameEvents(event.prevEventIDs, room.latest)) before = room.current;
+          else if (!isRejected) before = await graph.stateFromPrevEvents(room.state, room.roomVersion, event);
+          else before = await graph.stateFromPrevEvents(room.state, room.roomVersion, event).catch((e: unknown) => {
+            if (e instanceof MissingPrevEventsError || e instanceof StateConflictError) return 0 as StateRef;
+            throw e;
+          });
+          node.before = before;
+          node.after = undefined;
+          row.stateBefore = before;
+          if (!newRows.has(row)) writes.stateUpdates.push(row);
+        }
+        const own: StateEntry = { eventTypeNID, eventStateKeyNID, eventNID: row.eventNID };
+        const stateAtEvent = { ...own, isRejected };
+        const after = before === 0 ? before : (await graph.after(room.state, event.eventID))!;
+        if (isRejected || softFailed) {
+          // Rejected: in no state, never an extremity. Soft-failed: its state is kept, but it moves nothing.
+          results.push({ room, stateAtEvent, before, after, duplicate, applied: false, delta: NO_CHANGE });
           continue;
         }
-        if (accepts) {
-          node.isRejected = false;
-          node.after = undefined;
-          writes.accepted.push({ eventNID: node.eventNID, eventID: event.eventID });
+        for (const prev of event.prevEventIDs) {
+          writes.edges.set(`${prev}\u0000${row.eventNID}`, { previousEventID: prev, eventNID: row.eventNID });
+          referenced.add(prev);
         }
-      } else {
-        const eventNID = reserved[nextNID++];
-        // The reservation counted one stored event more than the existence check saw: another writer's (storeEvent
-        // holds no room lock) landed between the two. The call starts again and finds it stored.
-        if (eventNID === undefined) throw new ConcurrentUpdateError(`event ${event.eventID} was stored by another writer meanwhile`);
-        row = { eventNID, roomNID: room.roomNID, stateBefore: asStateSnapshotNID(0) };
-        rows.set(event.eventID, row);
-        newRows.add(row);
-        node = graph.add({ eventID: event.eventID, eventNID, roomNID: room.roomNID, before: 0 as StateRef, isRejected, own: { eventTypeNID, eventStateKeyNID, eventNID } });
-        newEvents.set(event.eventID, { event, eventNID });
-        if (options.transaction) writes.transactions.push({ key: options.transaction, eventID: event.eventID });
-        writes.json.set(eventNID, event.json);
-        writes.rows.push({
-          row: {
-            eventNID, roomNID: room.roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID,
-            authEventNIDs: options.authEventNIDs ?? [], depth: event.depth, isRejected,
-          },
-          ref: row,
-        });
-      }
-      if (!writes.eventNIDs.has(room.roomNID)) writes.eventNIDs.set(room.roomNID, new Set());
-      writes.eventNIDs.get(room.roomNID)!.add(row.eventNID);
+        const redaction = await redactions.handle(event, room, writes, eventOf, (id) => rows.get(id));
 
-      // The state before the event: supplied, else from its prev events (the room's current state when they are
-      // exactly its forward extremities). A rejected event keeps whatever can be known, and nothing else.
-      let before: StateRef = node.before;
-      if (before === 0 || !duplicate) {
-        if (options.stateBefore !== undefined) before = await graph.suppliedState(room.state, options.stateBefore);
-        else if (room.current !== 0 && sameEvents(event.prevEventIDs, room.latest)) before = room.current;
-        else if (!isRejected) before = await graph.stateFromPrevEvents(room.state, room.roomVersion, event);
-        else before = await graph.stateFromPrevEvents(room.state, room.roomVersion, event).catch((e: unknown) => {
-          if (e instanceof MissingPrevEventsError || e instanceof StateConflictError) return 0 as StateRef;
-          throw e;
-        });
-        node.before = before;
-        node.after = undefined;
-        row.stateBefore = before;
-        if (!newRows.has(row)) writes.stateUpdates.push(row);
+        // Forward extremities as Dendrite's calculateLatest: those the event names go; the event joins them unless a
+        // stored event names it already (and some extremity is left). Supplied state that rewrites the room replaces them.
+        const rewritten = options.stateBefore !== undefined && (options.rewritesState ?? false);
+        const prevIDs = new Set(event.prevEventIDs);
+        const kept = rewritten ? [] : room.latest.filter((l) => !prevIDs.has(l.eventID));
+        const latest = isReferenced && kept.length > 0 ? kept : [...kept, { eventNID: row.eventNID, eventID: event.eventID }];
+        const oldCurrent = room.current;
+        let current = oldCurrent;
+        if (latest.length === 1 && latest[0]!.eventNID === row.eventNID) current = after;
+        else if (!sameEvents(latest.map((l) => l.eventID), room.latest)) current = await this.stateAcross(graph, room, latest);
+        const delta = await this.applyCurrentState(tx, graph, room, { event, own, before, after, oldCurrent, current, rewritten }, writes, results.length, reads.storedInvites, stateKeys);
+        room.latest = latest;
+        room.current = current;
+        room.moved = true;
+        // Sent to output as the room moves (Dendrite's last_event_sent and sent_to_output): the result is that output.
+        room.lastEventSentNID = row.eventNID;
+        const newRow = writes.rows.find((r) => r.ref === row);
+        if (newRow) newRow.row = { ...newRow.row, sentToOutput: true };
+        else writes.sent.push(row.eventNID);
+        results.push({ room, stateAtEvent, before, after, duplicate, applied: true, delta, ...(redaction ? { redaction } : {}) });
+      } catch (e) {
+        // A refusal while planning (no state for the event, a conflict no resolver settles) names the event's index.
+        if (e instanceof StorageError && e.eventIndex === undefined) e.eventIndex = i;
+        throw e;
       }
-      const own: StateEntry = { eventTypeNID, eventStateKeyNID, eventNID: row.eventNID };
-      const stateAtEvent = { ...own, isRejected };
-      const after = before === 0 ? before : (await graph.after(room.state, event.eventID))!;
-      if (isRejected || softFailed) {
-        // Rejected: in no state, never an extremity. Soft-failed: its state is kept, but it moves nothing.
-        results.push({ room, stateAtEvent, before, after, duplicate, applied: false, delta: NO_CHANGE });
-        continue;
-      }
-      for (const prev of event.prevEventIDs) {
-        writes.edges.set(`${prev}\u0000${row.eventNID}`, { previousEventID: prev, eventNID: row.eventNID });
-        referenced.add(prev);
-      }
-      const redaction = await redactions.handle(event, room, writes, eventOf, (id) => rows.get(id));
-
-      // Forward extremities as Dendrite's calculateLatest: those the event names go; the event joins them unless a
-      // stored event names it already (and some extremity is left). Supplied state that rewrites the room replaces them.
-      const rewritten = options.stateBefore !== undefined && (options.rewritesState ?? false);
-      const prevIDs = new Set(event.prevEventIDs);
-      const kept = rewritten ? [] : room.latest.filter((l) => !prevIDs.has(l.eventID));
-      const latest = isReferenced && kept.length > 0 ? kept : [...kept, { eventNID: row.eventNID, eventID: event.eventID }];
-      const oldCurrent = room.current;
-      let current = oldCurrent;
-      if (latest.length === 1 && latest[0]!.eventNID === row.eventNID) current = after;
-      else if (!sameEvents(latest.map((l) => l.eventID), room.latest)) current = await this.stateAcross(graph, room, latest);
-      const delta = await this.applyCurrentState(tx, graph, room, { event, own, before, after, oldCurrent, current, rewritten }, writes, results.length, reads.storedInvites, stateKeys);
-      room.latest = latest;
-      room.current = current;
-      room.moved = true;
-      // Sent to output as the room moves (Dendrite's last_event_sent and sent_to_output): the result is that output.
-      room.lastEventSentNID = row.eventNID;
-      const newRow = writes.rows.find((r) => r.ref === row);
-      if (newRow) newRow.row = { ...newRow.row, sentToOutput: true };
-      else writes.sent.push(row.eventNID);
-      results.push({ room, stateAtEvent, before, after, duplicate, applied: true, delta, ...(redaction ? { redaction } : {}) });
     }
-
-    await this.write(tx, rooms, writes);
+    await writePlan(tx, this.uow, this.tables, rooms, writes);
     const learned = [...newEvents.values()];
     this.uow.afterCommit(tx, () => { for (const { event, eventNID } of learned) this.eventIDs.set(eventNID, event.eventID); });
     return results.map((r, i) => ({
@@ -525,122 +520,5 @@ export class EventAppender {
     }
     if (wanted.size === 0) return new Map();
     return new Map((await this.loadEvents(tx, [...wanted])).map((s) => [s.event.eventID, s.event]));
-  }
-
-  // ---- Writing ----
-
-  /**
-   * Writes what the call planned. With atomic transactions every independent write is issued at once, and the
-   * rows that name planned snapshots right after those are written (on PostgreSQL: one round trip for the lot, two
-   * more when the batch adds state). Without, in crash-safe order: immutable data first, each room's latest events
-   * last.
-   */
-  private async write(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void> {
-    const t = this.tables;
-    const rows = async () => {
-      try {
-        await t.events.bulkInsertEvents(tx, w.rows.map(({ row, ref }) => ({ ...row, stateSnapshotNID: stateNID(ref) })));
-      } catch (e) {
-        // Another writer stored one of them first (after this call read): the call starts again and finds it stored.
-        if (e instanceof ConflictError) throw new ConcurrentUpdateError(`${e.message}: stored by another writer meanwhile`);
-        throw e;
-      }
-    };
-    const stateNID = (ref: EventRowRef) => rooms.get(ref.roomNID)!.state.nid(ref.stateBefore);
-    const memberships = () => [...rooms.values()].map((r) => r.membershipWrites.size > 0 ? t.membership.bulkUpsertMemberships(tx, r.roomNID, [...r.membershipWrites.values()]) : undefined);
-    const pointers = () => [...rooms.values()].filter((r) => r.moved).map((r) => t.rooms.updateLatestEventNIDs(
-      tx, r.roomNID, r.latest.map((l) => l.eventNID), r.lastEventSentNID, r.state.nid(r.current), r.version));
-    const json = [...w.json].map(([eventNID, eventJSON]) => ({ eventNID, eventJSON }));
-    const edges = [...w.edges.values()];
-
-    if (this.uow.atomicTransactions) {
-      // Everything that depends on nothing, issued at once; then the state's blocks and snapshots (a round trip each,
-      // as snapshots name blocks); then the rows naming them and the rooms' latest events, handed to the transaction
-      // as its last writes: on PostgreSQL COMMIT travels right behind them.
-      const independent = Promise.all([
-        ...w.transactions.map((x) => t.transactions.insertTransaction(tx, x.key, x.eventID)),
-        json.length > 0 ? t.eventJSON.bulkInsertEventJSON(tx, json) : undefined,
-        edges.length > 0 ? t.previousEvents.bulkInsertPreviousEvents(tx, edges) : undefined,
-        ...w.redactions.map((r) => t.redactions.insertRedaction(tx, r)),
-        ...w.validated.map((id) => t.redactions.markRedactionValidated(tx, id, true)),
-        w.newInvites.length > 0 ? t.invites.bulkInsertInvites(tx, w.newInvites) : undefined,
-        w.retiredInvites.length > 0 ? t.invites.bulkRetireInvites(tx, w.retiredInvites) : undefined,
-        ...memberships(),
-      ]);
-      awaitedLater(independent);
-      try {
-        await Promise.all([...rooms.values()].map((r) => r.state.write()));
-      } catch (e) {
-        // A failure among the writes before fails these too (an aborted transaction): report the first.
-        await independent;
-        throw e;
-      }
-      this.uow.lastWrites(tx, Promise.all([
-        independent,
-        w.rows.length > 0 ? rows() : undefined,
-        ...w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
-        ...w.accepted.map((a) => t.events.clearEventRejected(tx, a.eventNID, a.eventID)),
-        ...w.sent.map((nid) => t.events.updateEventSentToOutput(tx, nid)),
-        ...pointers(),
-      ]));
-      return;
-    }
-    // Without atomic transactions (Cosmos DB): each room is claimed first (its conditional write acts as the SQL
-    // drivers' row lock: another writer that read the room before fails, one that reads it now waits for the claim),
-    // recording the new events as appending (an interrupted call leaves them stored but not applied, and their
-    // prev_events references must not count as an applied event's: the retry applies them as if nothing had
-    // happened). Then, in crash-safe order and each step in bulk: immutable data (JSON under fresh NIDs,
-    // content-addressed state), the event rows (which make the events visible), what refers to them, and the rooms'
-    // latest events last, which releases the claim and clears the call's events from appending.
-    const newRows = new Set(w.rows.map((r) => r.row.eventNID));
-    const claimed: RoomPlan[] = [];
-    try {
-      for (const room of rooms.values()) {
-        if (!t.rooms.claimRoom) break;
-        const rows = w.rows.filter((r) => r.row.roomNID === room.roomNID).map((r) => r.row.eventNID);
-        room.version = await t.rooms.claimRoom(tx, room.roomNID, [...new Set([...room.appending, ...rows])], Date.now() + ROOM_CLAIM_MS, room.version);
-        claimed.push(room);
-      }
-      for (const x of w.transactions) {
-        try {
-          await t.transactions.insertTransaction(tx, x.key, x.eventID);
-        } catch (e) {
-          // Ours already (a retried write whose answer was lost), or another writer's since this call read: look again.
-          if (!(e instanceof ConflictError)) throw e;
-          if ((await t.transactions.selectTransactionEventIDIfAny(tx, x.key)) !== x.eventID) {
-            throw new ConcurrentUpdateError(`client transaction ${preview(x.key.transactionID)} was used by another writer meanwhile`);
-          }
-        }
-      }
-      await Promise.all([
-        newRows.size > 0 ? t.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID))) : undefined,
-        ...[...rooms.values()].map((r) => r.state.write()),
-      ]);
-      if (w.rows.length > 0) await rows();
-      await Promise.all(w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))));
-      await Promise.all(w.accepted.map((a) => t.events.clearEventRejected(tx, a.eventNID, a.eventID)));
-      await Promise.all(w.sent.map((nid) => t.events.updateEventSentToOutput(tx, nid)));
-      if (edges.length > 0) await t.previousEvents.bulkInsertPreviousEvents(tx, edges);
-      for (const r of w.redactions) await t.redactions.insertRedaction(tx, r);
-      // A redacted JSON before the mark that says it was applied, so that a retry applies it again.
-      const overwrites = json.filter((j) => !newRows.has(j.eventNID));
-      if (overwrites.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, overwrites);
-      for (const id of w.validated) await t.redactions.markRedactionValidated(tx, id, true);
-      if (w.newInvites.length > 0) await t.invites.bulkInsertInvites(tx, w.newInvites);
-      if (w.retiredInvites.length > 0) await t.invites.bulkRetireInvites(tx, w.retiredInvites);
-      await Promise.all(memberships());
-      await Promise.all([...rooms.values()].map((room) => {
-        const done = w.eventNIDs.get(room.roomNID) ?? new Set<EventNID>();
-        const left = [...room.appending].filter((n) => !done.has(n));
-        if (!room.moved && !claimed.includes(room)) return undefined;
-        const blocks = room.state.blockNIDsOf(room.current);
-        return t.rooms.updateLatestEventNIDs(tx, room.roomNID, room.latest.map((l) => l.eventNID), room.lastEventSentNID,
-          room.state.nid(room.current), room.version, claimed.includes(room) ? left : undefined, blocks);
-      }));
-    } catch (e) {
-      // Best effort: let the next writer in at once rather than when the claim runs out.
-      await Promise.all(claimed.map((room) => t.rooms.releaseRoom?.(tx, room.roomNID, room.version).catch(() => {})));
-      throw e;
-    }
   }
 }

@@ -30,8 +30,8 @@ function checkDeviceMessage(what: string, m: unknown, withStreamID: boolean): De
  * the PartitionStorer it receives through DI (TOKENS.PartitionStorer), whichever implementation the driver chose.
  *
  * Every input is checked (InvalidInputError naming the field) before anything is written. Multi-write
- * operations run in one transaction and are also ordered to be safe without one (see DESIGN.md): every write
- * below is an idempotent upsert or delete, and where order matters it is noted.
+ * operations run in one transaction and are also ordered to be safe without one (README, "Architecture"): every
+ * write below is an idempotent upsert or delete, and where order matters it is noted.
  */
 @injectable()
 export class KeyDatabase implements PartitionStorer {

@@ -5,7 +5,8 @@ import type { StateEntry } from '../../types/state.js';
 import type { RoomserverTables, StoredEventInfo, Tx } from '../tables/index.js';
 import type { StoredEvent } from './roomserver-database.js';
 import type { PackedEntries } from './state-codec.js';
-import { stateMapKey, type StateResolver } from './state-resolver.js';
+import { stateMapKey } from '../../matrix/state-resolution/index.js';
+import type { StateResolver } from './state-resolver.js';
 import type { StatePlan, StateRef } from './state-storage.js';
 
 /** What the input path knows of an event of the room graph: stored before the call, or input earlier in it. */

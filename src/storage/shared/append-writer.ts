@@ -1,0 +1,133 @@
+import { ConcurrentUpdateError, ConflictError } from '../../types/errors.js';
+import { preview } from '../../types/input.js';
+import type { EventNID, RoomNID } from '../../types/nids.js';
+import type { RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
+import type { EventRowRef, RoomPlan, Writes } from './append-plan.js';
+
+/**
+ * How long a claim on a room lasts (engines without atomic transactions): far longer than a batch takes, so that
+ * only a writer that crashed holding it makes the others wait, at most this long.
+ */
+export const ROOM_CLAIM_MS = 10_000;
+
+/**
+ * Marks promises that are started early and awaited after other awaits: a rejection meanwhile is not "unhandled"
+ * (which would end the process); it still rejects where the promise is awaited.
+ */
+export function awaitedLater(...promises: Promise<unknown>[]): void {
+  for (const p of promises) p.catch(() => {});
+}
+
+/**
+ * Writes what the call planned. With atomic transactions every independent write is issued at once, and the
+ * rows that name planned snapshots right after those are written (on PostgreSQL: one round trip for the lot, two
+ * more when the batch adds state). Without, in crash-safe order: immutable data first, each room's latest events
+ * last.
+ */
+export async function writePlan(tx: Tx, uow: UnitOfWork, t: RoomserverTables, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void> {
+  const rows = async () => {
+    try {
+      await t.events.bulkInsertEvents(tx, w.rows.map(({ row, ref }) => ({ ...row, stateSnapshotNID: stateNID(ref) })));
+    } catch (e) {
+      // Another writer stored one of them first (after this call read): the call starts again and finds it stored.
+      if (e instanceof ConflictError) throw new ConcurrentUpdateError(`${e.message}: stored by another writer meanwhile`);
+      throw e;
+    }
+  };
+  const stateNID = (ref: EventRowRef) => rooms.get(ref.roomNID)!.state.nid(ref.stateBefore);
+  const memberships = () => [...rooms.values()].map((r) => r.membershipWrites.size > 0 ? t.membership.bulkUpsertMemberships(tx, r.roomNID, [...r.membershipWrites.values()]) : undefined);
+  const pointers = () => [...rooms.values()].filter((r) => r.moved).map((r) => t.rooms.updateLatestEventNIDs(
+    tx, r.roomNID, r.latest.map((l) => l.eventNID), r.lastEventSentNID, r.state.nid(r.current), r.version));
+  const json = [...w.json].map(([eventNID, eventJSON]) => ({ eventNID, eventJSON }));
+  const edges = [...w.edges.values()];
+
+  if (uow.atomicTransactions) {
+    // Everything that depends on nothing, issued at once; then the state's blocks and snapshots (a round trip each,
+    // as snapshots name blocks); then the rows naming them and the rooms' latest events, handed to the transaction
+    // as its last writes: on PostgreSQL COMMIT travels right behind them.
+    const independent = Promise.all([
+      ...w.transactions.map((x) => t.transactions.insertTransaction(tx, x.key, x.eventID)),
+      json.length > 0 ? t.eventJSON.bulkInsertEventJSON(tx, json) : undefined,
+      edges.length > 0 ? t.previousEvents.bulkInsertPreviousEvents(tx, edges) : undefined,
+      ...w.redactions.map((r) => t.redactions.insertRedaction(tx, r)),
+      ...w.validated.map((id) => t.redactions.markRedactionValidated(tx, id, true)),
+      w.newInvites.length > 0 ? t.invites.bulkInsertInvites(tx, w.newInvites) : undefined,
+      w.retiredInvites.length > 0 ? t.invites.bulkRetireInvites(tx, w.retiredInvites) : undefined,
+      ...memberships(),
+    ]);
+    awaitedLater(independent);
+    try {
+      await Promise.all([...rooms.values()].map((r) => r.state.write()));
+    } catch (e) {
+      // A failure among the writes before fails these too (an aborted transaction): report the first.
+      await independent;
+      throw e;
+    }
+    uow.lastWrites(tx, Promise.all([
+      independent,
+      w.rows.length > 0 ? rows() : undefined,
+      ...w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
+      ...w.accepted.map((a) => t.events.clearEventRejected(tx, a.eventNID, a.eventID)),
+      ...w.sent.map((nid) => t.events.updateEventSentToOutput(tx, nid)),
+      ...pointers(),
+    ]));
+    return;
+  }
+  // Without atomic transactions (Cosmos DB): each room is claimed first (its conditional write acts as the SQL
+  // drivers' row lock: another writer that read the room before fails, one that reads it now waits for the claim),
+  // recording the new events as appending (an interrupted call leaves them stored but not applied, and their
+  // prev_events references must not count as an applied event's: the retry applies them as if nothing had
+  // happened). Then, in crash-safe order and each step in bulk: immutable data (JSON under fresh NIDs,
+  // content-addressed state), the event rows (which make the events visible), what refers to them, and the rooms'
+  // latest events last, which releases the claim and clears the call's events from appending.
+  const newRows = new Set(w.rows.map((r) => r.row.eventNID));
+  const claimed: RoomPlan[] = [];
+  try {
+    for (const room of rooms.values()) {
+      if (!t.rooms.claimRoom) break;
+      const rows = w.rows.filter((r) => r.row.roomNID === room.roomNID).map((r) => r.row.eventNID);
+      room.version = await t.rooms.claimRoom(tx, room.roomNID, [...new Set([...room.appending, ...rows])], Date.now() + ROOM_CLAIM_MS, room.version);
+      claimed.push(room);
+    }
+    for (const x of w.transactions) {
+      try {
+        await t.transactions.insertTransaction(tx, x.key, x.eventID);
+      } catch (e) {
+        // Ours already (a retried write whose answer was lost), or another writer's since this call read: look again.
+        if (!(e instanceof ConflictError)) throw e;
+        if ((await t.transactions.selectTransactionEventIDIfAny(tx, x.key)) !== x.eventID) {
+          throw new ConcurrentUpdateError(`client transaction ${preview(x.key.transactionID)} was used by another writer meanwhile`);
+        }
+      }
+    }
+    await Promise.all([
+      newRows.size > 0 ? t.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID))) : undefined,
+      ...[...rooms.values()].map((r) => r.state.write()),
+    ]);
+    if (w.rows.length > 0) await rows();
+    await Promise.all(w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))));
+    await Promise.all(w.accepted.map((a) => t.events.clearEventRejected(tx, a.eventNID, a.eventID)));
+    await Promise.all(w.sent.map((nid) => t.events.updateEventSentToOutput(tx, nid)));
+    if (edges.length > 0) await t.previousEvents.bulkInsertPreviousEvents(tx, edges);
+    for (const r of w.redactions) await t.redactions.insertRedaction(tx, r);
+    // A redacted JSON before the mark that says it was applied, so that a retry applies it again.
+    const overwrites = json.filter((j) => !newRows.has(j.eventNID));
+    if (overwrites.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, overwrites);
+    for (const id of w.validated) await t.redactions.markRedactionValidated(tx, id, true);
+    if (w.newInvites.length > 0) await t.invites.bulkInsertInvites(tx, w.newInvites);
+    if (w.retiredInvites.length > 0) await t.invites.bulkRetireInvites(tx, w.retiredInvites);
+    await Promise.all(memberships());
+    await Promise.all([...rooms.values()].map((room) => {
+      const done = w.eventNIDs.get(room.roomNID) ?? new Set<EventNID>();
+      const left = [...room.appending].filter((n) => !done.has(n));
+      if (!room.moved && !claimed.includes(room)) return undefined;
+      const blocks = room.state.blockNIDsOf(room.current);
+      return t.rooms.updateLatestEventNIDs(tx, room.roomNID, room.latest.map((l) => l.eventNID), room.lastEventSentNID,
+        room.state.nid(room.current), room.version, claimed.includes(room) ? left : undefined, blocks);
+    }));
+  } catch (e) {
+    // Best effort: let the next writer in at once rather than when the claim runs out.
+    await Promise.all(claimed.map((room) => t.rooms.releaseRoom?.(tx, room.roomNID, room.version).catch(() => {})));
+    throw e;
+  }
+}
