@@ -17,6 +17,8 @@ export interface StorageConfig {
   readonly postgres: { readonly url: string; readonly poolSize: number; readonly migrateOnOpen: boolean; readonly schema: string };
   readonly cosmosdb: CosmosConfig;
   readonly state: { readonly fanIn: number; readonly maxBlocks: number; readonly blockCacheBytes: number };
+  /** Retention of send-to-device messages a device has not fetched: days, 0 to keep them until it does. */
+  readonly sendToDevice: { readonly maxAgeDays: number };
   /** Settings of drivers this package does not know, passed through untouched. */
   readonly extra: Readonly<Record<string, unknown>>;
 }
@@ -91,6 +93,10 @@ export const KEYS: readonly KeySpec[] = [
   {
     path: 'state.block_cache_bytes', kind: 'int', fallback: DEFAULT_BLOCK_CACHE_BYTES, min: 0, max: 2 ** 32,
     help: 'bytes of stored state blocks kept in memory (about 5 bytes a state entry), and an eighth more for snapshot block lists; 0 turns both caches off',
+  },
+  {
+    path: 'send_to_device.max_age_days', kind: 'int', fallback: 0, min: 0, max: 36_500,
+    help: 'the days a send-to-device message waits for its device before `matrix-storage purge-send-to-device` deletes it; 0 keeps messages until their device fetches them',
   },
 ];
 
@@ -270,6 +276,7 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
       disableTlsVerification: v['cosmosdb.disable_tls_verification'] as boolean,
     },
     state: { fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheBytes: v['state.block_cache_bytes'] as number },
+    sendToDevice: { maxAgeDays: v['send_to_device.max_age_days'] as number },
     extra,
   };
 }

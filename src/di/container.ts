@@ -30,6 +30,7 @@ function sharedModule(config: StorageConfig): ContainerModule {
     serverName: config.serverName,
     statePolicy: { fanIn: config.state.fanIn, maxBlocks: config.state.maxBlocks },
     blockCacheBytes: config.state.blockCacheBytes,
+    sendToDeviceMaxAgeDays: config.sendToDevice.maxAgeDays,
   };
   return new ContainerModule(({ bind }) => {
     bind(TOKENS.Config).toConstantValue(config);

@@ -225,6 +225,9 @@ const sendToDevice: Catalogue<SendToDeviceDatabase> = {
     P.object('message', { sender: P.userID(), type: P.name('type', 'm.test'), content: { name: 'content', valid: {}, bad: [['null', null], ['an array', []]] } })),
   sendToDeviceUpdatesForSync: on('sendToDevice', 'sendToDeviceUpdatesForSync', P.userID(), P.name('device ID', 'DEV'), P.count('from', 0), P.count('to', 10)),
   cleanSendToDeviceUpdates: on('sendToDevice', 'cleanSendToDeviceUpdates', P.userID(), P.name('device ID', 'DEV'), P.count('up to', 1)),
+  // Valid arguments delete nothing the seed stored: a cut at 1 ms after 1970, retention off.
+  deleteSendToDeviceMessagesSentBefore: on('sendToDevice', 'deleteSendToDeviceMessagesSentBefore', P.count('before', 1), P.optional(P.fn())),
+  deleteExpiredSendToDeviceMessages: on('sendToDevice', 'deleteExpiredSendToDeviceMessages', P.count('now', 1)),
   maxStreamPositionForSendToDeviceMessages: 'takes no input',
 };
 
