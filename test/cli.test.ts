@@ -169,6 +169,40 @@ describe('the matrix-storage command', () => {
     expect(state.find((e) => e.type === 'm.room.topic')?.content).to.deep.equal({ topic: 'kept' });
   });
 
+  it('purge-send-to-device deletes messages older than the configured age or --older-than-days, and says when retention is off', async () => {
+    const day = 86_400_000;
+    const now = Date.now();
+    const s = await createStorage({ sqlite: { path: dbFile } });
+    try {
+      for (const [user, age] of [['@a:example.org', 10 * day], ['@b:example.org', 4 * day], ['@a:example.org', day]] as const) {
+        await s.tables.sendToDevice.insertSendToDeviceMessage(s.unitOfWork.autocommit, user, 'D', '{"sender":"@c:example.org","type":"t","content":{}}', now - age);
+      }
+    } finally {
+      await s.close();
+    }
+    const off = await runCliReported(withConfig('purge-send-to-device'));
+    expect(off.code).to.equal(2);
+    expect(off.out).to.match(/retention is off \(send_to_device\.max_age_days: 0\): nothing deleted/);
+    fs.appendFileSync(configFile, 'send_to_device:\n  max_age_days: 7\n');
+    const configured = await cli(withConfig('purge-send-to-device', '--json'));
+    const report = JSON.parse(configured.out) as { age: string; before: string; deleted: number };
+    expect(report).to.include({ age: 'config', deleted: 1 });
+    expect(Date.parse(report.before)).to.be.within(now - 7 * day, Date.now() - 7 * day);
+    expect((await cli(withConfig('purge-send-to-device', '--older-than-days', '2'))).out).to.match(/^deleted 1 send-to-device messages stored before \S+ \(--older-than-days\)$/);
+    expect((await cli(withConfig('purge-send-to-device', '--older-than-days', '2'))).out).to.match(/^deleted 0 /);
+    const left = await createStorage({ sqlite: { path: dbFile } });
+    try {
+      expect((await left.sendToDevice.sendToDeviceUpdatesForSync('@a:example.org', 'D', 0, 100)).events).to.have.length(1);
+    } finally {
+      await left.close();
+    }
+    for (const bad of ['0', 'x', '36501']) {
+      const e = await cliError(withConfig('purge-send-to-device', '--older-than-days', bad));
+      expect(e.exitCode, bad).to.equal(2);
+      expect(e.message).to.match(/--older-than-days takes a whole number/);
+    }
+  });
+
   it('hostile strings (quotes, %, _, /, unicode) import and print back exactly', async () => {
     const keys = ["it's", '"q"', '50%', 'a_b', 'x/y\\z', 'żółć 🐉', "'); DROP TABLE roomserver_events;--"];
     const lines = [line({ event_id: '$c', type: 'm.room.create', state_key: '', depth: 1 })];

@@ -227,7 +227,7 @@ const sendToDevice: Catalogue<SendToDeviceDatabase> = {
   cleanSendToDeviceUpdates: on('sendToDevice', 'cleanSendToDeviceUpdates', P.userID(), P.name('device ID', 'DEV'), P.count('up to', 1)),
   // Valid arguments delete nothing the seed stored: a cut at 1 ms after 1970, retention off.
   deleteSendToDeviceMessagesSentBefore: on('sendToDevice', 'deleteSendToDeviceMessagesSentBefore', P.count('before', 1), P.optional(P.fn())),
-  deleteExpiredSendToDeviceMessages: on('sendToDevice', 'deleteExpiredSendToDeviceMessages', P.count('now', 1)),
+  deleteExpiredSendToDeviceMessages: on('sendToDevice', 'deleteExpiredSendToDeviceMessages', P.count('now', 1), P.optional(P.fn())),
   maxStreamPositionForSendToDeviceMessages: 'takes no input',
 };
 

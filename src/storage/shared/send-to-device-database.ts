@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import { InvalidInputError } from '../../types/errors.js';
-import { checkCount, checkIdentifier, checkUserID, preview } from '../../types/input.js';
+import { checkCount, checkFunction, checkIdentifier, checkUserID, preview } from '../../types/input.js';
 import { checkID, checkText, type SendToDeviceContent, type SendToDeviceMessage } from '../../types/keys.js';
 import type { SendToDeviceRow, SendToDeviceTable, UnitOfWork } from '../tables/index.js';
 import type { StorageOptions } from './storage-options.js';
@@ -90,7 +90,7 @@ export class SendToDeviceDatabase {
    */
   async deleteSendToDeviceMessagesSentBefore(before: number, onBatch?: (deletedSoFar: number) => void): Promise<number> {
     checkCount('before (milliseconds since 1970)', before);
-    if (onBatch !== undefined && typeof onBatch !== 'function') throw new InvalidInputError(`onBatch must be a function, got ${preview(onBatch)}`);
+    if (onBatch !== undefined) checkFunction('onBatch', onBatch);
     let deleted = 0;
     for (;;) {
       const n = await this.uow.transaction((tx) => this.table.deleteSendToDeviceMessagesSentBefore(tx, before, SEND_TO_DEVICE_PURGE_BATCH));
@@ -102,15 +102,17 @@ export class SendToDeviceDatabase {
 
   /**
    * The configured retention (`send_to_device.max_age_days`): deletes the messages stored more than that many days
-   * before `now` (milliseconds since 1970, the current time unless given). `before` is the cut, undefined (and
-   * nothing deleted) when the setting is 0, keeping messages until their device fetches them.
+   * before `now` (milliseconds since 1970, the current time unless given), as deleteSendToDeviceMessagesSentBefore
+   * does. `before` is the cut, undefined (and nothing deleted) when the setting is 0, keeping messages until their
+   * device fetches them.
    */
-  async deleteExpiredSendToDeviceMessages(now: number = Date.now()): Promise<{ deleted: number; before: number | undefined }> {
+  async deleteExpiredSendToDeviceMessages(now: number = Date.now(), onBatch?: (deletedSoFar: number) => void): Promise<{ deleted: number; before: number | undefined }> {
     checkCount('now (milliseconds since 1970)', now);
+    if (onBatch !== undefined) checkFunction('onBatch', onBatch);
     const days = this.options.sendToDeviceMaxAgeDays ?? 0;
     if (days === 0) return { deleted: 0, before: undefined };
     const before = Math.max(0, now - days * DAY_MS);
-    return { deleted: await this.deleteSendToDeviceMessagesSentBefore(before), before };
+    return { deleted: await this.deleteSendToDeviceMessagesSentBefore(before, onBatch), before };
   }
 
   /** The highest position handed out that still has a message, over all users; 0 if none. */
