@@ -29,7 +29,7 @@ async function cliError(args: string[]): Promise<CliError> {
  * its content hash, as import takes PDUs.
  */
 const line = (o: Record<string, unknown>) => {
-  const pdu: Record<string, unknown> = { room_id: '!r:example.org', sender: '@a:example.org', origin_server_ts: 1, auth_events: [], prev_events: [], content: {}, ...o };
+  const pdu: Record<string, unknown> = { room_id: '!r:example.org', sender: '@a:example.org', origin_server_ts: 1, auth_events: [], prev_events: [], content: {}, signatures: {}, ...o };
   try { pdu.hashes = { sha256: contentHash(pdu, '1') }; } catch { /* a deliberately broken PDU */ }
   return JSON.stringify(pdu);
 };
@@ -119,7 +119,7 @@ describe('the matrix-storage command', () => {
     const good2 = line({ event_id: '$j', type: 'm.room.member', state_key: '@a:example.org', depth: 2, prev_events: ['$c'], content: { membership: 'join' } });
     const bad = [
       ['{"event_id": "$broken"', /line 3: not valid JSON/],
-      [line({ event_id: '$nodepth', type: 'm.room.message' }), /line 3: depth must be a non-negative integer/],
+      [line({ event_id: '$nodepth', type: 'm.room.message' }), /line 3: depth is missing/],
       [line({ event_id: `$${'x'.repeat(10_240)}`, type: 'm.room.message', depth: 3 }), /line 3: event_id is 10241 bytes long/],
       [line({ event_id: '$nul', type: 'm.room.message', depth: 3, state_key: 'a\u0000b' }), /line 3: state_key contains a NUL/],
       // Valid on its own, refused by the store: its new room must not be left behind either.
@@ -139,6 +139,67 @@ describe('the matrix-storage command', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+
+  it('import refuses a PDU without a field its schema requires, naming the line and the field, before any content hash', async () => {
+    const good1 = line({ event_id: '$c', type: 'm.room.create', state_key: '', depth: 1, content: { room_version: '1' } });
+    const good2 = line({ event_id: '$j', type: 'm.room.member', state_key: '@a:example.org', depth: 2, prev_events: ['$c'], content: { membership: 'join' } });
+    const topic = JSON.parse(line({ event_id: '$topic', type: 'm.room.topic', state_key: '', depth: 3, prev_events: ['$j'], content: { topic: 'kept' } })) as Record<string, unknown>;
+    const without = (field: string) => { const { [field]: _, ...rest } = topic; return JSON.stringify(rest); };
+    // Without content or hashes, the topic used to fail its content hash and become room state, redacted to content {}.
+    for (const field of ['content', 'hashes', 'signatures', 'prev_events', 'auth_events', 'origin_server_ts', 'event_id', 'sender', 'room_id']) {
+      fs.rmSync(dbFile, { force: true });
+      const file = path.join(dir, 'missing.jsonl');
+      fs.writeFileSync(file, [good1, good2, without(field)].join('\n'));
+      const err = await cliError(withConfig('import', file, '--room-version', '1'));
+      expect(err.message, field).to.match(new RegExp(`line 3: ${field} is missing: `));
+      const s = await createStorage({ sqlite: { path: dbFile } });
+      try {
+        expect(await s.stats.collect(), field).to.include({ events: 2 });
+        expect(await s.roomserver.getStateEvent('!r:example.org', 'm.room.topic', ''), field).to.equal(null);
+      } finally {
+        await s.close();
+      }
+    }
+    // The whole file once the line is whole: the topic is state, with its content.
+    fs.writeFileSync(path.join(dir, 'whole.jsonl'), [good1, good2, JSON.stringify(topic)].join('\n'));
+    await cli(withConfig('import', path.join(dir, 'whole.jsonl')));
+    const state = JSON.parse((await cli(withConfig('state', '!r:example.org'))).out) as Record<string, unknown>[];
+    expect(state.find((e) => e.type === 'm.room.topic')?.content).to.deep.equal({ topic: 'kept' });
+  });
+
+  it('purge-send-to-device deletes messages older than the configured age or --older-than-days, and says when retention is off', async () => {
+    const day = 86_400_000;
+    const now = Date.now();
+    const s = await createStorage({ sqlite: { path: dbFile } });
+    try {
+      for (const [user, age] of [['@a:example.org', 10 * day], ['@b:example.org', 4 * day], ['@a:example.org', day]] as const) {
+        await s.tables.sendToDevice.insertSendToDeviceMessage(s.unitOfWork.autocommit, user, 'D', '{"sender":"@c:example.org","type":"t","content":{}}', now - age);
+      }
+    } finally {
+      await s.close();
+    }
+    const off = await runCliReported(withConfig('purge-send-to-device'));
+    expect(off.code).to.equal(2);
+    expect(off.out).to.match(/retention is off \(send_to_device\.max_age_days: 0\): nothing deleted/);
+    fs.appendFileSync(configFile, 'send_to_device:\n  max_age_days: 7\n');
+    const configured = await cli(withConfig('purge-send-to-device', '--json'));
+    const report = JSON.parse(configured.out) as { age: string; before: string; deleted: number };
+    expect(report).to.include({ age: 'config', deleted: 1 });
+    expect(Date.parse(report.before)).to.be.within(now - 7 * day, Date.now() - 7 * day);
+    expect((await cli(withConfig('purge-send-to-device', '--older-than-days', '2'))).out).to.match(/^deleted 1 send-to-device messages stored before \S+ \(--older-than-days\)$/);
+    expect((await cli(withConfig('purge-send-to-device', '--older-than-days', '2'))).out).to.match(/^deleted 0 /);
+    const left = await createStorage({ sqlite: { path: dbFile } });
+    try {
+      expect((await left.sendToDevice.sendToDeviceUpdatesForSync('@a:example.org', 'D', 0, 100)).events).to.have.length(1);
+    } finally {
+      await left.close();
+    }
+    for (const bad of ['0', 'x', '36501']) {
+      const e = await cliError(withConfig('purge-send-to-device', '--older-than-days', bad));
+      expect(e.exitCode, bad).to.equal(2);
+      expect(e.message).to.match(/--older-than-days takes a whole number/);
     }
   });
 

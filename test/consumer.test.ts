@@ -77,7 +77,7 @@ describe('the package as a user installs it', function () {
       import { createStorage, parsePDU, computeEventID, contentHash } from 'matrix-storage';
       const storage = await createStorage({ backend: 'sqlite', sqlite: { path: './store.db' }, server_name: 'example.org' });
       const room = '!plain:example.org';
-      const withHash = (pdu) => ({ ...pdu, hashes: { sha256: contentHash(pdu, '10') } });
+      const withHash = (pdu) => ({ ...pdu, hashes: { sha256: contentHash(pdu, '10') }, signatures: {} });
       const create = withHash({ type: 'm.room.create', state_key: '', room_id: room, sender: '@alice:example.org', depth: 1, origin_server_ts: 1,
         prev_events: [], auth_events: [], content: { room_version: '10' } });
       const createID = computeEventID(create, '10');

@@ -75,6 +75,25 @@ describe('cosmosdb: tenants sharing one container', () => {
   });
 });
 
+describe('cosmosdb: send-to-device retention', () => {
+  it('a message document written before sentAt was recorded goes by its _ts', async () => {
+    const storage = await openTenant('retention');
+    try {
+      const conn = (storage.stats as unknown as { conn: import('../src/storage/cosmosdb/connection.js').CosmosConnection }).conn;
+      // What an earlier build wrote: no sentAt.
+      await conn.requests.create('t', { id: '900', pk: conn.pk('s2d', '@a:example.org', 'D'), k: 's2d', position: 900, userID: '@a:example.org', deviceID: 'D', content: '{}' });
+      const written = Date.now();
+      const [row] = (await storage.dump!.table('send_to_device').read(undefined, 10)).rows;
+      expect(row!.sentAt).to.be.within(written - 60_000, written + 1000);
+      expect(await storage.sendToDevice.deleteSendToDeviceMessagesSentBefore(written - 60_000)).to.equal(0);
+      expect(await storage.sendToDevice.deleteSendToDeviceMessagesSentBefore(written + 2000)).to.equal(1);
+      expect(await storage.sendToDevice.maxStreamPositionForSendToDeviceMessages()).to.equal(0);
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
 describe('cosmosdb: conditional writes', () => {
   it('set documents and counters decide on the document they change, not on another one with the same id', async () => {
     // The emulator evaluates a patch's `condition` filter against whichever document has the id, in any partition:

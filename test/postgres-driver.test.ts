@@ -7,7 +7,8 @@ import { expect } from 'chai';
 import { createStorage, type Storage } from '../src/index.js';
 import { validateConfig } from '../src/config/schema.js';
 import { TransactionClosedError } from '../src/storage/postgres/connection.js';
-import { LATEST_VERSION, MIGRATIONS } from '../src/storage/postgres/migrations.js';
+import pg from 'pg';
+import { LATEST_VERSION, MIGRATIONS, migrate as migratePostgres } from '../src/storage/postgres/migrations.js';
 import { ConfigError, ConflictError, CorruptionError } from '../src/types/errors.js';
 import { asRoomNID } from '../src/types/nids.js';
 import { entry, makeEvent, rejects, seedRoom } from './conformance/fixtures.js';
@@ -271,6 +272,33 @@ describe('postgres migrations', () => {
       // Seeds were inserted once.
       expect((await adminPool().query(`SELECT count(*)::int AS n FROM ${schema}.roomserver_event_types`)).rows[0].n).to.equal(7);
     } finally {
+      await dropSchema(schema);
+    }
+  });
+
+  it('migration 5 gives send-to-device messages stored before it the time of the migration', async () => {
+    const schema = freshSchemaName('mig');
+    const pool = new pg.Pool({ connectionString: testDatabaseURL(), max: 1, options: `-c search_path=${schema}` });
+    try {
+      expect(await migratePostgres(pool, schema, undefined, 4)).to.deep.equal([1, 2, 3, 4]);
+      await pool.query("INSERT INTO syncapi_send_to_device (user_id, device_id, content) VALUES ('@a:example.org', 'D', '{}')");
+      const before = Date.now();
+      const storage = await createStorage({ backend: 'postgres', postgres: { url: testDatabaseURL(), schema, pool_size: 2 } });
+      try {
+        const [row] = (await storage.dump!.table('send_to_device').read(undefined, 10)).rows;
+        expect(row!.sentAt).to.be.within(before - 1000, Date.now());
+        expect(await storage.sendToDevice.deleteSendToDeviceMessagesSentBefore(before - 86_400_000)).to.equal(0);
+        // New messages state their own time: the column has no default left.
+        await storage.sendToDevice.storeNewSendForDeviceMessage('@a:example.org', 'D', { sender: '@b:example.org', type: 't', content: {} });
+        expect(await storage.sendToDevice.deleteSendToDeviceMessagesSentBefore(Date.now() + 1000)).to.equal(2);
+      } finally {
+        await storage.close();
+      }
+      const defaults = await pool.query(`SELECT column_default FROM information_schema.columns WHERE table_schema = $1
+        AND table_name = 'syncapi_send_to_device' AND column_name = 'sent_at'`, [schema]);
+      expect(defaults.rows).to.deep.equal([{ column_default: null }]);
+    } finally {
+      await pool.end();
       await dropSchema(schema);
     }
   });

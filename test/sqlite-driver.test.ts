@@ -5,6 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createStorage, type Storage } from '../src/index.js';
 import { makeEvent, seedRoom } from './conformance/fixtures.js';
+import { migrate as migrateSqlite } from '../src/storage/sqlite/migrations.js';
 
 /** A fresh store in a SQLite file of a temporary directory for each case of the calling describe. */
 function freshFileStore(): { readonly storage: Storage; readonly dir: string } {
@@ -132,6 +133,33 @@ describe('sqlite: group commit', () => {
     ]);
     expect(round.map((r) => r.status)).to.deep.equal(['rejected', 'fulfilled']);
     expect([...(await storage.roomserver.eventTypeNIDsFor(['org.example.gone', 'org.example.kept'])).keys()]).to.deep.equal(['org.example.kept']);
+  });
+});
+
+describe('sqlite: migration 5', () => {
+  it('gives send-to-device messages a storing time: those stored before it count as stored at the migration', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'matrix-storage-migrate-'));
+    const file = path.join(dir, 'store.db');
+    try {
+      const db = new Database(file);
+      expect(migrateSqlite(db, undefined, 4)).to.deep.equal([1, 2, 3, 4]);
+      db.prepare("INSERT INTO syncapi_send_to_device (user_id, device_id, content) VALUES ('@a:example.org', 'D', '{}')").run();
+      db.close();
+      const before = Math.floor(Date.now() / 1000) * 1000;
+      const storage = await createStorage({ backend: 'sqlite', sqlite: { path: file } });
+      try {
+        expect((await storage.migrate()).version).to.equal(5);
+        const [row] = (await storage.dump!.table('send_to_device').read(undefined, 10)).rows;
+        expect(row!.sentAt).to.be.within(before, Date.now());
+        // Not old enough for a day's retention; a cut after it takes it.
+        expect(await storage.sendToDevice.deleteSendToDeviceMessagesSentBefore(before - 86_400_000)).to.equal(0);
+        expect(await storage.sendToDevice.deleteSendToDeviceMessagesSentBefore(Date.now() + 1000)).to.equal(1);
+      } finally {
+        await storage.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -115,7 +115,7 @@ describe('state layout migration (schema version 4)', () => {
       db.close();
       const storage = await createStorage({ backend: 'sqlite', sqlite: { path: file } });
       try {
-        expect((await storage.migrate()).version).to.equal(4);
+        expect((await storage.migrate()).version).to.be.at.least(4);
         await expectSameState(storage);
       } finally {
         await storage.close();

@@ -18,9 +18,9 @@
  *
  * The events are real PDUs of their room version, as `import` takes them: no `event_id` (from v3 an event's ID is
  * its reference hash), a correct content hash in `hashes.sha256`, and every reference to an earlier event by its
- * computed ID; in room version 12 the create event has no room_id and the room ID is computed from it. They carry
- * no signatures (the generator has no server key; the store never checks signatures). Each line is the PDU as
- * canonical JSON.
+ * computed ID; in room version 12 the create event has no room_id and the room ID is computed from it. Their
+ * `signatures` map is empty (the generator has no server key; the store never checks signatures). Each line is the
+ * PDU as canonical JSON.
  */
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../types/errors.js';
@@ -492,6 +492,8 @@ class RoomGenerator {
     const isCreate = d.type === 'm.room.create';
     if (!(isCreate && this.rules.roomIDFromCreateEvent)) pdu.room_id = this.roomID;
     pdu.hashes = { sha256: contentHash(pdu, this.o.roomVersion) };
+    // The schema requires the field; neither hash covers it, so an empty map leaves every ID as it was.
+    pdu.signatures = {};
     const id = computeEventID(pdu, this.o.roomVersion);
     if (isCreate && this.rules.roomIDFromCreateEvent) this.roomID = computeRoomID(pdu, this.o.roomVersion);
 

@@ -15,7 +15,6 @@ import { redact, redactSettings, redactUrl } from '../config/redact.js';
 import { ConfigError, InvalidInputError, NotFoundError, StorageError, StoreUnavailableError } from '../types/errors.js';
 import { generateRoom, validateGenerateOptions } from './generate.js';
 import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
-import { roomVersionRules } from '../matrix/room-versions.js';
 import { formatImportSummary } from './commands/import.js';
 import { DEFAULT_IMPORT_BATCH, eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
 import { MAX_APPEND_BATCH } from '../storage/shared/event-appender.js';
@@ -23,6 +22,7 @@ import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
 import { CliError, EXIT, fmtBytes, fmtInt, processIO, type CliIO } from './output.js';
+import { batchOption, checkArgument, cutOption, daysOption, pageSizeOption, roomVersionOption, sortOption, wholeNumber } from './options.js';
 import { progress } from './progress.js';
 import { resolveEndpoint, describeStore, type StoreEndpoint } from '../io/endpoints.js';
 import { copyStore, CopyMismatchError, CopyRefusedError } from '../io/copy.js';
@@ -33,6 +33,8 @@ import { formatCaseResult, formatConformanceProblems, formatConformanceReport, r
 import { ROOM_SORTS, roomDetail, storeSizes, type RoomSort } from '../io/room-sizes.js';
 import { purgeHistory, purgeRoom, PurgeRefusedError, type HistoryCut, type PurgeOptions, type PurgeReport } from '../io/purge.js';
 import { confirmDeletion, formatPurgeReport, formatRoomDetail, formatRoomSizes } from './commands/rooms.js';
+import { formatSendToDevicePurge } from './commands/send-to-device.js';
+import { purgeSendToDevice } from '../io/send-to-device-retention.js';
 
 /** Named for the PDU format: a sample room written by an older build (made-up event IDs) is not reused. */
 const SAMPLE_ROOM = './data/sample-room-pdus.jsonl';
@@ -53,56 +55,6 @@ export function packageVersion(): string {
       if (pkg.name === 'matrix-storage') return pkg.version ?? '0.0.0';
     }
     if (path.dirname(dir) === dir) return '0.0.0';
-  }
-}
-
-function wholeNumber(name: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new CliError(`--${name} takes a whole number, got ${preview(value)}`, EXIT.usage);
-    return Number(value);
-  };
-}
-
-function batchOption(value: string): number {
-  const n = wholeNumber('batch')(value);
-  if (n < 1 || n > MAX_APPEND_BATCH) throw new CliError(`--batch takes a whole number from 1 to ${MAX_APPEND_BATCH}, got ${preview(value)}`, EXIT.usage);
-  return n;
-}
-
-function pageSizeOption(value: string): number {
-  const n = wholeNumber('page-size')(value);
-  if (n < 1 || n > 10_000) throw new CliError(`--page-size takes a whole number from 1 to 10,000, got ${preview(value)}`, EXIT.usage);
-  return n;
-}
-
-function sortOption(value: string): RoomSort {
-  if (!(ROOM_SORTS as readonly string[]).includes(value)) throw new CliError(`--sort takes one of ${ROOM_SORTS.join(', ')}, got ${preview(value)}`, EXIT.usage);
-  return value as RoomSort;
-}
-
-/** --before: an event ID ($...), milliseconds since 1970, or a date and time (ISO 8601, e.g. 2026-01-31T12:00:00Z). */
-function cutOption(value: string): HistoryCut {
-  if (value.startsWith('$')) {
-    checkArgument('--before', () => checkEventID('--before EVENT_ID', value));
-    return { beforeEventID: value };
-  }
-  const ms = /^\d+$/.test(value) ? Number(value) : /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
-  if (!Number.isSafeInteger(ms)) throw new CliError(`--before takes an event ID ($...), milliseconds since 1970 or an ISO date and time, got ${preview(value)}`, EXIT.usage);
-  return { beforeTimestamp: ms };
-}
-
-function roomVersionOption(value: string): string {
-  checkArgument('--room-version', () => roomVersionRules(value));
-  return value;
-}
-
-/** An argument the user typed that the store would refuse: a usage error, shown short. */
-function checkArgument(command: string, check: () => void): void {
-  try {
-    check();
-  } catch (e) {
-    if (e instanceof InvalidInputError) throw new CliError(`${command}: ${e.message}`, EXIT.usage);
-    throw e;
   }
 }
 
@@ -326,6 +278,21 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const summary = await withStorage(config, (s) => userKeys(s, userID));
       io.out(o.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
       done(EXIT.ok);
+    });
+
+  command('purge-send-to-device', 'delete send-to-device messages their device has not fetched within an age (send_to_device.max_age_days, ' +
+    'or --older-than-days), whichever user or device they wait for; safe to interrupt and run again', 'matrix-storage purge-send-to-device --older-than-days 30')
+    .option('--older-than-days <n>', 'delete messages stored more than N days ago (default: the configured send_to_device.max_age_days)', daysOption)
+    .option('--json', 'print the report as one JSON document')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ olderThanDays?: number; json?: boolean }>(cmd);
+      const { config } = load(o);
+      const report = await withStorage(config, (s) => purgeSendToDevice(s, {
+        ...(o.olderThanDays !== undefined ? { olderThanDays: o.olderThanDays } : {}),
+        onBatch: (n) => { if (!o.quiet) io.err(`purge-send-to-device: ${fmtInt(n)} deleted`); },
+      }));
+      io.out(o.json ? JSON.stringify(report) : formatSendToDevicePurge(report));
+      done(report.age === 'off' ? EXIT.usage : EXIT.ok);
     });
 
   command('config', 'print the configuration in effect, secrets hidden', 'matrix-storage --config matrix-storage.yaml config --json')

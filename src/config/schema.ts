@@ -21,6 +21,8 @@ export interface StorageConfig {
     /** Where states differ: `builtin`, the spec's state resolution; `none`, a StateConflictError (the caller resolves). */
     readonly resolver: 'builtin' | 'none';
   };
+  /** Retention of send-to-device messages a device has not fetched: days, 0 to keep them until it does. */
+  readonly sendToDevice: { readonly maxAgeDays: number };
   /** Settings of drivers this package does not know, passed through untouched. */
   readonly extra: Readonly<Record<string, unknown>>;
 }
@@ -99,6 +101,10 @@ export const KEYS: readonly KeySpec[] = [
   {
     path: 'state.resolver', kind: 'enum', fallback: 'builtin', allowed: ['builtin', 'none'],
     help: 'builtin to resolve states that differ (forks) by the spec\'s state resolution, or none to refuse them with a StateConflictError (the homeserver then supplies the state itself)',
+  },
+  {
+    path: 'send_to_device.max_age_days', kind: 'int', fallback: 0, min: 0, max: 36_500,
+    help: 'the days a send-to-device message waits for its device before `matrix-storage purge-send-to-device` deletes it; 0 keeps messages until their device fetches them',
   },
 ];
 
@@ -281,6 +287,7 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
       fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheBytes: v['state.block_cache_bytes'] as number,
       resolver: v['state.resolver'] as 'builtin' | 'none',
     },
+    sendToDevice: { maxAgeDays: v['send_to_device.max_age_days'] as number },
     extra,
   };
 }

@@ -38,6 +38,7 @@ function sharedModule(config: StorageConfig, open: OpenOptions): ContainerModule
     serverName: config.serverName,
     statePolicy: { fanIn: config.state.fanIn, maxBlocks: config.state.maxBlocks },
     blockCacheBytes: config.state.blockCacheBytes,
+    sendToDeviceMaxAgeDays: config.sendToDevice.maxAgeDays,
     ...stateResolverOf(config, open),
   };
   return new ContainerModule(({ bind }) => {

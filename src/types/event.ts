@@ -1,8 +1,9 @@
 import { InvalidInputError } from './errors.js';
 import { byteLength, checkIdentifier, checkStateKey, checkString, checkUserID, preview, serverNameOf } from './input.js';
 import { computeEventID, computeRoomID, contentHashMatches } from '../matrix/event-id.js';
+import { checkCommonPDUFields, checkRequiredPDUFields } from '../matrix/pdu-fields.js';
 import { redactEvent } from '../matrix/redaction.js';
-import { declaredRoomVersion, roomVersionRules } from '../matrix/room-versions.js';
+import { declaredRoomVersion, roomVersionRules, type RoomVersionRules } from '../matrix/room-versions.js';
 
 /** Matrix caps a whole event at 64 KiB (and IDs at 255 bytes: MAX_ID_BYTES in input.ts). */
 export const MAX_EVENT_BYTES = 65_536;
@@ -65,7 +66,8 @@ function parseJSONObject(json: string, maxBytes: number): Record<string, unknown
 
 /**
  * Parses and validates one event's JSON text as its caller states it. Throws InvalidInputError naming the bad
- * field. The event's ID is `options.eventID`, else the `event_id` the JSON states, else (a PDU of room version 3
+ * field: every field of the PDU schema must be there, of its JSON type, but `hashes` and `signatures`, which this
+ * does not check (the caller vouches for the event). The event's ID is `options.eventID`, else the `event_id` the JSON states, else (a PDU of room version 3
  * or later, which states none) the ID computed from its reference hash, for which the room version must be known:
  * given in `options.roomVersion`, or declared by a create event. For federation PDUs as servers exchange them,
  * with the checks the spec asks of a receiving server, use `parsePDU`.
@@ -75,16 +77,12 @@ export function parseEvent(json: string, options: ParseEventOptions = {}): RoomE
 }
 
 function eventFromObject(o: Record<string, unknown>, json: string, options: ParseEventOptions): RoomEvent {
-  const content = o.content;
-  if (typeof content !== 'object' || content === null || Array.isArray(content)) {
-    throw new InvalidInputError(`content must be a JSON object, got ${preview(content)}`);
-  }
-  const depth = o.depth;
-  if (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 0) {
-    throw new InvalidInputError(`depth must be a non-negative integer, got ${preview(depth)}`);
-  }
-  const ts = o.origin_server_ts ?? 0;
-  if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new InvalidInputError(`origin_server_ts must be a number, got ${preview(ts)}`);
+  // The fields of the PDU schema, hashes and signatures aside (parseEvent checks neither; parsePDU has checked both).
+  checkCommonPDUFields(o, { authenticity: false });
+  const content = o.content as Record<string, unknown>;
+  const depth = o.depth as number;
+  if (!Number.isSafeInteger(depth) || depth < 0) throw new InvalidInputError(`depth must be a non-negative integer, got ${preview(depth)}`);
+  const ts = o.origin_server_ts as number;
   const type = checkIdentifier('type', o.type);
   const sender = checkIdentifier('sender', o.sender, '@');
   serverNameOf(sender);
@@ -98,8 +96,8 @@ function eventFromObject(o: Record<string, unknown>, json: string, options: Pars
         : missingEventID();
   const roomID = o.room_id !== undefined ? checkIdentifier('room_id', o.room_id, '!')
     : isCreate && rules?.roomIDFromCreateEvent ? computeRoomID(o, version!)
-      : checkIdentifier('room_id', o.room_id, '!');
-  const c = content as Record<string, unknown>;
+      : missingRoomID(rules);
+  const c = content;
   const redactsRaw = rules === undefined ? o.redacts ?? c.redacts : rules.redactsIn === 'content' ? c.redacts : o.redacts;
   return {
     eventID,
@@ -129,6 +127,11 @@ function versionOf(isCreate: boolean, content: unknown, given: string | undefine
   return declared;
 }
 
+function missingRoomID(rules: RoomVersionRules | undefined): never {
+  throw new InvalidInputError(`room_id is missing: ${rules === undefined ? 'every event' : `a PDU of room version ${rules.id}`} must have it` +
+    (rules?.roomIDFromCreateEvent ? ' (but a create event, whose room ID is computed from it)' : ''));
+}
+
 function missingEventID(): never {
   throw new InvalidInputError('event_id is missing: since room version 3 a PDU carries none and its ID is computed from its ' +
     'content, which needs the room version (parseEvent(json, { roomVersion }), or parsePDU)');
@@ -149,14 +152,17 @@ export function checkNotClientFormat(pdu: Readonly<Record<string, unknown>>): vo
 export interface ParsedPDU {
   readonly event: RoomEvent;
   /**
-   * False when `hashes.sha256` did not match the content (or was missing): the event is then kept in its redacted
-   * form, as the spec requires of a receiving server, and `event.json` is that form.
+   * False when `hashes.sha256` did not match the content: the event is then kept in its redacted form, as the spec
+   * requires of a receiving server, and `event.json` is that form. (A PDU without `hashes.sha256` is refused.)
    */
   readonly contentHashMatched: boolean;
 }
 
 /**
  * A federation PDU as homeservers exchange it, read by the rules of its room's version:
+ * - every field the version's PDU schema requires present, of its JSON type (content, hashes.sha256, signatures,
+ *   prev_events, ...: src/matrix/pdu-fields.ts), checked before any hash, so that a PDU missing one is refused
+ *   rather than kept redacted;
  * - its ID computed from its reference hash (from v3; an `event_id` it carries anyway must be that ID), or the
  *   `event_id` it states (v1, v2);
  * - a v12 create event carries no `room_id`: the room ID is computed from it;
@@ -178,6 +184,8 @@ export function parsePDU(input: string | Readonly<Record<string, unknown>>, room
   if (pdu.type === 'm.room.create' && pdu.state_key === '' && rules.roomIDFromCreateEvent && pdu.room_id !== undefined) {
     throw new InvalidInputError(`a room version ${rules.id} create event has no room_id: the room ID is computed from the event`);
   }
+  // Before any hash: a PDU without content or hashes would otherwise fail its content hash and be kept redacted.
+  checkRequiredPDUFields(pdu, rules);
   const eventID = computeEventID(pdu, rules.id);
   if (rules.eventID !== 'stated' && pdu.event_id !== undefined && pdu.event_id !== eventID) {
     throw new InvalidInputError(`event_id ${preview(pdu.event_id)} is not the ID its content hashes to (${eventID}) in room version ${rules.id}`);

@@ -179,7 +179,8 @@ export function databaseStoreTests(fw: TestFramework, driver: DriverUnderTest): 
 
     test('a 10 kB event ID is refused with a clear message before anything is written', async () => {
       const long = `$${'x'.repeat(10_000)}`;
-      const json = JSON.stringify({ event_id: long, room_id: '!r:x.org', type: 'm.room.message', sender: '@a:x.org', depth: 1, content: {} });
+      const json = JSON.stringify({ event_id: long, room_id: '!r:x.org', type: 'm.room.message', sender: '@a:x.org', depth: 1, origin_server_ts: 1,
+        prev_events: [], auth_events: [], content: {} });
       let err: unknown;
       try { parseEvent(json); } catch (e) { err = e; }
       expect(err).to.be.instanceOf(InvalidInputError);
@@ -188,7 +189,8 @@ export function databaseStoreTests(fw: TestFramework, driver: DriverUnderTest): 
     });
 
     test('malformed events are refused naming the field', async () => {
-      const base = { event_id: '$e', room_id: '!r:x.org', type: 'm.room.message', sender: '@a:x.org', depth: 1, content: {} };
+      const base = { event_id: '$e', room_id: '!r:x.org', type: 'm.room.message', sender: '@a:x.org', depth: 1, origin_server_ts: 1,
+        prev_events: [], auth_events: [], content: {} };
       const cases: [Record<string, unknown>, RegExp][] = [
         [{ ...base, event_id: undefined }, /event_id is missing: since room version 3 a PDU carries none/],
         [{ ...base, event_id: 5 }, /event_id must be a string/],

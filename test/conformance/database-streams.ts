@@ -1,10 +1,16 @@
 import { expect } from 'chai';
 import { InvalidInputError } from '../../src/index.js';
+import { dumpOf } from '../../src/io/copy.js';
+import { SEND_TO_DEVICE_PURGE_BATCH, SendToDeviceDatabase } from '../../src/storage/shared/send-to-device-database.js';
+import { DEFAULT_STATE_POLICY } from '../../src/storage/shared/state-policy.js';
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
 import { fulfilled, HOSTILE_IDS, HOSTILE_USERS, parallel, rejectsAsync } from './keys-fixtures.js';
 
 const ALICE = '@alice:example.org';
 const BOB = '@bob:example.org';
+/** When the messages written straight into the table were sent (the retention tests choose their own times). */
+const SENT = 1_700_000_000_000;
+const DAY = 86_400_000;
 const msg = (n: number, sender = BOB) => ({ sender, type: 'm.room_key_request', content: { n, body: "it's 100% _true_" } });
 
 /** Send-to-device messages, the federation blacklist and the PartitionStorer, at the Database level. */
@@ -57,8 +63,8 @@ export function databaseStreamTests(fw: TestFramework, driver: DriverUnderTest):
       const db = storage.sendToDevice;
       const t = storage.tables.sendToDevice;
       const good = await db.storeNewSendForDeviceMessage(ALICE, 'D', msg(1));
-      const broken = await t.insertSendToDeviceMessage(storage.unitOfWork.autocommit, ALICE, 'D', '{not json');
-      const wrongShape = await t.insertSendToDeviceMessage(storage.unitOfWork.autocommit, ALICE, 'D', '{"sender":1,"type":"t","content":{}}');
+      const broken = await t.insertSendToDeviceMessage(storage.unitOfWork.autocommit, ALICE, 'D', '{not json', SENT);
+      const wrongShape = await t.insertSendToDeviceMessage(storage.unitOfWork.autocommit, ALICE, 'D', '{"sender":1,"type":"t","content":{}}', SENT);
       const r = await db.sendToDeviceUpdatesForSync(ALICE, 'D', 0, wrongShape + 10);
       expect(r.events.map((m) => m.id)).to.deep.equal([good]);
       expect(r.lastPosition).to.equal(wrongShape);
@@ -101,6 +107,63 @@ export function databaseStreamTests(fw: TestFramework, driver: DriverUnderTest):
       await rejectsAsync(() => db.sendToDeviceUpdatesForSync(ALICE, 'D', -1, 5), InvalidInputError, /from position/);
       await rejectsAsync(() => db.cleanSendToDeviceUpdates(ALICE, 'D', 1.5), InvalidInputError, /position/);
       expect(await db.maxStreamPositionForSendToDeviceMessages()).to.equal(0);
+    });
+
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+    test('deleteSendToDeviceMessagesSentBefore deletes every device\'s messages stored before the cut, fetched or not, and none after it', async ({ storage }) => {
+      const db = storage.sendToDevice;
+      const started = Date.now();
+      const old = [await db.storeNewSendForDeviceMessage(ALICE, 'D', msg(1)), await db.storeNewSendForDeviceMessage(BOB, 'D', msg(2))];
+      await pause();
+      const cut = Date.now();
+      await pause();
+      const kept = [await db.storeNewSendForDeviceMessage(ALICE, 'D', msg(3)), await db.storeNewSendForDeviceMessage(ALICE, 'E', msg(4))];
+      // Each message carries the time it was stored.
+      const sent = new Map((await dumpOf(storage, 'store').table('send_to_device').read(undefined, 100)).rows.map((r) => [r.id, r.sentAt]));
+      for (const id of old) expect(sent.get(id)).to.be.within(started, cut - 1);
+      for (const id of kept) expect(sent.get(id)).to.be.within(cut + 1, Date.now());
+      expect(await db.deleteSendToDeviceMessagesSentBefore(cut)).to.equal(2);
+      const max = Math.max(...kept);
+      expect((await db.sendToDeviceUpdatesForSync(ALICE, 'D', 0, max)).events.map((m) => m.id)).to.deep.equal([kept[0]]);
+      expect((await db.sendToDeviceUpdatesForSync(BOB, 'D', 0, max)).events).to.deep.equal([]);
+      expect((await db.sendToDeviceUpdatesForSync(ALICE, 'E', 0, max)).events.map((m) => m.id)).to.deep.equal([kept[1]]);
+      expect(await db.deleteSendToDeviceMessagesSentBefore(cut)).to.equal(0);
+      // Positions are never reused.
+      expect(await db.storeNewSendForDeviceMessage(BOB, 'D', msg(5))).to.be.greaterThan(max);
+    });
+
+    test(`a purge of more than ${SEND_TO_DEVICE_PURGE_BATCH} messages deletes them in writes of ${SEND_TO_DEVICE_PURGE_BATCH}, all of them`, async ({ storage }) => {
+      const t = storage.tables.sendToDevice;
+      const tx = storage.unitOfWork.autocommit;
+      const n = SEND_TO_DEVICE_PURGE_BATCH + 7;
+      for (let i = 0; i < n; i += 100) {
+        fulfilled(await parallel(Math.min(100, n - i), (j) => t.insertSendToDeviceMessage(tx, `@u${(i + j) % 13}:example.org`, 'D', '{}', SENT + i + j)));
+      }
+      const keep = await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{}', SENT + DAY);
+      const totals: number[] = [];
+      expect(await storage.sendToDevice.deleteSendToDeviceMessagesSentBefore(SENT + n, (d) => totals.push(d))).to.equal(n);
+      expect(totals).to.deep.equal([SEND_TO_DEVICE_PURGE_BATCH, n]);
+      expect(await storage.sendToDevice.maxStreamPositionForSendToDeviceMessages()).to.equal(keep);
+      expect((await t.selectSendToDeviceMessages(tx, ALICE, 'D', 0, keep)).events.map((e) => e.id)).to.deep.equal([keep]);
+    });
+
+    test('deleteExpiredSendToDeviceMessages goes by send_to_device.max_age_days; 0, the default, keeps every message', async ({ storage }) => {
+      const t = storage.tables.sendToDevice;
+      const tx = storage.unitOfWork.autocommit;
+      const now = SENT + 30 * DAY;
+      const ages = [10 * DAY, 2 * DAY + 1, 2 * DAY, DAY];
+      const ids: number[] = [];
+      for (const age of ages) ids.push(await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{}', now - age));
+      const stored = async () => (await t.selectSendToDeviceMessages(tx, ALICE, 'D', 0, ids.at(-1)!)).events.map((e) => e.id);
+      expect(await storage.sendToDevice.deleteExpiredSendToDeviceMessages(now)).to.deep.equal({ deleted: 0, before: undefined });
+      expect(await stored()).to.deep.equal(ids);
+      // The same tables, read by a database configured to keep messages two days.
+      const twoDays = new SendToDeviceDatabase(storage.unitOfWork, t, { serverName: 'example.org', statePolicy: DEFAULT_STATE_POLICY, sendToDeviceMaxAgeDays: 2 });
+      expect(await twoDays.deleteExpiredSendToDeviceMessages(now)).to.deep.equal({ deleted: 2, before: now - 2 * DAY });
+      expect(await stored()).to.deep.equal(ids.slice(2));
+      await rejectsAsync(() => twoDays.deleteExpiredSendToDeviceMessages(-1), InvalidInputError, /now/);
+      await rejectsAsync(() => storage.sendToDevice.deleteSendToDeviceMessagesSentBefore(Number.NaN), InvalidInputError, /before/);
     });
   });
 

@@ -6,7 +6,7 @@ import { dumpOf } from '../../src/io/copy.js';
 import { checkStore } from '../../src/io/check.js';
 import { group, SUITE_SETTINGS, type DriverUnderTest, type TestFramework } from './harness.js';
 import { makeEvent } from './fixtures.js';
-import { behaviourAfterFill, fillEveryTable, highestInUse, readWholeDump } from './fill-store.js';
+import { behaviourAfterFill, fillEveryTable, fillGeneratedRoom, highestInUse, readWholeDump } from './fill-store.js';
 
 
 /** Writes every table of `from` into `to`, in pages, as a copy does, then raises the counters. */
@@ -81,6 +81,36 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
       expect((await dump.counters()).event_nid).to.be.at.least(counters.event_nid! + 500);
       const next = await storage.roomserver.appendEvent(makeEvent({ id: '$after-raise', room: '!raise:example.org', type: 'm.room.create', stateKey: '', content: { room_version: '10' } }));
       expect(next.stateAtEvent.eventNID).to.be.greaterThan(counters.event_nid! + 500);
+    });
+
+    test('storing events stored already reserves no NIDs: a re-import leaves the block and snapshot counters where they were', async ({ storage }) => {
+      const { events } = await fillGeneratedRoom(storage, { members: 25, events: 250, seed: 8 });
+      const dump = dumpOf(storage, 'store');
+      const stateCounters = async () => { const c = await dump.counters(); return { blocks: c.state_block_nid, snapshots: c.state_snapshot_nid }; };
+      const before = await stateCounters();
+      const print = await storage.stats.fingerprint();
+      expect(before.blocks).to.be.greaterThan(20);
+      // The room again, as resumed imports write it: batches cut elsewhere, then single events.
+      for (let i = 0; i < events.length; i += 7) await storage.roomserver.appendEvents(events.slice(i, i + 7));
+      for (const e of events.slice(-30)) await storage.roomserver.appendEvent(e);
+      expect(await stateCounters()).to.deep.equal(before);
+      expect(await storage.stats.fingerprint(), 'the store changed').to.equal(print);
+      // The state of every event again, straight through the state API: the same NIDs, still none reserved.
+      const room = (await storage.roomserver.roomInfo(events[0]!.roomID))!;
+      const current = await storage.roomserver.currentState(events[0]!.roomID);
+      const blocks = await storage.roomserver.stateBlockNIDs([room.stateSnapshotNID]);
+      expect(await storage.roomserver.addState(room.roomNID, blocks[0]!.stateBlockNIDs, [])).to.equal(room.stateSnapshotNID);
+      expect(await storage.roomserver.addState(room.roomNID, [], current)).to.be.a('number');
+      const afterFlat = await stateCounters();
+      expect(await storage.roomserver.addState(room.roomNID, [], current)).to.be.a('number');
+      expect(await stateCounters()).to.deep.equal(afterFlat);
+      // New state still takes the next values.
+      const last = events[events.length - 1]!;
+      await storage.roomserver.appendEvent(makeEvent({ id: '$after-reimport', room: last.roomID, type: 'm.room.topic', stateKey: '', depth: last.depth + 1,
+        prev: [last.eventID], content: { topic: 'new' } }));
+      const after = await stateCounters();
+      expect(after.blocks).to.be.greaterThan(before.blocks!);
+      expect(after.snapshots).to.be.greaterThan(before.snapshots!);
     });
 
     test('deleting rows removes them and what the driver derived from them; deleting them again changes nothing', async ({ storage }) => {

@@ -1,6 +1,14 @@
 import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Storage } from '../../src/index.js';
+import { importPDUFile, ImportStoppedError } from '../../src/io/import.js';
+import { contentHash } from '../../src/matrix/event-id.js';
+import { requiredPDUFields } from '../../src/matrix/pdu-fields.js';
+import { ROOM_VERSIONS, roomVersionRules } from '../../src/matrix/room-versions.js';
 import { InvalidInputError } from '../../src/types/errors.js';
+import { parseEvent, parsePDU } from '../../src/types/event.js';
 import type { FederationBlacklistDatabase } from '../../src/storage/shared/federation-blacklist-database.js';
 import type { KeyBackupDatabase } from '../../src/storage/shared/key-backup-database.js';
 import type { KeyDatabase } from '../../src/storage/shared/key-database.js';
@@ -221,6 +229,9 @@ const sendToDevice: Catalogue<SendToDeviceDatabase> = {
     P.object('message', { sender: P.userID(), type: P.name('type', 'm.test'), content: { name: 'content', valid: {}, bad: [['null', null], ['an array', []]] } })),
   sendToDeviceUpdatesForSync: on('sendToDevice', 'sendToDeviceUpdatesForSync', P.userID(), P.name('device ID', 'DEV'), P.count('from', 0), P.count('to', 10)),
   cleanSendToDeviceUpdates: on('sendToDevice', 'cleanSendToDeviceUpdates', P.userID(), P.name('device ID', 'DEV'), P.count('up to', 1)),
+  // Valid arguments delete nothing the seed stored: a cut at 1 ms after 1970, retention off.
+  deleteSendToDeviceMessagesSentBefore: on('sendToDevice', 'deleteSendToDeviceMessagesSentBefore', P.count('before', 1), P.optional(P.fn())),
+  deleteExpiredSendToDeviceMessages: on('sendToDevice', 'deleteExpiredSendToDeviceMessages', P.count('now', 1), P.optional(P.fn())),
   maxStreamPositionForSendToDeviceMessages: 'takes no input',
 };
 
@@ -253,6 +264,40 @@ export function hostileCalls(api: keyof typeof HOSTILE_CATALOGUE): { label: stri
   return out;
 }
 
+/**
+ * A PDU of the room version with every field its schema requires: an m.room.topic (a state event, so that one
+ * wrongly accepted would change the room's state) in a room the store does not hold (its version is the one the
+ * import is given), or that room's create event. Its content hash is right.
+ */
+function completePDU(roomVersion: string, create = false): Record<string, unknown> {
+  const rules = roomVersionRules(roomVersion);
+  const pdu: Record<string, unknown> = create
+    ? { type: 'm.room.create', state_key: '', content: { room_version: roomVersion, ...(rules.createContentHasCreator ? { creator: '@alice:example.org' } : {}) } }
+    : { type: 'm.room.topic', state_key: '', content: { topic: 'hostile' }, room_id: '!pdu-fields:example.org' };
+  if (create && !rules.roomIDFromCreateEvent) pdu.room_id = '!pdu-fields:example.org';
+  Object.assign(pdu, { sender: '@alice:example.org', depth: 7, origin_server_ts: 1_700_000_000_000, signatures: { 'example.org': { 'ed25519:k': 'c2ln' } } });
+  const ref = (id: string) => (rules.eventReferences === 'pairs' ? [id, { sha256: 'aGFzaA' }] : id);
+  pdu.prev_events = create ? [] : [ref('$pdu-fields-create:example.org')];
+  pdu.auth_events = create ? [] : [ref('$pdu-fields-create:example.org')];
+  if (rules.eventID === 'stated') pdu.event_id = `$pdu-fields-${roomVersion}:example.org`;
+  return withContentHash(pdu, roomVersion);
+}
+
+const withContentHash = (pdu: Record<string, unknown>, roomVersion: string) => ({ ...pdu, hashes: { sha256: contentHash(pdu, roomVersion) } });
+
+/**
+ * The PDU without one required field (its content hash recomputed, so that the missing field is its only fault),
+ * for every field the room version's schema requires, hashes.sha256 included.
+ */
+function pdusMissingAField(roomVersion: string, create = false): { field: string; pdu: Record<string, unknown> }[] {
+  const complete = completePDU(roomVersion, create);
+  const out = requiredPDUFields(roomVersionRules(roomVersion), complete).map((field) => {
+    const { [field]: _, ...rest } = complete;
+    return { field, pdu: field === 'hashes' ? rest : withContentHash(rest, roomVersion) };
+  });
+  return [...out, { field: 'hashes.sha256', pdu: { ...complete, hashes: {} } }];
+}
+
 /** A store with a little of everything, so that a bad call has something it could damage. */
 async function seedEverything(storage: Storage): Promise<void> {
   await seedRoom(storage);
@@ -278,6 +323,68 @@ export function hostileInputTests(fw: TestFramework, driver: DriverUnderTest): v
       expect(second).to.not.equal(first);
       await storage.roomserver.publishRoom('!room:example.org', true);
       expect(await storage.stats.fingerprint()).to.not.equal(second);
+    });
+
+    test('a PDU without a field its room version requires is refused by parsePDU, parseEvent and import, naming the field; nothing is written', async ({ storage }) => {
+      await seedEverything(storage);
+      const before = await storage.stats.fingerprint();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-pdu-fields-'));
+      const wrong: string[] = [];
+      let cases = 0;
+      try {
+        for (const version of ROOM_VERSIONS.keys()) {
+          // The complete PDUs pass, so that each refusal below is the missing field's.
+          for (const create of [false, true]) parsePDU(completePDU(version, create), version);
+          for (const create of [false, true]) {
+            for (const { field, pdu } of pdusMissingAField(version, create)) {
+              cases++;
+              const label = `room version ${version}${create ? ' create event' : ''} without ${field}`;
+              const missing = new RegExp(`^${field.replace('.', '\\.')} is missing`);
+              const refusal = (call: () => unknown): Error | undefined => { try { call(); } catch (e) { return e as Error; } return undefined; };
+              const byPDU = refusal(() => parsePDU(JSON.stringify(pdu), version));
+              if (!(byPDU instanceof InvalidInputError) || !missing.test(byPDU.message)) wrong.push(`${label}: parsePDU ${byPDU?.message ?? 'accepted it'}`);
+              // parseEvent checks no hash or signature, so it needs neither; it needs every other field.
+              if (field !== 'hashes' && field !== 'hashes.sha256' && field !== 'signatures') {
+                const byEvent = refusal(() => parseEvent(JSON.stringify(pdu), { roomVersion: version }));
+                if (!(byEvent instanceof InvalidInputError) || !missing.test(byEvent.message)) wrong.push(`${label}: parseEvent ${byEvent?.message ?? 'accepted it'}`);
+              }
+              const file = path.join(dir, `v${version}-${create}-${field}.jsonl`);
+              // A blank first line: the refusal must name the PDU's line in the file, not its count.
+              fs.writeFileSync(file, `\n${JSON.stringify(pdu)}\n`);
+              let byImport: unknown;
+              try { await importPDUFile(storage, file, { roomVersion: version }); } catch (e) { byImport = e; }
+              if (!(byImport instanceof ImportStoppedError) || !(byImport.reason instanceof InvalidInputError)
+                || !byImport.message.includes(`line 2: ${field} is missing`)) wrong.push(`${label}: import ${(byImport as Error)?.message ?? 'accepted it'}`);
+            }
+          }
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      expect(cases).to.be.greaterThan(12 * 2 * 10);
+      expect(wrong, wrong.slice(0, 20).join('\n')).to.deep.equal([]);
+      expect(await storage.stats.fingerprint(), 'the store changed').to.equal(before);
+    });
+
+    test('a PDU whose required field has the wrong JSON type is refused before its content hash is checked', async () => {
+      const complete = completePDU('10');
+      const cases: [string, unknown, RegExp][] = [
+        ['content', 'a topic', /^content must be a JSON object/], ['content', null, /^content must be a JSON object/],
+        ['hashes', 'aGFzaA', /^hashes must be a JSON object/], ['signatures', [], /^signatures must be a JSON object/],
+        ['prev_events', '$msg', /^prev_events must be an array/], ['auth_events', {}, /^auth_events must be an array/],
+        ['depth', 1.5, /^depth must be an integer/], ['origin_server_ts', '1', /^origin_server_ts must be a number/],
+        ['sender', 5, /^sender must be a string/], ['type', [], /^type must be a string/], ['room_id', null, /^room_id must be a string/],
+      ];
+      for (const [field, value, pattern] of cases) {
+        // The content hash no longer matches: were the type not checked first, the PDU would be kept redacted.
+        let err: unknown;
+        try { parsePDU({ ...complete, [field]: value }, '10'); } catch (e) { err = e; }
+        expect(err, `${field}: ${JSON.stringify(value)}`).to.be.instanceOf(InvalidInputError);
+        expect((err as Error).message, field).to.match(pattern);
+      }
+      let err: unknown;
+      try { parsePDU({ ...complete, hashes: { sha256: 5 } }, '10'); } catch (e) { err = e; }
+      expect((err as Error).message).to.match(/^hashes\.sha256 must be a string, got "5"/);
     });
 
     for (const api of Object.keys(HOSTILE_CATALOGUE) as (keyof typeof HOSTILE_CATALOGUE)[]) {

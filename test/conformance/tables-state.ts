@@ -5,6 +5,7 @@ import { asRoomNID, asStateBlockNID, asStateSnapshotNID, type StateBlockNID, typ
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
 import { entry, rejects, triples } from './fixtures.js';
 import { contentKey, encodeBlockList, encodeStateBlock } from '../../src/storage/shared/state-codec.js';
+import { dumpOf } from '../../src/io/copy.js';
 import type { StateEntry } from '../../src/types/state.js';
 
 /** The first pair, by search, of values whose contents' 32-bit content keys collide (about 2^16 tries). */
@@ -158,9 +159,13 @@ export function stateTableTests(fw: TestFramework, driver: DriverUnderTest): voi
       const bulk = await blocks.bulkInsertStateBlocks(tx, [[b], [a], [b]]);
       expect(bulk[0]).to.equal(bulk[2]);
       expect(bulk[0]).to.not.equal(bulk[1]);
+      // Found again past the collision without reserving a NID.
+      const counter = async () => (await dumpOf(storage, 'store').counters()).state_block_nid;
+      const before = await counter();
       expect(await blocks.insertStateBlock(tx, [a])).to.equal(bulk[1]);
       expect(await blocks.insertStateBlock(tx, [b])).to.equal(bulk[0]);
       expect(await blocks.bulkInsertStateBlocks(tx, [[a], [b]])).to.deep.equal([bulk[1], bulk[0]]);
+      expect(await counter()).to.equal(before);
       const lists = await blocks.bulkSelectStateBlockEntries(tx, [bulk[0]!, bulk[1]!]);
       expect(lists.find((l) => l.stateBlockNID === bulk[1])!.stateEntries).to.deep.equal([a]);
       expect(lists.find((l) => l.stateBlockNID === bulk[0])!.stateEntries).to.deep.equal([b]);

@@ -3,6 +3,8 @@ import { group, type DriverUnderTest, type TestFramework } from './harness.js';
 import { fulfilled, HOSTILE_IDS, HOSTILE_USERS, parallel } from './keys-fixtures.js';
 
 const ALICE = '@alice:example.org';
+/** When the table tests' messages were sent (retention is tested with its own times). */
+const SENT = 1_700_000_000_000;
 const BOB = '@bob:example.org';
 
 /** Every contract of the send-to-device, partition offsets and federation blacklist tables. */
@@ -11,11 +13,11 @@ export function streamTableTests(fw: TestFramework, driver: DriverUnderTest): vo
     test('insertSendToDeviceMessage returns increasing positions across users; select returns (from, to] oldest first', async ({ storage }) => {
       const t = storage.tables.sendToDevice;
       const tx = storage.unitOfWork.autocommit;
-      const p1 = await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{"n":1}');
-      const p2 = await t.insertSendToDeviceMessage(tx, BOB, 'D', '{"bob":1}');
-      const p3 = await storage.unitOfWork.transaction((inTx) => t.insertSendToDeviceMessage(inTx, ALICE, 'D', '{"n":2}'));
-      const p4 = await t.insertSendToDeviceMessage(tx, ALICE, 'E', '{"other device":1}');
-      const p5 = await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{"n":3}');
+      const p1 = await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{"n":1}', SENT);
+      const p2 = await t.insertSendToDeviceMessage(tx, BOB, 'D', '{"bob":1}', SENT);
+      const p3 = await storage.unitOfWork.transaction((inTx) => t.insertSendToDeviceMessage(inTx, ALICE, 'D', '{"n":2}', SENT));
+      const p4 = await t.insertSendToDeviceMessage(tx, ALICE, 'E', '{"other device":1}', SENT);
+      const p5 = await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{"n":3}', SENT);
       expect(p1).to.be.greaterThan(0);
       for (const [a, b] of [[p1, p2], [p2, p3], [p3, p4], [p4, p5]] as const) expect(b).to.be.greaterThan(a);
       const all = await t.selectSendToDeviceMessages(tx, ALICE, 'D', 0, p5);
@@ -37,7 +39,7 @@ export function streamTableTests(fw: TestFramework, driver: DriverUnderTest): vo
       const t = storage.tables.sendToDevice;
       const tx = storage.unitOfWork.autocommit;
       expect(await t.selectSendToDeviceMessages(tx, ALICE, 'D', 0, 100)).to.deep.equal({ lastPosition: 100, events: [] });
-      const p = await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{}');
+      const p = await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{}', SENT);
       expect(await t.selectSendToDeviceMessages(tx, ALICE, 'D', p, p + 50)).to.deep.equal({ lastPosition: p + 50, events: [] });
       expect(await t.selectSendToDeviceMessages(tx, BOB, 'D', 0, p + 50)).to.deep.equal({ lastPosition: p + 50, events: [] });
       expect(await t.selectSendToDeviceMessages(tx, ALICE, 'd', 0, p)).to.deep.equal({ lastPosition: p, events: [] });
@@ -47,7 +49,7 @@ export function streamTableTests(fw: TestFramework, driver: DriverUnderTest): vo
       const t = storage.tables.sendToDevice;
       const tx = storage.unitOfWork.autocommit;
       const texts = ['not json', '{"a": 1,   "b":[2]}', '', '"\\u0000 escaped"'];
-      for (const c of texts) await t.insertSendToDeviceMessage(tx, ALICE, 'D', c);
+      for (const c of texts) await t.insertSendToDeviceMessage(tx, ALICE, 'D', c, SENT);
       expect((await t.selectSendToDeviceMessages(tx, ALICE, 'D', 0, Number.MAX_SAFE_INTEGER)).events.map((e) => e.content)).to.deep.equal(texts);
     });
 
@@ -55,9 +57,9 @@ export function streamTableTests(fw: TestFramework, driver: DriverUnderTest): vo
       const t = storage.tables.sendToDevice;
       const tx = storage.unitOfWork.autocommit;
       const ids: number[] = [];
-      for (let i = 0; i < 4; i++) ids.push(await t.insertSendToDeviceMessage(tx, ALICE, 'D', `{"n":${i}}`));
-      const bobs = await t.insertSendToDeviceMessage(tx, BOB, 'D', '{}');
-      const other = await t.insertSendToDeviceMessage(tx, ALICE, 'E', '{}');
+      for (let i = 0; i < 4; i++) ids.push(await t.insertSendToDeviceMessage(tx, ALICE, 'D', `{"n":${i}}`, SENT));
+      const bobs = await t.insertSendToDeviceMessage(tx, BOB, 'D', '{}', SENT);
+      const other = await t.insertSendToDeviceMessage(tx, ALICE, 'E', '{}', SENT);
       await t.deleteSendToDeviceMessages(tx, ALICE, 'D', ids[1]!);
       expect((await t.selectSendToDeviceMessages(tx, ALICE, 'D', 0, other)).events.map((e) => e.id)).to.deep.equal([ids[2], ids[3]]);
       await storage.unitOfWork.transaction((inTx) => t.deleteSendToDeviceMessages(inTx, ALICE, 'D', ids[3]!));
@@ -71,22 +73,22 @@ export function streamTableTests(fw: TestFramework, driver: DriverUnderTest): vo
       const t = storage.tables.sendToDevice;
       const tx = storage.unitOfWork.autocommit;
       expect(await t.selectMaxSendToDeviceMessageID(tx)).to.equal(0);
-      await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{}');
-      const last = await t.insertSendToDeviceMessage(tx, BOB, 'D', '{}');
+      await t.insertSendToDeviceMessage(tx, ALICE, 'D', '{}', SENT);
+      const last = await t.insertSendToDeviceMessage(tx, BOB, 'D', '{}', SENT);
       expect(await storage.unitOfWork.transaction((inTx) => t.selectMaxSendToDeviceMessageID(inTx))).to.equal(last);
       await t.deleteSendToDeviceMessages(tx, BOB, 'D', last);
-      const next = await t.insertSendToDeviceMessage(tx, BOB, 'D', '{}');
+      const next = await t.insertSendToDeviceMessage(tx, BOB, 'D', '{}', SENT);
       expect(next).to.be.greaterThan(last);
     });
 
     test('concurrent inserts get distinct positions; hostile user and device IDs round-trip', async ({ storage }) => {
       const t = storage.tables.sendToDevice;
       const tx = storage.unitOfWork.autocommit;
-      const positions = fulfilled(await parallel(30, (i) => t.insertSendToDeviceMessage(tx, ALICE, 'D', `{"i":${i}}`)));
+      const positions = fulfilled(await parallel(30, (i) => t.insertSendToDeviceMessage(tx, ALICE, 'D', `{"i":${i}}`, SENT)));
       expect(new Set(positions).size).to.equal(30);
       const read = (await t.selectSendToDeviceMessages(tx, ALICE, 'D', 0, Math.max(...positions))).events;
       expect(read.map((e) => e.id)).to.deep.equal([...positions].sort((a, b) => a - b));
-      for (const [i, u] of HOSTILE_USERS.entries()) await t.insertSendToDeviceMessage(tx, u, HOSTILE_IDS[i % HOSTILE_IDS.length]!, JSON.stringify({ u }));
+      for (const [i, u] of HOSTILE_USERS.entries()) await t.insertSendToDeviceMessage(tx, u, HOSTILE_IDS[i % HOSTILE_IDS.length]!, JSON.stringify({ u }), SENT);
       const max = await t.selectMaxSendToDeviceMessageID(tx);
       for (const [i, u] of HOSTILE_USERS.entries()) {
         const events = (await t.selectSendToDeviceMessages(tx, u, HOSTILE_IDS[i % HOSTILE_IDS.length]!, 0, max)).events;

@@ -23,36 +23,44 @@ export async function storeContentAddressed(
 }
 
 /**
- * storeContentAddressed for many contents, in bulk and create-first (no hash lookup before: new state on import
- * is almost always new): fresh NIDs, the content documents, then the hash documents; a hash that exists already
- * (the same content stored before, or by another writer now) gives the stored NID, and our content document is
- * removed. Two to four bulk requests for the lot; NIDs in the order given.
+ * storeContentAddressed for many contents, in bulk: the hash documents are read first, so that a content stored
+ * already (a re-import, an import resumed after a crash) takes its stored NID and no new one from the sequence;
+ * then fresh NIDs for the rest, their content documents, then their hash documents; a hash created meanwhile by
+ * another writer gives that writer's NID, and our content document is removed. One to five bulk requests for the
+ * lot; NIDs in the order given.
  */
 export async function storeContentAddressedMany(
   conn: CosmosConnection, kind: 'sb' | 'ss', sequence: SequenceName, items: readonly { hash: Buffer; content: Record<string, unknown> }[],
 ): Promise<number[]> {
   const r = conn.requests;
-  const byHash = new Map<string, { content: Record<string, unknown>; nid: number }>();
-  for (const item of items) {
-    const hash = item.hash.toString('hex');
-    if (!byHash.has(hash)) byHash.set(hash, { content: item.content, nid: await conn.sequence(sequence).nextValue() });
-  }
-  const distinct = [...byHash];
-  if (distinct.length === 0) return [];
   const hashRef = (hash: string) => ({ id: `${kind}h`, pk: conn.pk(`${kind}h`, hash) });
-  await r.createMany(`${kind}.insert`, distinct.map(([, c]) => ({ id: kind, pk: conn.pk(kind, c.nid), k: kind, nid: c.nid, ...c.content })));
-  const claimed = await r.createMany(`${kind}.insert`, distinct.map(([hash, c]) => ({ ...hashRef(hash), k: `${kind}h`, nid: c.nid })));
-  const taken = distinct.filter((_, i) => !claimed[i]);
-  if (taken.length > 0) {
-    const winners = await r.readMany<{ nid: number }>(`${kind}.lookupHash`, taken.map(([hash]) => hashRef(hash)));
-    const orphans: { id: string; pk: string }[] = [];
-    taken.forEach(([, c], i) => {
-      const winner = winners[i]?.nid;
-      if (winner === undefined || winner === c.nid) return;
-      orphans.push({ id: kind, pk: conn.pk(kind, c.nid) });
-      c.nid = winner;
-    });
-    if (orphans.length > 0) await r.deleteMany(`${kind}.insert`, orphans);
-  }
+  const byHash = new Map<string, { content: Record<string, unknown>; nid: number }>();
+  for (const item of items) if (!byHash.has(item.hash.toString('hex'))) byHash.set(item.hash.toString('hex'), { content: item.content, nid: 0 });
+  if (byHash.size === 0) return [];
+  const hashes = [...byHash.keys()];
+  const stored = await r.readMany<{ nid: number }>(`${kind}.lookupHash`, hashes.map(hashRef));
+  hashes.forEach((hash, i) => { if (stored[i]) byHash.get(hash)!.nid = stored[i]!.nid; });
+  const fresh = [...byHash].filter(([, c]) => c.nid === 0);
+  for (const [, c] of fresh) c.nid = await conn.sequence(sequence).nextValue();
+  if (fresh.length > 0) await createContentAddressed(conn, kind, fresh, hashRef);
   return items.map((item) => byHash.get(item.hash.toString('hex'))!.nid);
+}
+
+/** Creates the content documents, then the hash documents; a hash another writer created first gives its NID. */
+async function createContentAddressed(conn: CosmosConnection, kind: 'sb' | 'ss', fresh: [string, { content: Record<string, unknown>; nid: number }][],
+  hashRef: (hash: string) => { id: string; pk: string }): Promise<void> {
+  const r = conn.requests;
+  await r.createMany(`${kind}.insert`, fresh.map(([, c]) => ({ id: kind, pk: conn.pk(kind, c.nid), k: kind, nid: c.nid, ...c.content })));
+  const claimed = await r.createMany(`${kind}.insert`, fresh.map(([hash, c]) => ({ ...hashRef(hash), k: `${kind}h`, nid: c.nid })));
+  const taken = fresh.filter((_, i) => !claimed[i]);
+  if (taken.length === 0) return;
+  const winners = await r.readMany<{ nid: number }>(`${kind}.lookupHash`, taken.map(([hash]) => hashRef(hash)));
+  const orphans: { id: string; pk: string }[] = [];
+  taken.forEach(([, c], i) => {
+    const winner = winners[i]?.nid;
+    if (winner === undefined || winner === c.nid) return;
+    orphans.push({ id: kind, pk: conn.pk(kind, c.nid) });
+    c.nid = winner;
+  });
+  if (orphans.length > 0) await r.deleteMany(`${kind}.insert`, orphans);
 }

@@ -1025,13 +1025,15 @@ export class CosmosStoreDump implements StoreDump {
       send_to_device: {
         count: () => this.sum('s2d'),
         read: async (cursor, limit) => {
-          const { docs, next } = await this.byNumber<Stored & { position: number; userID: string; deviceID: string; content: string }>('s2d', 'position', cursor, limit);
-          return { rows: docs.map((d) => ({ id: d.position, userID: d.userID, deviceID: d.deviceID, content: d.content })), next };
+          const { docs, next } = await this.byNumber<Stored & { position: number; userID: string; deviceID: string; content: string; sentAt?: number; _ts: number }>(
+            's2d', 'position', cursor, limit);
+          return { rows: docs.map((d) => ({ id: d.position, userID: d.userID, deviceID: d.deviceID, content: d.content, sentAt: d.sentAt ?? d._ts * 1000 })), next };
         },
         write: async (rows) => {
           await Promise.all([
             this.upsert('dump.write.s2d', rows.map((x) => ({
               id: String(x.id), pk: pk('s2d', x.userID, x.deviceID), k: 's2d', position: x.id, userID: x.userID, deviceID: x.deviceID, content: x.content,
+              sentAt: x.sentAt,
             }))),
             this.raise('order', rows.map((x) => x.id)),
           ]);

@@ -5,6 +5,8 @@ import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 /**
  * send_to_device on Cosmos DB: a partition per device (`s2d|<user>|<device>`), a document per message keyed by its
  * stream position. Positions come from a counter taken one value at a time, so they are handed out in order.
+ * `sentAt` (milliseconds since 1970) is what retention goes by; a message written before it was recorded goes by
+ * the document's own time, `_ts` (seconds), which a message that is never changed keeps from its creation.
  */
 @injectable()
 export class CosmosSendToDeviceTable implements SendToDeviceTable {
@@ -14,9 +16,9 @@ export class CosmosSendToDeviceTable implements SendToDeviceTable {
     return this.conn.pk('s2d', userID, deviceID);
   }
 
-  async insertSendToDeviceMessage(_tx: Tx, userID: string, deviceID: string, content: string): Promise<number> {
+  async insertSendToDeviceMessage(_tx: Tx, userID: string, deviceID: string, content: string, sentAt: number): Promise<number> {
     const id = await this.conn.sequence('order').nextValue();
-    await this.conn.requests.create('sendToDevice.insert', { id: String(id), pk: this.pk(userID, deviceID), k: 's2d', position: id, userID, deviceID, content });
+    await this.conn.requests.create('sendToDevice.insert', { id: String(id), pk: this.pk(userID, deviceID), k: 's2d', position: id, userID, deviceID, content, sentAt });
     return id;
   }
 
@@ -34,6 +36,16 @@ export class CosmosSendToDeviceTable implements SendToDeviceTable {
     const rows = await this.conn.requests.query<{ id: string }>('sendToDevice.delete', pk,
       "SELECT c.id FROM c WHERE c.pk = @pk AND c.k = 's2d' AND c.position <= @upTo", [{ name: '@upTo', value: upTo }]);
     for (const r of rows) await this.conn.requests.delete('sendToDevice.delete', r.id, pk);
+  }
+
+  /** A cross-partition query over this tenant's messages (retention runs now and then), then their deletes in bulk. */
+  async deleteSendToDeviceMessagesSentBefore(_tx: Tx, before: number, limit: number): Promise<number> {
+    const rows = await this.conn.requests.crossPartitionQuery<{ id: string; pk: string }>('sendToDevice.expire', this.conn.tenantPrefix,
+      `SELECT TOP @limit c.id, c.pk FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 's2d'
+        AND (c.sentAt < @before OR (NOT IS_DEFINED(c.sentAt) AND c._ts < @beforeSeconds))`,
+      [{ name: '@limit', value: limit }, { name: '@before', value: before }, { name: '@beforeSeconds', value: Math.floor(before / 1000) }]);
+    if (rows.length === 0) return 0;
+    return (await this.conn.requests.deleteMany('sendToDevice.expire', rows)).filter(Boolean).length;
   }
 
   /** Rare (once at start-up): a cross-partition aggregate over this tenant's messages. */

@@ -346,6 +346,17 @@ export const MIGRATIONS: readonly Migration[] = [
         ALTER COLUMN content_key SET NOT NULL, ALTER COLUMN block_list SET NOT NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'send-to-device messages: when each was sent, for retention',
+    // SQLite's version 5: messages stored before it count as sent at it. The default is evaluated once, for the
+    // rows there are, and dropped: every insert states its time.
+    sql: `
+      ALTER TABLE syncapi_send_to_device ADD COLUMN sent_at bigint NOT NULL DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
+      ALTER TABLE syncapi_send_to_device ALTER COLUMN sent_at DROP DEFAULT;
+      CREATE INDEX syncapi_send_to_device_sent_at ON syncapi_send_to_device (sent_at);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -7,9 +7,9 @@ export class PostgresSendToDeviceTable implements SendToDeviceTable {
   constructor(@inject(POSTGRES_CONNECTION) private readonly conn: PostgresConnection) {}
 
   /** The position is the identity column's next value: never reused, even after the newest messages are deleted. */
-  async insertSendToDeviceMessage(tx: Tx, userID: string, deviceID: string, content: string): Promise<number> {
-    const r = await this.conn.query<{ id: number }>(tx, `INSERT INTO syncapi_send_to_device (user_id, device_id, content) VALUES ($1, $2, $3)
-      RETURNING id`, [userID, deviceID, content]);
+  async insertSendToDeviceMessage(tx: Tx, userID: string, deviceID: string, content: string, sentAt: number): Promise<number> {
+    const r = await this.conn.query<{ id: number }>(tx, `INSERT INTO syncapi_send_to_device (user_id, device_id, content, sent_at)
+      VALUES ($1, $2, $3, $4) RETURNING id`, [userID, deviceID, content, sentAt]);
     return r.rows[0]!.id;
   }
 
@@ -22,6 +22,12 @@ export class PostgresSendToDeviceTable implements SendToDeviceTable {
 
   async deleteSendToDeviceMessages(tx: Tx, userID: string, deviceID: string, upTo: number): Promise<void> {
     await this.conn.query(tx, 'DELETE FROM syncapi_send_to_device WHERE user_id = $1 AND device_id = $2 AND id <= $3', [userID, deviceID, upTo]);
+  }
+
+  async deleteSendToDeviceMessagesSentBefore(tx: Tx, before: number, limit: number): Promise<number> {
+    const r = await this.conn.query(tx, `DELETE FROM syncapi_send_to_device WHERE id IN (
+      SELECT id FROM syncapi_send_to_device WHERE sent_at < $1 ORDER BY sent_at LIMIT $2)`, [before, limit]);
+    return r.rowCount ?? 0;
   }
 
   async selectMaxSendToDeviceMessageID(tx: Tx): Promise<number> {

@@ -8,13 +8,24 @@ import type { EncodedStateBlockRow, StateBlockTable, Tx } from '../tables/index.
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 
 /**
- * DO UPDATE (a no-op on a column no index covers, so the rewrite stays a HOT update) rather than DO NOTHING:
- * RETURNING then gives the existing row's NID on a conflict, including a row another transaction committed while
- * this one waited on it, so concurrent writers of the same block converge on one NID in one statement. The WHERE
- * makes a key holding other entries (a collision, see content-keys.ts) return nothing: the writer probes on.
+ * One statement per set of blocks: the rows already at their keys answer first (a key holding these entries gives
+ * its NID, one holding other entries nothing: a collision, see content-keys.ts, and the writer probes on), and only
+ * the blocks whose key no row holds are inserted. An INSERT takes its NID from the sequence before it meets a
+ * conflict, so inserting a stored block would use one up: storing what is stored must reserve none.
+ *
+ * The insert keeps ON CONFLICT for a row another transaction commits after this statement's snapshot: DO UPDATE (a
+ * no-op on a column no index covers, so the rewrite stays a HOT update) rather than DO NOTHING, so that RETURNING
+ * gives that row's NID once this one has waited on it, and concurrent writers of the same block converge on one
+ * NID in one statement; its WHERE answers nothing for a row holding other entries. Only such a race uses a NID up.
  */
-const ON_CONFLICT = `ON CONFLICT (content_key) DO UPDATE SET entry_count = excluded.entry_count
-  WHERE roomserver_state_block.entries = excluded.entries RETURNING content_key AS key, state_block_nid AS nid`;
+const STORE = `WITH given AS (SELECT * FROM unnest($1::int4[], $2::int[], $3::bytea[]) AS t(key, entry_count, entries)),
+  stored AS (SELECT b.content_key AS key, b.state_block_nid AS nid, b.entries = g.entries AS same
+    FROM roomserver_state_block b JOIN given g ON b.content_key = g.key),
+  inserted AS (INSERT INTO roomserver_state_block (content_key, entry_count, entries)
+    SELECT key, entry_count, entries FROM given WHERE key NOT IN (SELECT key FROM stored) ORDER BY key
+    ON CONFLICT (content_key) DO UPDATE SET entry_count = excluded.entry_count WHERE roomserver_state_block.entries = excluded.entries
+    RETURNING content_key AS key, state_block_nid AS nid)
+  SELECT key, nid FROM stored WHERE same UNION ALL SELECT key, nid FROM inserted`;
 
 @injectable()
 export class PostgresStateBlockTable implements StateBlockTable {
@@ -27,8 +38,7 @@ export class PostgresStateBlockTable implements StateBlockTable {
   async bulkInsertStateBlocks(tx: Tx, blocks: readonly (readonly StateEntry[])[]): Promise<StateBlockNID[]> {
     const encoded = blocks.map(encodeStateBlock);
     if (encoded.length === 0) return this.conn.nothing(tx, []);
-    const insert = async (keys: readonly number[], indexes: readonly number[]) => new Map((await this.conn.query<{ key: number; nid: StateBlockNID }>(tx,
-      `INSERT INTO roomserver_state_block (content_key, entry_count, entries) SELECT * FROM unnest($1::int4[], $2::int[], $3::bytea[]) ${ON_CONFLICT}`,
+    const insert = async (keys: readonly number[], indexes: readonly number[]) => new Map((await this.conn.query<{ key: number; nid: StateBlockNID }>(tx, STORE,
       [keys, indexes.map((i) => encoded[i]!.entries.length), indexes.map((i) => encoded[i]!.bytes)])).rows.map((r) => [r.key, r.nid]));
     return storeManyByContentKey('state block', encoded.map((b) => b.bytes),
       (first) => insert(first.map((f) => f.key), first.map((f) => f.index)),

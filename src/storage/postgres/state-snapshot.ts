@@ -19,13 +19,21 @@ export class PostgresStateSnapshotTable implements StateSnapshotTable {
     lists.forEach(checkBlockList);
     if (lists.length === 0) return this.conn.nothing(tx, []);
     const encoded = lists.map(encodeBlockList);
-    // As for blocks (state-block.ts): a no-op DO UPDATE makes RETURNING answer with the existing NID, only where the
-    // key holds this same list. room_nid keeps the first room.
+    // As for blocks (state-block.ts): the rows at the keys answer first and only lists at free keys are inserted, so
+    // that storing a stored list takes no NID from the sequence; a no-op DO UPDATE makes RETURNING answer with the
+    // NID of a row a concurrent writer stored meanwhile, only where the key holds this same list. room_nid keeps the
+    // first room.
     const insert = async (keys: readonly number[], indexes: readonly number[]) => new Map((await this.conn.query<{ key: number; nid: StateSnapshotNID }>(tx,
-      `INSERT INTO roomserver_state_snapshots (content_key, room_nid, block_list) SELECT key, $1, list FROM unnest($2::int4[], $3::bytea[]) AS t(key, list)
-      ON CONFLICT (content_key) DO UPDATE SET room_nid = roomserver_state_snapshots.room_nid
-        WHERE roomserver_state_snapshots.block_list = excluded.block_list
-      RETURNING content_key AS key, state_snapshot_nid AS nid`, [roomNID, keys, indexes.map((i) => encoded[i]!)])).rows.map((r) => [r.key, r.nid]));
+      `WITH given AS (SELECT * FROM unnest($2::int4[], $3::bytea[]) AS t(key, list)),
+        stored AS (SELECT s.content_key AS key, s.state_snapshot_nid AS nid, s.block_list = g.list AS same
+          FROM roomserver_state_snapshots s JOIN given g ON s.content_key = g.key),
+        inserted AS (INSERT INTO roomserver_state_snapshots (content_key, room_nid, block_list)
+          SELECT key, $1, list FROM given WHERE key NOT IN (SELECT key FROM stored) ORDER BY key
+          ON CONFLICT (content_key) DO UPDATE SET room_nid = roomserver_state_snapshots.room_nid
+            WHERE roomserver_state_snapshots.block_list = excluded.block_list
+          RETURNING content_key AS key, state_snapshot_nid AS nid)
+        SELECT key, nid FROM stored WHERE same UNION ALL SELECT key, nid FROM inserted`,
+      [roomNID, keys, indexes.map((i) => encoded[i]!)])).rows.map((r) => [r.key, r.nid]));
     return storeManyByContentKey('state snapshot', encoded,
       (first) => insert(first.map((f) => f.key), first.map((f) => f.index)),
       async (index, key) => (await insert([key], [index])).get(key));

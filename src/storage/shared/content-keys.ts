@@ -19,6 +19,24 @@ function tooMany(what: string, key: number): CorruptionError {
   return new CorruptionError(`${what}: ${MAX_PROBES} content keys from ${key} onwards all hold other content`);
 }
 
+/** The row a content key holds: its NID and its content. */
+export interface StoredContent<N> {
+  readonly nid: N;
+  readonly content: Uint8Array;
+}
+
+/**
+ * One probe that looks before it writes: the NID of the row at the key if it holds this content, undefined if it
+ * holds other content, else what `insert` answers (an insert that converges on a row a concurrent writer has just
+ * stored, or answers undefined for one holding other content). Storing what is stored thus reserves no NID: an
+ * INSERT that meets a conflict takes a value from the NID sequence (PostgreSQL) or the AUTOINCREMENT counter
+ * (SQLite) all the same.
+ */
+export function storeAtFreeKey<N>(content: Uint8Array, stored: StoredContent<N> | undefined, insert: () => N | undefined): N | undefined {
+  if (stored) return Buffer.compare(stored.content, content) === 0 ? stored.nid : undefined;
+  return insert();
+}
+
 /** `tryKey` stores the content under a key, or finds it there, and returns its NID; undefined: the key holds other content. */
 export function probeSync<N>(what: string, key: number, tryKey: (key: number) => N | undefined): N {
   for (let k = key, i = 0; i < MAX_PROBES; i++, k = nextContentKey(k)) {

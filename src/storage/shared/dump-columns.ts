@@ -116,7 +116,7 @@ export const DUMP_COLUMNS: { readonly [K in DumpTableName]: { readonly table: st
   },
   send_to_device: {
     table: 'syncapi_send_to_device',
-    columns: { id: ['id', 'int'], user_id: ['userID', 'text'], device_id: ['deviceID', 'text'], content: ['content', 'text'] },
+    columns: { id: ['id', 'int'], user_id: ['userID', 'text'], device_id: ['deviceID', 'text'], content: ['content', 'text'], sent_at: ['sentAt', 'int'] },
   },
   partition_offsets: { table: 'partition_offsets', columns: { topic: ['topic', 'text'], partition: ['partition', 'int'], partition_offset: ['offset', 'int'] } },
 };

@@ -6,6 +6,8 @@ export interface StorageOptions {
   /** This homeserver's name: users on it are "local" in memberships. */
   readonly serverName: string;
   readonly statePolicy: StatePolicy;
+  /** Days a send-to-device message is kept if its device does not fetch it (0 or undefined: until it does). */
+  readonly sendToDeviceMaxAgeDays?: number;
   /** Bytes of stored block encodings the in-process block cache holds (an eighth more for snapshots; 0 turns both off). */
   readonly blockCacheBytes?: number;
   /**

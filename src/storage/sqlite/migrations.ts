@@ -325,6 +325,16 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
     run: compactStateLayout,
   },
+  {
+    version: 5,
+    name: 'send-to-device messages: when each was sent, for retention',
+    // Messages stored before this migration count as sent at it: a retention age then deletes none of them early.
+    sql: `
+      ALTER TABLE syncapi_send_to_device ADD COLUMN sent_at INTEGER NOT NULL DEFAULT 0;
+      UPDATE syncapi_send_to_device SET sent_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+      CREATE INDEX syncapi_send_to_device_sent_at ON syncapi_send_to_device (sent_at);
+    `,
+  },
 ];
 
 /** Applies the migrations this file has and the database lacks. Returns the versions applied. */

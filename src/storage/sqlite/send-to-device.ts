@@ -6,9 +6,9 @@ import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 export class SqliteSendToDeviceTable implements SendToDeviceTable {
   constructor(@inject(SQLITE_CONNECTION) private readonly conn: SqliteConnection) {}
 
-  insertSendToDeviceMessage(tx: Tx, userID: string, deviceID: string, content: string): Promise<number> {
-    return this.conn.run(tx, (c) => (c.stmt('INSERT INTO syncapi_send_to_device (user_id, device_id, content) VALUES (?, ?, ?) RETURNING id')
-      .get(userID, deviceID, content) as { id: number }).id);
+  insertSendToDeviceMessage(tx: Tx, userID: string, deviceID: string, content: string, sentAt: number): Promise<number> {
+    return this.conn.run(tx, (c) => (c.stmt('INSERT INTO syncapi_send_to_device (user_id, device_id, content, sent_at) VALUES (?, ?, ?, ?) RETURNING id')
+      .get(userID, deviceID, content, sentAt) as { id: number }).id);
   }
 
   selectSendToDeviceMessages(tx: Tx, userID: string, deviceID: string, from: number, to: number) {
@@ -23,6 +23,11 @@ export class SqliteSendToDeviceTable implements SendToDeviceTable {
     return this.conn.run(tx, (c) => {
       c.stmt('DELETE FROM syncapi_send_to_device WHERE user_id = ? AND device_id = ? AND id <= ?').run(userID, deviceID, upTo);
     });
+  }
+
+  deleteSendToDeviceMessagesSentBefore(tx: Tx, before: number, limit: number): Promise<number> {
+    return this.conn.run(tx, (c) => c.stmt(`DELETE FROM syncapi_send_to_device WHERE id IN (
+      SELECT id FROM syncapi_send_to_device WHERE sent_at < ? ORDER BY sent_at LIMIT ?)`).run(before, limit).changes);
   }
 
   selectMaxSendToDeviceMessageID(tx: Tx): Promise<number> {

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { StateBlockNID } from '../../types/nids.js';
 import type { StateEntryList, StateEntry } from '../../types/state.js';
-import { probeSync } from '../shared/content-keys.js';
+import { probeSync, storeAtFreeKey, type StoredContent } from '../shared/content-keys.js';
 import { missingOf, unique } from '../shared/contracts.js';
 import { contentKey, decodeStateBlockRows, encodeStateBlock, type EncodedStateBlock } from '../shared/state-codec.js';
 import type { EncodedStateBlockRow, StateBlockTable, Tx } from '../tables/index.js';
@@ -11,11 +11,13 @@ import { IN_LIST, nidList } from './values.js';
 /**
  * Stores a block under a content key, or finds it there. The update is a no-op that only happens when the row at
  * that key holds these same entries: RETURNING then gives the existing row's NID, and gives nothing when the key
- * belongs to other entries (a collision: the caller probes the next key).
+ * belongs to other entries (a collision: the caller probes the next key). Only reached for a key the row lookup
+ * found free (storeAtFreeKey): an upsert that meets a conflict still moves the AUTOINCREMENT counter on.
  */
 const UPSERT = `INSERT INTO roomserver_state_block (content_key, entry_count, entries) VALUES (?, ?, ?)
   ON CONFLICT (content_key) DO UPDATE SET content_key = excluded.content_key WHERE entries = excluded.entries
   RETURNING state_block_nid AS nid`;
+const AT_KEY = 'SELECT state_block_nid AS nid, entries AS content FROM roomserver_state_block WHERE content_key = ?';
 
 @injectable()
 export class SqliteStateBlockTable implements StateBlockTable {
@@ -33,9 +35,9 @@ export class SqliteStateBlockTable implements StateBlockTable {
   }
 
   private store(c: SqliteConnection, block: EncodedStateBlock): StateBlockNID {
-    const upsert = c.stmt(UPSERT);
-    return probeSync('state block', contentKey(block.bytes), (key) =>
-      (upsert.get(key, block.entries.length, block.bytes) as { nid: StateBlockNID } | undefined)?.nid);
+    const [atKey, upsert] = [c.stmt(AT_KEY), c.stmt(UPSERT)];
+    return probeSync('state block', contentKey(block.bytes), (key) => storeAtFreeKey<StateBlockNID>(block.bytes, atKey.get(key) as StoredContent<StateBlockNID> | undefined,
+      () => (upsert.get(key, block.entries.length, block.bytes) as { nid: StateBlockNID } | undefined)?.nid));
   }
 
   async bulkSelectStateBlockEntries(tx: Tx, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateEntryList[]> {

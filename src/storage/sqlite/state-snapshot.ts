@@ -1,17 +1,21 @@
 import { inject, injectable } from 'inversify';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateBlockNIDList } from '../../types/state.js';
-import { probeSync } from '../shared/content-keys.js';
+import { probeSync, storeAtFreeKey, type StoredContent } from '../shared/content-keys.js';
 import { checkBlockList, missingOf, notFound, snapshotBlocks, unique } from '../shared/contracts.js';
 import { contentKey, decodeBlockList, encodeBlockList } from '../shared/state-codec.js';
 import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { IN_LIST, nidList } from './values.js';
 
-/** As for blocks (state-block.ts): a no-op update, only where the row at the key holds this same list. */
+/**
+ * As for blocks (state-block.ts): a no-op update, only where the row at the key holds this same list; run only for
+ * a key the lookup found free, so that storing a stored list takes no new NID.
+ */
 const UPSERT = `INSERT INTO roomserver_state_snapshots (content_key, room_nid, block_list) VALUES (?, ?, ?)
   ON CONFLICT (content_key) DO UPDATE SET content_key = excluded.content_key WHERE block_list = excluded.block_list
   RETURNING state_snapshot_nid AS nid`;
+const AT_KEY = 'SELECT state_snapshot_nid AS nid, block_list AS content FROM roomserver_state_snapshots WHERE content_key = ?';
 
 @injectable()
 export class SqliteStateSnapshotTable implements StateSnapshotTable {
@@ -33,9 +37,10 @@ export class SqliteStateSnapshotTable implements StateSnapshotTable {
   }
 
   private store(c: SqliteConnection, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): StateSnapshotNID {
-    const upsert = c.stmt(UPSERT);
+    const [atKey, upsert] = [c.stmt(AT_KEY), c.stmt(UPSERT)];
     const list = encodeBlockList(stateBlockNIDs);
-    return probeSync('state snapshot', contentKey(list), (key) => (upsert.get(key, roomNID, list) as { nid: StateSnapshotNID } | undefined)?.nid);
+    return probeSync('state snapshot', contentKey(list), (key) => storeAtFreeKey<StateSnapshotNID>(list, atKey.get(key) as StoredContent<StateSnapshotNID> | undefined,
+      () => (upsert.get(key, roomNID, list) as { nid: StateSnapshotNID } | undefined)?.nid));
   }
 
   selectStateBlockNIDsAtEvent(tx: Tx, eventID: string): Promise<SnapshotBlocks> {

@@ -46,7 +46,8 @@ export interface DumpRows {
     userID: string; version: string; roomID: string; sessionID: string; firstMessageIndex: number; forwardedCount: number;
     verified: boolean; sessionData: string;
   };
-  send_to_device: { id: number; userID: string; deviceID: string; content: string };
+  /** sentAt: milliseconds since 1970. */
+  send_to_device: { id: number; userID: string; deviceID: string; content: string; sentAt: number };
   partition_offsets: { topic: string; partition: number; offset: number };
 }
 
