@@ -166,7 +166,9 @@ export function databaseGraphTests(fw: TestFramework, driver: DriverUnderTest): 
     test('a child before its parent: the child comes with its state; the parent gets its own and is no forward extremity', async ({ storage }) => {
       const r = new Room(storage, 'late');
       await r.base();
-      await r.add('T1', { type: 'm.room.topic', stateKey: '', prev: ['rules'], auth: ['create', 'alice', 'power'], content: { topic: 'one' } });
+      // A message first: the refused event's type is known already (see the conflict case).
+      await r.add('hello', { prev: ['rules'] });
+      await r.add('T1', { type: 'm.room.topic', stateKey: '', prev: ['hello'], auth: ['create', 'alice', 'power'], content: { topic: 'one' } });
       await r.add('T2', { type: 'm.room.topic', stateKey: '', prev: ['T1'], auth: ['create', 'alice', 'power'], content: { topic: 'two' } });
       const parent = r.make('parent', { prev: ['T2'], auth: ['create', 'alice', 'power'] });
       const child = r.make('child', { prev: ['parent'], auth: ['create', 'alice', 'power'] });
@@ -178,12 +180,38 @@ export function databaseGraphTests(fw: TestFramework, driver: DriverUnderTest): 
       await r.append(child, { stateBefore: ['create', 'alice', 'power', 'rules', 'T2'] });
       expect(await r.stateBefore('child')).to.deep.equal(['T2', 'alice', 'create', 'power', 'rules']);
       expect(await r.latest()).to.deep.equal(['T2', 'child']);
+      // The parent is what a homeserver backfills from.
+      expect(await storage.roomserver.backwardExtremities(r.roomID)).to.deep.equal([parent.eventID]);
       const p = await r.append(parent);
       expect(await r.stateBefore('parent')).to.deep.equal(['T2', 'alice', 'create', 'power', 'rules']);
       // The parent named T2, which goes; the child names the parent, which so never becomes an extremity.
       expect(await r.latest()).to.deep.equal(['child']);
       expect(p.applied).to.equal(true);
       expect(await r.current()).to.deep.equal(['T2', 'alice', 'create', 'power', 'rules']);
+      expect(await storage.roomserver.backwardExtremities(r.roomID)).to.deep.equal([]);
+      expect(await storage.roomserver.backwardExtremities('!unknown:example.org')).to.deep.equal([]);
+    });
+
+    test('output bookkeeping: each event input into the room is the last sent and marked sent; rejected and soft-failed ones are not', async ({ storage }) => {
+      const r = new Room(storage, 'output');
+      const db = storage.roomserver;
+      await r.base();
+      const roomNID = await r.roomNID();
+      const sent = async () => db.updateLatestEvents(roomNID, async (u) => r.short(u.lastEventIDSent));
+      expect(await sent()).to.equal('rules');
+      const m = await r.add('m', { prev: ['rules'] });
+      const rejected = await r.add('x', { prev: ['m'] }, { isRejected: true });
+      const soft = await r.add('s', { prev: ['m'] }, { isSoftFailed: true });
+      expect(await sent()).to.equal('m');
+      const flags = await db.updateLatestEvents(roomNID, (u) => Promise.all([m, rejected, soft].map((x) => u.hasEventBeenSent(x.stateAtEvent.eventNID))));
+      expect(flags).to.deep.equal([true, false, false]);
+      // An outlier is not sent when stored, but is once input into the room.
+      const o = r.make('o', { prev: ['m'] });
+      const stored = await db.storeEvent(o);
+      expect(await db.updateLatestEvents(roomNID, (u) => u.hasEventBeenSent(stored.stateAtEvent.eventNID))).to.equal(false);
+      await r.append(o);
+      expect(await db.updateLatestEvents(roomNID, (u) => u.hasEventBeenSent(stored.stateAtEvent.eventNID))).to.equal(true);
+      expect(await sent()).to.equal('o');
     });
 
     test('unknown or stateless prev events are a MissingPrevEventsError listing them, and nothing is written', async ({ storage }) => {

@@ -155,6 +155,7 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   eventNIDs: rs('eventNIDs', P.list(P.eventID())),
   isEventRejected: rs('isEventRejected', P.nid('room NID', 1), P.eventID()),
   redactionOf: rs('redactionOf', P.eventID()),
+  backwardExtremities: rs('backwardExtremities', P.roomID()),
   eventIDs: rs('eventIDs', P.list(P.nid('event NID', 1))),
   events: rs('events', P.list(P.nid('event NID', 1))),
   eventsFromIDs: rs('eventsFromIDs', P.list(P.eventID())),

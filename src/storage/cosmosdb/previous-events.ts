@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
-import type { EventNID } from '../../types/nids.js';
+import type { EventNID, RoomNID } from '../../types/nids.js';
+import { compareCodePoints } from '../../matrix/canonical-json.js';
 import { notFound, unique } from '../shared/contracts.js';
 import type { PreviousEventsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
@@ -40,6 +41,24 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
       if (nids && nids.length > 0) out.set(id, nids as EventNID[]);
     });
     return out;
+  }
+
+  /**
+   * Two cross-partition queries (the room's event rows, then the tenant's reference sets) and a bulk read of the
+   * named events' locators: events and references live in partitions of their own, keyed by NID and by ID. A rare
+   * path (backfill), listed in the README's access patterns.
+   */
+  async selectMissingPreviousEvents(_tx: Tx, roomNID: RoomNID): Promise<string[]> {
+    const r = this.conn.requests;
+    const tenant = this.conn.tenantPrefix;
+    const rows = await r.crossPartitionQuery<{ nid: number }>('previousEvents.roomEvents', tenant,
+      "SELECT c.nid FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'event' AND c.room = @room", [{ name: '@room', value: roomNID }]);
+    const inRoom = new Set(rows.map((x) => x.nid));
+    const sets = await r.crossPartitionQuery<{ key: string; values: number[] }>('previousEvents.missing', tenant,
+      "SELECT c.key, c['values'] FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'pe'");
+    const named = [...new Set(sets.filter((d) => d.values.some((n) => inRoom.has(n))).map((d) => d.key))];
+    const held = await r.readMany<{ eventID: string }>('previousEvents.missing', named.map((id) => ({ id: 'eid', pk: this.conn.pk('eid', id) })));
+    return named.filter((_, i) => held[i] === undefined).sort(compareCodePoints);
   }
 
   async selectPreviousEventExists(_tx: Tx, previousEventID: string): Promise<void> {

@@ -357,6 +357,11 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX syncapi_send_to_device_sent_at ON syncapi_send_to_device (sent_at);
     `,
   },
+  {
+    version: 6,
+    name: 'previous events by the event naming them: a room\'s backward extremities without a scan of every reference',
+    sql: 'CREATE INDEX roomserver_previous_events_event ON roomserver_previous_events (event_nid);',
+  },
 ];
 
 /** The newest schema version this build knows. */

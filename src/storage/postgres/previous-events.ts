@@ -1,9 +1,10 @@
 import { inject, injectable } from 'inversify';
-import type { EventNID } from '../../types/nids.js';
+import type { EventNID, RoomNID } from '../../types/nids.js';
 import { notFound, unique } from '../shared/contracts.js';
 import type { PreviousEventsTable, Tx } from '../tables/index.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 import { changed } from './values.js';
+import { compareCodePoints } from '../../matrix/canonical-json.js';
 
 /** One row per (previous event, referencing event), as on SQLite: set semantics come from the primary key. */
 @injectable()
@@ -26,6 +27,15 @@ export class PostgresPreviousEventsTable implements PreviousEventsTable {
     const r = await this.conn.query<{ id: string; nids: EventNID[] }>(tx, `SELECT previous_event_id AS id, array_agg(event_nid) AS nids
       FROM roomserver_previous_events WHERE previous_event_id = ANY($1::text[]) GROUP BY previous_event_id`, [unique(previousEventIDs)]);
     return new Map(r.rows.map((row) => [row.id, row.nids]));
+  }
+
+  async selectMissingPreviousEvents(tx: Tx, roomNID: RoomNID): Promise<string[]> {
+    const r = await this.conn.query<{ id: string }>(tx, `SELECT DISTINCT p.previous_event_id AS id FROM roomserver_events e
+      JOIN roomserver_previous_events p ON p.event_nid = e.event_nid
+      WHERE e.room_nid = $1 AND NOT EXISTS (SELECT 1 FROM roomserver_events x WHERE x.event_id = p.previous_event_id)
+      ORDER BY 1`, [roomNID]);
+    // Sorted by code point here (the database's collation may differ).
+    return r.rows.map((row) => row.id).sort(compareCodePoints);
   }
 
   async selectPreviousEventExists(tx: Tx, previousEventID: string): Promise<void> {

@@ -174,6 +174,16 @@ export abstract class RoomserverQueries {
     return info ? { redactionEventID: info.redactionEventID, applied: info.validated } : null;
   }
 
+  /**
+   * The room's backward extremities: events its stored events name in prev_events that the store does not hold,
+   * sorted; where a homeserver backfills from. Empty for an unknown room.
+   */
+  async backwardExtremities(roomID: string): Promise<string[]> {
+    checkRoomID('room ID', roomID);
+    const info = await this.tables.rooms.selectRoomInfo(this.auto, roomID);
+    return info ? this.tables.previousEvents.selectMissingPreviousEvents(this.auto, info.roomNID) : [];
+  }
+
   /** Missing IDs are omitted. */
   async eventNIDs(eventIDs: readonly string[]): Promise<Map<string, EventNID>> {
     checkEventIDs('event IDs', eventIDs);

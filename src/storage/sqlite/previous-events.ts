@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import type { EventNID } from '../../types/nids.js';
+import type { EventNID, RoomNID } from '../../types/nids.js';
 import { notFound, unique } from '../shared/contracts.js';
 import type { PreviousEventsTable, Tx } from '../tables/index.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
@@ -32,6 +32,13 @@ export class SqlitePreviousEventsTable implements PreviousEventsTable {
       for (const r of rows) out.set(r.id, [...(out.get(r.id) ?? []), r.nid]);
       return out;
     });
+  }
+
+  selectMissingPreviousEvents(tx: Tx, roomNID: RoomNID): Promise<string[]> {
+    return this.conn.run(tx, (c) => (c.stmt(`SELECT DISTINCT p.previous_event_id AS id FROM roomserver_events e
+      JOIN roomserver_previous_events p ON p.event_nid = e.event_nid
+      WHERE e.room_nid = ? AND NOT EXISTS (SELECT 1 FROM roomserver_events x WHERE x.event_id = p.previous_event_id)
+      ORDER BY id`).all(roomNID) as { id: string }[]).map((r) => r.id));
   }
 
   selectPreviousEventExists(tx: Tx, previousEventID: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { EventNID } from '../../types/nids.js';
+import type { EventNID, RoomNID } from '../../types/nids.js';
 import type { Tx } from './unit-of-work.js';
 
 /** previous_events: for each event ID named in some prev_events, the NIDs of the events naming it. */
@@ -11,4 +11,9 @@ export interface PreviousEventsTable {
   bulkInsertPreviousEvents(tx: Tx, pairs: readonly { previousEventID: string; eventNID: EventNID }[]): Promise<void>;
   /** For each ID that some stored event names in its prev_events: the NIDs of the events naming it. Others omitted. */
   bulkSelectPreviousEventReferences(tx: Tx, previousEventIDs: readonly string[]): Promise<Map<string, EventNID[]>>;
+  /**
+   * The room's backward extremities: the event IDs that the room's stored events name in their prev_events and that
+   * no stored event has, sorted (what a homeserver backfills from).
+   */
+  selectMissingPreviousEvents(tx: Tx, roomNID: RoomNID): Promise<string[]>;
 }
