@@ -275,6 +275,34 @@ export function databaseGraphTests(fw: TestFramework, driver: DriverUnderTest): 
       expect(await r.current()).to.deep.equal(['N', 'alice', 'create', 'power', 'rules']);
     });
 
+    test('checkAuth: the auth rules of the room version on the state before the event, the answer the homeserver acts on', async ({ storage }) => {
+      const r = new Room(storage, 'auth');
+      await r.base();
+      const db = storage.roomserver;
+      const asked = async (short: string, f: Fields) => {
+        const event = r.make(short, f);
+        // Stored soft-failed (its state kept, nothing current moved) so that only the answer matters here.
+        const answer = (await db.appendEvents([{ event, options: { checkAuth: true, isSoftFailed: true } }]))[0]!.auth!;
+        return answer;
+      };
+      // The homeserver's own flow: input with checkAuth, and reject or soft-fail what fails.
+      expect(await asked('topic', { type: 'm.room.topic', stateKey: '', prev: ['rules'], content: { topic: 'ok' } })).to.deep.equal({ allowed: true });
+      const bob = await r.add('bob', { ...member('@bob:remote.net', 'join', 'rules', ['create', 'power', 'rules']) }, { checkAuth: true });
+      expect(bob.auth).to.deep.equal({ allowed: true });
+      // Bob has level 0; a topic needs the state default, 50.
+      const low = await asked('bob-topic', { type: 'm.room.topic', stateKey: '', sender: '@bob:remote.net', prev: ['bob'], content: { topic: 'no' } });
+      expect(low.allowed).to.equal(false);
+      // Someone who never joined cannot send.
+      const stranger = await asked('eve-says', { sender: '@eve:evil.org', prev: ['bob'] });
+      expect(stranger.allowed).to.equal(false);
+      if (!stranger.allowed) expect(stranger.reason).to.match(/eve|join|member/i);
+      // The answer is given for a rejected event too; the store keeps it as the caller said.
+      const rejected = await r.append(r.make('eve-again', { sender: '@eve:evil.org', prev: ['bob'] }), { checkAuth: true, isRejected: true });
+      expect(rejected.auth?.allowed).to.equal(false);
+      expect(rejected.stateAtEvent.isRejected).to.equal(true);
+      expect(await r.latest()).to.deep.equal(['bob']);
+    });
+
     test('a soft-failed event keeps its state before, but is no extremity and changes nothing current', async ({ storage }) => {
       const r = new Room(storage, 'soft');
       await r.base();

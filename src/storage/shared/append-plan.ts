@@ -1,3 +1,4 @@
+import type { AuthResult } from '../../matrix/auth/views.js';
 import type { RoomEvent } from '../../types/event.js';
 import type { EventNID, EventStateKeyNID, RoomNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
@@ -106,6 +107,7 @@ export interface PlannedResult {
   readonly applied: boolean;
   readonly delta: StateDelta;
   readonly redaction?: StoreEventResult['redaction'];
+  readonly auth?: AuthResult;
 }
 
 /** The event a member event is about, its sender and its membership; and the stored row it is. */

@@ -4,6 +4,7 @@ import { preview } from '../../types/input.js';
 import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
 import type { LatestEvents, MembershipRow, RoomserverTables, TransactionKey, Tx, UnitOfWork } from '../tables/index.js';
+import { checkAgainstState } from './append-auth.js';
 import { applyMembership, membershipOf } from './append-memberships.js';
 import { NO_CHANGE, Writes, type EventRowRef, type PlannedResult, type Reads, type RoomPlan, type StateDelta } from './append-plan.js';
 import { RedactionPlanner, redactedBy } from './append-redactions.js';
@@ -334,12 +335,14 @@ export class EventAppender {
           row.stateBefore = before;
           if (!newRows.has(row)) writes.stateUpdates.push(row);
         }
+        const auth = options.checkAuth ? await checkAgainstState(tx, this.nids, graph, room.state, room.roomVersion || '1', event, before) : undefined;
+        const checked = auth ? { auth } : {};
         const own: StateEntry = { eventTypeNID, eventStateKeyNID, eventNID: row.eventNID };
         const stateAtEvent = { ...own, isRejected };
         const after = before === 0 ? before : (await graph.after(room.state, event.eventID))!;
         if (isRejected || softFailed) {
           // Rejected: in no state, never an extremity. Soft-failed: its state is kept, but it moves nothing.
-          results.push({ room, stateAtEvent, before, after, duplicate, applied: false, delta: NO_CHANGE });
+          results.push({ room, stateAtEvent, before, after, duplicate, applied: false, delta: NO_CHANGE, ...checked });
           continue;
         }
         for (const prev of event.prevEventIDs) {
@@ -367,7 +370,7 @@ export class EventAppender {
         const newRow = writes.rows.find((r) => r.ref === row);
         if (newRow) newRow.row = { ...newRow.row, sentToOutput: true };
         else writes.sent.push(row.eventNID);
-        results.push({ room, stateAtEvent, before, after, duplicate, applied: true, delta, ...(redaction ? { redaction } : {}) });
+        results.push({ room, stateAtEvent, before, after, duplicate, applied: true, delta, ...checked, ...(redaction ? { redaction } : {}) });
       } catch (e) {
         // A refusal while planning (no state for the event, a conflict no resolver settles) names the event's index.
         if (e instanceof StorageError && e.eventIndex === undefined) e.eventIndex = i;
@@ -385,6 +388,7 @@ export class EventAppender {
       applied: r.applied,
       retiredInviteIDs: writes.retiredBy.get(i) ?? [],
       stateDelta: r.delta,
+      ...(r.auth ? { auth: r.auth } : {}),
       ...(r.redaction ? { redaction: r.redaction } : {}),
     }));
   }

@@ -4,6 +4,7 @@ import { checkBoolean, checkCount, checkEventID, checkIdentifier, checkList, che
 import type { EventNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import type { StateAtEvent, StateEntry, StateKeyTuple } from '../../types/state.js';
 import type { TransactionKey } from '../tables/index.js';
+import type { AuthResult } from '../../matrix/auth/views.js';
 import type { StateDelta } from './append-plan.js';
 import type { AppendInput } from './event-appender.js';
 
@@ -40,6 +41,12 @@ export interface StoreEventOptions {
    * rejoin with state from send_join), as Dendrite's rewritesState.
    */
   readonly rewritesState?: boolean;
+  /**
+   * appendEvent: check the event against the auth rules of its room version, on the state before it, and say the
+   * answer in the result (`auth`). The event is stored as the other options say whatever the answer: what to do
+   * with a failing event (reject it, soft-fail it) is the homeserver's decision.
+   */
+  readonly checkAuth?: boolean;
 }
 
 export interface StoreEventResult {
@@ -62,6 +69,8 @@ export interface AppendEventResult extends StoreEventResult {
   readonly retiredInviteIDs: readonly string[];
   /** How the room's current state changed: what a sync or federation-sender consumer needs. */
   readonly stateDelta: StateDelta;
+  /** With `checkAuth`: whether the event passes the auth rules against the state before it (see StoreEventOptions). */
+  readonly auth?: AuthResult;
 }
 
 export interface StateContent {
@@ -121,6 +130,7 @@ export function checkStoreEventOptions(options: unknown): StoreEventOptions {
   if (o.authEventNIDs !== undefined) checkNIDList('options.authEventNIDs', o.authEventNIDs);
   if (o.isRejected !== undefined) checkBoolean('options.isRejected', o.isRejected);
   if (o.isSoftFailed !== undefined) checkBoolean('options.isSoftFailed', o.isSoftFailed);
+  if (o.checkAuth !== undefined) checkBoolean('options.checkAuth', o.checkAuth);
   if (o.stateBefore !== undefined) checkEventIDs('options.stateBefore', o.stateBefore);
   if (o.rewritesState !== undefined) {
     checkBoolean('options.rewritesState', o.rewritesState);
