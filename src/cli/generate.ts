@@ -1,8 +1,9 @@
 /**
  * A synthetic room generator for the `matrix-storage generate` command and the benchmarks.
  *
- * It writes a plausible Matrix room as one linear chain of events (each event's prev_events names the one
- * before), one JSON text per event, in room order:
+ * It writes a plausible Matrix room as a chain of events (each event's prev_events names the one before), one JSON
+ * text per event, in room order; with `forkShare`, some messages are sent on concurrent branches that the next event
+ * merges (see GenerateOptions.forkShare):
  *
  *   m.room.create, the creator's join, m.room.power_levels, m.room.join_rules, m.room.history_visibility,
  *   m.room.name, m.room.topic,
@@ -44,6 +45,11 @@ export interface GenerateOptions {
   stateFraction?: number;
   /** Default "10". */
   roomVersion?: string;
+  /**
+   * Share of messages sent on a concurrent branch, default 0 (a line): such a message names the event before the
+   * latest as its prev event and arrives after the latest (late, on a fork), and the next event merges the two.
+   */
+  forkShare?: number;
 }
 
 export const DEFAULT_SERVER_NAMES: readonly string[] = Object.freeze(['example.org', 'matrix.org', 'remote.net']);
@@ -54,6 +60,7 @@ export const GENERATE_DEFAULTS = Object.freeze({
   seed: 1,
   stateFraction: 0.2,
   roomVersion: '10',
+  forkShare: 0,
 });
 
 /** create, the creator's join, power_levels, join_rules, history_visibility, name, topic. */
@@ -110,6 +117,11 @@ export function validateGenerateOptions(o: Partial<GenerateOptions>): Required<G
     throw new InvalidInputError(`generate option stateFraction must be a number between 0 and 1, got ${preview(stateFraction)}`);
   }
 
+  const forkShare = o.forkShare ?? GENERATE_DEFAULTS.forkShare;
+  if (typeof forkShare !== 'number' || !Number.isFinite(forkShare) || forkShare < 0 || forkShare > 1) {
+    throw new InvalidInputError(`generate option forkShare must be a number between 0 and 1, got ${preview(forkShare)}`);
+  }
+
   const roomVersion = o.roomVersion ?? GENERATE_DEFAULTS.roomVersion;
   const rules = typeof roomVersion === 'string' ? ROOM_VERSIONS.get(roomVersion) : undefined;
   if (!rules) {
@@ -149,7 +161,7 @@ export function validateGenerateOptions(o: Partial<GenerateOptions>): Required<G
   // A v12 room's ID is only known once its create event is made: "" until then (see RoomGenerator).
   const roomID = rules.roomIDFromCreateEvent ? '' : o.roomID ?? `!synthetic-${seed}:${serverNames[0]}`;
   if (!rules.roomIDFromCreateEvent) checkRoomIDOption(roomID);
-  return { members, events, seed, roomID, serverNames, stateFraction, roomVersion };
+  return { members, events, seed, roomID, serverNames, stateFraction, roomVersion, forkShare };
 }
 
 function checkRoomIDOption(roomID: unknown): void {
@@ -310,6 +322,8 @@ export interface GenerateStats {
   powerLevels: number;
   message: number;
   redaction: number;
+  /** Messages sent on a concurrent branch (each merged by the next event). */
+  fork: number;
   /** All state events, the initial ones included. */
   state: number;
 }
@@ -323,6 +337,8 @@ interface Draft {
   joinRules?: boolean;
   target?: number;
   redacts?: string;
+  /** A message on a concurrent branch (see GenerateOptions.forkShare). */
+  branch?: boolean;
 }
 
 /** An event ID's length after "$": 43 characters of unpadded base64 (a SHA-256). */
@@ -331,7 +347,7 @@ const ID_LENGTH = 43;
 class RoomGenerator {
   readonly stats: GenerateStats = {
     create: 0, initialState: 0, join: 0, inviteeJoin: 0, rejoin: 0, profileChange: 0, leave: 0, invite: 0,
-    kick: 0, ban: 0, topic: 0, name: 0, powerLevels: 0, message: 0, redaction: 0, state: 0,
+    kick: 0, ban: 0, topic: 0, name: 0, powerLevels: 0, message: 0, redaction: 0, fork: 0, state: 0,
   };
 
   private readonly random: Random;
@@ -358,6 +374,12 @@ class RoomGenerator {
   private index = 0;
   private ts: number;
   private previousID = '';
+  /** The room's forward extremities: the latest event, and a concurrent branch's message until the next event merges it. */
+  private extremities: string[] = [];
+  /** The event before the latest on the main line, and the depths of the two (a branch starts after the former). */
+  private beforeLatestID = '';
+  private beforeLatestDepth = 0;
+  private latestDepth = 0;
   /** The ID of the event emit() made last. */
   private lastID = '';
   private createID = '';
@@ -481,9 +503,9 @@ class RoomGenerator {
     const pdu: Record<string, unknown> = {
       auth_events: auth,
       content: d.content,
-      depth: index + 1,
+      depth: (d.branch ? this.beforeLatestDepth : this.latestDepth) + 1,
       origin_server_ts: this.ts,
-      prev_events: index > 0 ? [this.previousID] : [],
+      prev_events: d.branch ? [this.beforeLatestID] : [...this.extremities],
       sender,
       type: d.type,
     };
@@ -497,9 +519,17 @@ class RoomGenerator {
     const id = computeEventID(pdu, this.o.roomVersion);
     if (isCreate && this.rules.roomIDFromCreateEvent) this.roomID = computeRoomID(pdu, this.o.roomVersion);
 
-    this.previousID = id;
     this.lastID = id;
     this.index++;
+    if (d.branch) {
+      this.extremities = [this.previousID, id];
+    } else {
+      this.beforeLatestID = this.previousID;
+      this.beforeLatestDepth = this.latestDepth;
+      this.latestDepth = pdu.depth as number;
+      this.previousID = id;
+      this.extremities = [id];
+    }
     if (d.stateKey !== undefined) {
       this.stateDone++;
       this.stats.state++;
@@ -656,7 +686,10 @@ class RoomGenerator {
   private message(): string {
     const sender = this.activeSender();
     this.stats.message++;
-    const line = this.emit({ type: 'm.room.message', sender, content: { msgtype: 'm.text', body: this.text(1, 24) } });
+    // On a concurrent branch: after the event before the latest, while no other branch waits to be merged.
+    const branch = this.o.forkShare > 0 && this.extremities.length === 1 && this.beforeLatestID !== '' && this.chance(this.o.forkShare);
+    if (branch) this.stats.fork++;
+    const line = this.emit({ type: 'm.room.message', sender, content: { msgtype: 'm.text', body: this.text(1, 24) }, ...(branch ? { branch } : {}) });
     const slot = this.recentCount++ % RECENT_MESSAGES;
     this.recentMessages[slot] = this.lastID;
     this.recentSenders[slot] = sender;
