@@ -10,7 +10,11 @@ import { ConfigError, StoreUnavailableError } from '../src/types/errors.js';
 import { conformanceSuite } from './conformance/index.js';
 import { SUITE_SETTINGS } from './conformance/harness.js';
 import { makeEvent, seedRoom } from './conformance/fixtures.js';
-import { emulatorConfig, isDocumentWrite } from './support/cosmos-emulator.js';
+import { emulatorConfig, faultMix, inContainer, isBulkRequest, isDocumentWrite } from './support/cosmos-emulator.js';
+import { importPDUFile } from '../src/io/import.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { cosmosEmulatorDriver, sharedEmulator } from './support/drivers-cosmos.js';
 
 const mocha = { describe, it, beforeEach, afterEach };
@@ -248,16 +252,15 @@ describe('cosmosdb: faults', function () {
   it('an outage longer than the retries: retryable StoreUnavailableErrors, then the same calls finish the import exactly', async () => {
     const lines = [...generateRoom(validateGenerateOptions({ members: 10, events: 80, seed: 11 }))];
     const clean = await openTenant('clean-outage');
-    const cut = await openTenant('outage', { request_timeout_ms: 400, transient_retries: 2 });
+    const cut = await openTenant('outage', { request_timeout_ms: 400, transient_retries: 2 }, 'outage');
     const emulator = await sharedEmulator();
     try {
       for (const l of lines) await clean.roomserver.appendEvent(parseEvent(l));
       for (const l of lines.slice(0, 40)) await cut.roomserver.appendEvent(parseEvent(l));
-      // Every write of this tenant's has its connection cut, for longer than the driver retries them. (Reads are
-      // retried by the SDK itself, ten times a second apart: an outage of reads surfaces the same way, ten seconds on.)
-      const outage = emulator.inject({
-        match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('outage'), times: 1_000_000, fault: { kind: 'reset' },
-      });
+      // Every write of this tenant's (bulk requests too) has its connection cut, for longer than the driver retries
+      // them. (Reads are retried by the SDK itself, ten times a second apart: an outage of reads surfaces the same
+      // way, ten seconds on.)
+      const outage = emulator.inject({ match: (req) => isDocumentWrite(req) && inContainer('outage')(req), times: 1_000_000, fault: { kind: 'reset' } });
       for (const event of [lines[40]!, lines[41]!]) {
         let error: unknown;
         try { await cut.roomserver.appendEvent(parseEvent(event)); } catch (e) { error = e; }
@@ -277,17 +280,78 @@ describe('cosmosdb: faults', function () {
     }
   });
 
+  // The single-event path makes about fifteen requests an event, the batch path about one: rooms of a size each
+  // meets some hundred faults in.
+  for (const [route, batchSize, events] of [['single-event', 1, 50], ['batch', 100, 500]] as const) {
+    it(`matrix-storage import on the ${route} path under a 20% mix of every fault kind, bulk requests included, ends equal to a clean import`, async () => {
+      const lines = [...generateRoom(validateGenerateOptions({ members: 12, events, seed: 5 }))];
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cosmos-faults-'));
+      const file = path.join(dir, 'room.jsonl');
+      fs.writeFileSync(file, `${lines.join('\n')}\n`);
+      const container = `mix-${route}`;
+      const clean = await openTenant('clean-mix');
+      // A client timeout shorter than the injected delays: delayed requests are given up on, delayed answers cut.
+      const faulty = await openTenant('mix', { request_timeout_ms: 300, transient_retries: 8 }, container);
+      const emulator = await sharedEmulator();
+      try {
+        await importPDUFile(clean, file, { batchSize });
+        // One request in five of the faulty container's, whatever it is (point read, query, write, bulk request),
+        // gets a fault, the five kinds in turn.
+        const mix = faultMix(5, [
+          { kind: '429', retryAfterMs: 5 }, { kind: '503' }, { kind: 'delayRequest', ms: 450 }, { kind: 'delayResponse', ms: 450 }, { kind: 'reset' },
+        ]);
+        let bulkFaults = 0;
+        const rule = emulator.inject({
+          match: inContainer(container), times: 1_000_000,
+          fault: (req) => {
+            const f = mix(req);
+            if (f && isBulkRequest(req)) bulkFaults++;
+            return f;
+          },
+        });
+        // What an operator does when the import exits 3 (the store could not be used, retryable): run it again.
+        let runs = 0;
+        for (;;) {
+          runs++;
+          try {
+            await importPDUFile(faulty, file, { batchSize });
+            break;
+          } catch (e) {
+            expect(e, String(e)).to.be.instanceOf(StoreUnavailableError);
+            expect((e as StoreUnavailableError).retryable, String(e)).to.equal(true);
+            if (runs >= 5) throw e;
+          }
+        }
+        emulator.clearFaults();
+        const kinds = Object.entries(rule.injected);
+        expect(kinds.every(([, n]) => n > 0), `every kind of fault was injected: ${JSON.stringify(rule.injected)}`).to.equal(true);
+        expect(bulkFaults, 'faults on bulk requests').to.be.greaterThan(0);
+        // Writes whose answers were delayed past the timeout land before the stores are compared.
+        await new Promise((r) => setTimeout(r, 600));
+        const [a, b] = [await observe(clean, lines), await observe(faulty, lines)];
+        expect(b).to.deep.equal(a);
+        expect(b.count).to.equal(lines.length);
+        console.log(`      ${route} path: ${kinds.map(([k, n]) => `${n} ${k}`).join(', ')} (${bulkFaults} on bulk requests); import runs: ${runs}`);
+      } finally {
+        emulator.clearFaults();
+        fs.rmSync(dir, { recursive: true, force: true });
+        await clean.close();
+        await faulty.close();
+      }
+    });
+  }
+
   it('an import under 429s, 503s, timeouts before and after writes, and resets stores exactly what a clean import stores', async () => {
     const lines = [...generateRoom(validateGenerateOptions({ members: 12, events: 120, seed: 7 }))];
     const clean = await openTenant('clean');
-    const faulty = await openTenant('faulty', { request_timeout_ms: 400, transient_retries: 8 });
+    const faulty = await openTenant('faulty', { request_timeout_ms: 400, transient_retries: 8 }, 'faulty');
     const emulator = await sharedEmulator();
     try {
       for (const l of lines) await clean.roomserver.appendEvent(parseEvent(l));
       // A fault every few requests, of each kind, for the whole faulty import.
       let n = 0;
       const every = (k: number, writesOnly: boolean) => (req: import('node:http').IncomingMessage) =>
-        (!writesOnly || isDocumentWrite(req)) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('faulty') && ++n % k === 0;
+        (!writesOnly || isDocumentWrite(req)) && inContainer('faulty')(req) && ++n % k === 0;
       const rules = [
         emulator.inject({ match: every(7, false), times: 60, fault: { kind: '429', retryAfterMs: 5 } }),
         emulator.inject({ match: every(11, true), times: 30, fault: { kind: '503' } }),
