@@ -249,6 +249,55 @@ describe('cosmosdb: faults', function () {
     }
   });
 
+  it('one-time-key claims whose writes go unanswered hand each key out once or leave it claimable: none lost', async () => {
+    // One retry and a timeout shorter than the answers' delay: a claim's writes (the claim patch, the cleanup delete)
+    // are applied but no try of theirs hears back, so the driver gives up on them with StoreUnavailableErrors.
+    const claimer = await openTenant('otklost', { request_timeout_ms: 300, transient_retries: 1 });
+    const emulator = await sharedEmulator();
+    const user = '@bob:example.org';
+    const stored = 24;
+    try {
+      await claimer.keys.storeOneTimeKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map(Array.from({ length: stored }, (_, i) => [`signed_curve25519:K${i}`, `{"key":${i}}`])) });
+      // Two writes in three go unanswered: applied with the answer lost, or lost on the way (never applied).
+      let n = 0;
+      const lost = emulator.inject({
+        match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otklost'),
+        times: 1_000_000, fault: () => [undefined, { kind: 'delayResponse', ms: 450 } as const, { kind: 'delayRequest', ms: 450 } as const][++n % 3],
+      });
+      const handedOut: string[] = [];
+      let failedClaims = 0;
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        for (let tries = 0; tries < 200; tries++) {
+          let got;
+          try {
+            got = await claimer.keys.claimKeys(new Map([[user, new Map([['DEV', 'signed_curve25519']])]]));
+          } catch (e) {
+            expect(e, String(e)).to.be.instanceOf(StoreUnavailableError);
+            failedClaims++;
+            continue;
+          }
+          const key = got[0]?.keyJSON;
+          if (!key || key.size === 0) return;
+          handedOut.push(...key.keys());
+        }
+      }));
+      emulator.clearFaults();
+      await new Promise((r) => setTimeout(r, 600));
+      const left = (await claimer.keys.oneTimeKeysCount(user, 'DEV')).keyCount.get('signed_curve25519') ?? 0;
+      const once = new Set(handedOut).size;
+      const lostKeys = stored - once - left;
+      console.log(`      ${stored} keys stored, ${handedOut.length} handed out (${once} distinct), ${left} left, ${lostKeys} lost; ` +
+        `${lost.injected.delayResponse} write answers and ${lost.injected.delayRequest} writes lost, ${failedClaims} claims failed (StoreUnavailableError)`);
+      expect(lost.injected.delayResponse, 'answers lost').to.be.greaterThan(stored / 2);
+      expect(failedClaims, 'claims that failed').to.be.greaterThan(0);
+      expect(handedOut.length, 'each key handed out once').to.equal(once);
+      expect(lostKeys, 'keys lost').to.equal(0);
+    } finally {
+      emulator.clearFaults();
+      await claimer.close();
+    }
+  });
+
   it('an outage longer than the retries: retryable StoreUnavailableErrors, then the same calls finish the import exactly', async () => {
     const lines = [...generateRoom(validateGenerateOptions({ members: 10, events: 80, seed: 11 }))];
     const clean = await openTenant('clean-outage');

@@ -86,8 +86,13 @@ export class KeyDatabase implements PartitionStorer {
   /**
    * Claims one key per (user, device, algorithm) asked for, deleting it: each key is handed out once, however many
    * claims run at the same time. Devices with no key of that algorithm are skipped. The result lists one
-   * OneTimeKeys (with one key) per successful claim, in request order. Each claim is one atomic
-   * select-and-delete, so without a transaction a crash can only lose keys already claimed, never repeat one.
+   * OneTimeKeys (with one key) per successful claim, in request order.
+   *
+   * A key a claim has taken (its commit point) is handed out, and a claim that fails before that leaves its key
+   * claimable: no key is ever lost between the two. With transactions, a failing claim rolls the call back and it
+   * throws, every key left. Without (Cosmos DB), each claim commits on its own, so a claim that fails after others
+   * took theirs cannot undo them: the call hands out the keys taken and leaves the failed device out, as one with
+   * no key (its key stays claimable); it throws only if no claim took a key.
    */
   async claimKeys(request: ClaimRequest): Promise<OneTimeKeys[]> {
     const claims: [string, string, string][] = [];
@@ -102,10 +107,19 @@ export class KeyDatabase implements PartitionStorer {
     if (claims.length === 0) return [];
     return this.uow.transaction(async (tx) => {
       const out: OneTimeKeys[] = [];
+      let failure: unknown;
       for (const [userID, deviceID, algorithm] of claims) {
-        const key = await this.tables.oneTimeKeys.selectAndDeleteOneTimeKey(tx, userID, deviceID, algorithm);
+        let key: readonly [string, string] | null;
+        try {
+          key = await this.tables.oneTimeKeys.selectAndDeleteOneTimeKey(tx, userID, deviceID, algorithm);
+        } catch (e) {
+          if (this.uow.atomicTransactions) throw e;
+          failure ??= e;
+          continue;
+        }
         if (key) out.push({ userID, deviceID, keyJSON: new Map([key]) });
       }
+      if (failure !== undefined && out.length === 0) throw failure;
       return out;
     });
   }
