@@ -210,6 +210,31 @@ async function observe(storage: Storage, lines: string[]) {
   };
 }
 
+/**
+ * Four claimers at once claim the device DEV's signed_curve25519 keys until a claim finds none: the keys handed out,
+ * and how many claims failed (each must be a StoreUnavailableError; the claimer then tries again).
+ */
+async function claimUntilNoneLeft(storage: Storage, user: string): Promise<{ handedOut: string[]; failedClaims: number }> {
+  const handedOut: string[] = [];
+  let failedClaims = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    for (let tries = 0; tries < 200; tries++) {
+      let got;
+      try {
+        got = await storage.keys.claimKeys(new Map([[user, new Map([['DEV', 'signed_curve25519']])]]));
+      } catch (e) {
+        expect(e, String(e)).to.be.instanceOf(StoreUnavailableError);
+        failedClaims++;
+        continue;
+      }
+      const key = got[0]?.keyJSON;
+      if (!key || key.size === 0) return;
+      handedOut.push(...key.keys());
+    }
+  }));
+  return { handedOut, failedClaims };
+}
+
 describe('cosmosdb: faults', function () {
   this.timeout(180_000);
 
@@ -227,17 +252,9 @@ describe('cosmosdb: faults', function () {
         match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otk') && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otkfaults') && ++n % 2 === 0,
         times: 1_000_000, fault: { kind: 'delayResponse', ms: 450 },
       });
-      const claimed: string[] = [];
-      // Four claimers at once, until nobody gets a key.
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        for (;;) {
-          const got = await claimer.keys.claimKeys(new Map([[user, new Map([['DEV', 'signed_curve25519']])]]));
-          const key = got[0]?.keyJSON;
-          if (!key || key.size === 0) return;
-          claimed.push(...key.keys());
-        }
-      }));
+      const { handedOut: claimed, failedClaims } = await claimUntilNoneLeft(claimer, user);
       emulator.clearFaults();
+      expect(failedClaims, 'claims that failed').to.equal(0);
       expect(1_000_000 - lost.remaining, 'responses lost').to.be.greaterThan(keys / 2);
       expect(claimed.length, 'keys handed out').to.equal(keys);
       expect(new Set(claimed).size, 'each key once').to.equal(keys);
@@ -264,23 +281,7 @@ describe('cosmosdb: faults', function () {
         match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otklost'),
         times: 1_000_000, fault: () => [undefined, { kind: 'delayResponse', ms: 450 } as const, { kind: 'delayRequest', ms: 450 } as const][++n % 3],
       });
-      const handedOut: string[] = [];
-      let failedClaims = 0;
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        for (let tries = 0; tries < 200; tries++) {
-          let got;
-          try {
-            got = await claimer.keys.claimKeys(new Map([[user, new Map([['DEV', 'signed_curve25519']])]]));
-          } catch (e) {
-            expect(e, String(e)).to.be.instanceOf(StoreUnavailableError);
-            failedClaims++;
-            continue;
-          }
-          const key = got[0]?.keyJSON;
-          if (!key || key.size === 0) return;
-          handedOut.push(...key.keys());
-        }
-      }));
+      const { handedOut, failedClaims } = await claimUntilNoneLeft(claimer, user);
       emulator.clearFaults();
       await new Promise((r) => setTimeout(r, 600));
       const left = (await claimer.keys.oneTimeKeysCount(user, 'DEV')).keyCount.get('signed_curve25519') ?? 0;
