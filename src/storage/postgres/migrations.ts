@@ -346,6 +346,23 @@ export const MIGRATIONS: readonly Migration[] = [
         ALTER COLUMN content_key SET NOT NULL, ALTER COLUMN block_list SET NOT NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'fallback keys',
+    sql: `
+      -- A device's fallback key per algorithm (MSC2732): replaced by each new upload, marked used when a claim gets it.
+      CREATE TABLE keyserver_fallback_keys (
+        user_id text COLLATE "C" NOT NULL,
+        device_id text COLLATE "C" NOT NULL,
+        algorithm text COLLATE "C" NOT NULL,
+        key_id text COLLATE "C" NOT NULL,
+        ts_added_secs bigint NOT NULL,
+        key_json text NOT NULL,
+        used boolean NOT NULL DEFAULT false,
+        PRIMARY KEY (user_id, device_id, algorithm)
+      );
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -325,6 +325,23 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
     run: compactStateLayout,
   },
+  {
+    version: 5,
+    name: 'fallback keys',
+    sql: `
+      -- A device's fallback key per algorithm (MSC2732): replaced by each new upload, marked used when a claim gets it.
+      CREATE TABLE keyserver_fallback_keys (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        ts_added_secs INTEGER NOT NULL,
+        key_json TEXT NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (user_id, device_id, algorithm)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Applies the migrations this file has and the database lacks. Returns the versions applied. */
