@@ -211,10 +211,11 @@ async function observe(storage: Storage, lines: string[]) {
 }
 
 /**
- * Four claimers at once claim the device DEV's signed_curve25519 keys until a claim finds none: the keys handed out,
- * and how many claims failed (each must be a StoreUnavailableError; the claimer then tries again).
+ * Four claimers at once claim the device DEV's signed_curve25519 keys until a claim finds none (or hands a claimer
+ * the key `stopAt`): the keys handed out, and how many claims failed (each must be a StoreUnavailableError; the
+ * claimer then tries again).
  */
-async function claimUntilNoneLeft(storage: Storage, user: string): Promise<{ handedOut: string[]; failedClaims: number }> {
+async function claimUntilNoneLeft(storage: Storage, user: string, stopAt?: string): Promise<{ handedOut: string[]; failedClaims: number }> {
   const handedOut: string[] = [];
   let failedClaims = 0;
   await Promise.all(Array.from({ length: 4 }, async () => {
@@ -230,6 +231,7 @@ async function claimUntilNoneLeft(storage: Storage, user: string): Promise<{ han
       const key = got[0]?.keyJSON;
       if (!key || key.size === 0) return;
       handedOut.push(...key.keys());
+      if (stopAt !== undefined && key.has(stopAt)) return;
     }
   }));
   return { handedOut, failedClaims };
@@ -293,6 +295,58 @@ describe('cosmosdb: faults', function () {
       expect(failedClaims, 'claims that failed').to.be.greaterThan(0);
       expect(handedOut.length, 'each key handed out once').to.equal(once);
       expect(lostKeys, 'keys lost').to.equal(0);
+    } finally {
+      emulator.clearFaults();
+      await claimer.close();
+    }
+  });
+
+  it('fallback-key claims whose writes go unanswered: one-time keys once each, none lost, the fallback key handed out only once marked used', async () => {
+    const claimer = await openTenant('fbklost', { request_timeout_ms: 300, transient_retries: 1 }, 'fbklost');
+    const emulator = await sharedEmulator();
+    const user = '@carol:example.org';
+    const stored = 12;
+    const fallback = 'signed_curve25519:FALLBACK';
+    try {
+      await claimer.keys.storeOneTimeKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map(Array.from({ length: stored }, (_, i) => [`signed_curve25519:K${i}`, `{"key":${i}}`])) });
+      await claimer.keys.storeFallbackKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map([[fallback, '{"fallback":true}']]) });
+      // Two writes in three go unanswered (the claim patches, the cleanup deletes, the fallback key's used mark):
+      // applied with the answer lost, or lost on the way.
+      let n = 0;
+      const lost = emulator.inject({
+        match: (req) => isDocumentWrite(req) && inContainer('fbklost')(req), times: 1_000_000,
+        fault: () => [undefined, { kind: 'delayResponse', ms: 450 } as const, { kind: 'delayRequest', ms: 450 } as const][++n % 3],
+      });
+      // Each claimer claims until it is handed the fallback key.
+      const { handedOut, failedClaims } = await claimUntilNoneLeft(claimer, user, fallback);
+      const fallbacks = handedOut.filter((k) => k === fallback).length;
+      // A new fallback key, uploaded under the same faults, is unused until a claim takes it.
+      let uploads = 1;
+      for (; ; uploads++) {
+        try {
+          await claimer.keys.storeFallbackKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map([['signed_curve25519:NEXT', '{"fallback":true,"n":2}']]) });
+          break;
+        } catch (e) {
+          expect(e, String(e)).to.be.instanceOf(StoreUnavailableError);
+        }
+      }
+      expect(await claimer.keys.unusedFallbackKeyAlgorithms(user, 'DEV')).to.deep.equal(['signed_curve25519']);
+      const next = await claimUntilNoneLeft(claimer, user, 'signed_curve25519:NEXT');
+      emulator.clearFaults();
+      await new Promise((r) => setTimeout(r, 600));
+      const oneTime = handedOut.filter((k) => k !== fallback);
+      const left = (await claimer.keys.oneTimeKeysCount(user, 'DEV')).keyCount.get('signed_curve25519') ?? 0;
+      const lostKeys = stored - new Set(oneTime).size - left;
+      console.log(`      ${stored} one-time keys stored, ${oneTime.length} handed out (${new Set(oneTime).size} distinct), ${left} left, ${lostKeys} lost; ` +
+        `fallback key handed out ${fallbacks} times, the next one after ${uploads} upload tries; ` +
+        `${lost.injected.delayResponse} write answers and ${lost.injected.delayRequest} writes lost, ${failedClaims + next.failedClaims} claims failed`);
+      expect(lost.injected.delayResponse, 'answers lost').to.be.greaterThan(stored / 2);
+      expect(oneTime.length, 'each one-time key handed out once').to.equal(new Set(oneTime).size);
+      expect(lostKeys, 'one-time keys lost').to.equal(0);
+      expect(fallbacks, 'every claimer ended on the fallback key').to.equal(4);
+      expect(next.handedOut.filter((k) => k === 'signed_curve25519:NEXT')).to.have.length(4);
+      // Handed out means marked used, whatever answers were lost.
+      expect(await claimer.keys.unusedFallbackKeyAlgorithms(user, 'DEV')).to.deep.equal([]);
     } finally {
       emulator.clearFaults();
       await claimer.close();
