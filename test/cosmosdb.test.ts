@@ -41,6 +41,26 @@ describe('cosmosdb: identifiers', () => {
   });
 });
 
+describe('cosmosdb: failure classification', () => {
+  it('reads status, code and retry-after from the error, its cause, or the message items.bulk leaves of a bulk request', async () => {
+    const { failureOf } = await import('../src/storage/cosmosdb/failures.js');
+    const bulk = (inner: string) => new Error(`Bulk request errored with: ${inner}`);
+    expect(failureOf(bulk('injected 429 [cosmos status 429, retry after 250 ms]'))).to.deep.equal({ status: 429, transient: true, retryAfterMs: 250 });
+    expect(failureOf(bulk('Service is unavailable [cosmos status 503]'))).to.deep.equal({ status: 503, transient: true, retryAfterMs: undefined });
+    expect(failureOf(bulk('Timeout Error! Request took more than 300 ms'))).to.include({ status: 'TimeoutError', transient: true });
+    expect(failureOf(bulk('socket hang up'))).to.include({ status: 'ECONNRESET', transient: true });
+    expect(failureOf(bulk('forbidden [cosmos status 403]'))).to.include({ status: 403, transient: false });
+    expect(failureOf(bulk('Request size is too large [cosmos status 413]'))).to.include({ status: 413, transient: false });
+    // Without the plugin's mark nothing says it was a 503: not retried.
+    expect(failureOf(bulk('injected 503'))).to.include({ status: undefined, transient: false });
+    // Single requests: the SDK's ErrorResponse, a TimeoutError, a network error with a generic code and the socket's in its cause.
+    expect(failureOf(Object.assign(new Error('throttled'), { code: 429, retryAfterInMs: 40 }))).to.deep.equal({ status: 429, transient: true, retryAfterMs: 40 });
+    expect(failureOf(Object.assign(new Error('late'), { name: 'TimeoutError' }))).to.include({ transient: true });
+    expect(failureOf(Object.assign(new Error('send failed'), { code: 'REQUEST_SEND_ERROR', cause: { code: 'ECONNRESET' } }))).to.include({ status: 'REQUEST_SEND_ERROR', transient: true });
+    expect(failureOf(Object.assign(new Error('conflict'), { code: 409 }))).to.include({ status: 409, transient: false });
+  });
+});
+
 describe('cosmosdb: tenants sharing one container', () => {
   it('two tenants see nothing of each other, even with identical room and event IDs', async () => {
     const a = await openTenant('alpha', {}, 'shared-tenants');
