@@ -16,6 +16,9 @@ const split = (name: string): [string, string] | undefined => {
 /** How many candidates a claim looks at, so that concurrent claimers mostly pick different keys. */
 const CLAIM_CANDIDATES = 16;
 
+/** How many failed cleanup deletes a claim tries again before its own work. */
+const CLEANUPS_PER_CLAIM = 4;
+
 /** A claimed key document older than this was left by a claimer that died before deleting it: safe to remove. */
 const STALE_CLAIM_MS = 5 * 60_000;
 
@@ -150,11 +153,14 @@ export class CosmosOneTimeKeysTable implements OneTimeKeysTable {
     }
   }
 
-  /** Retries the deletes of claimed documents that failed, best effort (see `cleanUp`). */
+  /**
+   * Retries the deletes of claimed documents that failed, best effort (see `cleanUp`): a few per claim, so that
+   * claims after an outage do not each wait for all of them.
+   */
   private async retryCleanups(): Promise<void> {
-    const pending = [...this.unfinishedCleanups.values()];
-    this.unfinishedCleanups.clear();
-    for (const { pk, id, etag } of pending) await this.cleanUp(pk, id, etag);
+    const pending = [...this.unfinishedCleanups].slice(0, CLEANUPS_PER_CLAIM);
+    for (const [key] of pending) this.unfinishedCleanups.delete(key);
+    for (const [, { pk, id, etag }] of pending) await this.cleanUp(pk, id, etag);
   }
 
   /** Deletes claimed documents whose claimer never deleted them (it died between the two steps). */
