@@ -54,7 +54,10 @@ function chunked<T>(items: readonly T[], size: number): T[][] {
 }
 
 export interface RetryPolicy {
-  /** Attempts for a transient failure (503, timeout, reset) on top of the first. 429s are the SDK's (retryOptions). */
+  /**
+   * Attempts for a transient failure (503, timeout, reset) on top of the first. A single request's 429s are the
+   * SDK's (retryOptions); a bulk request still throttled once the SDK gave up is tried again here, after its retry-after.
+   */
   readonly transientRetries: number;
   readonly baseDelayMs: number;
 }
