@@ -77,6 +77,7 @@ export async function createStorage(config: StorageConfig | StorageConfigInput =
     ...container.get<RoomserverTables>(TOKENS.RoomserverTables),
     deviceKeys: keyserverTables.deviceKeys,
     oneTimeKeys: keyserverTables.oneTimeKeys,
+    fallbackKeys: keyserverTables.fallbackKeys,
     keyChanges: keyserverTables.keyChanges,
     crossSigningKeys: keyserverTables.crossSigningKeys,
     crossSigningSigs: keyserverTables.crossSigningSigs,

@@ -10,7 +10,11 @@ import { ConfigError, StoreUnavailableError } from '../src/types/errors.js';
 import { conformanceSuite } from './conformance/index.js';
 import { SUITE_SETTINGS } from './conformance/harness.js';
 import { makeEvent, seedRoom } from './conformance/fixtures.js';
-import { emulatorConfig, isDocumentWrite } from './support/cosmos-emulator.js';
+import { emulatorConfig, faultMix, inContainer, isBulkRequest, isDocumentWrite } from './support/cosmos-emulator.js';
+import { importPDUFile } from '../src/io/import.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { cosmosEmulatorDriver, sharedEmulator } from './support/drivers-cosmos.js';
 
 const mocha = { describe, it, beforeEach, afterEach };
@@ -34,6 +38,26 @@ describe('cosmosdb: identifiers', () => {
     expect(Buffer.byteLength(hashed)).to.be.lessThan(100);
     expect(hashed).to.not.equal(encodeKey(`${long}y`));
     expect(partitionKey('t1', 'eid', 'a|b')).to.not.equal(partitionKey('t1', 'eid|a', 'b'));
+  });
+});
+
+describe('cosmosdb: failure classification', () => {
+  it('reads status, code and retry-after from the error, its cause, or the message items.bulk leaves of a bulk request', async () => {
+    const { failureOf } = await import('../src/storage/cosmosdb/failures.js');
+    const bulk = (inner: string) => new Error(`Bulk request errored with: ${inner}`);
+    expect(failureOf(bulk('injected 429 [cosmos status 429, retry after 250 ms]'))).to.deep.equal({ status: 429, transient: true, retryAfterMs: 250 });
+    expect(failureOf(bulk('Service is unavailable [cosmos status 503]'))).to.deep.equal({ status: 503, transient: true, retryAfterMs: undefined });
+    expect(failureOf(bulk('Timeout Error! Request took more than 300 ms'))).to.include({ status: 'TimeoutError', transient: true });
+    expect(failureOf(bulk('socket hang up'))).to.include({ status: 'ECONNRESET', transient: true });
+    expect(failureOf(bulk('forbidden [cosmos status 403]'))).to.include({ status: 403, transient: false });
+    expect(failureOf(bulk('Request size is too large [cosmos status 413]'))).to.include({ status: 413, transient: false });
+    // Without the plugin's mark nothing says it was a 503: not retried.
+    expect(failureOf(bulk('injected 503'))).to.include({ status: undefined, transient: false });
+    // Single requests: the SDK's ErrorResponse, a TimeoutError, a network error with a generic code and the socket's in its cause.
+    expect(failureOf(Object.assign(new Error('throttled'), { code: 429, retryAfterInMs: 40 }))).to.deep.equal({ status: 429, transient: true, retryAfterMs: 40 });
+    expect(failureOf(Object.assign(new Error('late'), { name: 'TimeoutError' }))).to.include({ transient: true });
+    expect(failureOf(Object.assign(new Error('send failed'), { code: 'REQUEST_SEND_ERROR', cause: { code: 'ECONNRESET' } }))).to.include({ status: 'REQUEST_SEND_ERROR', transient: true });
+    expect(failureOf(Object.assign(new Error('conflict'), { code: 409 }))).to.include({ status: 409, transient: false });
   });
 });
 
@@ -225,6 +249,33 @@ async function observe(storage: Storage, lines: string[]) {
   };
 }
 
+/**
+ * Four claimers at once claim the device DEV's signed_curve25519 keys until a claim finds none (or hands a claimer
+ * the key `stopAt`): the keys handed out, and how many claims failed (each must be a StoreUnavailableError; the
+ * claimer then tries again).
+ */
+async function claimUntilNoneLeft(storage: Storage, user: string, stopAt?: string): Promise<{ handedOut: string[]; failedClaims: number }> {
+  const handedOut: string[] = [];
+  let failedClaims = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    for (let tries = 0; tries < 200; tries++) {
+      let got;
+      try {
+        got = await storage.keys.claimKeys(new Map([[user, new Map([['DEV', 'signed_curve25519']])]]));
+      } catch (e) {
+        expect(e, String(e)).to.be.instanceOf(StoreUnavailableError);
+        failedClaims++;
+        continue;
+      }
+      const key = got[0]?.keyJSON;
+      if (!key || key.size === 0) return;
+      handedOut.push(...key.keys());
+      if (stopAt !== undefined && key.has(stopAt)) return;
+    }
+  }));
+  return { handedOut, failedClaims };
+}
+
 describe('cosmosdb: faults', function () {
   this.timeout(180_000);
 
@@ -242,17 +293,9 @@ describe('cosmosdb: faults', function () {
         match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otk') && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otkfaults') && ++n % 2 === 0,
         times: 1_000_000, fault: { kind: 'delayResponse', ms: 450 },
       });
-      const claimed: string[] = [];
-      // Four claimers at once, until nobody gets a key.
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        for (;;) {
-          const got = await claimer.keys.claimKeys(new Map([[user, new Map([['DEV', 'signed_curve25519']])]]));
-          const key = got[0]?.keyJSON;
-          if (!key || key.size === 0) return;
-          claimed.push(...key.keys());
-        }
-      }));
+      const { handedOut: claimed, failedClaims } = await claimUntilNoneLeft(claimer, user);
       emulator.clearFaults();
+      expect(failedClaims, 'claims that failed').to.equal(0);
       expect(1_000_000 - lost.remaining, 'responses lost').to.be.greaterThan(keys / 2);
       expect(claimed.length, 'keys handed out').to.equal(keys);
       expect(new Set(claimed).size, 'each key once').to.equal(keys);
@@ -264,19 +307,112 @@ describe('cosmosdb: faults', function () {
     }
   });
 
+  it('one-time-key claims whose writes go unanswered hand each key out once or leave it claimable: none lost', async () => {
+    // One retry and a timeout shorter than the answers' delay: a claim's writes (the claim patch, the cleanup delete)
+    // are applied but no try of theirs hears back, so the driver gives up on them with StoreUnavailableErrors.
+    const claimer = await openTenant('otklost', { request_timeout_ms: 300, transient_retries: 1 });
+    const emulator = await sharedEmulator();
+    const user = '@bob:example.org';
+    const stored = 24;
+    try {
+      await claimer.keys.storeOneTimeKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map(Array.from({ length: stored }, (_, i) => [`signed_curve25519:K${i}`, `{"key":${i}}`])) });
+      // Two writes in three go unanswered: applied with the answer lost, or lost on the way (never applied).
+      let n = 0;
+      const lost = emulator.inject({
+        match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('otklost'),
+        times: 1_000_000, fault: () => [undefined, { kind: 'delayResponse', ms: 450 } as const, { kind: 'delayRequest', ms: 450 } as const][++n % 3],
+      });
+      const { handedOut, failedClaims } = await claimUntilNoneLeft(claimer, user);
+      emulator.clearFaults();
+      await new Promise((r) => setTimeout(r, 600));
+      const left = (await claimer.keys.oneTimeKeysCount(user, 'DEV')).keyCount.get('signed_curve25519') ?? 0;
+      const once = new Set(handedOut).size;
+      const lostKeys = stored - once - left;
+      // Claimed documents whose cleanup delete failed are deleted by the claims that come after, a few each: none
+      // stays once the store answers again.
+      const conn = (claimer.stats as unknown as { conn: import('../src/storage/cosmosdb/connection.js').CosmosConnection }).conn;
+      const claimedDocuments = async () => (await conn.requests.query<number>('t', conn.pk('otk', user, 'DEV'),
+        'SELECT VALUE COUNT(1) FROM c WHERE c.pk = @pk AND IS_DEFINED(c.claim)'))[0];
+      const leftBehind = await claimedDocuments();
+      for (let i = 0; i < 10; i++) await claimer.keys.claimKeys(new Map([[user, new Map([['DEV', 'signed_curve25519']])]]));
+      expect(await claimedDocuments(), 'claimed documents after ten more claims').to.equal(0);
+      console.log(`      ${stored} keys stored, ${handedOut.length} handed out (${once} distinct), ${left} left, ${lostKeys} lost; ` +
+        `${lost.injected.delayResponse} write answers and ${lost.injected.delayRequest} writes lost, ${failedClaims} claims failed (StoreUnavailableError), ` +
+        `${leftBehind} claimed documents left when the claims ended`);
+      expect(lost.injected.delayResponse, 'answers lost').to.be.greaterThan(stored / 2);
+      expect(failedClaims, 'claims that failed').to.be.greaterThan(0);
+      expect(handedOut.length, 'each key handed out once').to.equal(once);
+      expect(lostKeys, 'keys lost').to.equal(0);
+    } finally {
+      emulator.clearFaults();
+      await claimer.close();
+    }
+  });
+
+  it('fallback-key claims whose writes go unanswered: one-time keys once each, none lost, the fallback key handed out only once marked used', async () => {
+    const claimer = await openTenant('fbklost', { request_timeout_ms: 300, transient_retries: 1 }, 'fbklost');
+    const emulator = await sharedEmulator();
+    const user = '@carol:example.org';
+    const stored = 12;
+    const fallback = 'signed_curve25519:FALLBACK';
+    try {
+      await claimer.keys.storeOneTimeKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map(Array.from({ length: stored }, (_, i) => [`signed_curve25519:K${i}`, `{"key":${i}}`])) });
+      await claimer.keys.storeFallbackKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map([[fallback, '{"fallback":true}']]) });
+      // Two writes in three go unanswered (the claim patches, the cleanup deletes, the fallback key's used mark):
+      // applied with the answer lost, or lost on the way.
+      let n = 0;
+      const lost = emulator.inject({
+        match: (req) => isDocumentWrite(req) && inContainer('fbklost')(req), times: 1_000_000,
+        fault: () => [undefined, { kind: 'delayResponse', ms: 450 } as const, { kind: 'delayRequest', ms: 450 } as const][++n % 3],
+      });
+      // Each claimer claims until it is handed the fallback key.
+      const { handedOut, failedClaims } = await claimUntilNoneLeft(claimer, user, fallback);
+      const fallbacks = handedOut.filter((k) => k === fallback).length;
+      // A new fallback key, uploaded under the same faults, is unused until a claim takes it.
+      let uploads = 1;
+      for (; ; uploads++) {
+        try {
+          await claimer.keys.storeFallbackKeys({ userID: user, deviceID: 'DEV', keyJSON: new Map([['signed_curve25519:NEXT', '{"fallback":true,"n":2}']]) });
+          break;
+        } catch (e) {
+          expect(e, String(e)).to.be.instanceOf(StoreUnavailableError);
+        }
+      }
+      expect(await claimer.keys.unusedFallbackKeyAlgorithms(user, 'DEV')).to.deep.equal(['signed_curve25519']);
+      const next = await claimUntilNoneLeft(claimer, user, 'signed_curve25519:NEXT');
+      emulator.clearFaults();
+      await new Promise((r) => setTimeout(r, 600));
+      const oneTime = handedOut.filter((k) => k !== fallback);
+      const left = (await claimer.keys.oneTimeKeysCount(user, 'DEV')).keyCount.get('signed_curve25519') ?? 0;
+      const lostKeys = stored - new Set(oneTime).size - left;
+      console.log(`      ${stored} one-time keys stored, ${oneTime.length} handed out (${new Set(oneTime).size} distinct), ${left} left, ${lostKeys} lost; ` +
+        `fallback key handed out ${fallbacks} times, the next one after ${uploads} upload tries; ` +
+        `${lost.injected.delayResponse} write answers and ${lost.injected.delayRequest} writes lost, ${failedClaims + next.failedClaims} claims failed`);
+      expect(lost.injected.delayResponse, 'answers lost').to.be.greaterThan(stored / 2);
+      expect(oneTime.length, 'each one-time key handed out once').to.equal(new Set(oneTime).size);
+      expect(lostKeys, 'one-time keys lost').to.equal(0);
+      expect(fallbacks, 'every claimer ended on the fallback key').to.equal(4);
+      expect(next.handedOut.filter((k) => k === 'signed_curve25519:NEXT')).to.have.length(4);
+      // Handed out means marked used, whatever answers were lost.
+      expect(await claimer.keys.unusedFallbackKeyAlgorithms(user, 'DEV')).to.deep.equal([]);
+    } finally {
+      emulator.clearFaults();
+      await claimer.close();
+    }
+  });
+
   it('an outage longer than the retries: retryable StoreUnavailableErrors, then the same calls finish the import exactly', async () => {
     const lines = [...generateRoom(validateGenerateOptions({ members: 10, events: 80, seed: 11 }))];
     const clean = await openTenant('clean-outage');
-    const cut = await openTenant('outage', { request_timeout_ms: 400, transient_retries: 2 });
+    const cut = await openTenant('outage', { request_timeout_ms: 400, transient_retries: 2 }, 'outage');
     const emulator = await sharedEmulator();
     try {
       for (const l of lines) await clean.roomserver.appendEvent(parseEvent(l));
       for (const l of lines.slice(0, 40)) await cut.roomserver.appendEvent(parseEvent(l));
-      // Every write of this tenant's has its connection cut, for longer than the driver retries them. (Reads are
-      // retried by the SDK itself, ten times a second apart: an outage of reads surfaces the same way, ten seconds on.)
-      const outage = emulator.inject({
-        match: (req) => isDocumentWrite(req) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('outage'), times: 1_000_000, fault: { kind: 'reset' },
-      });
+      // Every write of this tenant's (bulk requests too) has its connection cut, for longer than the driver retries
+      // them. (Reads are retried by the SDK itself, ten times a second apart: an outage of reads surfaces the same
+      // way, ten seconds on.)
+      const outage = emulator.inject({ match: (req) => isDocumentWrite(req) && inContainer('outage')(req), times: 1_000_000, fault: { kind: 'reset' } });
       // The same event twice, as a homeserver retrying would (the next event names it, so it needs it stored first).
       for (const event of [lines[40]!, lines[40]!]) {
         let error: unknown;
@@ -297,17 +433,78 @@ describe('cosmosdb: faults', function () {
     }
   });
 
+  // The single-event path makes about fifteen requests an event, the batch path about one: rooms of a size each
+  // meets some hundred faults in.
+  for (const [route, batchSize, events] of [['single-event', 1, 50], ['batch', 100, 500]] as const) {
+    it(`matrix-storage import on the ${route} path under a 20% mix of every fault kind, bulk requests included, ends equal to a clean import`, async () => {
+      const lines = [...generateRoom(validateGenerateOptions({ members: 12, events, seed: 5 }))];
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cosmos-faults-'));
+      const file = path.join(dir, 'room.jsonl');
+      fs.writeFileSync(file, `${lines.join('\n')}\n`);
+      const container = `mix-${route}`;
+      const clean = await openTenant('clean-mix');
+      // A client timeout shorter than the injected delays: delayed requests are given up on, delayed answers cut.
+      const faulty = await openTenant('mix', { request_timeout_ms: 300, transient_retries: 8 }, container);
+      const emulator = await sharedEmulator();
+      try {
+        await importPDUFile(clean, file, { batchSize });
+        // One request in five of the faulty container's, whatever it is (point read, query, write, bulk request),
+        // gets a fault, the five kinds in turn.
+        const mix = faultMix(5, [
+          { kind: '429', retryAfterMs: 5 }, { kind: '503' }, { kind: 'delayRequest', ms: 450 }, { kind: 'delayResponse', ms: 450 }, { kind: 'reset' },
+        ]);
+        let bulkFaults = 0;
+        const rule = emulator.inject({
+          match: inContainer(container), times: 1_000_000,
+          fault: (req) => {
+            const f = mix(req);
+            if (f && isBulkRequest(req)) bulkFaults++;
+            return f;
+          },
+        });
+        // What an operator does when the import exits 3 (the store could not be used, retryable): run it again.
+        let runs = 0;
+        for (;;) {
+          runs++;
+          try {
+            await importPDUFile(faulty, file, { batchSize });
+            break;
+          } catch (e) {
+            expect(e, String(e)).to.be.instanceOf(StoreUnavailableError);
+            expect((e as StoreUnavailableError).retryable, String(e)).to.equal(true);
+            if (runs >= 5) throw e;
+          }
+        }
+        emulator.clearFaults();
+        const kinds = Object.entries(rule.injected);
+        expect(kinds.every(([, n]) => n > 0), `every kind of fault was injected: ${JSON.stringify(rule.injected)}`).to.equal(true);
+        expect(bulkFaults, 'faults on bulk requests').to.be.greaterThan(0);
+        // Writes whose answers were delayed past the timeout land before the stores are compared.
+        await new Promise((r) => setTimeout(r, 600));
+        const [a, b] = [await observe(clean, lines), await observe(faulty, lines)];
+        expect(b).to.deep.equal(a);
+        expect(b.count).to.equal(lines.length);
+        console.log(`      ${route} path: ${kinds.map(([k, n]) => `${n} ${k}`).join(', ')} (${bulkFaults} on bulk requests); import runs: ${runs}`);
+      } finally {
+        emulator.clearFaults();
+        fs.rmSync(dir, { recursive: true, force: true });
+        await clean.close();
+        await faulty.close();
+      }
+    });
+  }
+
   it('an import under 429s, 503s, timeouts before and after writes, and resets stores exactly what a clean import stores', async () => {
     const lines = [...generateRoom(validateGenerateOptions({ members: 12, events: 120, seed: 7 }))];
     const clean = await openTenant('clean');
-    const faulty = await openTenant('faulty', { request_timeout_ms: 400, transient_retries: 8 });
+    const faulty = await openTenant('faulty', { request_timeout_ms: 400, transient_retries: 8 }, 'faulty');
     const emulator = await sharedEmulator();
     try {
       for (const l of lines) await clean.roomserver.appendEvent(parseEvent(l));
       // A fault every few requests, of each kind, for the whole faulty import.
       let n = 0;
       const every = (k: number, writesOnly: boolean) => (req: import('node:http').IncomingMessage) =>
-        (!writesOnly || isDocumentWrite(req)) && (req.headers['x-ms-documentdb-partitionkey'] ?? '').includes('faulty') && ++n % k === 0;
+        (!writesOnly || isDocumentWrite(req)) && inContainer('faulty')(req) && ++n % k === 0;
       const rules = [
         emulator.inject({ match: every(7, false), times: 60, fault: { kind: '429', retryAfterMs: 5 } }),
         emulator.inject({ match: every(11, true), times: 30, fault: { kind: '503' } }),

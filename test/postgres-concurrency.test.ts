@@ -10,6 +10,7 @@ import type { UserNIDResolver } from '../src/storage/shared/membership-updater.j
 import type { DeviceMessage } from '../src/storage/tables/index.js';
 import type { RoomEvent } from '../src/types/event.js';
 import type { RoomNID } from '../src/types/nids.js';
+import { StoreUnavailableError } from '../src/types/errors.js';
 import { makeEvent, seedRoom } from './conformance/fixtures.js';
 import { adminPool, closeAdminPool, freshSchemaName, openInFreshSchema, testDatabaseURL } from './support/postgres.js';
 
@@ -285,6 +286,49 @@ describe('postgres concurrency: the key server', function () {
       const afterCommit = await holdAndThen((tx) => otk.selectAndDeleteOneTimeKey(tx, ALICE, 'PHONE', OTK), false);
       expect(afterCommit.claimed).to.deep.equal([]);
       expect((await a.keys.oneTimeKeysCount(ALICE, 'PHONE')).keyCount).to.deep.equal(new Map());
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('a claim cut off before its commit leaves every key it had taken claimable (one key, or the fallback key, per device)', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      await a.keys.storeOneTimeKeys({ userID: ALICE, deviceID: 'PHONE', keyJSON: new Map([[`${OTK}:P1`, '{"p":1}']]) });
+      await a.keys.storeOneTimeKeys({ userID: ALICE, deviceID: 'TABLET', keyJSON: new Map([[`${OTK}:T1`, '{"t":1}']]) });
+      await a.keys.storeFallbackKeys({ userID: ALICE, deviceID: 'LAPTOP', keyJSON: new Map([[`${OTK}:F`, '{"f":1}']]) });
+      // Another transaction holds the tablet's only key, so a claim of the three devices takes the phone's key and the
+      // laptop's fallback key (uncommitted), then waits for the tablet's; its connection is cut while it waits.
+      let holding!: () => void;
+      const held = new Promise<void>((r) => { holding = r; });
+      let release!: () => void;
+      const released = new Promise<void>((r) => { release = r; });
+      const holder = a.unitOfWork.transaction(async (tx) => {
+        await a.tables.oneTimeKeys.selectAndDeleteOneTimeKey(tx, ALICE, 'TABLET', OTK);
+        holding();
+        await released;
+        throw new Error('rolled back on purpose');
+      }).catch((e: Error) => { if (e.message !== 'rolled back on purpose') throw e; });
+      await held;
+      const claim = b.keys.claimKeys(new Map([[ALICE, new Map([['PHONE', OTK], ['LAPTOP', OTK], ['TABLET', OTK]])]]))
+        .then(() => undefined, (e: unknown) => e);
+      let cut = 0;
+      for (let tries = 0; cut === 0 && tries < 100; tries++) {
+        await sleep(50);
+        cut = (await adminPool().query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE '%keyserver_one_time_keys%' AND pid <> pg_backend_pid()`)).rowCount ?? 0;
+      }
+      expect(cut, 'the waiting claim was found and cut off').to.equal(1);
+      const error = await claim;
+      expect(error, String(error)).to.be.instanceOf(StoreUnavailableError);
+      release();
+      await holder;
+      // Nothing of the cut claim stayed: both keys it had taken are there, the fallback key still unused.
+      expect((await a.keys.oneTimeKeysCount(ALICE, 'PHONE')).keyCount).to.deep.equal(new Map([[OTK, 1]]));
+      expect(await a.keys.unusedFallbackKeyAlgorithms(ALICE, 'LAPTOP')).to.deep.equal([OTK]);
+      const again = await a.keys.claimKeys(new Map([[ALICE, new Map([['PHONE', OTK], ['LAPTOP', OTK], ['TABLET', OTK]])]]));
+      expect(again.map((k) => [...k.keyJSON])).to.deep.equal([[[`${OTK}:P1`, '{"p":1}']], [[`${OTK}:F`, '{"f":1}']], [[`${OTK}:T1`, '{"t":1}']]]);
     } finally {
       await b.close();
       await a.close();

@@ -213,7 +213,7 @@ describe('postgres driver', () => {
     }
   });
 
-  it('key server hot paths stay few statements: a claim 3, a one-time key upload 4, a device key upload 5', async () => {
+  it('key server hot paths stay few statements: a claim 3 (4 when it falls back), a one-time key upload 4, a device key upload 5', async () => {
     const stats = storage.requestStats!;
     const alice = '@alice:example.org';
     const counted = async (call: () => Promise<unknown>) => {
@@ -227,10 +227,15 @@ describe('postgres driver', () => {
     expect(await counted(() => storage.keys.storeOneTimeKeys({ userID: alice, deviceID: 'D', keyJSON: keys }))).to.deep.equal({
       BEGIN: 1, 'keyserver_one_time_keys INSERT': 1, 'keyserver_one_time_keys SELECT': 1, COMMIT: 1,
     });
-    // A claim is one DELETE ... RETURNING, whether it finds a key or not.
-    for (const device of ['D', 'NO-KEYS']) {
+    // A claim is one DELETE ... RETURNING when it finds a key; one that finds none tries the fallback key with one
+    // UPDATE ... RETURNING, whether the device has one or not.
+    expect(await counted(() => storage.keys.claimKeys(new Map([[alice, new Map([['D', 'signed_curve25519']])]])))).to.deep.equal({
+      BEGIN: 1, 'keyserver_one_time_keys DELETE': 1, COMMIT: 1,
+    });
+    await storage.keys.storeFallbackKeys({ userID: alice, deviceID: 'FALLBACK', keyJSON: new Map([['signed_curve25519:F', '{}']]) });
+    for (const device of ['FALLBACK', 'NO-KEYS']) {
       expect(await counted(() => storage.keys.claimKeys(new Map([[alice, new Map([[device, 'signed_curve25519']])]]))), device).to.deep.equal({
-        BEGIN: 1, 'keyserver_one_time_keys DELETE': 1, COMMIT: 1,
+        BEGIN: 1, 'keyserver_one_time_keys DELETE': 1, 'keyserver_fallback_keys UPDATE': 1, COMMIT: 1,
       });
     }
     // A device key upload: the user's lock and max (pipelined), then one upsert for all the devices.

@@ -59,10 +59,10 @@ function sharedModule(config: StorageConfig, open: OpenOptions): ContainerModule
     bind<RoomserverDatabase>(TOKENS.RoomserverDatabase).to(RoomserverDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('roomserver', db));
 
     bind<KeyserverTables>(TOKENS.KeyserverTables).toResolvedValue(
-      (deviceKeys, oneTimeKeys, keyChanges, crossSigningKeys, crossSigningSigs, staleDeviceLists) => ({
-        deviceKeys, oneTimeKeys, keyChanges, crossSigningKeys, crossSigningSigs, staleDeviceLists,
+      (deviceKeys, oneTimeKeys, fallbackKeys, keyChanges, crossSigningKeys, crossSigningSigs, staleDeviceLists) => ({
+        deviceKeys, oneTimeKeys, fallbackKeys, keyChanges, crossSigningKeys, crossSigningSigs, staleDeviceLists,
       }) as KeyserverTables,
-      [TOKENS.DeviceKeysTable, TOKENS.OneTimeKeysTable, TOKENS.KeyChangesTable, TOKENS.CrossSigningKeysTable,
+      [TOKENS.DeviceKeysTable, TOKENS.OneTimeKeysTable, TOKENS.FallbackKeysTable, TOKENS.KeyChangesTable, TOKENS.CrossSigningKeysTable,
         TOKENS.CrossSigningSigsTable, TOKENS.StaleDeviceListsTable],
     ).inSingletonScope();
     bind<KeyBackupTables>(TOKENS.KeyBackupTables).toResolvedValue(

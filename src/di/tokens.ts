@@ -25,6 +25,7 @@ export const TOKENS = {
   FederationBlacklistTable: Symbol.for('matrix-storage.FederationBlacklistTable'),
   DeviceKeysTable: Symbol.for('matrix-storage.DeviceKeysTable'),
   OneTimeKeysTable: Symbol.for('matrix-storage.OneTimeKeysTable'),
+  FallbackKeysTable: Symbol.for('matrix-storage.FallbackKeysTable'),
   KeyChangesTable: Symbol.for('matrix-storage.KeyChangesTable'),
   CrossSigningKeysTable: Symbol.for('matrix-storage.CrossSigningKeysTable'),
   CrossSigningSigsTable: Symbol.for('matrix-storage.CrossSigningSigsTable'),

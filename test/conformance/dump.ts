@@ -138,6 +138,7 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
         published: all.published, federation_blacklist: all.federation_blacklist,
         device_keys: all.device_keys.filter((d) => d.deviceID === 'LAPTOP'),
         one_time_keys: all.one_time_keys.filter((k) => k.keyID === 'AAAA'),
+        fallback_keys: all.fallback_keys.filter((k) => k.deviceID === 'LAPTOP'),
         key_changes: all.key_changes.filter((c) => c.userID === '@alice:example.org'),
         cross_signing_keys: all.cross_signing_keys.slice(0, 1), cross_signing_sigs: all.cross_signing_sigs,
         stale_device_lists: all.stale_device_lists,
@@ -174,6 +175,9 @@ export function dumpTests(fw: TestFramework, driver: DriverUnderTest): void {
       expect((await storage.keys.deviceKeysForUser('@alice:example.org', [])).map((d) => d.deviceID)).to.deep.equal(['PHONE']);
       const claimed = await storage.keys.claimKeys(new Map([['@alice:example.org', new Map([['PHONE', 'signed_curve25519']])]]));
       expect(claimed.flatMap((k) => [...k.keyJSON.keys()])).to.deep.equal(['signed_curve25519:AAAB']);
+      expect(await storage.keys.unusedFallbackKeyAlgorithms('@alice:example.org', 'LAPTOP')).to.deep.equal([]);
+      expect(await storage.keys.claimKeys(new Map([['@alice:example.org', new Map([['LAPTOP', 'curve25519']])]]))).to.deep.equal([]);
+      expect(await storage.keys.unusedFallbackKeyAlgorithms('@bob:remote.net', 'TAB')).to.deep.equal(['signed_curve25519']);
       expect((await storage.sendToDevice.sendToDeviceUpdatesForSync('@alice:example.org', 'PHONE', 0, 1000)).events.map((m) => m.content))
         .to.deep.equal([{ n: 2 }]);
       expect(await storage.federation.isServerBlacklisted('evil.example.org')).to.equal(false);

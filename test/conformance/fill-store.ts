@@ -40,6 +40,10 @@ export async function fillEveryTable(storage: Storage): Promise<void> {
   await keys.storeLocalDeviceKeys([dm(ALICE, 'PHONE', '{"keys":{"ed25519:PHONE":"a"}}', 0, 'Alice’s phone'), dm(ALICE, 'LAPTOP', '{"keys":{}}')]);
   await keys.storeRemoteDeviceKeys([dm(BOB, 'TAB', '{"keys":{"ed25519:TAB":"b"}}', 7)], []);
   await keys.storeOneTimeKeys({ userID: ALICE, deviceID: 'PHONE', keyJSON: new Map([['signed_curve25519:AAAA', '{"key":"1"}'], ['signed_curve25519:AAAB', '{"key":"2"}']]) });
+  // Fallback keys: one used (a claim found no one-time key of its algorithm), two not.
+  await keys.storeFallbackKeys({ userID: ALICE, deviceID: 'LAPTOP', keyJSON: new Map([['signed_curve25519:FB1', '{"key":"f1","fallback":true}'], ['curve25519:FB2', '{"key":"f2"}']]) });
+  await keys.claimKeys(new Map([[ALICE, new Map([['LAPTOP', 'curve25519']])]]));
+  await keys.storeFallbackKeys({ userID: BOB, deviceID: 'TAB', keyJSON: new Map([["signed_curve25519:it's", '{"fallback":true}']]) });
   await keys.storeKeyChange(ALICE);
   await keys.storeKeyChange(BOB);
   await keys.storeCrossSigningKeysForUser(ALICE, new Map([[CrossSigningKeyPurpose.master, 'bWFzdGVy'], [CrossSigningKeyPurpose.selfSigning, 'c2VsZg']]));
@@ -106,6 +110,12 @@ export async function behaviourAfterFill(s: Storage): Promise<Behaviour> {
       // Claimed until none is left: which key a claim takes is the driver's choice (Cosmos DB picks at random
       // among the candidates), the keys handed out in all and then none are not.
       claimed: await claimAll(s, ALICE, 'PHONE'),
+      fallback: [
+        await s.keys.unusedFallbackKeyAlgorithms(ALICE, 'LAPTOP'),
+        (await s.keys.claimKeys(new Map([[ALICE, new Map([['LAPTOP', 'signed_curve25519'], ['PHONE', 'curve25519']])]]))).map((k) => [...k.keyJSON]),
+        await s.keys.unusedFallbackKeyAlgorithms(ALICE, 'LAPTOP'),
+        await s.keys.unusedFallbackKeyAlgorithms(BOB, 'TAB'),
+      ],
       alias: await s.roomserver.getRoomIDForAlias('#it_s 100%:example.org'),
       invites: await s.roomserver.getInvitesForUser(room, (await s.roomserver.eventStateKeyNIDs(['@dave:example.org'])).get('@dave:example.org')!),
       latest: (await s.roomserver.latestEventIDs(room)).eventIDs,

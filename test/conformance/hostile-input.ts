@@ -193,6 +193,10 @@ const keys: Catalogue<KeyDatabase> = {
     userID: P.userID(), deviceID: P.name('device ID', 'DEV'), keyJSON: map('key JSON', keyName(), P.json('key JSON', '{"k":1}')),
   })),
   oneTimeKeysCount: ks('oneTimeKeysCount', P.userID(), P.name('device ID', 'DEV')),
+  storeFallbackKeys: ks('storeFallbackKeys', P.object('fallback keys', {
+    userID: P.userID(), deviceID: P.name('device ID', 'DEV'), keyJSON: map('key JSON', keyName(), P.json('key JSON', '{"k":1,"fallback":true}')),
+  })),
+  unusedFallbackKeyAlgorithms: ks('unusedFallbackKeyAlgorithms', P.userID(), P.name('device ID', 'DEV')),
   claimKeys: ks('claimKeys', map('claim', P.userID(), map('devices', P.name('device ID', 'DEV'), P.name('algorithm', 'signed_curve25519')))),
   deviceKeysJSON: ks('deviceKeysJSON', P.list(P.object('device', { userID: P.userID(), deviceID: P.name('device ID', 'DEV') }))),
   prevIDsExists: ks('prevIDsExists', P.userID(), P.list(P.count('stream ID', 1))),

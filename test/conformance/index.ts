@@ -25,6 +25,7 @@ import { keyserverTableTests } from './tables-keyserver.js';
 import { keyBackupTableTests } from './tables-key-backup.js';
 import { streamTableTests } from './tables-streams.js';
 import { databaseKeyTests } from './database-keys.js';
+import { databaseFallbackKeyTests } from './database-fallback-keys.js';
 import { databaseKeyBackupTests } from './database-key-backup.js';
 import { databaseStreamTests } from './database-streams.js';
 import { hostileInputTests } from './hostile-input.js';
@@ -53,6 +54,7 @@ export const subSuites = {
   keyBackupTableTests,
   streamTableTests,
   databaseKeyTests,
+  databaseFallbackKeyTests,
   databaseKeyBackupTests,
   databaseStreamTests,
   hostileInputTests,

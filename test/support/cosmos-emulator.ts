@@ -5,7 +5,9 @@
  * OFFSET/LIMIT, DISTINCT or GROUP BY, no patch inside a batch).
  *
  * A fault injector sits in front of the server's request handler: tests queue faults (429 with retry-after, 503, a
- * delay before or after a write is applied, a connection reset) for requests that match a predicate.
+ * delay before or after a write is applied, a connection reset) for requests that match a predicate. Bulk requests
+ * carry no partition key header (they name a partition key range, their operations' keys are in the body): match
+ * them by container (`inContainer`), or as `isBulkRequest`.
  */
 import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -44,7 +46,10 @@ export interface FaultRule {
   readonly match: (req: IncomingMessage) => boolean;
   /** How many matching requests get the fault (then the rule is spent). */
   remaining: number;
-  readonly fault: FaultKind;
+  /** The fault, or a choice per matching request (undefined: this one passes untouched and the rule is not spent). */
+  readonly fault: FaultKind | ((req: IncomingMessage) => FaultKind | undefined);
+  /** How many requests got each kind of fault. */
+  readonly injected: Record<FaultKind['kind'], number>;
 }
 
 export interface CosmosEmulator {
@@ -54,9 +59,29 @@ export interface CosmosEmulator {
   /** Body bytes of those requests (by their content-length) and of the server's answers, for the benchmarks. */
   readonly bodyBytes: () => { readonly requests: number; readonly responses: number };
   /** Queues a fault; returns the rule so a test can see how much of it was used. */
-  inject(rule: Omit<FaultRule, 'remaining'> & { times: number }): FaultRule;
+  inject(rule: Omit<FaultRule, 'remaining' | 'injected'> & { times: number }): FaultRule;
   clearFaults(): void;
   close(): Promise<void>;
+}
+
+/** Any request to the container named (point reads, queries, writes, bulk requests), by its URL. */
+export function inContainer(container: string): (req: IncomingMessage) => boolean {
+  return (req) => (req.url ?? '').includes(`/colls/${container}/`);
+}
+
+/** A bulk request (`items.bulk`): many operations of one partition key range in one POST. */
+export function isBulkRequest(req: IncomingMessage): boolean {
+  return req.headers['x-ms-cosmos-is-batch-request'] !== undefined;
+}
+
+/**
+ * Faults for one request in `period`, the kinds taken in turn (a 20% mix of five kinds: period 5): a choice per
+ * request for a rule's `fault`.
+ */
+export function faultMix(period: number, kinds: readonly FaultKind[]): (req: IncomingMessage) => FaultKind | undefined {
+  let seen = 0;
+  let faulted = 0;
+  return () => (++seen % period === 0 ? kinds[faulted++ % kinds.length] : undefined);
 }
 
 /** A request that writes a document: create/upsert (POST without the query header), replace, patch, delete. */
@@ -87,9 +112,10 @@ export async function startCosmosEmulator(): Promise<CosmosEmulator> {
     (res as { write: (...a: unknown[]) => boolean }).write = (...a: unknown[]) => { countBody(a[0]); return write(...a); };
     (res as { end: (...a: unknown[]) => ServerResponse }).end = (...a: unknown[]) => { if (typeof a[0] !== 'function') countBody(a[0]); return end(...a); };
     const rule = rules.find((r) => r.remaining > 0 && r.match(req));
-    if (!rule) return handler(req, res);
+    const f = typeof rule?.fault === 'function' ? rule.fault(req) : rule?.fault;
+    if (!rule || !f) return handler(req, res);
     rule.remaining--;
-    const f = rule.fault;
+    rule.injected[f.kind]++;
     switch (f.kind) {
       case '429':
         res.writeHead(429, { 'content-type': 'application/json', 'x-ms-retry-after-ms': String(f.retryAfterMs), 'x-ms-substatus': '3200' });
@@ -119,7 +145,10 @@ export async function startCosmosEmulator(): Promise<CosmosEmulator> {
     requestCount: () => requests,
     bodyBytes: () => ({ ...bytes }),
     inject(rule) {
-      const r: FaultRule = { match: rule.match, fault: rule.fault, remaining: rule.times };
+      const r: FaultRule = {
+        match: rule.match, fault: rule.fault, remaining: rule.times,
+        injected: { '429': 0, '503': 0, delayRequest: 0, delayResponse: 0, reset: 0 },
+      };
       rules.push(r);
       return r;
     },

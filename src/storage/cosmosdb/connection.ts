@@ -8,6 +8,7 @@ import { RequestAccounting } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { partitionKey } from './ids.js';
 import { CosmosRequests } from './requests.js';
+import { bulkFailureTag } from './failures.js';
 import { Sequence } from './sequences.js';
 
 /** The account endpoint as messages show it: from the connection string if that is what was given, user info hidden. */
@@ -79,6 +80,9 @@ export class CosmosConnection implements UnitOfWork {
         requestTimeout: config.requestTimeoutMs,
         retryOptions: { maxRetryAttemptCount: config.maxRetryAttempts, maxWaitTimeInSeconds: config.maxRetryWaitSeconds, fixedRetryIntervalInMilliseconds: 0 },
       },
+      // Keeps a failed bulk request's status where items.bulk leaves it, the message (see failures.ts). `plugins` is an
+      // SDK option its typings hide.
+      ...({ plugins: [bulkFailureTag] } as object),
       // The emulators' certificates are self-signed: trust them on this client's own agent only, never process-wide.
       ...(config.disableTlsVerification ? { agent: new https.Agent({ rejectUnauthorized: false, keepAlive: true }) } : {}),
     });

@@ -956,6 +956,18 @@ export class CosmosStoreDump implements StoreDump {
           userID: x.userID, deviceID: x.deviceID, tsAdded: x.tsAdded,
         }),
       }),
+      // Fallback keys in the user's key partition, beside the device keys; every field is in the document.
+      fallback_keys: simple<DumpRows['fallback_keys']>({
+        kind: 'fbk',
+        rowsOf: (docs) => docs.map((d) => [{
+          userID: String(d.userID), deviceID: String(d.deviceID), algorithm: String(d.algorithm), keyID: String(d.keyID),
+          tsAdded: d.tsAdded as number, keyJSON: String(d.json), used: d.used === true,
+        }]),
+        toDoc: (x) => ({
+          id: docId('fbk', x.deviceID, x.algorithm), pk: pk('keys', x.userID), k: 'fbk',
+          userID: x.userID, deviceID: x.deviceID, algorithm: x.algorithm, keyID: x.keyID, json: x.keyJSON, used: x.used, tsAdded: x.tsAdded,
+        }),
+      }),
       key_changes: simple<DumpRows['key_changes']>({
         kind: 'key_change',
         rowsOf: (docs) => docs.map((d) => [{ userID: String(d.userID), changeID: d.changeID as number }]),

@@ -28,6 +28,7 @@ import { CosmosKeyBackupVersionsTable } from './key-backup-versions.js';
 import { CosmosKeyBackupsTable } from './key-backups.js';
 import { CosmosKeyChangesTable } from './key-changes.js';
 import { CosmosOneTimeKeysTable } from './one-time-keys.js';
+import { CosmosFallbackKeysTable } from './fallback-keys.js';
 import { CosmosPartitionOffsetsTable } from './partition-offsets.js';
 import { CosmosSendToDeviceTable } from './send-to-device.js';
 import { CosmosStaleDeviceListsTable } from './stale-device-lists.js';
@@ -67,6 +68,7 @@ export const openCosmos: DriverFactory = async (config) => {
     bind(TOKENS.FederationBlacklistTable).to(CosmosFederationBlacklistTable).inSingletonScope();
     bind(TOKENS.DeviceKeysTable).to(CosmosDeviceKeysTable).inSingletonScope();
     bind(TOKENS.OneTimeKeysTable).to(CosmosOneTimeKeysTable).inSingletonScope();
+    bind(TOKENS.FallbackKeysTable).to(CosmosFallbackKeysTable).inSingletonScope();
     bind(TOKENS.KeyChangesTable).to(CosmosKeyChangesTable).inSingletonScope();
     bind(TOKENS.CrossSigningKeysTable).to(CosmosCrossSigningKeysTable).inSingletonScope();
     bind(TOKENS.CrossSigningSigsTable).to(CosmosCrossSigningSigsTable).inSingletonScope();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { InvalidInputError } from '../../types/errors.js';
+import { InvalidInputError, StorageError, StoreUnavailableError } from '../../types/errors.js';
 import { preview } from '../../types/input.js';
 import { unique } from '../shared/contracts.js';
 import type { OneTimeKeys, OneTimeKeysCount, OneTimeKeysTable, Tx } from '../tables/index.js';
@@ -15,6 +15,9 @@ const split = (name: string): [string, string] | undefined => {
 
 /** How many candidates a claim looks at, so that concurrent claimers mostly pick different keys. */
 const CLAIM_CANDIDATES = 16;
+
+/** How many failed cleanup deletes a claim tries again before its own work. */
+const CLEANUPS_PER_CLAIM = 4;
 
 /** A claimed key document older than this was left by a claimer that died before deleting it: safe to remove. */
 const STALE_CLAIM_MS = 5 * 60_000;
@@ -32,10 +35,15 @@ const UNCLAIMED = 'NOT IS_DEFINED(c.claim)';
  *    patch applied (the retry got 412) reads the document back: its own token there means the key is its own;
  * 2. cleanup: the claimed document is deleted (on its claimed ETag, so that a key uploaded again under the same ID
  *    in between is kept). Losing this step loses nothing: claimed documents are invisible to counts, reads and
- *    claims, and one left by a claimer that died is removed by a later claim that finds no free key.
+ *    claims. A claim past step 1 hands its key out even if its delete fails for good (the delete is tried again at
+ *    the next claim), and a document left by a claimer that died is removed by a later claim that finds no free key.
+ * A claim that fails before step 1 applied leaves the key claimable.
  */
 @injectable()
 export class CosmosOneTimeKeysTable implements OneTimeKeysTable {
+  /** Claimed documents whose delete failed, to be tried again (see `cleanUp`). */
+  private readonly unfinishedCleanups = new Map<string, { pk: string; id: string; etag: string }>();
+
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
   private pk(userID: string, deviceID: string) {
@@ -81,6 +89,7 @@ export class CosmosOneTimeKeysTable implements OneTimeKeysTable {
   async selectAndDeleteOneTimeKey(_tx: Tx, userID: string, deviceID: string, algorithm: string): Promise<readonly [string, string] | null> {
     const pk = this.pk(userID, deviceID);
     const r = this.conn.requests;
+    await this.retryCleanups();
     for (;;) {
       const candidates = await r.query<KeyDoc & { _etag: string }>('oneTimeKeys.claim', pk,
         `SELECT TOP ${CLAIM_CANDIDATES} c.id, c.keyID, c.json, c._etag FROM c WHERE c.pk = @pk AND c.k = 'otk' AND c.algorithm = @algorithm AND ${UNCLAIMED}`,
@@ -94,19 +103,64 @@ export class CosmosOneTimeKeysTable implements OneTimeKeysTable {
         [candidates[i], candidates[j]] = [candidates[j]!, candidates[i]!];
       }
       for (const c of candidates) {
-        const token = randomUUID();
-        let claimed = await r.patch<KeyDoc>('oneTimeKeys.claim', c.id, pk,
-          [{ op: 'set', path: '/claim', value: token }, { op: 'set', path: '/claimedAt', value: Date.now() }], { ifMatch: c._etag });
-        if (!claimed) {
-          // Another claimer won it, it is gone, or our own patch applied and only its answer was lost: look.
-          const now = await r.read<KeyDoc>('oneTimeKeys.claim', c.id, pk);
-          if (now?.claim !== token) continue;
-          claimed = now;
-        }
-        await r.deleteIfMatch('oneTimeKeys.claim', c.id, pk, claimed._etag);
+        const claimed = await this.reserve(pk, c);
+        if (!claimed) continue;
+        // Past the commit point: the key is this claim's and is handed out, whatever becomes of the cleanup.
+        await this.cleanUp(pk, c.id, claimed._etag);
         return [`${algorithm}:${c.keyID}`, c.json] as const;
       }
     }
+  }
+
+  /**
+   * The commit point: writes a fresh token into the candidate on its ETag. Answers the claimed document if this
+   * claim won it, undefined if another claimer did or it is gone. When the patch's answer is lost (its retry met
+   * the changed document, or no try was answered at all), the document says whether it applied: our token there
+   * means the key is ours. A claim that fails here (the read back failing too) has not handed the key out and
+   * throws; the key stays with whoever the document names.
+   */
+  private async reserve(pk: string, c: KeyDoc & { _etag: string }): Promise<(KeyDoc & { _etag: string }) | undefined> {
+    const r = this.conn.requests;
+    const token = randomUUID();
+    let unanswered: unknown;
+    try {
+      const patched = await r.patch<KeyDoc>('oneTimeKeys.claim', c.id, pk,
+        [{ op: 'set', path: '/claim', value: token }, { op: 'set', path: '/claimedAt', value: Date.now() }], { ifMatch: c._etag });
+      if (patched) return patched;
+    } catch (e) {
+      if (!(e instanceof StoreUnavailableError && e.retryable)) throw e;
+      unanswered = e;
+    }
+    const now = await r.read<KeyDoc>('oneTimeKeys.claim', c.id, pk);
+    if (now?.claim === token) return now;
+    // Not ours. A patch that got no answer at all failed before the commit point: the claim fails, the key is left.
+    if (unanswered !== undefined) throw unanswered;
+    return undefined;
+  }
+
+  /**
+   * Deletes a claimed document (on its claimed ETag, so that a key uploaded again under the same ID in between is
+   * kept). Best effort: a claimed document is invisible to counts, reads and claims, so one this cannot delete
+   * now (the store is unreachable) loses nothing; it is tried again at this table's next claim, and one whose
+   * claimer died is removed by a later claim that finds no free key.
+   */
+  private async cleanUp(pk: string, id: string, etag: string): Promise<void> {
+    try {
+      await this.conn.requests.deleteIfMatch('oneTimeKeys.claim', id, pk, etag);
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+      this.unfinishedCleanups.set(`${pk}\u0000${id}`, { pk, id, etag });
+    }
+  }
+
+  /**
+   * Retries the deletes of claimed documents that failed, best effort (see `cleanUp`): a few per claim, so that
+   * claims after an outage do not each wait for all of them.
+   */
+  private async retryCleanups(): Promise<void> {
+    const pending = [...this.unfinishedCleanups].slice(0, CLEANUPS_PER_CLAIM);
+    for (const [key] of pending) this.unfinishedCleanups.delete(key);
+    for (const [, { pk, id, etag }] of pending) await this.cleanUp(pk, id, etag);
   }
 
   /** Deletes claimed documents whose claimer never deleted them (it died between the two steps). */

@@ -1,6 +1,7 @@
 import type { Container, ItemDefinition, JSONObject, JSONValue, OperationInput, OperationResponse, PatchOperation, SqlParameter } from '@azure/cosmos';
 import { StorageError, StoreUnavailableError } from '../../types/errors.js';
 import type { RequestAccounting } from '../shared/request-accounting.js';
+import { failureOf, statusOf } from './failures.js';
 
 /** Cosmos system properties every document read back carries. */
 export interface DocMeta {
@@ -25,15 +26,13 @@ export class CosmosRequestError extends StorageError {
   }
 }
 
-interface CosmosError { code?: number | string; substatus?: number; name?: string; requestCharge?: number; message?: string }
-const statusOf = (e: unknown) => (e as CosmosError)?.code;
+interface CosmosError { requestCharge?: number }
 
-/** Transient failures worth another try: 503 (service unavailable), 408 and client-side timeouts, connection resets. */
-function isTransient(e: unknown): boolean {
-  const err = e as CosmosError & { code?: string | number };
-  if (err?.name === 'TimeoutError') return true;
-  return [503, 408, 449, 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'UND_ERR_SOCKET'].includes(err?.code as never);
-}
+/** A single request worth retrying here: transient, but not a 429, which the SDK has retried already (retryOptions). */
+const retriedHere = (e: unknown) => {
+  const f = failureOf(e);
+  return f.transient && f.status !== 429;
+};
 
 /** The most operations the SDK sends in one bulk request (Cosmos DB's limit for a batch). */
 const BULK_OPERATIONS = 100;
@@ -44,9 +43,21 @@ type BulkResult = { statusCode: number; resourceBody?: JSONObject };
 
 /** Statuses worth sending the operation again for: throttled, unavailable, timed out, retry-with. */
 const TRANSIENT_STATUSES = new Set([429, 503, 408, 449, 410]);
+/** A bulk operation waiting to be sent, and how to answer its caller. */
+interface QueuedOperation { operation: string; op: OperationInput; resolve: (r: BulkResult) => void; reject: (e: unknown) => void }
+
+/** `items` in runs of at most `size`, in order. */
+function chunked<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
 
 export interface RetryPolicy {
-  /** Attempts for a transient failure (503, timeout, reset) on top of the first. 429s are the SDK's (retryOptions). */
+  /**
+   * Attempts for a transient failure (503, timeout, reset) on top of the first. A single request's 429s are the
+   * SDK's (retryOptions); a bulk request still throttled once the SDK gave up is tried again here, after its retry-after.
+   */
   readonly transientRetries: number;
   readonly baseDelayMs: number;
 }
@@ -80,7 +91,7 @@ export class CosmosRequests {
         return res;
       } catch (e) {
         this.accounting.record(operation, (e as CosmosError)?.requestCharge ?? 0);
-        if (n < retries && isTransient(e)) {
+        if (n < retries && retriedHere(e)) {
           await new Promise((r) => setTimeout(r, this.retry.baseDelayMs * 2 ** n));
           continue;
         }
@@ -90,9 +101,9 @@ export class CosmosRequests {
   }
 
   private fail(operation: string, e: unknown): never {
-    const status = statusOf(e);
+    const { status, transient } = failureOf(e);
     const why = (e as Error)?.message?.split('\n')[0] ?? String(e);
-    if (isTransient(e) || status === 429) {
+    if (transient) {
       // Retried as configured and still failing: the account cannot be reached (or is overloaded) right now.
       throw new StoreUnavailableError(`Cosmos DB at ${this.target}: ${operation} still failed after retries (status ${status ?? 'unknown'}: ${why}). ` +
         'It is safe to retry: every write is idempotent. Fix: check the network and the account, or raise cosmosdb.transient_retries / max_retry_attempts.', true, { cause: e });
@@ -223,20 +234,24 @@ export class CosmosRequests {
   }
 
   /** Bulk operations asked for in this turn of the event loop, sent together at its end (see `bulk`). */
-  private queued: { operation: string; op: OperationInput; resolve: (r: BulkResult) => void; reject: (e: unknown) => void }[] = [];
+  private queued: QueuedOperation[] = [];
 
   /**
    * Runs operations in bulk and answers each with its final status (2xx, 404, 409 or 412; any other is an error).
    * Bulk calls made in the same turn of the event loop (the reads a caller issues together, say) go out together:
-   * 100 operations per request, as the partition range's limit allows. Operations that failed transiently (429,
-   * 503, 408, a reset) are sent again, as single requests are: every operation this driver sends in bulk is safe to
-   * repeat (a create whose 409 the caller resolves, an upsert, a read, a conditional replace, a delete whose 404
-   * means done).
+   * 100 operations per request, as the partition range's limit allows. Transient failures are retried as single
+   * requests are, up to `transientRetries` times: a bulk request that fails as a whole (429, 503, 408, a timeout, a
+   * reset) is sent again, after the server's retry-after for a 429; within an answered bulk request each operation
+   * is judged by its own status, and only those that failed transiently are sent again. That is safe because every
+   * operation this driver sends in bulk may be repeated (a create whose 409 the caller resolves, an upsert, a read,
+   * a conditional replace, a delete whose 404 means done). What still fails after the retries is a retryable
+   * StoreUnavailableError.
    *
    * Through `items.bulk`, deprecated in favour of `executeBulkOperations`, on purpose: in the 4.9 SDK the newer call
    * holds a batch of fewer than 100 operations back for a second (its partial-batch interval), so every small bulk
    * read would wait 1 s. `items.bulk` sends at once; it takes at most 100 operations per partition range, hence the
-   * chunks.
+   * chunks. It keeps only the message of a request that failed as a whole: `bulkFailureTag` (an SDK plugin) puts
+   * the status there, for `failureOf` to read.
    */
   private bulk(operation: string, ops: readonly OperationInput[]): Promise<BulkResult[]> {
     if (ops.length === 0) return Promise.resolve([]);
@@ -246,55 +261,74 @@ export class CosmosRequests {
   }
 
   private async flush(): Promise<void> {
-    const items = this.queued;
+    let pending = this.queued;
     this.queued = [];
-    let pending = items.map((_, i) => i);
     try {
       for (let n = 0; pending.length > 0; n++) {
-        const chunks: number[][] = [];
-        for (let i = 0; i < pending.length; i += BULK_OPERATIONS) chunks.push(pending.slice(i, i + BULK_OPERATIONS));
-        const retry: number[] = [];
-        let lastError: unknown;
-        await Promise.all(chunks.map(async (chunk) => {
-          // One request, charged to the operation of its first item (the others ride along).
-          const operation = items[chunk[0]!]!.operation;
-          let results: OperationResponse[];
-          try {
-            results = await this.container.items.bulk(chunk.map((i) => items[i]!.op), { continueOnError: true });
-          } catch (e) {
-            this.accounting.record(operation, (e as CosmosError)?.requestCharge ?? 0);
-            if (!isTransient(e) && statusOf(e) !== 429) this.fail(operation, e);
-            lastError = e;
-            retry.push(...chunk);
-            return;
-          }
-          this.accounting.record(operation, results.reduce((sum, r) => sum + (r.requestCharge ?? 0), 0));
-          results.forEach((r, j) => {
-            const item = items[chunk[j]!]!;
-            const status = r.statusCode;
-            if (FINAL_STATUSES.has(status)) item.resolve({ statusCode: status, ...(r.resourceBody ? { resourceBody: r.resourceBody } : {}) });
-            else if (TRANSIENT_STATUSES.has(status)) {
-              lastError = Object.assign(new Error(`status ${status}`), { code: status });
-              retry.push(chunk[j]!);
-            } else {
-              try {
-                this.fail(item.operation, Object.assign(new Error(`unexpected status ${status}`), { code: status }));
-              } catch (e) {
-                item.reject(e);
-              }
-            }
-          });
-        }));
-        if (retry.length > 0) {
-          if (n >= this.retry.transientRetries) this.fail(items[retry[0]!]!.operation, lastError);
-          await new Promise((r) => setTimeout(r, this.retry.baseDelayMs * 2 ** n));
+        const round = await Promise.all(chunked(pending, BULK_OPERATIONS).map((chunk) => this.sendBulk(chunk)));
+        const again = round.flatMap((r) => r.again);
+        if (again.length === 0) return;
+        const lastError = round.find((r) => r.again.length > 0)!.error;
+        if (n >= this.retry.transientRetries) {
+          for (const item of again) this.settleFailed(item, lastError);
+          return;
         }
-        pending = retry.sort((a, b) => a - b);
+        const retryAfterMs = Math.max(0, ...round.map((r) => r.retryAfterMs));
+        await new Promise((r) => setTimeout(r, Math.max(retryAfterMs, this.retry.baseDelayMs * 2 ** n)));
+        pending = again;
       }
     } catch (e) {
-      for (const i of pending) items[i]!.reject(e);
-      // A failure before the retry loop settled everything (fail() threw for a whole chunk): the rest get it too.
-      for (const item of items) item.reject(e);
+      // Nothing above throws by design; should something, no caller is left waiting (a settled promise ignores it).
+      for (const item of pending) item.reject(e);
+    }
+  }
+
+  /**
+   * Sends one bulk request and settles what it can: final statuses resolve, permanent failures reject. Answers the
+   * operations to send again (failed transiently), the error to report should they fail for good, and the wait the
+   * server asked for.
+   */
+  private async sendBulk(chunk: readonly QueuedOperation[]): Promise<{ again: QueuedOperation[]; error: unknown; retryAfterMs: number }> {
+    // One request, charged to the operation of its first item (the others ride along).
+    const operation = chunk[0]!.operation;
+    let results: OperationResponse[];
+    try {
+      results = await this.container.items.bulk(chunk.map((item) => item.op), { continueOnError: true });
+    } catch (e) {
+      this.accounting.record(operation, (e as CosmosError)?.requestCharge ?? 0);
+      const failure = failureOf(e);
+      if (failure.transient) return { again: [...chunk], error: e, retryAfterMs: failure.retryAfterMs ?? 0 };
+      for (const item of chunk) this.settleFailed(item, e);
+      return { again: [], error: e, retryAfterMs: 0 };
+    }
+    this.accounting.record(operation, results.reduce((sum, r) => sum + (r.requestCharge ?? 0), 0));
+    const again: QueuedOperation[] = [];
+    let error: unknown;
+    let retryAfterMs = 0;
+    results.forEach((r, j) => {
+      const item = chunk[j]!;
+      const status = r.statusCode;
+      if (FINAL_STATUSES.has(status)) {
+        item.resolve({ statusCode: status, ...(r.resourceBody ? { resourceBody: r.resourceBody } : {}) });
+      } else if (TRANSIENT_STATUSES.has(status)) {
+        // The service gives a throttled operation its own wait, next to its status.
+        const wait = (r as { retryAfterMilliseconds?: number }).retryAfterMilliseconds;
+        error = Object.assign(new Error(`status ${status} for one operation of a bulk request`), { code: status });
+        retryAfterMs = Math.max(retryAfterMs, wait ?? 0);
+        again.push(item);
+      } else {
+        this.settleFailed(item, Object.assign(new Error(`unexpected status ${status}`), { code: status }));
+      }
+    });
+    return { again, error, retryAfterMs };
+  }
+
+  /** Rejects the operation with what `fail` makes of the error. */
+  private settleFailed(item: QueuedOperation, e: unknown): void {
+    try {
+      this.fail(item.operation, e);
+    } catch (failure) {
+      item.reject(failure);
     }
   }
 

@@ -100,6 +100,7 @@ const TABLES: { readonly [K in DumpTableName]: PgTable<DumpRows[K]> } = {
   federation_blacklist: { key: ['server_name'] },
   device_keys: { key: ['user_id', 'device_id'] },
   one_time_keys: { key: ['user_id', 'device_id', 'algorithm', 'key_id'] },
+  fallback_keys: { key: ['user_id', 'device_id', 'algorithm'] },
   key_changes: { key: ['user_id'], counter: 'key_change_id' },
   cross_signing_keys: { key: ['user_id', 'key_type'], types: { key_type: 'smallint' } },
   cross_signing_sigs: { key: ['target_user_id', 'target_key_id', 'origin_user_id'] },

@@ -359,6 +359,23 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
+    name: 'fallback keys',
+    sql: `
+      -- A device's fallback key per algorithm (MSC2732): replaced by each new upload, marked used when a claim gets it.
+      CREATE TABLE keyserver_fallback_keys (
+        user_id text COLLATE "C" NOT NULL,
+        device_id text COLLATE "C" NOT NULL,
+        algorithm text COLLATE "C" NOT NULL,
+        key_id text COLLATE "C" NOT NULL,
+        ts_added_secs bigint NOT NULL,
+        key_json text NOT NULL,
+        used boolean NOT NULL DEFAULT false,
+        PRIMARY KEY (user_id, device_id, algorithm)
+      );
+    `,
+  },
+  {
+    version: 7,
     name: 'previous events by the event naming them: a room\'s backward extremities without a scan of every reference',
     sql: 'CREATE INDEX roomserver_previous_events_event ON roomserver_previous_events (event_nid);',
   },

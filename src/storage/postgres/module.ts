@@ -24,6 +24,7 @@ import { PostgresStoreDump } from './dump.js';
 import { PostgresFederationBlacklistTable } from './federation-blacklist.js';
 import { PostgresDeviceKeysTable } from './device-keys.js';
 import { PostgresOneTimeKeysTable } from './one-time-keys.js';
+import { PostgresFallbackKeysTable } from './fallback-keys.js';
 import { PostgresKeyChangesTable } from './key-changes.js';
 import { PostgresCrossSigningKeysTable } from './cross-signing-keys.js';
 import { PostgresCrossSigningSigsTable } from './cross-signing-sigs.js';
@@ -79,6 +80,7 @@ export const openPostgres: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.FederationBlacklistTable).to(PostgresFederationBlacklistTable).inSingletonScope();
     bind(TOKENS.DeviceKeysTable).to(PostgresDeviceKeysTable).inSingletonScope();
     bind(TOKENS.OneTimeKeysTable).to(PostgresOneTimeKeysTable).inSingletonScope();
+    bind(TOKENS.FallbackKeysTable).to(PostgresFallbackKeysTable).inSingletonScope();
     bind(TOKENS.KeyChangesTable).to(PostgresKeyChangesTable).inSingletonScope();
     bind(TOKENS.CrossSigningKeysTable).to(PostgresCrossSigningKeysTable).inSingletonScope();
     bind(TOKENS.CrossSigningSigsTable).to(PostgresCrossSigningSigsTable).inSingletonScope();

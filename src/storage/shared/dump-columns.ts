@@ -86,6 +86,13 @@ export const DUMP_COLUMNS: { readonly [K in DumpTableName]: { readonly table: st
       ts_added_secs: ['tsAdded', 'int'], key_json: ['keyJSON', 'text'],
     },
   },
+  fallback_keys: {
+    table: 'keyserver_fallback_keys',
+    columns: {
+      user_id: ['userID', 'text'], device_id: ['deviceID', 'text'], algorithm: ['algorithm', 'text'], key_id: ['keyID', 'text'],
+      ts_added_secs: ['tsAdded', 'int'], key_json: ['keyJSON', 'text'], used: ['used', 'bool'],
+    },
+  },
   key_changes: { table: 'keyserver_key_changes', columns: { user_id: ['userID', 'text'], change_id: ['changeID', 'int'] } },
   cross_signing_keys: { table: 'keyserver_cross_signing_keys', columns: { user_id: ['userID', 'text'], key_type: ['keyType', 'int'], key_data: ['keyData', 'text'] } },
   cross_signing_sigs: {

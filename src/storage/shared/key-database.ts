@@ -6,7 +6,7 @@ import {
   checkAlgorithm, checkBase64, checkID, checkServerName, checkText, CROSS_SIGNING_USAGE, ed25519KeyID, isCrossSigningKeyPurpose, OFFSET_NEWEST, splitAlgorithmKeyID, type CrossSigningKey, type CrossSigningKeyPurpose
 } from '../../types/keys.js';
 import type {
-  DeviceMessage, KeyserverTables, OneTimeKeys, OneTimeKeysCount, PartitionOffset, PartitionStorer, UnitOfWork,
+  DeviceMessage, FallbackKeys, KeyserverTables, OneTimeKeys, OneTimeKeysCount, PartitionOffset, PartitionStorer, UnitOfWork,
 } from '../tables/index.js';
 import { unique } from './contracts.js';
 
@@ -85,9 +85,16 @@ export class KeyDatabase implements PartitionStorer {
 
   /**
    * Claims one key per (user, device, algorithm) asked for, deleting it: each key is handed out once, however many
-   * claims run at the same time. Devices with no key of that algorithm are skipped. The result lists one
-   * OneTimeKeys (with one key) per successful claim, in request order. Each claim is one atomic
-   * select-and-delete, so without a transaction a crash can only lose keys already claimed, never repeat one.
+   * claims run at the same time. A device with no one-time key of that algorithm left hands out its fallback key of
+   * the algorithm instead, marked used and kept (later such claims get it again until a new one is uploaded);
+   * devices with neither are skipped. The result lists one OneTimeKeys (with one key) per successful claim, in
+   * request order.
+   *
+   * A key a claim has taken (its commit point) is handed out, and a claim that fails before that leaves its key
+   * claimable: no key is ever lost between the two. With transactions, a failing claim rolls the call back and it
+   * throws, every key left. Without (Cosmos DB), each claim commits on its own, so a claim that fails after others
+   * took theirs cannot undo them: the call hands out the keys taken and leaves the failed device out, as one with
+   * no key (its key stays claimable); it throws only if no claim took a key.
    */
   async claimKeys(request: ClaimRequest): Promise<OneTimeKeys[]> {
     const claims: [string, string, string][] = [];
@@ -102,12 +109,54 @@ export class KeyDatabase implements PartitionStorer {
     if (claims.length === 0) return [];
     return this.uow.transaction(async (tx) => {
       const out: OneTimeKeys[] = [];
+      let failure: unknown;
       for (const [userID, deviceID, algorithm] of claims) {
-        const key = await this.tables.oneTimeKeys.selectAndDeleteOneTimeKey(tx, userID, deviceID, algorithm);
+        let key: readonly [string, string] | null;
+        try {
+          key = await this.tables.oneTimeKeys.selectAndDeleteOneTimeKey(tx, userID, deviceID, algorithm)
+            ?? await this.tables.fallbackKeys.claimFallbackKey(tx, userID, deviceID, algorithm);
+        } catch (e) {
+          if (this.uow.atomicTransactions) throw e;
+          failure ??= e;
+          continue;
+        }
         if (key) out.push({ userID, deviceID, keyJSON: new Map([key]) });
       }
+      if (failure !== undefined && out.length === 0) throw failure;
       return out;
     });
+  }
+
+  // ---- Fallback keys ----
+
+  /**
+   * Stores the device's fallback keys ("algorithm:keyID" -> key JSON, one per algorithm at most; InvalidInputError,
+   * before anything is written, for two of one algorithm). Each replaces the algorithm's previous key and is unused
+   * until a claim hands it out; uploading the key that is stored again changes nothing (it stays used if it was).
+   * The device's keys of other algorithms are kept.
+   */
+  async storeFallbackKeys(keys: FallbackKeys): Promise<void> {
+    if (typeof keys !== 'object' || keys === null) throw new InvalidInputError(`fallback keys must be an object, got ${preview(keys)}`);
+    checkUserID('userID', keys.userID);
+    checkID('deviceID', keys.deviceID);
+    const rows: [string, string, string][] = [];
+    const seen = new Set<string>();
+    for (const [name, json] of checkMap<string, string>('keyJSON', keys.keyJSON)) {
+      const { algorithm, keyID } = splitAlgorithmKeyID(`keyJSON key ${preview(name)}`, name);
+      checkText(`keyJSON[${preview(name)}]`, json);
+      if (seen.has(algorithm)) throw new InvalidInputError(`keyJSON holds two fallback keys of algorithm ${preview(algorithm)}; a device has one per algorithm`);
+      seen.add(algorithm);
+      rows.push([algorithm, keyID, json]);
+    }
+    if (rows.length === 0) return;
+    await this.uow.transaction((tx) => this.tables.fallbackKeys.upsertFallbackKeys(tx, keys.userID, keys.deviceID, rows));
+  }
+
+  /** The algorithms of the device's fallback keys no claim has used yet, sorted (/sync's device_unused_fallback_key_types). */
+  async unusedFallbackKeyAlgorithms(userID: string, deviceID: string): Promise<string[]> {
+    checkUserID('user ID', userID);
+    checkID('device ID', deviceID);
+    return this.tables.fallbackKeys.selectUnusedFallbackKeyAlgorithms(this.auto, userID, deviceID);
   }
 
   // ---- Device keys ----
@@ -200,8 +249,9 @@ export class KeyDatabase implements PartitionStorer {
   }
 
   /**
-   * Deletes the devices' keys. For each device, the cross-signing signatures of it go first and its row last,
-   * so a crash never leaves signatures of a device that is gone; a retry finishes the job. No-op for unknown devices.
+   * Deletes the devices' keys. For each device, the cross-signing signatures of it and its fallback keys go first
+   * and its row last, so a crash never leaves signatures or fallback keys of a device that is gone; a retry
+   * finishes the job. No-op for unknown devices.
    */
   async deleteDeviceKeys(userID: string, deviceIDs: readonly string[]): Promise<void> {
     checkUserID('user ID', userID);
@@ -210,6 +260,7 @@ export class KeyDatabase implements PartitionStorer {
     await this.uow.transaction(async (tx) => {
       for (const deviceID of unique(deviceIDs)) {
         await this.tables.crossSigningSigs.deleteCrossSigningSigsForTarget(tx, userID, deviceID);
+        await this.tables.fallbackKeys.deleteFallbackKeys(tx, userID, deviceID);
         await this.tables.deviceKeys.deleteDeviceKeys(tx, userID, deviceID);
       }
     });

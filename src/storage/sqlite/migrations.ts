@@ -337,6 +337,23 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
+    name: 'fallback keys',
+    sql: `
+      -- A device's fallback key per algorithm (MSC2732): replaced by each new upload, marked used when a claim gets it.
+      CREATE TABLE keyserver_fallback_keys (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        ts_added_secs INTEGER NOT NULL,
+        key_json TEXT NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (user_id, device_id, algorithm)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 7,
     name: 'previous events by the event naming them: a room\'s backward extremities without a scan of every reference',
     sql: 'CREATE INDEX roomserver_previous_events_event ON roomserver_previous_events (event_nid);',
   },

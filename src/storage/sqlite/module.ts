@@ -21,6 +21,7 @@ import { SqliteStoreDump } from './dump.js';
 import { SqliteFederationBlacklistTable } from './federation-blacklist.js';
 import { SqliteDeviceKeysTable } from './device-keys.js';
 import { SqliteOneTimeKeysTable } from './one-time-keys.js';
+import { SqliteFallbackKeysTable } from './fallback-keys.js';
 import { SqliteKeyChangesTable } from './key-changes.js';
 import { SqliteCrossSigningKeysTable } from './cross-signing-keys.js';
 import { SqliteCrossSigningSigsTable } from './cross-signing-sigs.js';
@@ -57,6 +58,7 @@ export const openSqlite: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.FederationBlacklistTable).to(SqliteFederationBlacklistTable).inSingletonScope();
     bind(TOKENS.DeviceKeysTable).to(SqliteDeviceKeysTable).inSingletonScope();
     bind(TOKENS.OneTimeKeysTable).to(SqliteOneTimeKeysTable).inSingletonScope();
+    bind(TOKENS.FallbackKeysTable).to(SqliteFallbackKeysTable).inSingletonScope();
     bind(TOKENS.KeyChangesTable).to(SqliteKeyChangesTable).inSingletonScope();
     bind(TOKENS.CrossSigningKeysTable).to(SqliteCrossSigningKeysTable).inSingletonScope();
     bind(TOKENS.CrossSigningSigsTable).to(SqliteCrossSigningSigsTable).inSingletonScope();

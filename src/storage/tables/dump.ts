@@ -37,6 +37,7 @@ export interface DumpRows {
   federation_blacklist: { server: string };
   device_keys: { userID: string; deviceID: string; tsAdded: number; keyJSON: string; streamID: number; displayName: string | null };
   one_time_keys: { userID: string; deviceID: string; algorithm: string; keyID: string; tsAdded: number; keyJSON: string };
+  fallback_keys: { userID: string; deviceID: string; algorithm: string; keyID: string; tsAdded: number; keyJSON: string; used: boolean };
   key_changes: { userID: string; changeID: number };
   cross_signing_keys: { userID: string; keyType: number; keyData: string };
   cross_signing_sigs: { originUserID: string; originKeyID: string; targetUserID: string; targetKeyID: string; signature: string };
@@ -61,7 +62,7 @@ export type DumpTableName = keyof DumpRows;
 export const DUMP_TABLES: readonly DumpTableName[] = [
   'event_types', 'event_state_keys', 'state_blocks', 'state_snapshots', 'event_json', 'events', 'previous_events',
   'redactions', 'invites', 'membership', 'transactions', 'rooms', 'room_aliases', 'published',
-  'federation_blacklist', 'device_keys', 'one_time_keys', 'key_changes', 'cross_signing_keys', 'cross_signing_sigs',
+  'federation_blacklist', 'device_keys', 'one_time_keys', 'fallback_keys', 'key_changes', 'cross_signing_keys', 'cross_signing_sigs',
   'stale_device_lists', 'key_backup_versions', 'key_backups', 'send_to_device', 'partition_offsets',
 ];
 

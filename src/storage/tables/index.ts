@@ -18,6 +18,7 @@ import type { FederationBlacklistTable } from './federation-blacklist.js';
 import type { KeyBackupsTable, KeyBackupVersionsTable } from './key-backup.js';
 import type { KeyChangesTable } from './key-changes.js';
 import type { OneTimeKeysTable } from './one-time-keys.js';
+import type { FallbackKeysTable } from './fallback-keys.js';
 import type { PartitionOffsetsTable } from './partition-offsets.js';
 import type { SendToDeviceTable } from './send-to-device.js';
 import type { StaleDeviceListsTable } from './stale-device-lists.js';
@@ -44,6 +45,7 @@ export type * from './federation-blacklist.js';
 export type * from './key-backup.js';
 export type * from './key-changes.js';
 export type * from './one-time-keys.js';
+export type * from './fallback-keys.js';
 export type * from './partition-offsets.js';
 export type * from './send-to-device.js';
 export type * from './stale-device-lists.js';
@@ -68,10 +70,11 @@ export interface RoomserverTables {
 export type * from './store-stats.js';
 export type * from './request-stats.js';
 
-/** Every key server table (device keys, one-time keys, key changes, cross-signing, stale device lists). */
+/** Every key server table (device keys, one-time and fallback keys, key changes, cross-signing, stale device lists). */
 export interface KeyserverTables {
   readonly deviceKeys: DeviceKeysTable;
   readonly oneTimeKeys: OneTimeKeysTable;
+  readonly fallbackKeys: FallbackKeysTable;
   readonly keyChanges: KeyChangesTable;
   readonly crossSigningKeys: CrossSigningKeysTable;
   readonly crossSigningSigs: CrossSigningSigsTable;
