@@ -22,7 +22,7 @@ import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
 import { CliError, EXIT, fmtBytes, fmtInt, processIO, type CliIO } from './output.js';
-import { batchOption, checkArgument, cutOption, daysOption, pageSizeOption, roomVersionOption, sortOption, wholeNumber } from './options.js';
+import { batchOption, checkArgument, cutOption, daysOption, pageSizeOption, roomVersionOption, sortOption, wholeNumber, shareOption } from './options.js';
 import { progress } from './progress.js';
 import { resolveEndpoint, describeStore, type StoreEndpoint } from '../io/endpoints.js';
 import { copyStore, CopyMismatchError, CopyRefusedError } from '../io/copy.js';
@@ -95,7 +95,7 @@ async function writeRoom(out: NodeJS.WritableStream, lines: Iterable<string>, on
   return n;
 }
 
-async function generateToFile(file: string, options: { members: number; events: number; seed: number }, onLine: (n: number) => void): Promise<number> {
+async function generateToFile(file: string, options: { members: number; events: number; seed: number; forkShare?: number }, onLine: (n: number) => void): Promise<number> {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.partial`;
   const out = fs.createWriteStream(tmp);
@@ -192,10 +192,11 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--members <n>', 'distinct members over the room\'s life', wholeNumber('members'), 2000)
     .option('--events <n>', 'events in all', wholeNumber('events'), 20_000)
     .option('--seed <n>', 'the same seed gives the same bytes', wholeNumber('seed'), 1)
+    .option('--fork-share <share>', 'share of messages sent on a concurrent branch that the next event merges (0 to 1)', shareOption('fork-share'), 0)
     .option('--out <file>', 'write here instead of stdout')
     .action(async (_o, cmd: Command) => {
-      const o = opts<{ members: number; events: number; seed: number; out?: string }>(cmd);
-      const options = { members: o.members, events: o.events, seed: o.seed };
+      const o = opts<{ members: number; events: number; seed: number; forkShare: number; out?: string }>(cmd);
+      const options = { members: o.members, events: o.events, seed: o.seed, forkShare: o.forkShare };
       checkArgument('generate', () => validateGenerateOptions(options));
       const bar = progress(io, { label: 'generate', quiet: o.quiet === true || o.out === undefined });
       bar.start(o.events, 'events');
@@ -489,7 +490,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
         const bar = progress(io, { label: 'generate', quiet: o.quiet === true });
         bar.start(o.events, 'events');
         try {
-          await generateToFile(SAMPLE_ROOM, { members: o.members, events: o.events, seed: 1 }, (i) => bar.update(i));
+          await generateToFile(SAMPLE_ROOM, { members: o.members, events: o.events, seed: 1, forkShare: DEMO_FORK_SHARE }, (i) => bar.update(i));
         } finally {
           bar.stop();
         }
@@ -505,6 +506,9 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
 
   return program;
 }
+
+/** The sample room's share of messages on concurrent branches: forks for the input path to resolve, about one in 70 events. */
+const DEMO_FORK_SHARE = 0.02;
 
 /**
  * Runs one command, writing to `io`; returns the exit code, or throws what went wrong (runCli reports it). The

@@ -15,6 +15,15 @@ export function wholeNumber(name: string) {
   };
 }
 
+/** A share between 0 and 1 (a plain decimal number). */
+export function shareOption(name: string) {
+  return (value: string): number => {
+    const n = /^(?:0|1|0?\.\d+|1\.0*)$/.test(value) ? Number(value) : NaN;
+    if (!(n >= 0 && n <= 1)) throw new CliError(`--${name} takes a number from 0 to 1, such as 0.02, got ${preview(value)}`, EXIT.usage);
+    return n;
+  };
+}
+
 export function batchOption(value: string): number {
   const n = wholeNumber('batch')(value);
   if (n < 1 || n > MAX_APPEND_BATCH) throw new CliError(`--batch takes a whole number from 1 to ${MAX_APPEND_BATCH}, got ${preview(value)}`, EXIT.usage);
