@@ -21,6 +21,7 @@ import { keyServerBench } from './key-server.js';
 import { stateReadsBench } from './state-reads.js';
 import { stateBytesBench } from './state-bytes.js';
 import { stateStorageBench } from './state-storage.js';
+import { stateResolutionBench } from './state-resolution.js';
 import { formatCell, machine, renderSection, scratchDir, type BenchOptions, type Section } from './support.js';
 
 const BENCHES: Record<string, { needsPostgres: boolean; run: (o: BenchOptions) => Promise<Section> }> = {
@@ -33,6 +34,7 @@ const BENCHES: Record<string, { needsPostgres: boolean; run: (o: BenchOptions) =
   copy: { needsPostgres: true, run: copyBench },
   'import-memory': { needsPostgres: false, run: importMemoryBench },
   'state-bytes': { needsPostgres: true, run: stateBytesBench },
+  'state-resolution': { needsPostgres: true, run: stateResolutionBench },
 };
 
 /** The most members --members takes (the generator allows more; the full-snapshot peer would not fit in time). */
