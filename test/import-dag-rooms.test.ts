@@ -5,7 +5,7 @@ import type { DriverUnderTest } from './conformance/harness.js';
 import { SUITE_SETTINGS } from './conformance/harness.js';
 import { cosmosEmulatorDriver } from './support/drivers-cosmos.js';
 import { postgres, sqliteMemory } from './support/drivers.js';
-import { type FixtureEvent, fixtureEvent, readJSONL, recordingLoader, referenceID, toObject, vectorsDir } from './support/matrix-fixtures.js';
+import { type FixtureEvent, fixtureEvent, readJSONL, type ResolutionCase, recordingLoader, referenceID, toObject, vectorsDir } from './support/matrix-fixtures.js';
 
 /**
  * Rooms with forks, through the store's input path on every driver: the public state resolution cases that come
@@ -16,23 +16,15 @@ import { type FixtureEvent, fixtureEvent, readJSONL, recordingLoader, referenceI
  * published state sets.
  */
 
-interface DagCase {
-  id: string;
-  room_version: string;
-  events: FixtureEvent[];
-  state_sets: Record<string, string>[];
-  expected: Record<string, string>;
-  dag?: { resolve_at: string; state_sets_are_after: string[]; prev_events_are_node_ids?: boolean };
-}
 
 const STATERES = vectorsDir('stateres');
 const cases = STATERES
   ? ['synapse.jsonl', 'continuwuity.jsonl', 'ruma.jsonl', 'gomatrixserverlib.jsonl']
-    .flatMap((f) => readJSONL<DagCase>(path.join(STATERES, f))).filter((c) => c.dag !== undefined)
+    .flatMap((f) => readJSONL<ResolutionCase>(path.join(STATERES, f))).filter((c) => c.dag !== undefined)
   : [];
 
 /** The case's events as the store takes them: Synapse's harness names prev events by node (`PA`), whose IDs are `$PA:example.com`. */
-function eventsOf(c: DagCase): RoomEvent[] {
+function eventsOf(c: ResolutionCase): RoomEvent[] {
   return withDepths(c.events).map((raw0) => {
     // The harnesses' create events leave room_version out (their rooms are made with the version given beside
     // them); a store reads a room's version from its create event, so it is written in, as a real one has it.

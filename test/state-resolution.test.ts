@@ -10,7 +10,7 @@ import {
 import { senderPowerFromAuthEvents } from '../src/matrix/state-resolution/iterative-auth.js';
 import { authEventIDsOf } from '../src/matrix/auth/views.js';
 import {
-  type FixtureEvent, fixtureEvent, readJSONL, recordingLoader, referenceID, shuffled, toMap, toObject, vectorsDir,
+  type FixtureEvent, fixtureEvent, type ResolutionCase, readJSONL, recordingLoader, referenceID, shuffled, toMap, toObject, vectorsDir,
 } from './support/matrix-fixtures.js';
 
 /**
@@ -19,15 +19,6 @@ import {
  * resolution has: the order of the state sets does not matter, one set resolves to itself.
  */
 
-interface ResolutionCase {
-  id: string;
-  room_version: string;
-  events: FixtureEvent[];
-  state_sets: Record<string, string>[];
-  expected: Record<string, string>;
-  dag?: { resolve_at: string; state_sets_are_after: string[]; prev_events_are_node_ids?: boolean };
-  v1_auth_event_ids?: string[];
-}
 
 interface Prepared {
   c: ResolutionCase;

@@ -22,6 +22,17 @@ export function readJSONL<T>(file: string): T[] {
 
 export type FixtureEvent = Record<string, unknown> & { event_id: string; type: string; sender: string; state_key?: string; content: Record<string, unknown> };
 
+/** One known-answer case of vectors/stateres (see its README for the format). */
+export interface ResolutionCase {
+  id: string;
+  room_version: string;
+  events: FixtureEvent[];
+  state_sets: Record<string, string>[];
+  expected: Record<string, string>;
+  dag?: { resolve_at: string; state_sets_are_after: string[]; prev_events_are_node_ids?: boolean };
+  v1_auth_event_ids?: string[];
+}
+
 /** The ID of a prev/auth reference: a plain ID (v3+), or the ID of an `[id, hashes]` pair (v1, v2). */
 export const referenceID = (ref: unknown): string => (Array.isArray(ref) ? String(ref[0]) : String(ref));
 
