@@ -52,7 +52,9 @@ async function measure(storage: Storage, roomID: string, reps: number): Promise<
     const [tipID] = (await db.latestEventIDs(info.roomNID)).eventIDs;
     const [tip] = await db.eventsFromIDs([tipID!]);
     const { a, b, merge } = forkEvents(roomID, tip!.event, creator, auth, rep);
-    await db.appendEvents([...a, ...b]);
+    // Branch b is input soft-failed: its states are stored, but the room's current state does not resolve it
+    // against branch a as it comes; the merge is then the one event that resolves the two.
+    await db.appendEvents([...a, ...b.map((event) => ({ event, options: { isSoftFailed: true } }))]);
     // The floor: the two states the merge resolves, read as it finds them (the same caches).
     let start = performance.now();
     const [sa, sb] = await Promise.all([db.loadStateAfterEvent(a.at(-1)!.eventID), db.loadStateAfterEvent(b.at(-1)!.eventID)]);

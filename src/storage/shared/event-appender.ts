@@ -12,7 +12,7 @@ import { awaitedLater, ROOM_CLAIM_MS, writePlan } from './append-writer.js';
 import { BoundedMap, type NidMaps } from './nid-assigner.js';
 
 export { ROOM_CLAIM_MS };
-import { diffStates, RoomGraph, sameState } from './room-graph.js';
+import { diffStates, RoomGraph, sameState, type ResolutionCaches } from './room-graph.js';
 import type { AppendEventResult, StoredEvent, StoreEventOptions } from './roomserver-database.js';
 import type { StateResolver } from './state-resolver.js';
 import type { StateRef, StateStorage } from './state-storage.js';
@@ -65,6 +65,11 @@ function sameEvents(ids: readonly string[], events: readonly { eventID: string }
 export class EventAppender {
   /** Event NID -> ID of events known to be stored: a room's latest events need no read to be named. */
   private readonly eventIDs = new BoundedMap<EventNID, string>(100_000);
+  /** Kept across calls for state resolution (see ResolutionCaches); the event IDs are the map above. */
+  private readonly resolution: ResolutionCaches = {
+    events: new BoundedMap<string, RoomEvent>(50_000), eventIDs: this.eventIDs,
+    typeNames: new BoundedMap(10_000), stateKeyNames: new BoundedMap(200_000),
+  };
 
   constructor(
     private readonly uow: UnitOfWork,
@@ -250,7 +255,7 @@ export class EventAppender {
     const { roomNIDs, rooms, types, stateKeys, reserved } = ready;
     const inCall = new Map<string, RoomEvent>();
     for (const { event } of inputs) if (!inCall.has(event.eventID)) inCall.set(event.eventID, event);
-    const graph = new RoomGraph(tx, this.tables, this.resolver, this.loadEvents, inCall);
+    const graph = new RoomGraph(tx, this.tables, this.resolver, this.loadEvents, inCall, this.resolution);
     graph.addStored(reads.stored);
     const redactions = new RedactionPlanner(tx, this.nids, graph, reads.redactions, await this.redactionEventsNeeded(tx, inputs, reads));
     const writes = new Writes();
@@ -379,7 +384,10 @@ export class EventAppender {
     }
     await writePlan(tx, this.uow, this.tables, rooms, writes);
     const learned = [...newEvents.values()];
-    this.uow.afterCommit(tx, () => { for (const { event, eventNID } of learned) this.eventIDs.set(eventNID, event.eventID); });
+    this.uow.afterCommit(tx, () => {
+      for (const { event, eventNID } of learned) this.eventIDs.set(eventNID, event.eventID);
+      graph.learn();
+    });
     return results.map((r, i) => ({
       roomNID: r.room.roomNID,
       duplicate: r.duplicate,

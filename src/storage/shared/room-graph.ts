@@ -9,6 +9,18 @@ import { stateMapKey } from '../../matrix/state-resolution/index.js';
 import type { StateResolver } from './state-resolver.js';
 import type { StatePlan, StateRef } from './state-storage.js';
 
+/**
+ * What resolutions read that never changes, kept across calls (bounded): parsed events for the resolver (an event's
+ * stored JSON changes only by redaction, which keeps every field the auth rules and resolution read), event IDs by
+ * NID, and the names of type and state key NIDs.
+ */
+export interface ResolutionCaches {
+  readonly events: Map<string, RoomEvent>;
+  readonly eventIDs: Map<EventNID, string>;
+  readonly typeNames: Map<EventTypeNID, string>;
+  readonly stateKeyNames: Map<EventStateKeyNID, string>;
+}
+
 /** What the input path knows of an event of the room graph: stored before the call, or input earlier in it. */
 export interface EventNode {
   readonly eventID: string;
@@ -40,6 +52,8 @@ function samePacked(a: PackedEntries, b: PackedEntries): boolean {
 export class RoomGraph {
   readonly nodes = new Map<string, EventNode>();
   private readonly idsByNID = new Map<EventNID, string>();
+  /** What this call read that the caches may keep once it commits (NIDs the call assigned could still roll back). */
+  private readonly learned = { events: [] as RoomEvent[], ids: [] as [EventNID, string][], types: [] as [EventTypeNID, string][], keys: [] as [EventStateKeyNID, string][] };
 
   constructor(
     private readonly tx: Tx,
@@ -48,7 +62,17 @@ export class RoomGraph {
     private readonly loadEvents: (tx: Tx, eventIDs: readonly string[]) => Promise<StoredEvent[]>,
     /** The events of the call, by ID: stored or not yet. */
     private readonly inCall: ReadonlyMap<string, RoomEvent>,
+    private readonly caches: ResolutionCaches,
   ) {}
+
+  /** Hands the caches what the call read, once it has committed. */
+  learn(): void {
+    const c = this.caches;
+    for (const e of this.learned.events) c.events.set(e.eventID, e);
+    for (const [nid, id] of this.learned.ids) c.eventIDs.set(nid, id);
+    for (const [nid, name] of this.learned.types) c.typeNames.set(nid, name);
+    for (const [nid, name] of this.learned.keys) c.stateKeyNames.set(nid, name);
+  }
 
   /** Records stored events read by the call. */
   addStored(stored: ReadonlyMap<string, StoredEventInfo>): void {
@@ -154,11 +178,19 @@ export class RoomGraph {
     const keyOf = new Map(tuples.map((t, i) => [t, stateMapKey(names[i]!.type, names[i]!.stateKey)]));
     const maps = sets.map((set) => new Map([...set].map(([tuple, nid]) => [keyOf.get(tuple)!, eventIDs.get(nid as EventNID)!])));
     const resolved = await this.resolver!(roomVersion, maps, (ids) => this.eventsForResolver(ids));
-    // Back to entries: the resolved events are stored (state sets and their auth chains), some perhaps outside every set.
-    await this.ensure([...resolved.values()]);
-    const unknown = [...resolved.values()].filter((id) => !this.nodes.has(id));
+    // Back to entries: the sets' own events by what the sets say of them; events the resolver took from outside every
+    // set (an auth difference's) read, as stored events must be.
+    const fromSets = new Map<string, StateEntry>();
+    for (const set of sets) {
+      for (const [tuple, nid] of set) {
+        const [t, k] = tuple.split(':').map(Number);
+        fromSets.set(eventIDs.get(nid as EventNID)!, { eventTypeNID: t as EventTypeNID, eventStateKeyNID: k as EventStateKeyNID, eventNID: nid as EventNID });
+      }
+    }
+    await this.ensure([...resolved.values()].filter((id) => !fromSets.has(id)));
+    const unknown = [...resolved.values()].filter((id) => !fromSets.has(id) && !this.nodes.has(id));
     if (unknown.length > 0) throw new MissingEventError(`the state resolver chose events that are not stored: ${unknown.join(', ')}`);
-    const resolvedEntries = [...resolved.values()].map((id) => this.nodes.get(id)!.own);
+    const resolvedEntries = [...resolved.values()].map((id) => fromSets.get(id) ?? this.nodes.get(id)!.own);
     const baseEntries = sets[0]!;
     const kept = new Set(resolvedEntries.map((e) => `${e.eventTypeNID}:${e.eventStateKeyNID}`));
     const delta: StateEntry[] = resolvedEntries.filter((e) => baseEntries.get(`${e.eventTypeNID}:${e.eventStateKeyNID}`) !== e.eventNID);
@@ -174,11 +206,16 @@ export class RoomGraph {
     const out = new Map<string, RoomEvent>();
     const rest: string[] = [];
     for (const id of ids) {
-      const own = this.inCall.get(id);
-      if (own) out.set(id, own);
+      const known = this.inCall.get(id) ?? this.caches.events.get(id);
+      if (known) out.set(id, known);
       else rest.push(id);
     }
-    if (rest.length > 0) for (const s of await this.loadEvents(this.tx, rest)) out.set(s.event.eventID, s.event);
+    if (rest.length > 0) {
+      for (const s of await this.loadEvents(this.tx, rest)) {
+        out.set(s.event.eventID, s.event);
+        this.learned.events.push(s.event);
+      }
+    }
     return out;
   }
 
@@ -199,22 +236,34 @@ export class RoomGraph {
     const out = new Map<EventNID, string>();
     const rest: EventNID[] = [];
     for (const nid of nids) {
-      const id = this.idsByNID.get(nid);
+      const id = this.idsByNID.get(nid) ?? this.caches.eventIDs.get(nid);
       if (id !== undefined) out.set(nid, id);
       else rest.push(nid);
     }
-    if (rest.length > 0) for (const [nid, id] of await this.tables.events.bulkSelectEventID(this.tx, rest)) out.set(nid, id);
+    if (rest.length > 0) {
+      for (const [nid, id] of await this.tables.events.bulkSelectEventID(this.tx, rest)) {
+        out.set(nid, id);
+        this.learned.ids.push([nid, id]);
+      }
+    }
     return out;
   }
 
   /** (type, state key) strings of tuples written "typeNID:keyNID". */
   private async tupleNames(tuples: readonly string[]): Promise<{ type: string; stateKey: string }[]> {
     const parsed = tuples.map((t) => t.split(':').map(Number) as [EventTypeNID, EventStateKeyNID]);
+    const { typeNames, stateKeyNames } = this.caches;
+    const typesMissing = [...new Set(parsed.map((p) => p[0]).filter((t) => !typeNames.has(t)))];
+    const keysMissing = [...new Set(parsed.map((p) => p[1]).filter((k) => !stateKeyNames.has(k)))];
     const [types, keys] = await Promise.all([
-      this.tables.eventTypes.bulkSelectEventType(this.tx, [...new Set(parsed.map((p) => p[0]))]),
-      this.tables.eventStateKeys.bulkSelectEventStateKey(this.tx, [...new Set(parsed.map((p) => p[1]))]),
+      typesMissing.length > 0 ? this.tables.eventTypes.bulkSelectEventType(this.tx, typesMissing) : new Map<EventTypeNID, string>(),
+      keysMissing.length > 0 ? this.tables.eventStateKeys.bulkSelectEventStateKey(this.tx, keysMissing) : new Map<EventStateKeyNID, string>(),
     ]);
-    return parsed.map(([t, k]) => ({ type: types.get(t) ?? `#${t}`, stateKey: keys.get(k) ?? `#${k}` }));
+    this.learned.types.push(...types);
+    this.learned.keys.push(...keys);
+    const type = (t: EventTypeNID) => typeNames.get(t) ?? types.get(t) ?? `#${t}`;
+    const key = (k: EventStateKeyNID) => stateKeyNames.get(k) ?? keys.get(k) ?? `#${k}`;
+    return parsed.map(([t, k]) => ({ type: type(t), stateKey: key(k) }));
   }
 }
 
