@@ -27,7 +27,7 @@ import { ConfigError, InvalidInputError } from '../types/errors.js';
 import { loadOptionalPackage } from '../di/optional-packages.js';
 import { connectionFailure, describeTarget } from '../storage/postgres/errors.js';
 import { openTenantAdmin, type CosmosTenantAdmin } from '../storage/cosmosdb/drop-tenant.js';
-import type { DriverUnderTest, TestFramework } from '../../test/conformance/harness.js';
+import type { DriverUnderTest, SuiteSettings, TestFramework } from '../../test/conformance/harness.js';
 
 /** The backends whose scratch namespaces this module knows how to make and remove. */
 export const CONFORMANCE_BACKENDS = ['sqlite', 'postgres', 'cosmosdb'] as const;
@@ -136,21 +136,24 @@ export async function runConformance(config: StorageConfig, options: Conformance
   const driver: DriverUnderTest = {
     name: `${config.backend} (scratch)`,
     ...(BUILT_IN_OPT_OUTS[config.backend] ? { optOut: BUILT_IN_OPT_OUTS[config.backend] } : {}),
-    open: () => {
+    open: (settings) => {
       // Tracked until settled: an open that outlives its case (a timed-out beforeEach) is still closed and removed.
-      const opening = openCase();
+      const opening = openCase(settings);
       const settled = () => { pending.delete(opening); };
       pending.add(opening);
       opening.then(settled, settled);
       return opening;
     },
   };
-  async function openCase(): Promise<Storage> {
+  async function openCase(settings: SuiteSettings): Promise<Storage> {
     const name = await scratch.reserve();
     live.add(name);
     let storage: Storage;
     try {
-      storage = await createStorage(scratch.configFor(name));
+      // The server name is the suite's already; a case may ask for another state resolver (the conflict case).
+      const config = scratch.configFor(name);
+      const resolver = settings.state?.resolver;
+      storage = await createStorage(resolver ? { ...config, state: { ...config.state, resolver } } : config);
     } catch (e) {
       await remove(name);
       throw e;
