@@ -261,7 +261,8 @@ export class EventAppender {
     const writes = new Writes();
     const rows = new Map<string, EventRowRef>();
     for (const [id, s] of reads.stored) rows.set(id, { eventNID: s.eventNID, roomNID: s.roomNID, stateBefore: s.stateSnapshotNID });
-    const newRows = new Set<EventRowRef>();
+    /** The rows the call inserts, by their reference. */
+    const newRows = new Map<EventRowRef, Writes['rows'][number]>();
     const newEvents = new Map<string, { event: RoomEvent; eventNID: EventNID }>();
     // References from the stored events, then from each event of the batch as it is applied.
     // An event named by an event an interrupted batch stored without applying it (an appending one) is not referenced.
@@ -308,18 +309,19 @@ export class EventAppender {
           if (eventNID === undefined) throw new ConcurrentUpdateError(`event ${event.eventID} was stored by another writer meanwhile`);
           row = { eventNID, roomNID: room.roomNID, stateBefore: asStateSnapshotNID(0) };
           rows.set(event.eventID, row);
-          newRows.add(row);
           node = graph.add({ eventID: event.eventID, eventNID, roomNID: room.roomNID, before: 0 as StateRef, isRejected, own: { eventTypeNID, eventStateKeyNID, eventNID } });
           newEvents.set(event.eventID, { event, eventNID });
           if (options.transaction) writes.transactions.push({ key: options.transaction, eventID: event.eventID });
           writes.json.set(eventNID, event.json);
-          writes.rows.push({
+          const inserted = {
             row: {
               eventNID, roomNID: room.roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID,
               authEventNIDs: options.authEventNIDs ?? [], depth: event.depth, isRejected,
             },
             ref: row,
-          });
+          };
+          writes.rows.push(inserted);
+          newRows.set(row, inserted);
         }
         if (!writes.eventNIDs.has(room.roomNID)) writes.eventNIDs.set(room.roomNID, new Set());
         writes.eventNIDs.get(room.roomNID)!.add(row.eventNID);

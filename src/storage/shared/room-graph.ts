@@ -1,4 +1,4 @@
-import { MissingEventError, MissingPrevEventsError, StateConflictError } from '../../types/errors.js';
+import { InvalidInputError, MissingEventError, MissingPrevEventsError, StateConflictError } from '../../types/errors.js';
 import type { RoomEvent } from '../../types/event.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
@@ -35,7 +35,8 @@ export interface EventNode {
   after?: StateRef;
 }
 
-const sameState = (a: StateRef, b: StateRef) => a === b || (typeof a !== 'number' && typeof b !== 'number' && a.nid !== undefined && a.nid === b.nid)
+/** Whether two state references are the same state without reading it: one snapshot NID, or one planned state. */
+export const sameState = (a: StateRef, b: StateRef) => a === b || (typeof a !== 'number' && typeof b !== 'number' && a.nid !== undefined && a.nid === b.nid)
   || (typeof a === 'number' && typeof b !== 'number' && b.nid === a) || (typeof b === 'number' && typeof a !== 'number' && a.nid === b);
 
 function samePacked(a: PackedEntries, b: PackedEntries): boolean {
@@ -141,7 +142,7 @@ export class RoomGraph {
       const key = `${node.own.eventTypeNID}:${node.own.eventStateKeyNID}`;
       const seen = entries.get(key);
       if (seen && seen.eventNID !== node.eventNID) {
-        throw new MissingEventError(`the supplied state names two events for one (type, state key): ${this.idsByNID.get(seen.eventNID)} and ${id}`);
+        throw new InvalidInputError(`the supplied state names two events for one (type, state key): ${this.idsByNID.get(seen.eventNID)} and ${id}`);
       }
       entries.set(key, node.own);
     }
@@ -301,4 +302,3 @@ export function diffStates(before: PackedEntries, after: PackedEntries): { added
   return { added, removed };
 }
 
-export { sameState };
