@@ -374,7 +374,7 @@ export class EventAppender {
         room.moved = true;
         // Sent to output as the room moves (Dendrite's last_event_sent and sent_to_output): the result is that output.
         room.lastEventSentNID = row.eventNID;
-        const newRow = writes.rows.find((r) => r.ref === row);
+        const newRow = newRows.get(row);
         if (newRow) newRow.row = { ...newRow.row, sentToOutput: true };
         else writes.sent.push(row.eventNID);
         results.push({ room, stateAtEvent, before, after, duplicate, applied: true, delta, ...checked, ...(redaction ? { redaction } : {}) });
