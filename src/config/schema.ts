@@ -1,6 +1,7 @@
 import { ConfigError } from '../types/errors.js';
 import { preview } from '../types/input.js';
 import { rememberConfigSecrets } from './redact.js';
+import { unencodedInUserInfo } from './url-userinfo.js';
 import { DEFAULT_BLOCK_CACHE_BYTES } from '../storage/shared/block-cache.js';
 import { DEFAULT_STATE_POLICY, MAX_SNAPSHOT_BLOCKS } from '../storage/shared/state-policy.js';
 
@@ -160,6 +161,14 @@ function coerce(spec: KeySpec, value: unknown): string | number | boolean {
     case 'url': {
       if (typeof value !== 'string') throw bad(spec, value, 'expected a URL string');
       if (value === '') return value;
+      // Before parsing: a parser would read part of such a password as the host, and the error would send the
+      // deployer to the wrong fix.
+      const unencoded = unencodedInUserInfo(value);
+      if (unencoded.length > 0) {
+        throw new ConfigError(`config key "${spec.path}": the user name or password in the URL holds characters that must be ` +
+          `percent-encoded (value hidden: it holds a secret). Fix: write ${unencoded.join(', ')} in the password ` +
+          '(encodeURIComponent(password) in JavaScript, urllib.parse.quote(password, safe="") in Python).');
+      }
       const schemes = spec.allowed ?? [];
       try {
         if (!schemes.includes(new URL(value).protocol)) throw new Error('scheme');
