@@ -12,10 +12,11 @@ import { createStorage, loadStorageConfig, type Storage } from '../index.js';
 import type { StorageConfig } from '../config/schema.js';
 import type { OpenOptions } from '../di/driver.js';
 import { redact, redactSettings, redactUrl } from '../config/redact.js';
-import { ConfigError, InvalidInputError, NotFoundError, StorageError, StoreUnavailableError } from '../types/errors.js';
+import { ConfigError, InvalidInputError, SchemaNotCurrentError, NotFoundError, StorageError, StoreUnavailableError } from '../types/errors.js';
 import { generateRoom, validateGenerateOptions } from './generate.js';
 import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
 import { formatImportSummary } from './commands/import.js';
+import { formatHealth, formatMigrationStatus, storeHealth } from './commands/migrate.js';
 import { DEFAULT_IMPORT_BATCH, eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
 import { MAX_APPEND_BATCH } from '../storage/shared/event-appender.js';
 import { roomState } from './commands/state.js';
@@ -66,6 +67,12 @@ async function withStorage<T>(config: StorageConfig, fn: (s: Storage) => Promise
     await storage.close();
   }
 }
+
+/**
+ * How the commands that read or purge open a store: as it is, never creating or upgrading it (a mistyped path is
+ * refused with the fix, not shown as an empty store).
+ */
+const EXISTING: OpenOptions = { migrate: false };
 
 /** A room the store does not hold, as the user's mistake (exit 1, one line), not as an unexpected error. */
 const notInStore = (command: string) => (e: unknown): never => {
@@ -133,7 +140,8 @@ async function runImport(
 }
 
 const EXIT_CODES_HELP = `
-Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error, 3 the store cannot be reached or used.
+Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error, 3 the store cannot be reached or used,
+4 migrations pending (migrate --status, health).
 Configuration: matrix-storage.yaml in this directory (or --config FILE), then environment variables (README).`;
 
 /** The command tree; each action sets the exit code through `done`. */
@@ -162,18 +170,28 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
   // commander's options are untyped; each action names the shape its options have.
   const opts = <T extends object = object>(cmd: Command) => cmd.optsWithGlobals() as Common & T;
 
-  command('migrate', 'create or upgrade the schema of the configured backend (a progress bar per migration)',
-    'matrix-storage --config matrix-storage.yaml migrate')
+  command('migrate', 'create or upgrade the schema of the configured backend (a progress bar per migration), or with --status ' +
+    'or --dry-run say what is pending without changing anything', 'matrix-storage --config matrix-storage.yaml migrate --status')
+    .option('--status', `change nothing: exit 0 when the schema is current, ${EXIT.pending} when migrations are pending (for deploy scripts)`)
+    .option('--dry-run', 'change nothing: list the migrations a run would apply')
     .option('--json', 'print the report as one JSON document')
     .action(async (_o, cmd: Command) => {
-      const o = opts<{ json?: boolean }>(cmd);
+      const o = opts<{ status?: boolean; dryRun?: boolean; json?: boolean }>(cmd);
       const { config, source } = load(o);
-      // Migrating is this command's job: a store configured not to migrate on open (postgres.migrate_on_open: false)
-      // would otherwise refuse to open before it could be migrated.
-      const migrating = { ...config, postgres: { ...config.postgres, migrateOnOpen: true } };
+      if (o.status || o.dryRun) {
+        // Opened without migrating: a store that is behind (or not created) is refused with its status, which is the answer.
+        const status = await withStorage(config, (s) => s.migrationStatus(), { migrate: false })
+          .catch((e: unknown) => { if (e instanceof SchemaNotCurrentError) return e.status; throw e; });
+        if (o.json) io.out(JSON.stringify({ backend: config.backend, ...status }));
+        else io.out(formatMigrationStatus(status, `${config.backend} (config: ${redact(source)})`, o.dryRun === true).join('\n'));
+        done(o.status && status.pending.length > 0 ? EXIT.pending : EXIT.ok);
+        return;
+      }
       const bar = progress(io, { label: 'migrate', quiet: o.quiet === true });
       let started = false;
-      const report = await withStorage(migrating, (s) => s.migrate(), {
+      // Migrating is this command's job, whatever migrate_on_open says.
+      const report = await withStorage(config, (s) => s.migrate(), {
+        migrate: true,
         onMigrationProgress: (p) => {
           if (!started) { bar.start(p.total, 'migrations'); started = true; }
           bar.update(p.done, `version ${p.version}: ${p.name}`);
@@ -185,6 +203,18 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
           (report.applied.length ? `applied ${report.applied.join(', ')}` : 'already up to date'));
       }
       done(EXIT.ok);
+    });
+
+  command('health', 'one round trip to the configured store: reachable, how long it took, and whether the schema is current; ' +
+    `exits 0 when ready, ${EXIT.unavailable} when unreachable, ${EXIT.pending} when the schema is behind (liveness and readiness probes)`,
+  'matrix-storage --config matrix-storage.yaml health --json')
+    .option('--json', 'print one JSON document')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ json?: boolean }>(cmd);
+      const { config } = load(o);
+      const health = await storeHealth(config);
+      io.out(o.json ? JSON.stringify(health) : formatHealth(health));
+      done(health.ok ? EXIT.ok : health.reachable ? EXIT.pending : EXIT.unavailable);
     });
 
   command('generate', 'write a synthetic room as JSON lines of room version 10 PDUs (stdout, or --out FILE)',
@@ -262,7 +292,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       if (o.before && o.at === undefined) throw new CliError('state: --before needs --at EVENT_ID', EXIT.usage);
       checkArgument('state', () => { checkRoomID('ROOM_ID', roomID); if (o.at !== undefined) checkEventID('--at EVENT_ID', o.at); });
       const { config } = load(o);
-      const state = await withStorage(config, (s) => roomState(s, roomID, { ...(o.at !== undefined ? { at: o.at } : {}), before: o.before ?? false }));
+      const state = await withStorage(config, (s) => roomState(s, roomID, { ...(o.at !== undefined ? { at: o.at } : {}), before: o.before ?? false }), EXISTING);
       io.out(o.json ? JSON.stringify(state) : JSON.stringify(state, null, 2));
       done(EXIT.ok);
     });
@@ -275,7 +305,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const o = opts<{ json?: boolean }>(cmd);
       checkArgument('keys', () => checkUserID('USER_ID', userID));
       const { config } = load(o);
-      const summary = await withStorage(config, (s) => userKeys(s, userID));
+      const summary = await withStorage(config, (s) => userKeys(s, userID), EXISTING);
       io.out(o.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
       done(EXIT.ok);
     });
@@ -290,7 +320,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const report = await withStorage(config, (s) => purgeSendToDevice(s, {
         ...(o.olderThanDays !== undefined ? { olderThanDays: o.olderThanDays } : {}),
         onBatch: (n) => { if (!o.quiet) io.err(`purge-send-to-device: ${fmtInt(n)} deleted`); },
-      }));
+      }), EXISTING);
       io.out(o.json ? JSON.stringify(report) : formatSendToDevicePurge(report));
       done(report.age === 'off' ? EXIT.usage : EXIT.ok);
     });
@@ -322,7 +352,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       await confirmDeletion(io, o.yes === true, command, roomID, what(config));
       return purge(s, (t, n) => { if (!o.quiet && n > 0) io.err(`${command}: ${t}: deleting ${fmtInt(n)} rows`); })
         .catch((e: unknown) => { throw e instanceof PurgeRefusedError ? new CliError(`${command}: ${e.message}`) : e; });
-    });
+    }, EXISTING);
     io.out(o.json ? JSON.stringify(report) : formatPurgeReport(report, title).join('\n'));
     done(EXIT.ok);
   };
@@ -335,7 +365,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (_o, cmd: Command) => {
       const o = opts<{ sort: RoomSort; limit?: number; json?: boolean }>(cmd);
       const { config } = load(o);
-      const sizes = await withStorage(config, (s) => storeSizes(s, { sort: o.sort }));
+      const sizes = await withStorage(config, (s) => storeSizes(s, { sort: o.sort }), EXISTING);
       if (o.json) io.out(JSON.stringify({ ...sizes, rooms: o.limit === undefined ? sizes.rooms : sizes.rooms.slice(0, o.limit) }));
       else io.out(formatRoomSizes(sizes, o.limit).join('\n'));
       done(EXIT.ok);
@@ -349,7 +379,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const o = opts<{ json?: boolean }>(cmd);
       checkArgument('room', () => checkRoomID('ROOM_ID', roomID));
       const { config } = load(o);
-      const detail = await withStorage(config, (s) => roomDetail(s, roomID)).catch(notInStore('room'));
+      const detail = await withStorage(config, (s) => roomDetail(s, roomID), EXISTING).catch(notInStore('room'));
       io.out(o.json ? JSON.stringify(detail) : formatRoomDetail(detail).join('\n'));
       done(EXIT.ok);
     });
@@ -447,7 +477,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
         const { config } = load(o);
         return { config, description: describeStore(config) };
       })();
-      const report = await withStorage(endpoint.config, (s) => checkStore(s));
+      const report = await withStorage(endpoint.config, (s) => checkStore(s), EXISTING);
       io.out(o.json ? JSON.stringify(report) : formatCheckReport(report, endpoint.description).join('\n'));
       done(report.ok ? EXIT.ok : EXIT.failed);
     });

@@ -14,6 +14,8 @@ export interface StorageConfig {
   readonly backend: string;
   /** This homeserver's name: memberships of users on it are "local". */
   readonly serverName: string;
+  /** Whether opening a store creates or upgrades its schema (migrate_on_open; postgres.migrate_on_open: false also turns it off there). */
+  readonly migrateOnOpen: boolean;
   readonly sqlite: { readonly path: string; readonly busyTimeoutMs: number };
   readonly postgres: { readonly url: string; readonly poolSize: number; readonly migrateOnOpen: boolean; readonly schema: string };
   readonly cosmosdb: CosmosConfig;
@@ -73,12 +75,16 @@ interface KeySpec {
 export const KEYS: readonly KeySpec[] = [
   { path: 'backend', kind: 'string', fallback: 'sqlite', help: 'one of sqlite, postgres, cosmosdb' },
   { path: 'server_name', kind: 'string', fallback: 'localhost', help: "this homeserver's name, e.g. example.org" },
+  {
+    path: 'migrate_on_open', kind: 'bool', fallback: true,
+    help: 'true to create or upgrade the schema when a store is opened, false to require `matrix-storage migrate` first (every driver)',
+  },
   { path: 'sqlite.path', kind: 'string', fallback: DEFAULT_SQLITE_PATH, help: 'a file path, or :memory:' },
   { path: 'sqlite.busy_timeout_ms', kind: 'int', fallback: 10_000, min: 0, max: 600_000, help: 'milliseconds to wait for a lock held by another process' },
   { path: 'postgres.url', kind: 'url', fallback: '', secret: true, allowed: ['postgres:', 'postgresql:'], help: 'a connection URL such as postgres://user:password@host:5432/dbname' },
   { path: 'postgres.pool_size', kind: 'int', fallback: 10, min: 1, max: 1000, help: 'the most connections the pool opens' },
   { path: 'postgres.schema', kind: 'identifier', fallback: 'public', help: 'a plain SQL identifier: lowercase letters, digits and _, starting with a letter or _, at most 63 characters, not starting with pg_ (e.g. public or matrix)' },
-  { path: 'postgres.migrate_on_open', kind: 'bool', fallback: true, help: 'true to create or upgrade the schema on open, false to require `matrix-storage migrate` first' },
+  { path: 'postgres.migrate_on_open', kind: 'bool', fallback: true, help: 'false to require `matrix-storage migrate` first on PostgreSQL only (migrate_on_open, at the top, does this for every driver)' },
   { path: 'cosmosdb.endpoint', kind: 'url', fallback: '', allowed: ['https:', 'http:'], help: 'the account endpoint, such as https://myaccount.documents.azure.com:443/' },
   { path: 'cosmosdb.key', kind: 'secret', fallback: '', secret: true, help: 'the account key (or set cosmosdb.connection_string instead)' },
   { path: 'cosmosdb.connection_string', kind: 'secret', fallback: '', secret: true, help: 'AccountEndpoint=https://...;AccountKey=...;' },
@@ -118,6 +124,7 @@ const REPLACED_KEYS: Readonly<Record<string, string>> = {
 export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   MATRIX_STORAGE_BACKEND: 'backend',
   MATRIX_STORAGE_SERVER_NAME: 'server_name',
+  MATRIX_STORAGE_MIGRATE_ON_OPEN: 'migrate_on_open',
   MATRIX_STORAGE_SQLITE_PATH: 'sqlite.path',
   DATABASE_URL: 'postgres.url',
   MATRIX_STORAGE_POSTGRES_POOL_SIZE: 'postgres.pool_size',
@@ -271,6 +278,7 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
   return {
     backend,
     serverName: v.server_name as string,
+    migrateOnOpen: (v.migrate_on_open as boolean) && (backend !== 'postgres' || (v['postgres.migrate_on_open'] as boolean)),
     sqlite: { path: v['sqlite.path'] as string, busyTimeoutMs: v['sqlite.busy_timeout_ms'] as number },
     postgres: {
       url: v['postgres.url'] as string, poolSize: v['postgres.pool_size'] as number,
