@@ -229,6 +229,72 @@ describe('the matrix-storage command', () => {
     expect((await cli(withConfig('migrate'))).out).to.match(new RegExp(`schema at version ${versions.at(-1)}; already up to date$`));
   });
 
+  it('the commands that read or purge refuse a store that does not exist, naming the fix, and create nothing', async () => {
+    const typo = path.join(dir, 'data', 'opz.db');
+    fs.writeFileSync(configFile, `backend: sqlite\nsqlite:\n  path: ${JSON.stringify(typo)}\n`);
+    for (const args of [['rooms'], ['room', '!r:example.org'], ['keys', '@a:example.org'], ['state', '!r:example.org'], ['check'],
+      ['purge-room', '!r:example.org', '--yes'], ['purge-history', '!r:example.org', '--before', '1', '--yes'], ['purge-send-to-device', '--older-than-days', '1']]) {
+      const { code, out, err } = await runCliReported(withConfig(...args));
+      expect(code, `${args.join(' ')}: ${err}`).to.equal(2);
+      expect(out).to.equal('');
+      expect(err).to.equal(`matrix-storage: no SQLite database at ${typo}. Fix: correct sqlite.path (or MATRIX_STORAGE_SQLITE_PATH) if it is mistyped, or run \`matrix-storage migrate\` to create a store there.`);
+      expect(fs.existsSync(typo), args.join(' ')).to.equal(false);
+      expect(fs.existsSync(path.dirname(typo)), args.join(' ')).to.equal(false);
+    }
+  });
+
+  it('migrate --status exits 4 while migrations are pending and 0 once current; --dry-run lists them; neither changes anything', async () => {
+    const versions = SQLITE_MIGRATIONS.map((m) => m.version);
+    const pending = await runCliReported(withConfig('migrate', '--status', '--json'));
+    expect(pending.code, pending.err).to.equal(4);
+    expect(JSON.parse(pending.out)).to.deep.equal({ backend: 'sqlite', version: 0, latest: versions.at(-1), pending: SQLITE_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })) });
+    const dryRun = await runCliReported(withConfig('migrate', '--dry-run'));
+    expect(dryRun.code).to.equal(0);
+    expect(dryRun.out.split('\n')).to.have.length(versions.length + 1);
+    expect(dryRun.out).to.contain(`${versions.length} migrations pending (a run would apply, in order)`).and.contain(`  1: ${SQLITE_MIGRATIONS[0]!.name}`);
+    expect(fs.existsSync(dbFile)).to.equal(false);
+    // A store an older build left at version 3: the rest is pending.
+    const { migrate: migrateThrough } = await import('../src/storage/sqlite/migrations.js');
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(dbFile);
+    migrateThrough(db, undefined, 3);
+    db.close();
+    const behind = await runCliReported(withConfig('migrate', '--status', '--json'));
+    expect(behind.code).to.equal(4);
+    expect(JSON.parse(behind.out).pending.map((m: { version: number }) => m.version)).to.deep.equal(versions.filter((v) => v > 3));
+    const health = await runCliReported(withConfig('health', '--json'));
+    expect(health.code).to.equal(4);
+    expect(JSON.parse(health.out)).to.include({ ok: false, reachable: true });
+    expect((await runCliReported(withConfig('rooms'))).err).to.contain('is at schema version 3').and.contain('run `matrix-storage migrate`');
+    await runCli(withConfig('migrate'));
+    const current = await runCliReported(withConfig('migrate', '--status'));
+    expect(current.code).to.equal(0);
+    expect(current.out).to.match(new RegExp(`schema at version ${versions.at(-1)}, this build needs ${versions.at(-1)}: current$`));
+  });
+
+  it('health: one round trip, the schema current, exit 0; a store that cannot be opened is unreachable, exit 3', async () => {
+    await runCli(withConfig('migrate'));
+    const ok = await runCliReported(withConfig('health', '--json'));
+    expect(ok.code, ok.err).to.equal(0);
+    const h = JSON.parse(ok.out);
+    expect(h).to.include({ ok: true, backend: 'sqlite', reachable: true });
+    expect(h.schema).to.deep.equal({ version: SQLITE_MIGRATIONS.at(-1)!.version, latest: SQLITE_MIGRATIONS.at(-1)!.version, current: true });
+    expect(h.roundTripMs).to.be.a('number').and.at.least(0);
+    fs.writeFileSync(configFile, `backend: sqlite\nsqlite:\n  path: ${JSON.stringify(dir)}\n`);
+    const down = await runCliReported(withConfig('health'));
+    expect(down.code).to.equal(3);
+    expect(down.out).to.match(/^sqlite: unreachable, round trip [\d.]+ ms: SQLite at .*the path is a directory/);
+  });
+
+  it('config prints the keys the file takes (snake_case, by section), secrets hidden', async () => {
+    const { code, out } = await runCli(withConfig('config', '--json'));
+    expect(code).to.equal(0);
+    const shown = JSON.parse(out).config;
+    expect(shown).to.include({ backend: 'sqlite', server_name: 'example.org', migrate_on_open: true });
+    expect(shown.sqlite).to.deep.equal({ path: dbFile, busy_timeout_ms: 10_000 });
+    expect(out).not.to.match(/serverName|busyTimeoutMs|poolSize/);
+  });
+
   it('keys prints a user\'s devices, cross-signing keys and key backup summary as JSON', async () => {
     const latest = await writeKeysFixture(await createStorage({ sqlite: { path: dbFile }, server_name: 'example.org' }));
     expect(JSON.parse((await cli(withConfig('keys', KEYS_USER))).out)).to.deep.equal(expectedKeysOutput(latest));

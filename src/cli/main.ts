@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { createStorage, loadStorageConfig, type Storage } from '../index.js';
-import type { StorageConfig } from '../config/schema.js';
+import { configAsFile, type StorageConfig } from '../config/schema.js';
 import type { OpenOptions } from '../di/driver.js';
 import { redact, redactSettings, redactUrl } from '../config/redact.js';
 import { ConfigError, InvalidInputError, SchemaNotCurrentError, NotFoundError, StorageError, StoreUnavailableError } from '../types/errors.js';
@@ -330,9 +330,9 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (_o, cmd: Command) => {
       const o = opts<{ json?: boolean }>(cmd);
       const { config, source } = load(o);
-      // Secret settings hidden by name, every other string by the secrets rule (a URL's password), drivers' own
-      // sections (extra) included.
-      const shown = redactSettings(config);
+      // The file's own keys (what can be pasted back into it); secret settings hidden by name, every other string by
+      // the secrets rule (a URL's password), drivers' own sections (extra) included.
+      const shown = redactSettings(configAsFile(config));
       io.out(o.json ? redact(JSON.stringify({ source, config: shown })) : `# from ${redact(source)}\n${redact(JSON.stringify(shown, null, 2))}`);
       done(EXIT.ok);
     });

@@ -219,6 +219,46 @@ function coerce(spec: KeySpec, value: unknown): string | number | boolean {
   }
 }
 
+/** Letters only, lowercased: `serverName`, `server-name` and `server_name` are the same key to a reader. */
+const squash = (key: string) => key.toLowerCase().replace(/[^a-z0-9.]/g, '');
+
+/** Edits (insert, delete, substitute) turning one text into the other. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_v, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * The setting a mistyped key most likely meant: the same letters in another case or separator (`serverName`), else
+ * the closest by at most 2 edits (a third of the key, for short ones). Undefined when nothing is that close.
+ */
+export function nearestKey(key: string, candidates: readonly string[]): string | undefined {
+  const same = candidates.find((c) => squash(c) === squash(key));
+  if (same !== undefined) return same;
+  let best: { key: string; d: number } | undefined;
+  for (const c of candidates) {
+    const d = editDistance(squash(key), squash(c));
+    if (d <= Math.min(2, Math.floor(key.length / 3)) && (!best || d < best.d)) best = { key: c, d };
+  }
+  return best?.key;
+}
+
+/**
+ * The configuration in effect as the file writes it (snake_case keys, nested by section), then the drivers' own
+ * sections as given: what `matrix-storage config` prints (secrets hidden by the caller).
+ */
+export function configAsFile(config: StorageConfig): Record<string, unknown> {
+  const out: Raw = {};
+  const camel = (part: string) => part.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+  for (const spec of KEYS) setKey(out, spec.path, lookup(config as unknown as Raw, spec.path.split('.').map(camel).join('.')));
+  return { ...out, ...config.extra };
+}
+
 /** Rejects keys nobody reads: a typo must not silently fall back to a default. */
 function checkUnknownKeys(raw: Raw, extraSections: ReadonlySet<string>, prefix = ''): void {
   const known = new Set(KEYS.map((k) => k.path));
@@ -237,6 +277,10 @@ function checkUnknownKeys(raw: Raw, extraSections: ReadonlySet<string>, prefix =
       throw new ConfigError(`config key "${path}" was replaced by ${REPLACED_KEYS[path]}. Fix: use that key instead.`);
     }
     if (!known.has(path)) {
+      const nearest = nearestKey(path, [...known, ...sections, ...extraSections]);
+      if (nearest !== undefined) {
+        throw new ConfigError(`config key "${path}" is not a setting (nothing reads it, so its default would apply). Fix: rename it to "${nearest}".`);
+      }
       const suggestions = [...known].filter((k) => k.split('.')[0] === path.split('.')[0]).join(', ');
       throw new ConfigError(`config key "${path}" is not a setting. Fix: remove it${suggestions ? `, or use one of: ${suggestions}` : ''}.`);
     }

@@ -138,8 +138,8 @@ export class SqliteConnection implements UnitOfWork {
         'MATRIX_STORAGE_SQLITE_PATH) if it is mistyped, or run `matrix-storage migrate` to create a store there.',
       statusOf(MIGRATIONS, new Set()));
     }
-    if (migrating && options.path !== ':memory:') {
-      fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
+    if (options.path !== ':memory:') {
+      if (migrating) fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
       if (fs.existsSync(options.path) && fs.statSync(options.path).isDirectory()) {
         throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
       }
