@@ -66,8 +66,21 @@ describe('the matrix-storage command', () => {
     expect(state.map((e) => e.event_id).sort()).to.deep.equal([...expected.values()].sort());
     // --at: the state right after an event, and --before it.
     const at = events[100]!;
-    const after = JSON.parse((await cli(withConfig('state', roomID, '--at', at.event_id as string))).out) as Record<string, unknown>[];
-    const before = JSON.parse((await cli(withConfig('state', roomID, '--at', at.event_id as string, '--before'))).out) as Record<string, unknown>[];
+    const after = JSON.parse((await cli(withConfig('state', roomID, '--after', at.event_id as string))).out) as Record<string, unknown>[];
+    const before = JSON.parse((await cli(withConfig('state', roomID, '--before', at.event_id as string))).out) as Record<string, unknown>[];
+    // The library and the command name the same side: --before is loadStateBeforeEvent, which loadStateAtEvent is.
+    const s = await createStorage({ backend: 'sqlite', sqlite: { path: dbFile } });
+    try {
+      const ids = async (entries: { eventNID: number }[]) => (await s.roomserver.events(entries.map((e) => e.eventNID))).map((e) => e.event.eventID).sort();
+      expect(await ids(await s.roomserver.loadStateAtEvent(at.event_id as string))).to.deep.equal(before.map((e) => e.event_id).sort());
+      expect(await ids(await s.roomserver.loadStateBeforeEvent(at.event_id as string))).to.deep.equal(before.map((e) => e.event_id).sort());
+      expect(await ids(await s.roomserver.loadStateAfterEvent(at.event_id as string))).to.deep.equal(after.map((e) => e.event_id).sort());
+    } finally {
+      await s.close();
+    }
+    const ambiguous = await runCliReported(withConfig('state', roomID, '--at', at.event_id as string));
+    expect(ambiguous.code).to.equal(2);
+    expect(ambiguous.err).to.contain('--at is ambiguous').and.contain(`Fix: use --after ${at.event_id as string} for the state including it`);
     const replay = (n: number) => { const m = new Map<string, string>(); for (const e of events.slice(0, n)) if (e.state_key !== undefined) m.set(`${e.type}\u0000${e.state_key}`, e.event_id as string); return [...m.values()].sort(); };
     expect(after.map((e) => e.event_id).sort()).to.deep.equal(replay(101));
     expect(before.map((e) => e.event_id).sort()).to.deep.equal(replay(100));
@@ -219,7 +232,7 @@ describe('the matrix-storage command', () => {
     await cli(withConfig('migrate'));
     expect((await cliError(withConfig('state', '!nope:example.org'))).message).to.match(/room "!nope:example.org" is not in this store/);
     expect((await cliError(withConfig('import', path.join(dir, 'missing.jsonl')))).message).to.match(/no such file/);
-    expect((await cliError(withConfig('state', '!x:y', '--before'))).message).to.match(/--before needs --at/);
+    expect((await cliError(withConfig('state', '!x:y', '--before', '$a', '--after', '$b'))).message).to.match(/--before or --after, not both/);
     expect((await cliError(['frobnicate'])).exitCode).to.equal(2);
   });
 
@@ -312,9 +325,9 @@ describe('the matrix-storage command', () => {
     const cases: [string[], RegExp][] = [
       [['generate', '--members', '-5'], /--members takes a whole number, got "-5"/],
       [['generate', '--members=-5'], /--members takes a whole number, got "-5"/],
-      [withConfig('state', '!r:example.org', '--at'), /option '--at <event_id>' argument missing\nUsage: matrix-storage state \[options\] <room_id>/],
+      [withConfig('state', '!r:example.org', '--before'), /option '--before <event_id>' argument missing\nUsage: matrix-storage state \[options\] <room_id>/],
       [withConfig('state', `!${'x'.repeat(10_000)}:example.org`), /state: ROOM_ID is 10013 bytes long; Matrix allows at most 255/],
-      [withConfig('state', '!r:example.org', '--at', 'no-sigil'), /--at EVENT_ID must start with "\$"/],
+      [withConfig('state', '!r:example.org', '--after', 'no-sigil'), /--after EVENT_ID must start with "\$"/],
       [withConfig('state', 'r\u0000oom'), /ROOM_ID contains a NUL/],
       [withConfig('keys', '@a\ud800:example.org'), /USER_ID is not well-formed text/],
       [['--frobnicate', 'migrate'], /unknown option '--frobnicate'/],

@@ -97,7 +97,7 @@ function catalogue(): Misconfiguration[] {
 
 /** Every command, with the arguments a user would give it. */
 const COMMANDS: readonly (readonly string[])[] = [
-  ['migrate'], ['import', 'room.jsonl'], ['state', '!r:example.org'], ['state', '!r:example.org', '--at', '$e'], ['keys', '@a:example.org'],
+  ['migrate'], ['import', 'room.jsonl'], ['state', '!r:example.org'], ['state', '!r:example.org', '--after', '$e'], ['keys', '@a:example.org'],
   ['config'], ['demo', '--members', '3', '--events', '12'], ['generate', '--members', '3', '--events', '12', '--out', 'gen.jsonl'],
   ['rooms'], ['room', '!r:example.org'], ['check'], ['purge-room', '!r:example.org', '--yes'],
   ['purge-history', '!r:example.org', '--before', '1', '--yes'], ['conformance', '--grep', 'Table: published'],

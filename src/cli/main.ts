@@ -281,18 +281,28 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       done(EXIT.ok);
     });
 
-  command('state', 'print a room\'s state as JSON, sorted by (type, state_key): current, right after EVENT_ID, or right before it',
-    'matrix-storage state \'!room:example.org\' --at \'$event\' --before')
+  command('state', 'print a room\'s state as JSON, sorted by (type, state_key): current, right before EVENT_ID, or right after it',
+    'matrix-storage state \'!room:example.org\' --before \'$event\'')
     .argument('<room_id>', 'the room')
-    .option('--at <event_id>', 'the state right after this event')
-    .option('--before', 'with --at: the state right before it')
+    .option('--before <event_id>', 'the state right before this event: what it was checked against (RoomserverDatabase.loadStateBeforeEvent)')
+    .option('--after <event_id>', 'the state right after this event: it included if it is an accepted state event (loadStateAfterEvent)')
+    .option('--at <event_id>', 'refused: "at" is read both ways; say --before or --after')
     .option('--json', 'print one compact JSON document (the default output is the same document, indented)')
     .action(async (roomID: string, _o, cmd: Command) => {
-      const o = opts<{ at?: string; before?: boolean; json?: boolean }>(cmd);
-      if (o.before && o.at === undefined) throw new CliError('state: --before needs --at EVENT_ID', EXIT.usage);
-      checkArgument('state', () => { checkRoomID('ROOM_ID', roomID); if (o.at !== undefined) checkEventID('--at EVENT_ID', o.at); });
+      const o = opts<{ before?: string; after?: string; at?: string; json?: boolean }>(cmd);
+      if (o.at !== undefined) {
+        throw new CliError('state: --at is ambiguous (the library\'s loadStateAtEvent is the state before the event). Fix: use --after ' +
+          `${o.at} for the state including it (what --at printed before), or --before ${o.at} for the state it was checked against.`, EXIT.usage);
+      }
+      if (o.before !== undefined && o.after !== undefined) throw new CliError('state: give --before or --after, not both', EXIT.usage);
+      checkArgument('state', () => {
+        checkRoomID('ROOM_ID', roomID);
+        if (o.before !== undefined) checkEventID('--before EVENT_ID', o.before);
+        if (o.after !== undefined) checkEventID('--after EVENT_ID', o.after);
+      });
       const { config } = load(o);
-      const state = await withStorage(config, (s) => roomState(s, roomID, { ...(o.at !== undefined ? { at: o.at } : {}), before: o.before ?? false }), EXISTING);
+      const which = o.before !== undefined ? { before: o.before } : o.after !== undefined ? { after: o.after } : {};
+      const state = await withStorage(config, (s) => roomState(s, roomID, which), EXISTING);
       io.out(o.json ? JSON.stringify(state) : JSON.stringify(state, null, 2));
       done(EXIT.ok);
     });

@@ -145,6 +145,7 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   stateEntriesForTuples: rs('stateEntriesForTuples', P.list(P.nid('block NID', 1)), P.list(tuple())),
   loadStateAtSnapshot: rs('loadStateAtSnapshot', P.nid('snapshot NID', 1)),
   loadStateAtEvent: rs('loadStateAtEvent', P.eventID()),
+  loadStateBeforeEvent: rs('loadStateBeforeEvent', P.eventID()),
   loadStateAfterEvent: rs('loadStateAfterEvent', P.eventID()),
   currentState: rs('currentState', P.roomID()),
   snapshotNIDFromEventID: rs('snapshotNIDFromEventID', P.eventID()),
