@@ -6,7 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { CliError } from '../src/cli/output.js';
 import { progress } from '../src/cli/progress.js';
-import { computeEventID, contentHash, createStorage } from '../src/index.js';
+import { computeEventID, contentHash, createStorage, parsePDU } from '../src/index.js';
+import { formatPurgeReport } from '../src/cli/commands/rooms.js';
 import { expectedKeysOutput, KEYS_USER, runCli, runCliReported, writeKeysFixture } from './support/cli.js';
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../src/storage/sqlite/migrations.js';
 
@@ -71,7 +72,7 @@ describe('the matrix-storage command', () => {
     // The library and the command name the same side: --before is loadStateBeforeEvent, which loadStateAtEvent is.
     const s = await createStorage({ backend: 'sqlite', sqlite: { path: dbFile } });
     try {
-      const ids = async (entries: { eventNID: number }[]) => (await s.roomserver.events(entries.map((e) => e.eventNID))).map((e) => e.event.eventID).sort();
+      const ids = async (entries: Awaited<ReturnType<typeof s.roomserver.loadStateAtEvent>>) => (await s.roomserver.events(entries.map((e) => e.eventNID))).map((e) => e.event.eventID).sort();
       expect(await ids(await s.roomserver.loadStateAtEvent(at.event_id as string))).to.deep.equal(before.map((e) => e.event_id).sort());
       expect(await ids(await s.roomserver.loadStateBeforeEvent(at.event_id as string))).to.deep.equal(before.map((e) => e.event_id).sort());
       expect(await ids(await s.roomserver.loadStateAfterEvent(at.event_id as string))).to.deep.equal(after.map((e) => e.event_id).sort());
@@ -306,6 +307,88 @@ describe('the matrix-storage command', () => {
     expect(shown).to.include({ backend: 'sqlite', server_name: 'example.org', migrate_on_open: true });
     expect(shown.sqlite).to.deep.equal({ path: dbFile, busy_timeout_ms: 10_000 });
     expect(out).not.to.match(/serverName|busyTimeoutMs|poolSize/);
+  });
+
+  it('the small mistakes: each one line with the right fix', async () => {
+    // A backup version given as a number, and parsePDU's result given in place of its event.
+    const s = await createStorage({ backend: 'sqlite', sqlite: { path: dbFile } });
+    try {
+      const asNumber = await s.keyBackup.getKeyBackup('@a:example.org', 1 as unknown as string).then(() => undefined, (e: Error) => e.message);
+      expect(asNumber).to.equal('version must be a backup version (a decimal number in a string), got the number 1. Fix: pass it as a string ("1")');
+      const create = { type: 'm.room.create', state_key: '', sender: '@a:example.org', room_id: '!v1:example.org', event_id: '$c1', depth: 1, origin_server_ts: 1, auth_events: [], prev_events: [], content: { creator: '@a:example.org' }, signatures: {} };
+      const pdu = parsePDU({ ...create, hashes: { sha256: contentHash(create, '1') } }, '1');
+      const wrapped = await s.roomserver.appendEvent(pdu as unknown as typeof pdu.event).then(() => undefined, (e: Error) => e.message);
+      expect(wrapped).to.contain('got parsePDU\'s result').and.contain('Fix: pass its .event');
+    } finally {
+      await s.close();
+    }
+    // A missing file: refused with the fix before the store is opened (nothing created).
+    const missing = await runCliReported(withConfig('import', 'no-such-room.jsonl'));
+    expect(missing.code).to.equal(1);
+    expect(missing.err).to.contain(`no such file: ${path.resolve('no-such-room.jsonl')}. Fix: correct the path`);
+    fs.rmSync(dbFile, { force: true });
+    expect((await runCliReported(withConfig('import', 'no-such-room.jsonl'))).code).to.equal(1);
+    expect(fs.existsSync(dbFile)).to.equal(false);
+  });
+
+  it('purge-room leaves nothing "not in any stored room", and a purge whose store did not shrink says so instead of a negative size', async () => {
+    const roomFile = path.join(dir, 'room.jsonl');
+    await cli(['generate', '--members', '5', '--events', '40', '--out', roomFile]);
+    await cli(withConfig('import', roomFile));
+    const roomID = (JSON.parse(fs.readFileSync(roomFile, 'utf8').split('\n')[0]!) as { room_id: string }).room_id;
+    await cli(withConfig('purge-room', roomID, '--yes'));
+    const rooms = await cli(withConfig('rooms'));
+    expect(rooms.out).not.to.contain('not in any stored room');
+    expect((await cli(withConfig('check'))).code).to.equal(0);
+    const report = { roomID, deleted: {}, rowsDeleted: 3, bytesBefore: 1000, bytesAfter: 99_304, reclaimed: 'VACUUM', elapsedMs: 1 };
+    const text = formatPurgeReport(report, 'purged room').join('\n');
+    expect(text).to.contain('the store\'s files did not shrink (97.0 KiB): the freed space stays in them and later writes reuse it').and.not.contain('given back');
+    expect(formatPurgeReport({ ...report, bytesAfter: 10 }, 'purged room')[0]).to.contain('(990 B given back)');
+  });
+
+  it('a --room-version guess the create event contradicts stops the reading there, naming the version to give and purge-room', async () => {
+    const roomFile = path.join(dir, 'room.jsonl');
+    await cli(['generate', '--members', '3', '--events', '12', '--out', roomFile]);
+    const lines = fs.readFileSync(roomFile, 'utf8').trim().split('\n');
+    // The create event (version 10) after the room's second event, which is read by the default given: 11.
+    fs.writeFileSync(roomFile, `${[lines[1], lines[0], ...lines.slice(2)].join('\n')}\n`);
+    const roomID = (JSON.parse(lines[0]!) as { room_id: string }).room_id;
+    const { code, err } = await runCliReported(['event-id', roomFile, '--room-version', '11']);
+    expect(code).to.equal(1);
+    expect(err).to.contain(`line 2: the m.room.create event of room ${roomID} declares room version 10, but the 1 event of it before it in the file was read as version 11`)
+      .and.contain(`Fix: run again with --room-version 10 (or with the create event before the room's other events); if an import stored any of them, first matrix-storage purge-room '${roomID}' --yes`);
+    // Given the version the create event declares, every ID is computed by its rules.
+    expect((await runCliReported(['event-id', roomFile, '--room-version', '10'])).code).to.equal(0);
+  });
+
+  it('demo generates a room of the size asked for (not another size\'s sample)', async () => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      const small = await cli(withConfig('demo', '--members', '3', '--events', '12'));
+      expect(small.out).to.contain('generating a sample room (3 members, 12 events)').and.contain('imported 12 new events');
+      const other = await cli(withConfig('demo', '--members', '4', '--events', '20'));
+      expect(other.out).to.contain('generating a sample room (4 members, 20 events) in ./data/sample-room-pdus-4-members-20-events.jsonl');
+      expect(fs.readFileSync(path.join(dir, 'data/sample-room-pdus-4-members-20-events.jsonl'), 'utf8').trim().split('\n')).to.have.length(20);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it('Ctrl-C during import says what is stored and how to finish, exit 130', async () => {
+    const roomFile = path.join(dir, 'big.jsonl');
+    await cli(['generate', '--members', '500', '--events', '30000', '--out', roomFile]);
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BIN, '--config', configFile, '--quiet', 'import', roomFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    // Interrupted once the import is under way (the store exists), as a user's Ctrl-C would.
+    while (!fs.existsSync(dbFile)) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    child.kill('SIGINT');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).to.equal(130);
+    expect(err).to.contain('import: interrupted; every batch committed before it is stored. Fix: run the same import again to finish');
   });
 
   it('keys prints a user\'s devices, cross-signing keys and key backup summary as JSON', async () => {

@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { createStorage, loadStorageConfig, type Storage } from '../index.js';
+import { createStorage, detectPDUFileFormat, loadStorageConfig, type Storage } from '../index.js';
 import { configAsFile, type StorageConfig } from '../config/schema.js';
 import type { OpenOptions } from '../di/driver.js';
 import { redact, redactSettings, redactUrl } from '../config/redact.js';
@@ -37,8 +37,14 @@ import { confirmDeletion, formatPurgeReport, formatRoomDetail, formatRoomSizes }
 import { formatSendToDevicePurge } from './commands/send-to-device.js';
 import { purgeSendToDevice } from '../io/send-to-device-retention.js';
 
-/** Named for the PDU format: a sample room written by an older build (made-up event IDs) is not reused. */
-const SAMPLE_ROOM = './data/sample-room-pdus.jsonl';
+/** What Ctrl-C prints: the running command may name what the interruption left and how to go on. */
+let interruptHint = 'interrupted; committed work is kept, the rest was not done.';
+
+/**
+ * Named for the PDU format (a sample room written by an older build, with made-up event IDs, is not reused) and for
+ * the room's size: `demo --members 300` generates its own room rather than reusing another size's.
+ */
+const sampleRoom = (members: number, events: number) => `./data/sample-room-pdus-${members}-members-${events}-events.jsonl`;
 
 /** Options every command takes (given before or after the command's name). */
 interface Common {
@@ -252,6 +258,10 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (file: string, _o, cmd: Command) => {
       const o = opts<{ roomVersion?: string; batch?: number; json?: boolean }>(cmd);
       const { config } = load(o);
+      // Before the store is opened (and perhaps created): a mistyped file name must leave nothing behind.
+      await detectPDUFileFormat(file).catch((e: unknown) => { throw e instanceof InvalidInputError ? new CliError(`import: ${e.message}`) : e; });
+      interruptHint = 'import: interrupted; every batch committed before it is stored. Fix: run the same import again to finish ' +
+        '(events already stored are counted as such, not stored twice).';
       await withStorage(config, async (s) => {
         if (!o.quiet) io.err(`importing ${file} into ${describeBackend(config)}`);
         const summary = await runImport(s, file, { roomVersion: o.roomVersion, batch: o.batch }, io, o.quiet === true);
@@ -524,19 +534,20 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (_o, cmd: Command) => {
       const o = opts<{ members: number; events: number }>(cmd);
       const { config } = load(o);
-      if (!fs.existsSync(SAMPLE_ROOM)) {
-        io.out(`generating a sample room (${fmtInt(o.members)} members, ${fmtInt(o.events)} events) in ${SAMPLE_ROOM}`);
+      const sample = sampleRoom(o.members, o.events);
+      if (!fs.existsSync(sample)) {
+        io.out(`generating a sample room (${fmtInt(o.members)} members, ${fmtInt(o.events)} events) in ${sample}`);
         const bar = progress(io, { label: 'generate', quiet: o.quiet === true });
         bar.start(o.events, 'events');
         try {
-          await generateToFile(SAMPLE_ROOM, { members: o.members, events: o.events, seed: 1 }, (i) => bar.update(i));
+          await generateToFile(sample, { members: o.members, events: o.events, seed: 1 }, (i) => bar.update(i));
         } finally {
           bar.stop();
         }
       }
       await withStorage(config, async (s) => {
-        io.out(`importing ${SAMPLE_ROOM} into ${describeBackend(config)}`);
-        const summary = await runImport(s, SAMPLE_ROOM, {}, io, o.quiet === true);
+        io.out(`importing ${sample} into ${describeBackend(config)}`);
+        const summary = await runImport(s, sample, {}, io, o.quiet === true);
         io.out(formatImportSummary(summary, config.backend));
         for (const roomID of summary.roomIDs) io.out(await roomAtAGlance(s, roomID));
       });
@@ -594,6 +605,11 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
 
 /** The process entry point: runCli with the exit code set, and a closed pipe (`... | head`) not an error. */
 export async function runProcess(argv: string[]): Promise<void> {
+  // Ctrl-C: say what the interruption left (for a long command, what to run next), then exit as a shell expects.
+  process.once('SIGINT', () => {
+    process.stderr.write(`\nmatrix-storage: ${interruptHint}\n`);
+    process.exit(130);
+  });
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
