@@ -23,7 +23,8 @@ import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
 import { CliError, EXIT, fmtBytes, fmtInt, processIO, type CliIO } from './output.js';
-import { batchOption, checkArgument, cutOption, daysOption, pageSizeOption, roomVersionOption, sortOption, wholeNumber } from './options.js';
+import { batchOption, checkArgument, cutOption, daysOption, pageSizeOption, roomVersionOption, sortOption, wholeNumber, withoutOption } from './options.js';
+import type { DumpTableName } from '../storage/tables/dump.js';
 import { progress } from './progress.js';
 import { resolveEndpoint, describeStore, type StoreEndpoint } from '../io/endpoints.js';
 import { copyStore, CopyMismatchError, CopyRefusedError } from '../io/copy.js';
@@ -436,15 +437,17 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--verify-only', 'copy nothing: compare the two stores, table by table and room by room')
     .option('--no-verify', 'skip the comparison after copying')
     .option('--page-size <n>', 'rows read and written at a time (default 1,000)', pageSizeOption)
+    .option('--without <what>', 'leave out one-time-keys: a backup restored later must not hand out keys already claimed (README "Backup and restore")', withoutOption)
     .option('--json', 'print the summary as one JSON document')
     .action(async (_o, cmd: Command) => {
-      const o = opts<{ from: string; to: string; resume?: boolean; verifyOnly?: boolean; verify: boolean; pageSize?: number; json?: boolean }>(cmd);
+      const o = opts<{ from: string; to: string; resume?: boolean; verifyOnly?: boolean; verify: boolean; pageSize?: number; without?: DumpTableName; json?: boolean }>(cmd);
+      const without = o.without !== undefined ? [o.without] : [];
       const from = resolveEndpoint(o.from, { mustExist: true });
       const to = resolveEndpoint(o.to, { mustExist: o.verifyOnly === true });
       if (from.description === to.description) throw new CliError(`copy: --from and --to name the same store (${from.description})`, EXIT.usage);
       await withEndpoints(from, to, async (source, target) => {
         if (o.verifyOnly) {
-          const report = await verifyCopy(source, target, { ...(o.pageSize ? { pageSize: o.pageSize } : {}) });
+          const report = await verifyCopy(source, target, { ...(o.pageSize ? { pageSize: o.pageSize } : {}), without });
           io.out(o.json ? JSON.stringify(report) : formatVerifyReport(report).join('\n'));
           done(report.equal ? EXIT.ok : EXIT.failed);
           return;
@@ -455,7 +458,9 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
         let tableStarted = 0;
         try {
           const summary = await copyStore(source, target, {
-            sourceDescription: from.description, resume: o.resume === true, verify: o.verify,
+            // A copy without a table is another copy: resuming it from the same source with other --without is refused.
+            sourceDescription: without.length ? `${from.description} (without ${o.without})` : from.description,
+            resume: o.resume === true, verify: o.verify, without,
             ...(o.pageSize ? { pageSize: o.pageSize } : {}),
             onTableStart: (table, total, already) => {
               bar.stop();
