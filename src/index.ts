@@ -12,7 +12,7 @@ import { validateConfig, type StorageConfig } from './config/schema.js';
 import { createContainer, knownBackends } from './di/container.js';
 import { TOKENS } from './di/tokens.js';
 import { redact } from './config/redact.js';
-import type { OpenOptions } from './di/driver.js';
+import type { OpenedDriver, OpenOptions } from './di/driver.js';
 import type { RoomserverDatabase } from './storage/shared/roomserver-database.js';
 import type { FederationBlacklistDatabase } from './storage/shared/federation-blacklist-database.js';
 import type { KeyBackupDatabase } from './storage/shared/key-backup-database.js';
@@ -124,11 +124,15 @@ export async function createStorage(config: StorageConfig | StorageConfigInput =
     requestStats: container.isBound(TOKENS.RequestStats) ? container.get<RequestStatsReader>(TOKENS.RequestStats) : undefined,
     container,
     migrate: () => driver.migrate(),
-    migrationStatus: () => driver.migrationStatus(),
-    health: () => healthOf(resolved.backend, () => driver.migrationStatus()),
+    migrationStatus: () => statusOfDriver(driver),
+    health: () => healthOf(resolved.backend, () => statusOfDriver(driver)),
     close: () => driver.unitOfWork.close(),
   };
 }
+
+/** A driver that does not report its schema (one written before migrationStatus) is current once it has opened. */
+const statusOfDriver = (driver: OpenedDriver): Promise<MigrationStatus> =>
+  driver.migrationStatus ? driver.migrationStatus() : Promise.resolve({ version: 0, latest: 0, pending: [] });
 
 async function healthOf(backend: string, status: () => Promise<MigrationStatus>): Promise<StoreHealth> {
   const started = performance.now();
@@ -163,6 +167,7 @@ function isValidated(c: StorageConfig | StorageConfigInput): c is StorageConfig 
 }
 
 export { registerDriver, knownBackends } from './di/container.js';
+export { migratesOnOpen, requireCurrent, statusOf } from './storage/shared/migration-status.js';
 export type { DriverFactory, MigrationProgress, OpenedDriver, OpenOptions } from './di/driver.js';
 export { TOKENS } from './di/tokens.js';
 export type { StorageConfig } from './config/schema.js';

@@ -17,8 +17,11 @@ export interface OpenedDriver {
   readonly unitOfWork: UnitOfWork;
   /** Creates or upgrades the schema (what `matrix-storage migrate` runs); applying it twice does nothing. */
   migrate(): Promise<MigrationReport>;
-  /** Where the schema stands against this build; reads only. */
-  migrationStatus(): Promise<MigrationStatus>;
+  /**
+   * Where the schema stands against this build; reads only. Optional for drivers written before it: a driver without
+   * it is reported current once open (it must then honour `OpenOptions.migrate` itself).
+   */
+  migrationStatus?(): Promise<MigrationStatus>;
 }
 
 /** What opening a store may report as it goes. */
