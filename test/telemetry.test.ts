@@ -6,7 +6,9 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import type { Storage } from '../src/index.js';
 import type { DriverUnderTest } from './conformance/harness.js';
 import { postgres, sqliteFile } from './support/drivers.js';
-import { cosmosEmulatorDriver } from './support/drivers-cosmos.js';
+import { sharedEmulator } from './support/drivers-cosmos.js';
+import { emulatorConfig } from './support/cosmos-emulator.js';
+import { createStorage } from '../src/index.js';
 import { closeAdminPool } from './support/postgres.js';
 
 /** Reads the metrics on demand, as a Prometheus scrape would (cumulative). */
@@ -30,7 +32,14 @@ const ID_LIKE = /[@!$#]|example\.org/;
  * charge; duration histograms and request counters whose attributes are the fixed set, never an ID; and nothing
  * measured once the SDK is gone.
  */
-for (const driver of [sqliteFile(), postgres, cosmosEmulatorDriver()] as DriverUnderTest[]) {
+/** Cosmos DB on the emulator, in containers of its own (other test files share the emulator in one mocha process). */
+let cosmosCases = 0;
+const cosmos: DriverUnderTest = {
+  name: 'cosmosdb (emulator)',
+  open: async (settings) => createStorage({ ...settings, ...emulatorConfig(await sharedEmulator(), 'telemetry', `case${++cosmosCases}`, 'tenant') }),
+};
+
+for (const driver of [sqliteFile(), postgres, cosmos]) {
   describe(`telemetry (${driver.name})`, function () {
     this.timeout(60_000);
     let reader: ReadOnDemand;
