@@ -11,14 +11,15 @@ import { loadConfig, type LoadConfigOptions } from './config/load.js';
 import { validateConfig, type StorageConfig } from './config/schema.js';
 import { createContainer, knownBackends } from './di/container.js';
 import { TOKENS } from './di/tokens.js';
-import type { OpenOptions } from './di/driver.js';
+import { redact } from './config/redact.js';
+import type { OpenedDriver, OpenOptions } from './di/driver.js';
 import type { RoomserverDatabase } from './storage/shared/roomserver-database.js';
 import type { FederationBlacklistDatabase } from './storage/shared/federation-blacklist-database.js';
 import type { KeyBackupDatabase } from './storage/shared/key-backup-database.js';
 import type { KeyDatabase } from './storage/shared/key-database.js';
 import type { SendToDeviceDatabase } from './storage/shared/send-to-device-database.js';
 import type {
-  KeyBackupTables, KeyserverTables, MigrationReport, PartitionStorer, RequestStatsReader, RoomserverTables, StorageTables, StoreDump, StoreStatsReader, UnitOfWork,
+  KeyBackupTables, KeyserverTables, MigrationReport, MigrationStatus, PartitionStorer, RequestStatsReader, RoomserverTables, StorageTables, StoreDump, StoreStatsReader, UnitOfWork,
 } from './storage/tables/index.js';
 
 export interface Storage {
@@ -49,7 +50,27 @@ export interface Storage {
   readonly container: Container;
   /** Creates or upgrades the schema; the drivers also do this on open unless configured not to. */
   migrate(): Promise<MigrationReport>;
+  /** Where the schema stands against this build (the migrations `migrate` would apply); reads only. */
+  migrationStatus(): Promise<MigrationStatus>;
+  /**
+   * One round trip to the store (it reads the schema's version): whether it answered, how long it took, and whether
+   * the schema is current. Never throws: a liveness probe reads `reachable`, a readiness probe `ok`.
+   */
+  health(): Promise<StoreHealth>;
   close(): Promise<void>;
+}
+
+export interface StoreHealth {
+  /** Reachable and the schema current: ready to serve. */
+  readonly ok: boolean;
+  readonly backend: string;
+  readonly reachable: boolean;
+  /** Milliseconds the round trip took (also when it failed). */
+  readonly roundTripMs: number;
+  /** Present when the store answered. */
+  readonly schema?: { readonly version: number; readonly latest: number; readonly current: boolean };
+  /** What went wrong, secrets hidden (the error's message). */
+  readonly error?: string;
 }
 
 /** A config as a caller writes it: the YAML file's shape (snake_case), every key optional. */
@@ -103,8 +124,27 @@ export async function createStorage(config: StorageConfig | StorageConfigInput =
     requestStats: container.isBound(TOKENS.RequestStats) ? container.get<RequestStatsReader>(TOKENS.RequestStats) : undefined,
     container,
     migrate: () => driver.migrate(),
+    migrationStatus: () => statusOfDriver(driver),
+    health: () => healthOf(resolved.backend, () => statusOfDriver(driver)),
     close: () => driver.unitOfWork.close(),
   };
+}
+
+/** A driver that does not report its schema (one written before migrationStatus) is current once it has opened. */
+const statusOfDriver = (driver: OpenedDriver): Promise<MigrationStatus> =>
+  driver.migrationStatus ? driver.migrationStatus() : Promise.resolve({ version: 0, latest: 0, pending: [] });
+
+async function healthOf(backend: string, status: () => Promise<MigrationStatus>): Promise<StoreHealth> {
+  const started = performance.now();
+  const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
+  try {
+    const s = await status();
+    const current = s.pending.length === 0;
+    return { ok: current, backend, reachable: true, roundTripMs: elapsed(), schema: { version: s.version, latest: s.latest, current } };
+  } catch (e) {
+    // Every StorageError's message has passed the secrets rule; any other error's is passed through it here.
+    return { ok: false, backend, reachable: false, roundTripMs: elapsed(), error: redact((e as Error)?.message ?? String(e)) };
+  }
 }
 
 /**
@@ -127,6 +167,7 @@ function isValidated(c: StorageConfig | StorageConfigInput): c is StorageConfig 
 }
 
 export { registerDriver, knownBackends } from './di/container.js';
+export { migratesOnOpen, requireCurrent, statusOf } from './storage/shared/migration-status.js';
 export type { DriverFactory, MigrationProgress, OpenedDriver, OpenOptions } from './di/driver.js';
 export { TOKENS } from './di/tokens.js';
 export type { StorageConfig } from './config/schema.js';

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { CliError } from '../src/cli/output.js';
 import { progress } from '../src/cli/progress.js';
-import { computeEventID, contentHash, createStorage } from '../src/index.js';
+import { computeEventID, contentHash, createStorage, parsePDU } from '../src/index.js';
+import { formatPurgeReport } from '../src/cli/commands/rooms.js';
 import { expectedKeysOutput, KEYS_USER, runCli, runCliReported, writeKeysFixture } from './support/cli.js';
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../src/storage/sqlite/migrations.js';
 
@@ -66,8 +67,21 @@ describe('the matrix-storage command', () => {
     expect(state.map((e) => e.event_id).sort()).to.deep.equal([...expected.values()].sort());
     // --at: the state right after an event, and --before it.
     const at = events[100]!;
-    const after = JSON.parse((await cli(withConfig('state', roomID, '--at', at.event_id as string))).out) as Record<string, unknown>[];
-    const before = JSON.parse((await cli(withConfig('state', roomID, '--at', at.event_id as string, '--before'))).out) as Record<string, unknown>[];
+    const after = JSON.parse((await cli(withConfig('state', roomID, '--after', at.event_id as string))).out) as Record<string, unknown>[];
+    const before = JSON.parse((await cli(withConfig('state', roomID, '--before', at.event_id as string))).out) as Record<string, unknown>[];
+    // The library and the command name the same side: --before is loadStateBeforeEvent, which loadStateAtEvent is.
+    const s = await createStorage({ backend: 'sqlite', sqlite: { path: dbFile } });
+    try {
+      const ids = async (entries: Awaited<ReturnType<typeof s.roomserver.loadStateAtEvent>>) => (await s.roomserver.events(entries.map((e) => e.eventNID))).map((e) => e.event.eventID).sort();
+      expect(await ids(await s.roomserver.loadStateAtEvent(at.event_id as string))).to.deep.equal(before.map((e) => e.event_id).sort());
+      expect(await ids(await s.roomserver.loadStateBeforeEvent(at.event_id as string))).to.deep.equal(before.map((e) => e.event_id).sort());
+      expect(await ids(await s.roomserver.loadStateAfterEvent(at.event_id as string))).to.deep.equal(after.map((e) => e.event_id).sort());
+    } finally {
+      await s.close();
+    }
+    const ambiguous = await runCliReported(withConfig('state', roomID, '--at', at.event_id as string));
+    expect(ambiguous.code).to.equal(2);
+    expect(ambiguous.err).to.contain('--at is ambiguous').and.contain(`Fix: use --after ${at.event_id as string} for the state including it`);
     const replay = (n: number) => { const m = new Map<string, string>(); for (const e of events.slice(0, n)) if (e.state_key !== undefined) m.set(`${e.type}\u0000${e.state_key}`, e.event_id as string); return [...m.values()].sort(); };
     expect(after.map((e) => e.event_id).sort()).to.deep.equal(replay(101));
     expect(before.map((e) => e.event_id).sort()).to.deep.equal(replay(100));
@@ -219,7 +233,7 @@ describe('the matrix-storage command', () => {
     await cli(withConfig('migrate'));
     expect((await cliError(withConfig('state', '!nope:example.org'))).message).to.match(/room "!nope:example.org" is not in this store/);
     expect((await cliError(withConfig('import', path.join(dir, 'missing.jsonl')))).message).to.match(/no such file/);
-    expect((await cliError(withConfig('state', '!x:y', '--before'))).message).to.match(/--before needs --at/);
+    expect((await cliError(withConfig('state', '!x:y', '--before', '$a', '--after', '$b'))).message).to.match(/--before or --after, not both/);
     expect((await cliError(['frobnicate'])).exitCode).to.equal(2);
   });
 
@@ -227,6 +241,154 @@ describe('the matrix-storage command', () => {
     const versions = SQLITE_MIGRATIONS.map((m) => m.version);
     expect((await cli(withConfig('migrate'))).out).to.match(new RegExp(`schema at version ${versions.at(-1)}; applied ${versions.join(', ')}$`));
     expect((await cli(withConfig('migrate'))).out).to.match(new RegExp(`schema at version ${versions.at(-1)}; already up to date$`));
+  });
+
+  it('the commands that read or purge refuse a store that does not exist, naming the fix, and create nothing', async () => {
+    const typo = path.join(dir, 'data', 'opz.db');
+    fs.writeFileSync(configFile, `backend: sqlite\nsqlite:\n  path: ${JSON.stringify(typo)}\n`);
+    for (const args of [['rooms'], ['room', '!r:example.org'], ['keys', '@a:example.org'], ['state', '!r:example.org'], ['check'],
+      ['purge-room', '!r:example.org', '--yes'], ['purge-history', '!r:example.org', '--before', '1', '--yes'], ['purge-send-to-device', '--older-than-days', '1']]) {
+      const { code, out, err } = await runCliReported(withConfig(...args));
+      expect(code, `${args.join(' ')}: ${err}`).to.equal(2);
+      expect(out).to.equal('');
+      expect(err).to.equal(`matrix-storage: no SQLite database at ${typo}. Fix: correct sqlite.path (or MATRIX_STORAGE_SQLITE_PATH) if it is mistyped, or run \`matrix-storage migrate\` to create a store there.`);
+      expect(fs.existsSync(typo), args.join(' ')).to.equal(false);
+      expect(fs.existsSync(path.dirname(typo)), args.join(' ')).to.equal(false);
+    }
+  });
+
+  it('migrate --status exits 4 while migrations are pending and 0 once current; --dry-run lists them; neither changes anything', async () => {
+    const versions = SQLITE_MIGRATIONS.map((m) => m.version);
+    const pending = await runCliReported(withConfig('migrate', '--status', '--json'));
+    expect(pending.code, pending.err).to.equal(4);
+    expect(JSON.parse(pending.out)).to.deep.equal({ backend: 'sqlite', version: 0, latest: versions.at(-1), pending: SQLITE_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })) });
+    const dryRun = await runCliReported(withConfig('migrate', '--dry-run'));
+    expect(dryRun.code).to.equal(0);
+    expect(dryRun.out.split('\n')).to.have.length(versions.length + 1);
+    expect(dryRun.out).to.contain(`${versions.length} migrations pending (a run would apply, in order)`).and.contain(`  1: ${SQLITE_MIGRATIONS[0]!.name}`);
+    expect(fs.existsSync(dbFile)).to.equal(false);
+    // A store an older build left at version 3: the rest is pending.
+    const { migrate: migrateThrough } = await import('../src/storage/sqlite/migrations.js');
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(dbFile);
+    migrateThrough(db, undefined, 3);
+    db.close();
+    const behind = await runCliReported(withConfig('migrate', '--status', '--json'));
+    expect(behind.code).to.equal(4);
+    expect(JSON.parse(behind.out).pending.map((m: { version: number }) => m.version)).to.deep.equal(versions.filter((v) => v > 3));
+    const health = await runCliReported(withConfig('health', '--json'));
+    expect(health.code).to.equal(4);
+    expect(JSON.parse(health.out)).to.include({ ok: false, reachable: true });
+    expect((await runCliReported(withConfig('rooms'))).err).to.contain('is at schema version 3').and.contain('run `matrix-storage migrate`');
+    await runCli(withConfig('migrate'));
+    const current = await runCliReported(withConfig('migrate', '--status'));
+    expect(current.code).to.equal(0);
+    expect(current.out).to.match(new RegExp(`schema at version ${versions.at(-1)}, this build needs ${versions.at(-1)}: current$`));
+  });
+
+  it('health: one round trip, the schema current, exit 0; a store that cannot be opened is unreachable, exit 3', async () => {
+    await runCli(withConfig('migrate'));
+    const ok = await runCliReported(withConfig('health', '--json'));
+    expect(ok.code, ok.err).to.equal(0);
+    const h = JSON.parse(ok.out);
+    expect(h).to.include({ ok: true, backend: 'sqlite', reachable: true });
+    expect(h.schema).to.deep.equal({ version: SQLITE_MIGRATIONS.at(-1)!.version, latest: SQLITE_MIGRATIONS.at(-1)!.version, current: true });
+    expect(h.roundTripMs).to.be.a('number').and.at.least(0);
+    fs.writeFileSync(configFile, `backend: sqlite\nsqlite:\n  path: ${JSON.stringify(dir)}\n`);
+    const down = await runCliReported(withConfig('health'));
+    expect(down.code).to.equal(3);
+    expect(down.out).to.match(/^sqlite: unreachable, round trip [\d.]+ ms: SQLite at .*the path is a directory/);
+  });
+
+  it('config prints the keys the file takes (snake_case, by section), secrets hidden', async () => {
+    const { code, out } = await runCli(withConfig('config', '--json'));
+    expect(code).to.equal(0);
+    const shown = JSON.parse(out).config;
+    expect(shown).to.include({ backend: 'sqlite', server_name: 'example.org', migrate_on_open: true });
+    expect(shown.sqlite).to.deep.equal({ path: dbFile, busy_timeout_ms: 10_000 });
+    expect(out).not.to.match(/serverName|busyTimeoutMs|poolSize/);
+  });
+
+  it('the small mistakes: each one line with the right fix', async () => {
+    // A backup version given as a number, and parsePDU's result given in place of its event.
+    const s = await createStorage({ backend: 'sqlite', sqlite: { path: dbFile } });
+    try {
+      const asNumber = await s.keyBackup.getKeyBackup('@a:example.org', 1 as unknown as string).then(() => undefined, (e: Error) => e.message);
+      expect(asNumber).to.equal('version must be a backup version (a decimal number in a string), got the number 1. Fix: pass it as a string ("1")');
+      const create = { type: 'm.room.create', state_key: '', sender: '@a:example.org', room_id: '!v1:example.org', event_id: '$c1', depth: 1, origin_server_ts: 1, auth_events: [], prev_events: [], content: { creator: '@a:example.org' }, signatures: {} };
+      const pdu = parsePDU({ ...create, hashes: { sha256: contentHash(create, '1') } }, '1');
+      const wrapped = await s.roomserver.appendEvent(pdu as unknown as typeof pdu.event).then(() => undefined, (e: Error) => e.message);
+      expect(wrapped).to.contain('got parsePDU\'s result').and.contain('Fix: pass its .event');
+    } finally {
+      await s.close();
+    }
+    // A missing file: refused with the fix before the store is opened (nothing created).
+    const missing = await runCliReported(withConfig('import', 'no-such-room.jsonl'));
+    expect(missing.code).to.equal(1);
+    expect(missing.err).to.contain(`no such file: ${path.resolve('no-such-room.jsonl')}. Fix: correct the path`);
+    fs.rmSync(dbFile, { force: true });
+    expect((await runCliReported(withConfig('import', 'no-such-room.jsonl'))).code).to.equal(1);
+    expect(fs.existsSync(dbFile)).to.equal(false);
+  });
+
+  it('purge-room leaves nothing "not in any stored room", and a purge whose store did not shrink says so instead of a negative size', async () => {
+    const roomFile = path.join(dir, 'room.jsonl');
+    await cli(['generate', '--members', '5', '--events', '40', '--out', roomFile]);
+    await cli(withConfig('import', roomFile));
+    const roomID = (JSON.parse(fs.readFileSync(roomFile, 'utf8').split('\n')[0]!) as { room_id: string }).room_id;
+    await cli(withConfig('purge-room', roomID, '--yes'));
+    const rooms = await cli(withConfig('rooms'));
+    expect(rooms.out).not.to.contain('not in any stored room');
+    expect((await cli(withConfig('check'))).code).to.equal(0);
+    const report = { roomID, deleted: {}, rowsDeleted: 3, bytesBefore: 1000, bytesAfter: 99_304, reclaimed: 'VACUUM', elapsedMs: 1 };
+    const text = formatPurgeReport(report, 'purged room').join('\n');
+    expect(text).to.contain('the store\'s files did not shrink (97.0 KiB): the freed space stays in them and later writes reuse it').and.not.contain('given back');
+    expect(formatPurgeReport({ ...report, bytesAfter: 10 }, 'purged room')[0]).to.contain('(990 B given back)');
+  });
+
+  it('a --room-version guess the create event contradicts stops the reading there, naming the version to give and purge-room', async () => {
+    const roomFile = path.join(dir, 'room.jsonl');
+    await cli(['generate', '--members', '3', '--events', '12', '--out', roomFile]);
+    const lines = fs.readFileSync(roomFile, 'utf8').trim().split('\n');
+    // The create event (version 10) after the room's second event, which is read by the default given: 11.
+    fs.writeFileSync(roomFile, `${[lines[1], lines[0], ...lines.slice(2)].join('\n')}\n`);
+    const roomID = (JSON.parse(lines[0]!) as { room_id: string }).room_id;
+    const { code, err } = await runCliReported(['event-id', roomFile, '--room-version', '11']);
+    expect(code).to.equal(1);
+    expect(err).to.contain(`line 2: the m.room.create event of room ${roomID} declares room version 10, but the 1 event of it before it in the file was read as version 11`)
+      .and.contain(`Fix: run again with --room-version 10 (or with the create event before the room's other events); if an import stored any of them, first matrix-storage purge-room '${roomID}' --yes`);
+    // Given the version the create event declares, every ID is computed by its rules.
+    expect((await runCliReported(['event-id', roomFile, '--room-version', '10'])).code).to.equal(0);
+  });
+
+  it('demo generates a room of the size asked for (not another size\'s sample)', async () => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      const small = await cli(withConfig('demo', '--members', '3', '--events', '12'));
+      expect(small.out).to.contain('generating a sample room (3 members, 12 events)').and.contain('imported 12 new events');
+      const other = await cli(withConfig('demo', '--members', '4', '--events', '20'));
+      expect(other.out).to.contain('generating a sample room (4 members, 20 events) in ./data/sample-room-pdus-4-members-20-events.jsonl');
+      expect(fs.readFileSync(path.join(dir, 'data/sample-room-pdus-4-members-20-events.jsonl'), 'utf8').trim().split('\n')).to.have.length(20);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it('Ctrl-C during import says what is stored and how to finish, exit 130', async () => {
+    const roomFile = path.join(dir, 'big.jsonl');
+    await cli(['generate', '--members', '500', '--events', '30000', '--out', roomFile]);
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BIN, '--config', configFile, '--quiet', 'import', roomFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    // Interrupted once the import is under way (the store exists), as a user's Ctrl-C would.
+    while (!fs.existsSync(dbFile)) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    child.kill('SIGINT');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).to.equal(130);
+    expect(err).to.contain('import: interrupted; every batch committed before it is stored. Fix: run the same import again to finish');
   });
 
   it('keys prints a user\'s devices, cross-signing keys and key backup summary as JSON', async () => {
@@ -246,9 +408,9 @@ describe('the matrix-storage command', () => {
     const cases: [string[], RegExp][] = [
       [['generate', '--members', '-5'], /--members takes a whole number, got "-5"/],
       [['generate', '--members=-5'], /--members takes a whole number, got "-5"/],
-      [withConfig('state', '!r:example.org', '--at'), /option '--at <event_id>' argument missing\nUsage: matrix-storage state \[options\] <room_id>/],
+      [withConfig('state', '!r:example.org', '--before'), /option '--before <event_id>' argument missing\nUsage: matrix-storage state \[options\] <room_id>/],
       [withConfig('state', `!${'x'.repeat(10_000)}:example.org`), /state: ROOM_ID is 10013 bytes long; Matrix allows at most 255/],
-      [withConfig('state', '!r:example.org', '--at', 'no-sigil'), /--at EVENT_ID must start with "\$"/],
+      [withConfig('state', '!r:example.org', '--after', 'no-sigil'), /--after EVENT_ID must start with "\$"/],
       [withConfig('state', 'r\u0000oom'), /ROOM_ID contains a NUL/],
       [withConfig('keys', '@a\ud800:example.org'), /USER_ID is not well-formed text/],
       [['--frobnicate', 'migrate'], /unknown option '--frobnicate'/],

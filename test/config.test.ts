@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { redactUrl } from '../src/config/redact.js';
-import { DEFAULT_SQLITE_PATH, validateConfig } from '../src/config/schema.js';
+import { configAsFile, DEFAULT_SQLITE_PATH, KEYS, validateConfig } from '../src/config/schema.js';
 import { ConfigError } from '../src/types/errors.js';
 import { createStorage } from '../src/index.js';
 
@@ -97,5 +97,41 @@ describe('configuration', () => {
     try { await createStorage({ backend: 'sqlite', sqlite: { path: path.join(dir, 'x.db'), busy_timeout_ms: -1 } }); } catch (e) { err = e; }
     expect(err).to.be.instanceOf(ConfigError);
     expect(fs.existsSync(path.join(dir, 'x.db'))).to.equal(false);
+  });
+
+  it('a mistyped key names the setting it most likely meant, at the top level and in a section, whatever its case or separator', () => {
+    const cases: [string, string, string][] = [
+      ['serverName: example.org\n', 'serverName', 'server_name'],
+      ['server-name: example.org\n', 'server-name', 'server_name'],
+      ['backnd: sqlite\n', 'backnd', 'backend'],
+      ['sqlit:\n  path: x.db\n', 'sqlit', 'sqlite'],
+      ['sqlite:\n  busyTimeoutMs: 5\n', 'sqlite.busyTimeoutMs', 'sqlite.busy_timeout_ms'],
+      ['migrateOnOpen: false\n', 'migrateOnOpen', 'migrate_on_open'],
+    ];
+    for (const [yaml, key, meant] of cases) {
+      const e = configError(() => loadConfig({ file: write(yaml), cwd: dir, env: {}, knownBackends: BACKENDS }));
+      expect(e.message, yaml).to.contain(`"${key}" is not a setting`).and.contain(`Fix: rename it to "${meant}"`).and.not.contain('remove it');
+    }
+    // Nothing close: the list of the section's keys, as before.
+    const far = configError(() => loadConfig({ file: write('sqlite:\n  wholly_unrelated: 1\n'), cwd: dir, env: {}, knownBackends: BACKENDS }));
+    expect(far.message).to.contain('remove it, or use one of: sqlite.path');
+  });
+
+  it('configAsFile gives every key the file accepts, under its own name, and loading that back gives the same config', () => {
+    const { config } = loadConfig({ file: write('server_name: example.org\nsqlite:\n  path: /tmp/y.db\nstate:\n  fan_in: 3\n'), cwd: dir, env: {}, knownBackends: BACKENDS });
+    const asFile = configAsFile(config);
+    const flat = (o: Record<string, unknown>, prefix = ''): string[] => Object.entries(o).flatMap(([k, v]) =>
+      v !== null && typeof v === 'object' ? flat(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`]);
+    expect(flat(asFile).sort()).to.deep.equal(KEYS.map((k) => k.path).sort());
+    expect(flat(asFile).filter((k) => k.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown>)[p], asFile) === undefined)).to.deep.equal([]);
+    expect(validateConfig(asFile, BACKENDS)).to.deep.equal(config);
+  });
+
+  it('migrate_on_open applies to every driver; postgres.migrate_on_open false still turns it off on PostgreSQL only', () => {
+    expect(validateConfig({}, BACKENDS).migrateOnOpen).to.equal(true);
+    expect(validateConfig({ migrate_on_open: false }, BACKENDS).migrateOnOpen).to.equal(false);
+    expect(validateConfig({ postgres: { migrate_on_open: false } }, BACKENDS).migrateOnOpen).to.equal(true);
+    expect(validateConfig({ backend: 'postgres', postgres: { url: 'postgres://h/d', migrate_on_open: false } }, BACKENDS).migrateOnOpen).to.equal(false);
+    expect(loadConfig({ cwd: dir, env: { MATRIX_STORAGE_MIGRATE_ON_OPEN: 'false' }, knownBackends: BACKENDS }).config.migrateOnOpen).to.equal(false);
   });
 });

@@ -188,6 +188,44 @@ describe('the copy and check commands', function () {
     expect(fs.existsSync(path.join(dir, 'new.db'))).to.equal(false);
   });
 
+  it('copy --without one-time-keys: a backup that hands out no claimed key again; fallback keys and their used marks as they are', async () => {
+    const backup = path.join(dir, 'backup.db');
+    const copied = await runCliReported(['-q', 'copy', '--from', sourceFile, '--to', backup, '--without', 'one-time-keys', '--json']);
+    expect(copied.code, copied.err).to.equal(0);
+    const summary = JSON.parse(copied.out) as { verification: { equal: boolean; tables: { table: string }[] }; tables: { table: string }[]; source: string };
+    expect(summary.verification.equal).to.equal(true);
+    expect(summary.tables.map((t) => t.table)).to.not.include('one_time_keys');
+    expect(summary.verification.tables.map((t) => t.table)).to.not.include('one_time_keys');
+    expect(summary.verification.tables.map((t) => t.table)).to.include('fallback_keys');
+    expect(summary.source).to.equal(`sqlite ${sourceFile} (without one_time_keys)`);
+    const [source, restored] = [await createStorage({ ...SUITE_SETTINGS, backend: 'sqlite', sqlite: { path: sourceFile } }),
+      await createStorage({ ...SUITE_SETTINGS, backend: 'sqlite', sqlite: { path: backup } })];
+    try {
+      const [from, to] = [await readWholeDump(source.dump!), await readWholeDump(restored.dump!)];
+      expect(from.one_time_keys!.length).to.be.above(0);
+      expect(to.one_time_keys).to.deep.equal([]);
+      expect(to.fallback_keys).to.deep.equal(from.fallback_keys);
+      expect((from.fallback_keys as { used: boolean }[]).some((k) => k.used)).to.equal(true);
+      // The restored store hands out no one-time key the source held (they may have been claimed since the backup).
+      const alice = '@alice:example.org';
+      expect((await restored.keys.oneTimeKeysCount(alice, 'PHONE')).keyCount.size).to.equal(0);
+      const claimed = await restored.keys.claimKeys(new Map([[alice, new Map([['PHONE', 'signed_curve25519']])]]));
+      expect(claimed.flatMap((k) => [...k.keyJSON.keys()])).to.deep.equal([]);
+      expect((await source.keys.oneTimeKeysCount(alice, 'PHONE')).keyCount.size).to.be.above(0);
+    } finally {
+      await source.close();
+      await restored.close();
+    }
+    // Only the one table may be left out; a copy in progress is resumed only with the same choice.
+    const nonsense = await runCliReported(['copy', '--from', sourceFile, '--to', path.join(dir, 'x.db'), '--without', 'device-keys']);
+    expect(nonsense.code).to.equal(2);
+    expect(nonsense.err).to.contain('--without takes one-time-keys, got "device-keys"');
+    const resumedOtherwise = await runCliReported(['copy', '--from', sourceFile, '--to', backup, '--resume']);
+    expect(resumedOtherwise.code).to.equal(1);
+    expect(resumedOtherwise.err).to.contain('the target holds a copy from another store');
+    expect((await runCliReported(['copy', '--from', sourceFile, '--to', backup, '--verify-only', '--without', 'one-time-keys'])).code).to.equal(0);
+  });
+
   it('check exits 1 and names the counter a damaged store has behind its NIDs (SQLite and PostgreSQL)', async () => {
     const db = new Database(sourceFile);
     db.prepare("UPDATE roomserver_sequences SET value = 3 WHERE name = 'event_nid'").run();

@@ -156,7 +156,7 @@ if (DIR) describe('importing real rooms of room versions 1 to 12', function () {
         for (const config of Object.values(configs)) await runCli(['--config', config, 'import', file]);
         const ids = room.ids.map((id, i) => id ?? computeEventID(room.pdus[i]!, room.roomVersion));
         for (const at of [undefined, ...ids]) {
-          const args = at === undefined ? [] : ['--at', at];
+          const args = at === undefined ? [] : ['--after', at];
           const [sqlite, postgres, cosmosdb] = await Promise.all(Object.values(configs).map((c) => stateIDs(c, room.roomID, ...args)));
           expect(postgres, `${room.name} ${at ?? 'now'}`).to.deep.equal(sqlite);
           expect(cosmosdb, `${room.name} ${at ?? 'now'}`).to.deep.equal(sqlite);

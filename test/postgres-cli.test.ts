@@ -64,8 +64,8 @@ describe('the matrix-storage command on PostgreSQL', function () {
     expect(await state(pgConfig)).to.deep.equal(await state(sqliteConfig));
     for (const i of [0, 1, 57, 300, 599]) {
       const at = eventID(i);
-      expect(await state(pgConfig, '--at', at), `after ${at}`).to.deep.equal(await state(sqliteConfig, '--at', at));
-      if (i > 0) expect(await state(pgConfig, '--at', at, '--before'), `before ${at}`).to.deep.equal(await state(sqliteConfig, '--at', at, '--before'));
+      expect(await state(pgConfig, '--after', at), `after ${at}`).to.deep.equal(await state(sqliteConfig, '--after', at));
+      if (i > 0) expect(await state(pgConfig, '--before', at), `before ${at}`).to.deep.equal(await state(sqliteConfig, '--before', at));
     }
     // A second import changes nothing and says so.
     expect(await cli(['--config', pgConfig, 'import', roomFile])).to.match(/imported 0 new events \(600 already stored\)/);

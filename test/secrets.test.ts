@@ -23,10 +23,18 @@ const SECRETS = {
   signature: 'SigS3cret',
   driverToken: 'DriverT0kenS3cret',
   specialPassword: 'p@ss:w/rd!S3cret',
+  // Written into URLs unencoded, as a deployer might: a parser would cut each of these in two.
+  rawAtHash: 'Alfa7@Bravo7#Charlie7',
+  rawSlashQuery: 'Delta7/Echo7?Foxtrot7',
+  rawPercentColon: 'Golf7%Hotel7:India7',
+  rawSpace: 'Juliet7 Kilo7',
 } as const;
 
-/** Every form a secret could be printed in. */
-const forms = (s: string) => [...new Set([s, encodeURIComponent(s), s.toLowerCase()])];
+/**
+ * Every form a secret could be printed in, and every piece of one holding characters a URL parser splits at (a
+ * password cut in two must not leak its second half).
+ */
+const forms = (s: string) => [...new Set([s, encodeURIComponent(s), s.toLowerCase(), ...s.split(/[@#/?%:\s]/).filter((p) => p.length >= 4 && p !== s)])];
 const ALL_FORMS = Object.values(SECRETS).flatMap(forms);
 
 interface Misconfiguration {
@@ -52,6 +60,14 @@ function catalogue(): Misconfiguration[] {
     { name: 'postgres: ?password= in the query string', yaml: `backend: postgres\npostgres:\n  url: postgres://admin@127.0.0.1:1/hs?password=${SECRETS.pgQueryPassword}\n` },
     { name: 'postgres: sslpassword= in the query string', yaml: `backend: postgres\npostgres:\n  url: "postgres://admin:${SECRETS.pgPassword}@127.0.0.1:1/hs?sslmode=prefer&sslpassword=${SECRETS.pgSslPassword}"\n` },
     { name: 'postgres: a percent-encoded password with special characters', yaml: `backend: postgres\npostgres:\n  url: postgres://admin:${encodeURIComponent(SECRETS.specialPassword)}@127.0.0.1:1/hs\n` },
+    { name: 'postgres: unencoded @ and # in the password', yaml: `backend: postgres\npostgres:\n  url: "postgres://matrix:${SECRETS.rawAtHash}@127.0.0.1:1/db"\n` },
+    { name: 'postgres: unencoded / and ? in the password', yaml: `backend: postgres\npostgres:\n  url: "postgres://matrix:${SECRETS.rawSlashQuery}@127.0.0.1:1/db"\n` },
+    { name: 'postgres: unencoded % and : in the password', yaml: `backend: postgres\npostgres:\n  url: "postgres://matrix:${SECRETS.rawPercentColon}@127.0.0.1:1/db"\n` },
+    { name: 'postgres: a space in the password', yaml: `backend: postgres\npostgres:\n  url: "postgres://matrix:${SECRETS.rawSpace}@127.0.0.1:1/db"\n` },
+    { name: 'postgres: DATABASE_URL with unencoded @ and #', env: { MATRIX_STORAGE_BACKEND: 'postgres', DATABASE_URL: `postgres://matrix:${SECRETS.rawAtHash}@127.0.0.1:1/db` } },
+    { name: 'postgres: DATABASE_URL with a space in the password', env: { MATRIX_STORAGE_BACKEND: 'postgres', DATABASE_URL: `postgres://matrix:${SECRETS.rawSpace}@127.0.0.1:1/db` } },
+    { name: 'sqlite in use, the unused postgres URL with a raw password', yaml: `backend: sqlite\nsqlite:\n  path: ./store.db\npostgres:\n  url: "postgres://matrix:${SECRETS.rawSlashQuery}@h/db"\n` },
+    { name: 'cosmos: user info with @ and a space in the endpoint', yaml: cosmos(`  endpoint: "https://user:${SECRETS.rawAtHash} ${SECRETS.rawSpace}@127.0.0.1:1/"\n  key: ${SECRETS.cosmosKey}`) },
     { name: 'postgres: a URL of the wrong scheme', yaml: `backend: postgres\npostgres:\n  url: mysql://admin:${SECRETS.pgPassword}@db/hs\n` },
     { name: 'postgres: a bad pool size beside the password', yaml: `backend: postgres\npostgres:\n  url: ${closedPort}\n  pool_size: lots\n` },
     { name: 'postgres: a misspelt key holding the password', yaml: `backend: postgres\npostgres:\n  url: postgres://admin@127.0.0.1:1/hs\n  pasword: ${SECRETS.pgPassword}\n` },
@@ -81,7 +97,7 @@ function catalogue(): Misconfiguration[] {
 
 /** Every command, with the arguments a user would give it. */
 const COMMANDS: readonly (readonly string[])[] = [
-  ['migrate'], ['import', 'room.jsonl'], ['state', '!r:example.org'], ['state', '!r:example.org', '--at', '$e'], ['keys', '@a:example.org'],
+  ['migrate'], ['import', 'room.jsonl'], ['state', '!r:example.org'], ['state', '!r:example.org', '--after', '$e'], ['keys', '@a:example.org'],
   ['config'], ['demo', '--members', '3', '--events', '12'], ['generate', '--members', '3', '--events', '12', '--out', 'gen.jsonl'],
   ['rooms'], ['room', '!r:example.org'], ['check'], ['purge-room', '!r:example.org', '--yes'],
   ['purge-history', '!r:example.org', '--before', '1', '--yes'], ['conformance', '--grep', 'Table: published'],
@@ -138,10 +154,30 @@ describe('secrets are never printed', function () {
     expect(runs).to.equal(configs.length * COMMANDS.length * 2);
   });
 
+  it('a URL whose password needs percent-encoding is refused with that fix, naming the characters and no secret', async () => {
+    for (const [password, named] of [['Pq@Szq#Wyrd', '@ as %40, # as %23'], ['Abq/Bcq?Cdq', '/ as %2F, ? as %3F'], ['Spq Aceq', 'a space as %20'], ['Fifty%Offq', '% as %25']] as const) {
+      process.env.MATRIX_STORAGE_BACKEND = 'postgres';
+      process.env.DATABASE_URL = `postgres://matrix:${password}@127.0.0.1:1/db`;
+      for (const command of [['rooms'], ['config']]) {
+        const { code, out, err } = await runCliReported(command);
+        expect(code, err).to.equal(2);
+        expect(err).to.contain(`Fix: write ${named} in the password`);
+        for (const piece of password.split(/[@#/?%\s]/).filter((p) => p.length >= 3)) expect(`${out}${err}`).not.to.contain(piece);
+      }
+    }
+    // A colon in the password needs no encoding: only the first one separates user and password.
+    process.env.DATABASE_URL = 'postgres://matrix:a:bcdef@127.0.0.1:1/db';
+    const { out } = await runCliReported(['config']);
+    expect(out).to.contain('postgres://matrix:***@127.0.0.1:1/db').and.not.contain('bcdef');
+  });
+
   it('the rule hides secrets by shape, and by value wherever a known secret appears', () => {
     expect(redact('postgres://admin:hunter22@db:5432/hs?sslpassword=abc&x=1')).to.equal('postgres://admin:***@db:5432/hs?sslpassword=***&x=1');
     expect(redact('AccountEndpoint=https://a.documents.azure.com:443/;AccountKey=abc+/de==;')).to.equal('AccountEndpoint=https://a.documents.azure.com:443/;AccountKey=***;');
     expect(redact('https://u:p4ss@h/?sig=zzz&token=ttt')).to.equal('https://u:***@h/?sig=***&token=***');
+    // The whole password, whatever it holds: up to the last @ of the word, a quote ending it (JSON output).
+    expect(redact('postgres://matrix:p@ss#word@127.0.0.1:44785/db')).to.equal('postgres://matrix:***@127.0.0.1:44785/db');
+    expect(redact('{"url":"postgres://m:a/b?c@h/db","endpoint":"https://x@y/"}')).to.equal('{"url":"postgres://m:***@h/db","endpoint":"https://x@y/"}');
     rememberSecrets('Zq9-known-secret');
     expect(redact('the server said: bad key Zq9-known-secret, and Zq9-known-secret again')).to.equal('the server said: bad key ***, and *** again');
     expect(redactSettings({ cosmosdb: { key: 'x1', connectionString: '', endpoint: 'https://u:pw42@h/' }, mine: { api_token: 't', n: 3 } }))

@@ -8,21 +8,23 @@ import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { createStorage, loadStorageConfig, type Storage } from '../index.js';
-import type { StorageConfig } from '../config/schema.js';
+import { createStorage, detectPDUFileFormat, loadStorageConfig, type Storage } from '../index.js';
+import { configAsFile, type StorageConfig } from '../config/schema.js';
 import type { OpenOptions } from '../di/driver.js';
 import { redact, redactSettings, redactUrl } from '../config/redact.js';
-import { ConfigError, InvalidInputError, NotFoundError, StorageError, StoreUnavailableError } from '../types/errors.js';
+import { ConfigError, InvalidInputError, SchemaNotCurrentError, NotFoundError, StorageError, StoreUnavailableError } from '../types/errors.js';
 import { generateRoom, validateGenerateOptions } from './generate.js';
 import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
 import { formatImportSummary } from './commands/import.js';
+import { formatHealth, formatMigrationStatus, storeHealth } from './commands/migrate.js';
 import { DEFAULT_IMPORT_BATCH, eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
 import { MAX_APPEND_BATCH } from '../storage/shared/event-appender.js';
 import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
 import { userKeys } from './commands/keys.js';
 import { CliError, EXIT, fmtBytes, fmtInt, processIO, type CliIO } from './output.js';
-import { batchOption, checkArgument, cutOption, daysOption, pageSizeOption, roomVersionOption, sortOption, wholeNumber, shareOption } from './options.js';
+import { batchOption, checkArgument, cutOption, daysOption, pageSizeOption, roomVersionOption, shareOption, sortOption, wholeNumber, withoutOption } from './options.js';
+import type { DumpTableName } from '../storage/tables/dump.js';
 import { progress } from './progress.js';
 import { resolveEndpoint, describeStore, type StoreEndpoint } from '../io/endpoints.js';
 import { copyStore, CopyMismatchError, CopyRefusedError } from '../io/copy.js';
@@ -36,8 +38,14 @@ import { confirmDeletion, formatPurgeReport, formatRoomDetail, formatRoomSizes }
 import { formatSendToDevicePurge } from './commands/send-to-device.js';
 import { purgeSendToDevice } from '../io/send-to-device-retention.js';
 
-/** Named for the PDU format: a sample room written by an older build (made-up event IDs) is not reused. */
-const SAMPLE_ROOM = './data/sample-room-pdus.jsonl';
+/** What Ctrl-C prints: the running command may name what the interruption left and how to go on. */
+let interruptHint = 'interrupted; committed work is kept, the rest was not done.';
+
+/**
+ * Named for the PDU format (a sample room written by an older build, with made-up event IDs, is not reused) and for
+ * the room's size: `demo --members 300` generates its own room rather than reusing another size's.
+ */
+const sampleRoom = (members: number, events: number) => `./data/sample-room-pdus-${members}-members-${events}-events.jsonl`;
 
 /** Options every command takes (given before or after the command's name). */
 interface Common {
@@ -66,6 +74,12 @@ async function withStorage<T>(config: StorageConfig, fn: (s: Storage) => Promise
     await storage.close();
   }
 }
+
+/**
+ * How the commands that read or purge open a store: as it is, never creating or upgrading it (a mistyped path is
+ * refused with the fix, not shown as an empty store).
+ */
+const EXISTING: OpenOptions = { migrate: false };
 
 /** A room the store does not hold, as the user's mistake (exit 1, one line), not as an unexpected error. */
 const notInStore = (command: string) => (e: unknown): never => {
@@ -133,7 +147,8 @@ async function runImport(
 }
 
 const EXIT_CODES_HELP = `
-Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error, 3 the store cannot be reached or used.
+Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error, 3 the store cannot be reached or used,
+4 migrations pending (migrate --status, health).
 Configuration: matrix-storage.yaml in this directory (or --config FILE), then environment variables (README).`;
 
 /** The command tree; each action sets the exit code through `done`. */
@@ -162,18 +177,28 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
   // commander's options are untyped; each action names the shape its options have.
   const opts = <T extends object = object>(cmd: Command) => cmd.optsWithGlobals() as Common & T;
 
-  command('migrate', 'create or upgrade the schema of the configured backend (a progress bar per migration)',
-    'matrix-storage --config matrix-storage.yaml migrate')
+  command('migrate', 'create or upgrade the schema of the configured backend (a progress bar per migration), or with --status ' +
+    'or --dry-run say what is pending without changing anything', 'matrix-storage --config matrix-storage.yaml migrate --status')
+    .option('--status', `change nothing: exit 0 when the schema is current, ${EXIT.pending} when migrations are pending (for deploy scripts)`)
+    .option('--dry-run', 'change nothing: list the migrations a run would apply')
     .option('--json', 'print the report as one JSON document')
     .action(async (_o, cmd: Command) => {
-      const o = opts<{ json?: boolean }>(cmd);
+      const o = opts<{ status?: boolean; dryRun?: boolean; json?: boolean }>(cmd);
       const { config, source } = load(o);
-      // Migrating is this command's job: a store configured not to migrate on open (postgres.migrate_on_open: false)
-      // would otherwise refuse to open before it could be migrated.
-      const migrating = { ...config, postgres: { ...config.postgres, migrateOnOpen: true } };
+      if (o.status || o.dryRun) {
+        // Opened without migrating: a store that is behind (or not created) is refused with its status, which is the answer.
+        const status = await withStorage(config, (s) => s.migrationStatus(), { migrate: false })
+          .catch((e: unknown) => { if (e instanceof SchemaNotCurrentError) return e.status; throw e; });
+        if (o.json) io.out(JSON.stringify({ backend: config.backend, ...status }));
+        else io.out(formatMigrationStatus(status, `${config.backend} (config: ${redact(source)})`, o.dryRun === true).join('\n'));
+        done(o.status && status.pending.length > 0 ? EXIT.pending : EXIT.ok);
+        return;
+      }
       const bar = progress(io, { label: 'migrate', quiet: o.quiet === true });
       let started = false;
-      const report = await withStorage(migrating, (s) => s.migrate(), {
+      // Migrating is this command's job, whatever migrate_on_open says.
+      const report = await withStorage(config, (s) => s.migrate(), {
+        migrate: true,
         onMigrationProgress: (p) => {
           if (!started) { bar.start(p.total, 'migrations'); started = true; }
           bar.update(p.done, `version ${p.version}: ${p.name}`);
@@ -185,6 +210,18 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
           (report.applied.length ? `applied ${report.applied.join(', ')}` : 'already up to date'));
       }
       done(EXIT.ok);
+    });
+
+  command('health', 'one round trip to the configured store: reachable, how long it took, and whether the schema is current; ' +
+    `exits 0 when ready, ${EXIT.unavailable} when unreachable, ${EXIT.pending} when the schema is behind (liveness and readiness probes)`,
+  'matrix-storage --config matrix-storage.yaml health --json')
+    .option('--json', 'print one JSON document')
+    .action(async (_o, cmd: Command) => {
+      const o = opts<{ json?: boolean }>(cmd);
+      const { config } = load(o);
+      const health = await storeHealth(config);
+      io.out(o.json ? JSON.stringify(health) : formatHealth(health));
+      done(health.ok ? EXIT.ok : health.reachable ? EXIT.pending : EXIT.unavailable);
     });
 
   command('generate', 'write a synthetic room as JSON lines of room version 10 PDUs (stdout, or --out FILE)',
@@ -223,6 +260,10 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (file: string, _o, cmd: Command) => {
       const o = opts<{ roomVersion?: string; batch?: number; json?: boolean }>(cmd);
       const { config } = load(o);
+      // Before the store is opened (and perhaps created): a mistyped file name must leave nothing behind.
+      await detectPDUFileFormat(file).catch((e: unknown) => { throw e instanceof InvalidInputError ? new CliError(`import: ${e.message}`) : e; });
+      interruptHint = 'import: interrupted; every batch committed before it is stored. Fix: run the same import again to finish ' +
+        '(events already stored are counted as such, not stored twice).';
       await withStorage(config, async (s) => {
         if (!o.quiet) io.err(`importing ${file} into ${describeBackend(config)}`);
         const summary = await runImport(s, file, { roomVersion: o.roomVersion, batch: o.batch }, io, o.quiet === true);
@@ -252,18 +293,28 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       done(EXIT.ok);
     });
 
-  command('state', 'print a room\'s state as JSON, sorted by (type, state_key): current, right after EVENT_ID, or right before it',
-    'matrix-storage state \'!room:example.org\' --at \'$event\' --before')
+  command('state', 'print a room\'s state as JSON, sorted by (type, state_key): current, right before EVENT_ID, or right after it',
+    'matrix-storage state \'!room:example.org\' --before \'$event\'')
     .argument('<room_id>', 'the room')
-    .option('--at <event_id>', 'the state right after this event')
-    .option('--before', 'with --at: the state right before it')
+    .option('--before <event_id>', 'the state right before this event: what it was checked against (RoomserverDatabase.loadStateBeforeEvent)')
+    .option('--after <event_id>', 'the state right after this event: it included if it is an accepted state event (loadStateAfterEvent)')
+    .option('--at <event_id>', 'refused: "at" is read both ways; say --before or --after')
     .option('--json', 'print one compact JSON document (the default output is the same document, indented)')
     .action(async (roomID: string, _o, cmd: Command) => {
-      const o = opts<{ at?: string; before?: boolean; json?: boolean }>(cmd);
-      if (o.before && o.at === undefined) throw new CliError('state: --before needs --at EVENT_ID', EXIT.usage);
-      checkArgument('state', () => { checkRoomID('ROOM_ID', roomID); if (o.at !== undefined) checkEventID('--at EVENT_ID', o.at); });
+      const o = opts<{ before?: string; after?: string; at?: string; json?: boolean }>(cmd);
+      if (o.at !== undefined) {
+        throw new CliError('state: --at is ambiguous (the library\'s loadStateAtEvent is the state before the event). Fix: use --after ' +
+          `${o.at} for the state including it (what --at printed before), or --before ${o.at} for the state it was checked against.`, EXIT.usage);
+      }
+      if (o.before !== undefined && o.after !== undefined) throw new CliError('state: give --before or --after, not both', EXIT.usage);
+      checkArgument('state', () => {
+        checkRoomID('ROOM_ID', roomID);
+        if (o.before !== undefined) checkEventID('--before EVENT_ID', o.before);
+        if (o.after !== undefined) checkEventID('--after EVENT_ID', o.after);
+      });
       const { config } = load(o);
-      const state = await withStorage(config, (s) => roomState(s, roomID, { ...(o.at !== undefined ? { at: o.at } : {}), before: o.before ?? false }));
+      const which = o.before !== undefined ? { before: o.before } : o.after !== undefined ? { after: o.after } : {};
+      const state = await withStorage(config, (s) => roomState(s, roomID, which), EXISTING);
       io.out(o.json ? JSON.stringify(state) : JSON.stringify(state, null, 2));
       done(EXIT.ok);
     });
@@ -276,7 +327,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const o = opts<{ json?: boolean }>(cmd);
       checkArgument('keys', () => checkUserID('USER_ID', userID));
       const { config } = load(o);
-      const summary = await withStorage(config, (s) => userKeys(s, userID));
+      const summary = await withStorage(config, (s) => userKeys(s, userID), EXISTING);
       io.out(o.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
       done(EXIT.ok);
     });
@@ -291,7 +342,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const report = await withStorage(config, (s) => purgeSendToDevice(s, {
         ...(o.olderThanDays !== undefined ? { olderThanDays: o.olderThanDays } : {}),
         onBatch: (n) => { if (!o.quiet) io.err(`purge-send-to-device: ${fmtInt(n)} deleted`); },
-      }));
+      }), EXISTING);
       io.out(o.json ? JSON.stringify(report) : formatSendToDevicePurge(report));
       done(report.age === 'off' ? EXIT.usage : EXIT.ok);
     });
@@ -301,9 +352,9 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (_o, cmd: Command) => {
       const o = opts<{ json?: boolean }>(cmd);
       const { config, source } = load(o);
-      // Secret settings hidden by name, every other string by the secrets rule (a URL's password), drivers' own
-      // sections (extra) included.
-      const shown = redactSettings(config);
+      // The file's own keys (what can be pasted back into it); secret settings hidden by name, every other string by
+      // the secrets rule (a URL's password), drivers' own sections (extra) included.
+      const shown = redactSettings(configAsFile(config));
       io.out(o.json ? redact(JSON.stringify({ source, config: shown })) : `# from ${redact(source)}\n${redact(JSON.stringify(shown, null, 2))}`);
       done(EXIT.ok);
     });
@@ -323,7 +374,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       await confirmDeletion(io, o.yes === true, command, roomID, what(config));
       return purge(s, (t, n) => { if (!o.quiet && n > 0) io.err(`${command}: ${t}: deleting ${fmtInt(n)} rows`); })
         .catch((e: unknown) => { throw e instanceof PurgeRefusedError ? new CliError(`${command}: ${e.message}`) : e; });
-    });
+    }, EXISTING);
     io.out(o.json ? JSON.stringify(report) : formatPurgeReport(report, title).join('\n'));
     done(EXIT.ok);
   };
@@ -336,7 +387,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (_o, cmd: Command) => {
       const o = opts<{ sort: RoomSort; limit?: number; json?: boolean }>(cmd);
       const { config } = load(o);
-      const sizes = await withStorage(config, (s) => storeSizes(s, { sort: o.sort }));
+      const sizes = await withStorage(config, (s) => storeSizes(s, { sort: o.sort }), EXISTING);
       if (o.json) io.out(JSON.stringify({ ...sizes, rooms: o.limit === undefined ? sizes.rooms : sizes.rooms.slice(0, o.limit) }));
       else io.out(formatRoomSizes(sizes, o.limit).join('\n'));
       done(EXIT.ok);
@@ -350,7 +401,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       const o = opts<{ json?: boolean }>(cmd);
       checkArgument('room', () => checkRoomID('ROOM_ID', roomID));
       const { config } = load(o);
-      const detail = await withStorage(config, (s) => roomDetail(s, roomID)).catch(notInStore('room'));
+      const detail = await withStorage(config, (s) => roomDetail(s, roomID), EXISTING).catch(notInStore('room'));
       io.out(o.json ? JSON.stringify(detail) : formatRoomDetail(detail).join('\n'));
       done(EXIT.ok);
     });
@@ -387,15 +438,17 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--verify-only', 'copy nothing: compare the two stores, table by table and room by room')
     .option('--no-verify', 'skip the comparison after copying')
     .option('--page-size <n>', 'rows read and written at a time (default 1,000)', pageSizeOption)
+    .option('--without <what>', 'leave out one-time-keys: a backup restored later must not hand out keys already claimed (README "Backup and restore")', withoutOption)
     .option('--json', 'print the summary as one JSON document')
     .action(async (_o, cmd: Command) => {
-      const o = opts<{ from: string; to: string; resume?: boolean; verifyOnly?: boolean; verify: boolean; pageSize?: number; json?: boolean }>(cmd);
+      const o = opts<{ from: string; to: string; resume?: boolean; verifyOnly?: boolean; verify: boolean; pageSize?: number; without?: DumpTableName; json?: boolean }>(cmd);
+      const without = o.without !== undefined ? [o.without] : [];
       const from = resolveEndpoint(o.from, { mustExist: true });
       const to = resolveEndpoint(o.to, { mustExist: o.verifyOnly === true });
       if (from.description === to.description) throw new CliError(`copy: --from and --to name the same store (${from.description})`, EXIT.usage);
       await withEndpoints(from, to, async (source, target) => {
         if (o.verifyOnly) {
-          const report = await verifyCopy(source, target, { ...(o.pageSize ? { pageSize: o.pageSize } : {}) });
+          const report = await verifyCopy(source, target, { ...(o.pageSize ? { pageSize: o.pageSize } : {}), without });
           io.out(o.json ? JSON.stringify(report) : formatVerifyReport(report).join('\n'));
           done(report.equal ? EXIT.ok : EXIT.failed);
           return;
@@ -406,7 +459,9 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
         let tableStarted = 0;
         try {
           const summary = await copyStore(source, target, {
-            sourceDescription: from.description, resume: o.resume === true, verify: o.verify,
+            // A copy without a table is another copy: resuming it from the same source with other --without is refused.
+            sourceDescription: without.length ? `${from.description} (without ${o.without})` : from.description,
+            resume: o.resume === true, verify: o.verify, without,
             ...(o.pageSize ? { pageSize: o.pageSize } : {}),
             onTableStart: (table, total, already) => {
               bar.stop();
@@ -448,7 +503,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
         const { config } = load(o);
         return { config, description: describeStore(config) };
       })();
-      const report = await withStorage(endpoint.config, (s) => checkStore(s));
+      const report = await withStorage(endpoint.config, (s) => checkStore(s), EXISTING);
       io.out(o.json ? JSON.stringify(report) : formatCheckReport(report, endpoint.description).join('\n'));
       done(report.ok ? EXIT.ok : EXIT.failed);
     });
@@ -485,19 +540,20 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (_o, cmd: Command) => {
       const o = opts<{ members: number; events: number }>(cmd);
       const { config } = load(o);
-      if (!fs.existsSync(SAMPLE_ROOM)) {
-        io.out(`generating a sample room (${fmtInt(o.members)} members, ${fmtInt(o.events)} events) in ${SAMPLE_ROOM}`);
+      const sample = sampleRoom(o.members, o.events);
+      if (!fs.existsSync(sample)) {
+        io.out(`generating a sample room (${fmtInt(o.members)} members, ${fmtInt(o.events)} events) in ${sample}`);
         const bar = progress(io, { label: 'generate', quiet: o.quiet === true });
         bar.start(o.events, 'events');
         try {
-          await generateToFile(SAMPLE_ROOM, { members: o.members, events: o.events, seed: 1, forkShare: DEMO_FORK_SHARE }, (i) => bar.update(i));
+          await generateToFile(sample, { members: o.members, events: o.events, seed: 1, forkShare: DEMO_FORK_SHARE }, (i) => bar.update(i));
         } finally {
           bar.stop();
         }
       }
       await withStorage(config, async (s) => {
-        io.out(`importing ${SAMPLE_ROOM} into ${describeBackend(config)}`);
-        const summary = await runImport(s, SAMPLE_ROOM, {}, io, o.quiet === true);
+        io.out(`importing ${sample} into ${describeBackend(config)}`);
+        const summary = await runImport(s, sample, {}, io, o.quiet === true);
         io.out(formatImportSummary(summary, config.backend));
         for (const roomID of summary.roomIDs) io.out(await roomAtAGlance(s, roomID));
       });
@@ -558,6 +614,11 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
 
 /** The process entry point: runCli with the exit code set, and a closed pipe (`... | head`) not an error. */
 export async function runProcess(argv: string[]): Promise<void> {
+  // Ctrl-C: say what the interruption left (for a long command, what to run next), then exit as a shell expects.
+  process.once('SIGINT', () => {
+    process.stderr.write(`\nmatrix-storage: ${interruptHint}\n`);
+    process.exit(130);
+  });
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;

@@ -1,3 +1,5 @@
+import { COPY_EXCLUSIONS } from '../io/copy.js';
+import type { DumpTableName } from '../storage/tables/dump.js';
 import { InvalidInputError } from '../types/errors.js';
 import { checkEventID, preview } from '../types/input.js';
 import { roomVersionRules } from '../matrix/room-versions.js';
@@ -72,4 +74,11 @@ export function daysOption(value: string): number {
   const n = wholeNumber('older-than-days')(value);
   if (n < 1 || n > 36_500) throw new CliError(`--older-than-days takes a whole number of days from 1 to 36,500, got ${preview(value)}`, EXIT.usage);
   return n;
+}
+
+/** copy --without: what a copy may leave out (COPY_EXCLUSIONS), as the table it names. */
+export function withoutOption(value: string): DumpTableName {
+  const table = COPY_EXCLUSIONS[value];
+  if (!table) throw new CliError(`--without takes ${Object.keys(COPY_EXCLUSIONS).join(', ')}, got ${preview(value)}`, EXIT.usage);
+  return table;
 }

@@ -19,7 +19,7 @@ export class CliError extends Error {
 }
 
 /** Exit codes, the same on every backend (README "CLI reference"). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3, pending: 4 } as const;
 
 /** Where a command writes: its output (stdout) and its messages and progress (stderr), a line at a time. */
 export interface CliIO {

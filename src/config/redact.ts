@@ -3,7 +3,8 @@
  * through `redact`), the CLI's output, and the configuration it prints.
  *
  * Two layers, because neither alone is enough:
- * - by shape: the password of any URL with user info (`scheme://user:secret@host`), the value of any parameter
+ * - by shape: the password of any URL with user info (`scheme://user:secret@host`, to the last `@` before a space
+ *   or a quote, so a password holding `@`, `#`, `/` or `?` is hidden whole), the value of any parameter
  *   whose name says it is a secret, in a query string or a connection string (`?password=`, `&sslpassword=`,
  *   `AccountKey=...;`, `sig=`, `token=`), whatever the value;
  * - by value: every secret this process has been given (the values of secret config keys, URL passwords, the
@@ -11,13 +12,18 @@
  *   in any of the forms it may be printed in (as given, percent-decoded, percent-encoded).
  */
 
+import { userInfoOf } from './url-userinfo.js';
+
 export const HIDDEN = '***';
 
 /** Names of settings and parameters whose values are secrets. */
 const SECRET_NAME = /pass(word|wd)?|pwd|secret|token|credential|accountkey|account_key|sharedaccesskey|connection_?string|\bsig\b|\bkey\b/i;
 
-/** scheme://user:password@ (the user stays visible: it helps to tell which account was used). */
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/?#@]*):([^\s/?#@]*)@/gi;
+/**
+ * scheme://user:password@ (the user stays visible: it helps to tell which account was used). Greedy to the last `@`
+ * of the word: a password is hidden whole whatever it holds; a quote ends the word (URLs inside JSON output).
+ */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/?#@"'`]*):([^\s"'`]*)@/gi;
 /** name=value in a query string or a connection string, where the name is a secret's. */
 const SECRET_PARAM = /([?&;]|^|\s)((?:ssl)?pass(?:word|wd)?|pwd|secret|token|access_token|accountkey|sharedaccesskey|sig|key)=([^&;\s'"]*)/gi;
 
@@ -66,6 +72,9 @@ export function rememberConfigSecrets(raw: unknown, name = ''): void {
 /** The secrets inside a value by its shape: a URL's password, secret parameters of a URL or connection string. */
 function secretsInside(value: string): string[] {
   const out: string[] = [];
+  // A value that is a URL: its password is everything from the user's `:` to the last `@`, spaces included.
+  const password = userInfoOf(value.trim())?.password;
+  if (password) out.push(password);
   for (const m of value.matchAll(URL_USERINFO)) if (m[3]) out.push(m[3]);
   for (const m of value.matchAll(SECRET_PARAM)) if (m[3]) out.push(m[3]);
   return out.filter((s) => s !== value);

@@ -1,6 +1,7 @@
 import { ConfigError } from '../types/errors.js';
 import { preview } from '../types/input.js';
 import { rememberConfigSecrets } from './redact.js';
+import { unencodedInUserInfo } from './url-userinfo.js';
 import { DEFAULT_BLOCK_CACHE_BYTES } from '../storage/shared/block-cache.js';
 import { DEFAULT_STATE_POLICY, MAX_SNAPSHOT_BLOCKS } from '../storage/shared/state-policy.js';
 
@@ -13,6 +14,8 @@ export interface StorageConfig {
   readonly backend: string;
   /** This homeserver's name: memberships of users on it are "local". */
   readonly serverName: string;
+  /** Whether opening a store creates or upgrades its schema (migrate_on_open; postgres.migrate_on_open: false also turns it off there). */
+  readonly migrateOnOpen: boolean;
   readonly sqlite: { readonly path: string; readonly busyTimeoutMs: number };
   readonly postgres: { readonly url: string; readonly poolSize: number; readonly migrateOnOpen: boolean; readonly schema: string };
   readonly cosmosdb: CosmosConfig;
@@ -72,12 +75,16 @@ interface KeySpec {
 export const KEYS: readonly KeySpec[] = [
   { path: 'backend', kind: 'string', fallback: 'sqlite', help: 'one of sqlite, postgres, cosmosdb' },
   { path: 'server_name', kind: 'string', fallback: 'localhost', help: "this homeserver's name, e.g. example.org" },
+  {
+    path: 'migrate_on_open', kind: 'bool', fallback: true,
+    help: 'true to create or upgrade the schema when a store is opened, false to require `matrix-storage migrate` first (every driver)',
+  },
   { path: 'sqlite.path', kind: 'string', fallback: DEFAULT_SQLITE_PATH, help: 'a file path, or :memory:' },
   { path: 'sqlite.busy_timeout_ms', kind: 'int', fallback: 10_000, min: 0, max: 600_000, help: 'milliseconds to wait for a lock held by another process' },
   { path: 'postgres.url', kind: 'url', fallback: '', secret: true, allowed: ['postgres:', 'postgresql:'], help: 'a connection URL such as postgres://user:password@host:5432/dbname' },
   { path: 'postgres.pool_size', kind: 'int', fallback: 10, min: 1, max: 1000, help: 'the most connections the pool opens' },
   { path: 'postgres.schema', kind: 'identifier', fallback: 'public', help: 'a plain SQL identifier: lowercase letters, digits and _, starting with a letter or _, at most 63 characters, not starting with pg_ (e.g. public or matrix)' },
-  { path: 'postgres.migrate_on_open', kind: 'bool', fallback: true, help: 'true to create or upgrade the schema on open, false to require `matrix-storage migrate` first' },
+  { path: 'postgres.migrate_on_open', kind: 'bool', fallback: true, help: 'false to require `matrix-storage migrate` first on PostgreSQL only (migrate_on_open, at the top, does this for every driver)' },
   { path: 'cosmosdb.endpoint', kind: 'url', fallback: '', allowed: ['https:', 'http:'], help: 'the account endpoint, such as https://myaccount.documents.azure.com:443/' },
   { path: 'cosmosdb.key', kind: 'secret', fallback: '', secret: true, help: 'the account key (or set cosmosdb.connection_string instead)' },
   { path: 'cosmosdb.connection_string', kind: 'secret', fallback: '', secret: true, help: 'AccountEndpoint=https://...;AccountKey=...;' },
@@ -117,6 +124,7 @@ const REPLACED_KEYS: Readonly<Record<string, string>> = {
 export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   MATRIX_STORAGE_BACKEND: 'backend',
   MATRIX_STORAGE_SERVER_NAME: 'server_name',
+  MATRIX_STORAGE_MIGRATE_ON_OPEN: 'migrate_on_open',
   MATRIX_STORAGE_SQLITE_PATH: 'sqlite.path',
   DATABASE_URL: 'postgres.url',
   MATRIX_STORAGE_POSTGRES_POOL_SIZE: 'postgres.pool_size',
@@ -160,6 +168,14 @@ function coerce(spec: KeySpec, value: unknown): string | number | boolean {
     case 'url': {
       if (typeof value !== 'string') throw bad(spec, value, 'expected a URL string');
       if (value === '') return value;
+      // Before parsing: a parser would read part of such a password as the host, and the error would send the
+      // deployer to the wrong fix.
+      const unencoded = unencodedInUserInfo(value);
+      if (unencoded.length > 0) {
+        throw new ConfigError(`config key "${spec.path}": the user name or password in the URL holds characters that must be ` +
+          `percent-encoded (value hidden: it holds a secret). Fix: write ${unencoded.join(', ')} in the password ` +
+          '(encodeURIComponent(password) in JavaScript, urllib.parse.quote(password, safe="") in Python).');
+      }
       const schemes = spec.allowed ?? [];
       try {
         if (!schemes.includes(new URL(value).protocol)) throw new Error('scheme');
@@ -203,6 +219,46 @@ function coerce(spec: KeySpec, value: unknown): string | number | boolean {
   }
 }
 
+/** Letters only, lowercased: `serverName`, `server-name` and `server_name` are the same key to a reader. */
+const squash = (key: string) => key.toLowerCase().replace(/[^a-z0-9.]/g, '');
+
+/** Edits (insert, delete, substitute) turning one text into the other. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_v, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * The setting a mistyped key most likely meant: the same letters in another case or separator (`serverName`), else
+ * the closest by at most 2 edits (a third of the key, for short ones). Undefined when nothing is that close.
+ */
+export function nearestKey(key: string, candidates: readonly string[]): string | undefined {
+  const same = candidates.find((c) => squash(c) === squash(key));
+  if (same !== undefined) return same;
+  let best: { key: string; d: number } | undefined;
+  for (const c of candidates) {
+    const d = editDistance(squash(key), squash(c));
+    if (d <= Math.min(2, Math.floor(key.length / 3)) && (!best || d < best.d)) best = { key: c, d };
+  }
+  return best?.key;
+}
+
+/**
+ * The configuration in effect as the file writes it (snake_case keys, nested by section), then the drivers' own
+ * sections as given: what `matrix-storage config` prints (secrets hidden by the caller).
+ */
+export function configAsFile(config: StorageConfig): Record<string, unknown> {
+  const out: Raw = {};
+  const camel = (part: string) => part.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+  for (const spec of KEYS) setKey(out, spec.path, lookup(config as unknown as Raw, spec.path.split('.').map(camel).join('.')));
+  return { ...out, ...config.extra };
+}
+
 /** Rejects keys nobody reads: a typo must not silently fall back to a default. */
 function checkUnknownKeys(raw: Raw, extraSections: ReadonlySet<string>, prefix = ''): void {
   const known = new Set(KEYS.map((k) => k.path));
@@ -221,6 +277,10 @@ function checkUnknownKeys(raw: Raw, extraSections: ReadonlySet<string>, prefix =
       throw new ConfigError(`config key "${path}" was replaced by ${REPLACED_KEYS[path]}. Fix: use that key instead.`);
     }
     if (!known.has(path)) {
+      const nearest = nearestKey(path, [...known, ...sections, ...extraSections]);
+      if (nearest !== undefined) {
+        throw new ConfigError(`config key "${path}" is not a setting (nothing reads it, so its default would apply). Fix: rename it to "${nearest}".`);
+      }
       const suggestions = [...known].filter((k) => k.split('.')[0] === path.split('.')[0]).join(', ');
       throw new ConfigError(`config key "${path}" is not a setting. Fix: remove it${suggestions ? `, or use one of: ${suggestions}` : ''}.`);
     }
@@ -262,6 +322,7 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
   return {
     backend,
     serverName: v.server_name as string,
+    migrateOnOpen: (v.migrate_on_open as boolean) && (backend !== 'postgres' || (v['postgres.migrate_on_open'] as boolean)),
     sqlite: { path: v['sqlite.path'] as string, busyTimeoutMs: v['sqlite.busy_timeout_ms'] as number },
     postgres: {
       url: v['postgres.url'] as string, poolSize: v['postgres.pool_size'] as number,

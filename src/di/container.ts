@@ -56,7 +56,7 @@ function sharedModule(config: StorageConfig, open: OpenOptions): ContainerModule
     ).inSingletonScope();
     bind(TOKENS.StateStorage).to(StateStorage).inSingletonScope();
     // Each Database API is wrapped so that the requests its calls make are charged to them (RequestStats).
-    bind<RoomserverDatabase>(TOKENS.RoomserverDatabase).to(RoomserverDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('roomserver', db));
+    bind<RoomserverDatabase>(TOKENS.RoomserverDatabase).to(RoomserverDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('roomserver', db, config.backend));
 
     bind<KeyserverTables>(TOKENS.KeyserverTables).toResolvedValue(
       (deviceKeys, oneTimeKeys, fallbackKeys, keyChanges, crossSigningKeys, crossSigningSigs, staleDeviceLists) => ({
@@ -71,10 +71,10 @@ function sharedModule(config: StorageConfig, open: OpenOptions): ContainerModule
     ).inSingletonScope();
     // The default PartitionStorer; a driver with its own rebinds TOKENS.PartitionStorer in its module (loaded after this one).
     bind(TOKENS.PartitionStorer).to(TablePartitionStorer).inSingletonScope();
-    bind<FederationBlacklistDatabase>(TOKENS.FederationBlacklistDatabase).to(FederationBlacklistDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('federation', db));
-    bind<KeyDatabase>(TOKENS.KeyDatabase).to(KeyDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('keys', db));
-    bind<KeyBackupDatabase>(TOKENS.KeyBackupDatabase).to(KeyBackupDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('keyBackup', db));
-    bind<SendToDeviceDatabase>(TOKENS.SendToDeviceDatabase).to(SendToDeviceDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('sendToDevice', db));
+    bind<FederationBlacklistDatabase>(TOKENS.FederationBlacklistDatabase).to(FederationBlacklistDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('federation', db, config.backend));
+    bind<KeyDatabase>(TOKENS.KeyDatabase).to(KeyDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('keys', db, config.backend));
+    bind<KeyBackupDatabase>(TOKENS.KeyBackupDatabase).to(KeyBackupDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('keyBackup', db, config.backend));
+    bind<SendToDeviceDatabase>(TOKENS.SendToDeviceDatabase).to(SendToDeviceDatabase).inSingletonScope().onActivation((_c, db) => namedOperations('sendToDevice', db, config.backend));
   });
 }
 

@@ -348,7 +348,8 @@ async function loadSuite(): Promise<{
  * stay the deployment's: those are what a run against it checks.
  */
 function suiteConfig(config: StorageConfig, serverName: string): StorageConfig {
-  return { ...config, serverName, state: validateConfig({}, ['sqlite']).state };
+  // Scratch namespaces are created by the run: opening them must migrate, whatever the deployment's migrate_on_open.
+  return { ...config, serverName, migrateOnOpen: true, state: validateConfig({}, ['sqlite']).state };
 }
 
 function scratchFor(config: StorageConfig, serverName: string): Scratch {
@@ -457,7 +458,7 @@ function postgresScratch(config: StorageConfig): Scratch {
         if (rows.length === 0) return name;
       }
     },
-    configFor: (name) => ({ ...config, postgres: { ...config.postgres, schema: name, migrateOnOpen: true } }),
+    configFor: (name) => ({ ...config, postgres: { ...config.postgres, schema: name } }),
     async remove(name) {
       if (!/^ms_conformance_\d+_\d+$/.test(name) || name === schema) throw new Error(`refusing to drop schema ${name}: not a scratch schema`);
       await query(`DROP SCHEMA IF EXISTS ${name} CASCADE`);

@@ -23,6 +23,11 @@ export interface CopyOptions {
   readonly resume?: boolean;
   /** Rows per page (default 1,000). */
   readonly pageSize?: number;
+  /**
+   * Tables left out of the copy and its verification (see COPY_EXCLUSIONS): a backup taken with them left out can be
+   * restored without handing out keys that were already used.
+   */
+  readonly without?: readonly DumpTableName[];
   /** Compare source and target at the end (default true). */
   readonly verify?: boolean;
   readonly verifyOptions?: VerifyOptions;
@@ -58,6 +63,15 @@ export interface CopySummary {
   readonly verification: VerifyReport | undefined;
 }
 
+/**
+ * What `copy --without` may leave out, by the name the command takes. One-time keys: each is handed out once (a
+ * claim deletes it), so a copy restored after some were claimed would hand them out again, and the clients that
+ * received them could not decrypt what was sent with the second claim; without them, claims fall back to the
+ * device's fallback key (copied with its used mark as it is) until the device uploads new one-time keys, which it
+ * does when the server reports its count low.
+ */
+export const COPY_EXCLUSIONS: Readonly<Record<string, DumpTableName>> = { 'one-time-keys': 'one_time_keys' };
+
 /** A copy that cannot start: a target that holds other data, a copy in progress from another source, ... */
 export class CopyRefusedError extends StorageError {
   readonly code = 'COPY_REFUSED';
@@ -88,8 +102,14 @@ export async function copyStore(source: Storage, target: Storage, options: CopyO
   const reports: TableCopyReport[] = [];
   const alreadyComplete = progress.table === 'done';
 
+  const without = new Set(options.without ?? []);
   for (let i = DUMP_TABLES.indexOf(progress.table as DumpTableName); i >= 0 && i < DUMP_TABLES.length; i++) {
     const name = DUMP_TABLES[i]!;
+    if (without.has(name)) {
+      progress = { ...progress, table: DUMP_TABLES[i + 1] ?? 'counters', cursor: undefined };
+      await to.writeProgress(progress);
+      continue;
+    }
     const tableStarted = Date.now();
     const before = progress.rows[name] ?? 0;
     options.onTableStart?.(name, await from.table(name).count(), before);
@@ -119,7 +139,8 @@ export async function copyStore(source: Storage, target: Storage, options: CopyO
   const elapsedMs = Date.now() - started;
   const rows = reports.reduce((n, r) => n + r.rows, 0);
   const bytes = reports.reduce((n, r) => n + r.bytes, 0);
-  const verification = options.verify === false ? undefined : await verifyCopy(source, target, options.verifyOptions);
+  const verification = options.verify === false ? undefined
+    : await verifyCopy(source, target, { ...options.verifyOptions, without: [...without, ...(options.verifyOptions?.without ?? [])] });
   if (verification && !verification.equal) throw new CopyMismatchError(verification);
   return {
     source: options.sourceDescription, resumed: resumed && !alreadyComplete, alreadyComplete, tables: reports,

@@ -64,6 +64,8 @@ export class ImportStoppedError extends StorageError {
 /** Resolves each PDU's room version: from create events read so far, then the store, then the caller's default. */
 class RoomVersions {
   private readonly known = new Map<string, string>();
+  /** Rooms whose version was the caller's default (no create event seen, none stored): how many events took it. */
+  private readonly guessed = new Map<string, number>();
 
   constructor(private readonly stored: (roomID: string) => Promise<string | undefined>, private readonly fallback: string | undefined) {
     if (fallback !== undefined) roomVersionRules(fallback);
@@ -75,18 +77,34 @@ class RoomVersions {
     if (typeof roomID !== 'string') return this.fallback ?? '1'; // parsePDU refuses it, naming the field
     let version = this.known.get(roomID);
     if (version === undefined) {
-      version = (await this.stored(roomID)) ?? this.fallback;
+      const stored = await this.stored(roomID);
+      version = stored ?? this.fallback;
+      if (stored === undefined && version !== undefined) this.guessed.set(roomID, 0);
       if (version === undefined) {
         throw new InvalidInputError(`room ${preview(roomID)} is not in the store and its m.room.create event does not come before this ` +
           'event in the file, so its room version is not known: give it with --room-version V (the room_version of its create event)');
       }
       this.known.set(roomID, version);
     }
+    const guessed = this.guessed.get(roomID);
+    if (guessed !== undefined) this.guessed.set(roomID, guessed + 1);
     return version;
   }
 
-  /** Learns a room's version from its (accepted) create event. */
+  /**
+   * Learns a room's version from its (accepted) create event. Refuses a create event that declares another version
+   * than the default its room's earlier events were read by: their IDs were computed by the wrong rules, and the
+   * fix is to purge the room and import it again with the version the create event declares.
+   */
   learn(roomID: string, version: string): void {
+    const guessed = this.guessed.get(roomID);
+    if (guessed !== undefined && guessed > 0 && version !== this.fallback) {
+      throw new InvalidInputError(`the m.room.create event of room ${roomID} declares room version ${version}, but the ${guessed} ` +
+        `event${guessed === 1 ? '' : 's'} of it before it in the file ${guessed === 1 ? 'was' : 'were'} read as version ${this.fallback} ` +
+        `(--room-version), so their IDs follow the wrong rules. Fix: run again with --room-version ${version} (or with the create event ` +
+        `before the room's other events); if an import stored any of them, first matrix-storage purge-room '${roomID}' --yes`);
+    }
+    this.guessed.delete(roomID);
     this.known.set(roomID, version);
   }
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { JSONParser, Tokenizer, TokenType } from '@streamparser/json';
@@ -38,7 +39,9 @@ const PEEK_BYTES = 1 << 20;
 
 function notFound(file: string, e: unknown): never {
   const code = (e as NodeJS.ErrnoException).code;
-  throw new InvalidInputError(code === 'ENOENT' ? `no such file: ${file}` : code === 'EISDIR' ? `${file} is a directory, not a file of PDUs` : `cannot read ${file}: ${code ?? (e as Error).message}`);
+  throw new InvalidInputError(code === 'ENOENT'
+    ? `no such file: ${path.resolve(file)}. Fix: correct the path (relative paths start from ${process.cwd()}), or write a sample room with \`matrix-storage generate --out ${file}\``
+    : code === 'EISDIR' ? `${file} is a directory, not a file of PDUs` : `cannot read ${file}: ${code ?? (e as Error).message}`);
 }
 
 /** The format of a file of PDUs, from its first megabyte. InvalidInputError if it holds no JSON objects at all. */

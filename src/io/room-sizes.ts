@@ -103,7 +103,8 @@ export async function storeSizes(storage: Storage, options: { sort?: RoomSort; o
     all.stateBlocks++;
     all.stateEntries += b.entries.length;
     all.stateBytes += bytes;
-    const t = tallyOf(b.entries.length > 0 ? roomOfEvent.get(b.entries[0]![2]) : 0);
+    // The empty block is every room's empty state and no room's own: counted in the totals, never as unattributed.
+    const t = b.entries.length > 0 ? tallyOf(roomOfEvent.get(b.entries[0]![2])) : undefined;
     if (t) { t.stateBlocks++; t.stateEntries += b.entries.length; t.stateBytes += bytes; }
   }
   for await (const m of rowsOf(dump, 'membership')) {

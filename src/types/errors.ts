@@ -85,6 +85,19 @@ export class ConfigError extends StorageError {
   readonly code = 'CONFIG';
 }
 
+/**
+ * The store's schema is behind this build (or not created: version 0) and opening it was not allowed to migrate
+ * (migrate_on_open: false, or a command that only reads). Nothing was written. Names the fix: `matrix-storage migrate`.
+ */
+export class SchemaNotCurrentError extends ConfigError {
+  constructor(
+    message: string,
+    readonly status: { readonly version: number; readonly latest: number; readonly pending: readonly { readonly version: number; readonly name: string }[] },
+  ) {
+    super(message);
+  }
+}
+
 /** The store holds something it should not (a snapshot naming a missing block, an unparseable blob). */
 export class CorruptionError extends StorageError {
   readonly code = 'CORRUPT';

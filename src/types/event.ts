@@ -205,6 +205,11 @@ export function parsePDU(input: string | Readonly<Record<string, unknown>>, room
 export function checkRoomEvent(event: unknown): RoomEvent {
   if (typeof event !== 'object' || event === null) throw new InvalidInputError(`an event must be an object (see parseEvent), got ${preview(event)}`);
   const e = event as RoomEvent;
+  const wrapped = (event as Partial<ParsedPDU>).event;
+  if (e.eventID === undefined && typeof wrapped === 'object' && wrapped !== null && 'eventID' in wrapped) {
+    throw new InvalidInputError('an event was expected, got parsePDU\'s result (the event and contentHashMatched). Fix: pass its .event, ' +
+      'e.g. appendEvent(parsePDU(json, roomVersion).event).');
+  }
   checkIdentifier('event ID', e.eventID, '$');
   checkIdentifier('room ID', e.roomID, '!');
   checkIdentifier('type', e.type);

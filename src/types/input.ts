@@ -23,6 +23,14 @@ export const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
 /** Shortens a hostile value for an error message: a 10 kB ID must not become a 10 kB message. */
 export function preview(value: unknown, max = 60): string {
   if (value === undefined) return 'nothing (it is missing)';
+  // Quoted text is a string; anything else is named by its type, so that 1 and "1" are told apart.
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `the ${typeof value} ${String(value)}`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object' && value !== null) return `${Array.isArray(value) ? 'an array' : 'an object'} ${quoted(value, max)}`;
+  return quoted(value, max);
+}
+
+function quoted(value: unknown, max: number): string {
   let s: string;
   try {
     s = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
@@ -35,9 +43,13 @@ export function preview(value: unknown, max = 60): string {
 // Node 20 has String.prototype.isWellFormed (ES2024); the es2022 lib this project compiles against does not name it.
 const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
+/** For a number given where text is wanted, the fix: the same digits as a string. */
+export const asString = (value: unknown): string =>
+  (typeof value === 'number' || typeof value === 'bigint' ? `. Fix: pass it as a string (${JSON.stringify(String(value))})` : '');
+
 /** The rule for every string: a string, no NUL, no lone surrogate. Returns it. */
 export function checkString(what: string, value: unknown): string {
-  if (typeof value !== 'string') throw new InvalidInputError(`${what} must be a string, got ${preview(value)}`);
+  if (typeof value !== 'string') throw new InvalidInputError(`${what} must be a string, got ${preview(value)}${asString(value)}`);
   if (value.includes('\u0000')) throw new InvalidInputError(`${what} contains a NUL character: ${preview(value)}`);
   if (!isWellFormed(value)) throw new InvalidInputError(`${what} is not well-formed text (it holds a lone UTF-16 surrogate, which has no UTF-8 form): ${preview(value)}`);
   return value;

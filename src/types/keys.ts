@@ -1,6 +1,6 @@
 import { InvalidInputError } from './errors.js';
 import { MAX_EVENT_BYTES } from './event.js';
-import { checkIdentifier, checkString, preview } from './input.js';
+import { asString, checkIdentifier, checkString, preview } from './input.js';
 
 
 /**
@@ -102,7 +102,7 @@ export const ed25519KeyID = (base64Key: string): string => `ed25519:${base64Key.
  */
 export function checkBackupVersion(what: string, value: unknown): string {
   if (typeof value !== 'string' || !/^[0-9]{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw new InvalidInputError(`${what} must be a backup version (a decimal number), got ${preview(value)}`);
+    throw new InvalidInputError(`${what} must be a backup version (a decimal number in a string), got ${preview(value)}${asString(value)}`);
   }
   return String(Number(value));
 }

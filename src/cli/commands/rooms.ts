@@ -37,9 +37,12 @@ export function formatRoomDetail(room: RoomDetail): string[] {
 
 export function formatPurgeReport(report: PurgeReport, what: string): string[] {
   const tables = Object.entries(report.deleted).filter(([, n]) => (n ?? 0) > 0).map(([t, n]) => `${t} ${fmtInt(n ?? 0)}`);
-  const size = report.bytesBefore !== undefined && report.bytesAfter !== undefined
-    ? `; the store went from ${fmtBytes(report.bytesBefore)} to ${fmtBytes(report.bytesAfter)} (${fmtBytes(report.bytesBefore - report.bytesAfter)} given back)`
-    : '';
+  const size = report.bytesBefore === undefined || report.bytesAfter === undefined ? ''
+    : report.bytesAfter < report.bytesBefore
+      ? `; the store went from ${fmtBytes(report.bytesBefore)} to ${fmtBytes(report.bytesAfter)} (${fmtBytes(report.bytesBefore - report.bytesAfter)} given back)`
+      // PostgreSQL's VACUUM keeps freed pages in the files (and may add to its free-space maps): nothing is given
+      // back to the file system, and a negative "given back" would only puzzle.
+      : `; the store's files did not shrink (${fmtBytes(report.bytesAfter)}): the freed space stays in them and later writes reuse it`;
   return [
     `${what} ${report.roomID}: ${fmtInt(report.rowsDeleted)} rows deleted in ${fmtSeconds(report.elapsedMs)}` +
       `${report.eventsKept !== undefined ? `, ${fmtInt(report.eventsKept)} events kept` : ''}${size}`,

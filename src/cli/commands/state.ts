@@ -4,12 +4,13 @@ import { CliError } from '../output.js';
 import { preview } from '../../types/input.js';
 import { compareCodePoints } from '../../matrix/canonical-json.js';
 
-export interface StateOptions {
-  /** The state right after this event (default: the room's current state). */
-  readonly at?: string;
-  /** With `at`: the state right before the event instead. */
-  readonly before?: boolean;
-}
+export type StateOptions =
+  /** The room's current state. */
+  | { readonly before?: undefined; readonly after?: undefined }
+  /** The state right before this event (what it was checked against; RoomserverDatabase.loadStateBeforeEvent). */
+  | { readonly before: string; readonly after?: undefined }
+  /** The state right after this event (it included if it is an accepted state event; loadStateAfterEvent). */
+  | { readonly after: string; readonly before?: undefined };
 
 /** The state as the client-server API shows it: the events, sorted by (type, state_key). */
 export async function roomState(storage: Storage, roomID: string, options: StateOptions = {}): Promise<unknown[]> {
@@ -17,10 +18,11 @@ export async function roomState(storage: Storage, roomID: string, options: State
   const info = await db.roomInfo(roomID);
   if (!info) throw new CliError(`state: room ${preview(roomID)} is not in this store`);
   let entries: StateEntry[];
-  if (options.at !== undefined) {
-    const [stored] = await db.eventsFromIDs([options.at]);
-    if (!stored || stored.event.roomID !== roomID) throw new CliError(`state: event ${preview(options.at)} is not in room ${preview(roomID)}`);
-    entries = options.before ? await db.loadStateAtEvent(options.at) : await db.loadStateAfterEvent(options.at);
+  const eventID = options.before ?? options.after;
+  if (eventID !== undefined) {
+    const [stored] = await db.eventsFromIDs([eventID]);
+    if (!stored || stored.event.roomID !== roomID) throw new CliError(`state: event ${preview(eventID)} is not in room ${preview(roomID)}`);
+    entries = options.before !== undefined ? await db.loadStateBeforeEvent(eventID) : await db.loadStateAfterEvent(eventID);
   } else {
     entries = await db.currentState(roomID);
   }

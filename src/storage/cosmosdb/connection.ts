@@ -24,6 +24,15 @@ export const COSMOS_CONNECTION = Symbol.for('matrix-storage.cosmosdb.Connection'
  * The container's definition when this driver creates it: partition key /pk (large partition keys, version 2, so
  * keys up to 2 KB are accepted), and the bulky payloads left out of the index, which keeps writes cheap in RUs.
  */
+async function againOnConflict<T>(create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 409) throw e;
+    return create();
+  }
+}
+
 export function containerDefinition(id: string): ContainerDefinition {
   return {
     id,
@@ -89,9 +98,11 @@ export class CosmosConnection implements UnitOfWork {
     try {
       let container: Container;
       if (config.createIfMissing) {
-        const { database } = await client.databases.createIfNotExists({ id: config.database });
+        // createIfNotExists reads, then creates: two instances opening a new store at once both create, and the
+        // loser's conflict means it exists now; reading it again is the answer.
+        const { database } = await againOnConflict(() => client.databases.createIfNotExists({ id: config.database }));
         const definition = containerDefinition(config.container);
-        ({ container } = await database.containers.createIfNotExists(definition, config.throughput > 0 ? { offerThroughput: config.throughput } : {}));
+        ({ container } = await againOnConflict(() => database.containers.createIfNotExists(definition, config.throughput > 0 ? { offerThroughput: config.throughput } : {})));
       } else {
         container = client.database(config.database).container(config.container);
         const { resource } = await container.read();

@@ -10,6 +10,19 @@ import type { CosmosConnection } from './connection.js';
  */
 export const LAYOUT_VERSION = 2;
 
+/** The layouts as migrations, for `matrix-storage migrate --status` (a tenant is "at version" its layout). */
+export const LAYOUT_MIGRATIONS = [
+  { version: 1, name: 'preassigned event type and state key NIDs' },
+  { version: 2, name: 'room documents carry the write claim, appending batches and the snapshot block list' },
+] as const;
+
+/** The tenant's layout as migration versions applied: none for a new tenant (no layout document); reads only. */
+export async function appliedLayouts(conn: CosmosConnection): Promise<Set<number>> {
+  const doc = await conn.requests.read<{ version: number }>('layout.read', 'layout', conn.pk('meta'));
+  if (doc?.version === undefined) return new Set();
+  return new Set(Array.from({ length: doc.version }, (_v, i) => i + 1));
+}
+
 /** Layouts this build takes over as they are (it only adds to them): opening one records LAYOUT_VERSION. */
 const READABLE_AS_IS = new Set([1]);
 

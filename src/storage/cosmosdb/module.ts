@@ -3,7 +3,9 @@ import type { DriverFactory } from '../../di/driver.js';
 import { TOKENS } from '../../di/tokens.js';
 import { EMPTY_STATE_KEY_NID, PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
 import { COSMOS_CONNECTION, CosmosConnection } from './connection.js';
-import { checkLayout, LAYOUT_VERSION } from './layout.js';
+import { appliedLayouts, checkLayout, LAYOUT_MIGRATIONS, LAYOUT_VERSION } from './layout.js';
+import { withMigrationLock } from './migration-lock.js';
+import { migratesOnOpen, requireCurrent, statusOf } from '../shared/migration-status.js';
 import { CosmosStoreDump } from './dump.js';
 import { CosmosEventJSONTable } from './event-json.js';
 import { CosmosEventStateKeysTable } from './event-state-keys.js';
@@ -38,15 +40,25 @@ import { CosmosStaleDeviceListsTable } from './stale-device-lists.js';
  * NIDs (idempotent upserts: Cosmos DB has no schema to migrate), checks the tenant's document layout (layout.ts),
  * then binds its tables.
  */
-export const openCosmos: DriverFactory = async (config) => {
-  const conn = await CosmosConnection.open(config.cosmosdb);
+export const openCosmos: DriverFactory = async (config, options = {}) => {
+  const migrating = migratesOnOpen(config, options);
+  // A store that may not be migrated may not be created either.
+  const conn = await CosmosConnection.open(migrating ? config.cosmosdb : { ...config.cosmosdb, createIfMissing: false });
   const seed = async () => {
     const types = new CosmosEventTypesTable(conn).map;
     const keys = new CosmosEventStateKeysTable(conn).map;
     await Promise.all([...PREASSIGNED_EVENT_TYPES.map(([nid, type]) => types.seed(type, nid)), keys.seed('', EMPTY_STATE_KEY_NID)]);
   };
-  await seed();
-  await checkLayout(conn, conn.description);
+  // Under the tenant's migration lock: two instances opening a new tenant never seed and mark it at once.
+  const migrateLayout = () => withMigrationLock(conn, async () => { await seed(); await checkLayout(conn, conn.description); });
+  const migrationStatus = async () => statusOf(LAYOUT_MIGRATIONS, await appliedLayouts(conn));
+  try {
+    if (migrating) await migrateLayout();
+    else requireCurrent(await migrationStatus(), `Cosmos DB ${conn.description}`, options);
+  } catch (e) {
+    await conn.close();
+    throw e;
+  }
   const module = new ContainerModule(({ bind }) => {
     bind(COSMOS_CONNECTION).toConstantValue(conn);
     bind(TOKENS.UnitOfWork).toConstantValue(conn);
@@ -80,5 +92,10 @@ export const openCosmos: DriverFactory = async (config) => {
     bind(TOKENS.StoreStats).to(CosmosStoreStats).inSingletonScope();
     bind(TOKENS.StoreDump).to(CosmosStoreDump).inSingletonScope();
   });
-  return { module, unitOfWork: conn, migrate: async () => { await seed(); await checkLayout(conn, conn.description); return { applied: [], version: LAYOUT_VERSION }; } };
+  const migrate = async () => {
+    const before = await appliedLayouts(conn);
+    await migrateLayout();
+    return { applied: LAYOUT_MIGRATIONS.map((m) => m.version).filter((v) => !before.has(v)), version: LAYOUT_VERSION };
+  };
+  return { module, unitOfWork: conn, migrate, migrationStatus };
 };

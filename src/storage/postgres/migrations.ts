@@ -439,6 +439,13 @@ export async function migrate(pool: pg.Pool, schema: string, onProgress?: (p: Mi
   }
 }
 
+/** The versions applied in the pool's schema (none when it or its migrations table does not exist); reads only. */
+export async function appliedVersions(pool: pg.Pool): Promise<Set<number>> {
+  const present = await pool.query<{ present: boolean }>(`SELECT to_regclass('matrix_storage_migrations') IS NOT NULL AS present`);
+  if (!present.rows[0]?.present) return new Set();
+  return new Set((await pool.query<{ version: number }>('SELECT version FROM matrix_storage_migrations')).rows.map((r) => r.version));
+}
+
 /**
  * The schema version in place: 0 if the schema or its migrations table does not exist yet. Reads without creating
  * anything, for `postgres.migrate_on_open: false`.

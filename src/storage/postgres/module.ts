@@ -1,7 +1,7 @@
 import { ContainerModule } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import type { DriverFactory } from '../../di/driver.js';
-import { ConfigError } from '../../types/errors.js';
+import { migratesOnOpen, requireCurrent, statusOf } from '../shared/migration-status.js';
 import { POSTGRES_CONNECTION, PostgresConnection } from './connection.js';
 import { connectionFailure } from './errors.js';
 import { loadOptionalPackage } from '../../di/optional-packages.js';
@@ -33,28 +33,30 @@ import { PostgresKeyBackupVersionsTable } from './key-backup-versions.js';
 import { PostgresKeyBackupsTable } from './key-backups.js';
 import { PostgresSendToDeviceTable } from './send-to-device.js';
 import { PostgresPartitionOffsetsTable } from './partition-offsets.js';
-import { LATEST_VERSION, migrate, schemaVersion } from './migrations.js';
+import { appliedVersions, migrate, MIGRATIONS, schemaVersion } from './migrations.js';
 
 /**
- * The PostgreSQL driver: opens a pool, migrates the schema (or, with postgres.migrate_on_open: false, checks that
- * it is current), then binds its tables to the tokens the SQLite driver binds them to (every table: room server,
+ * The PostgreSQL driver: opens a pool, migrates the schema (or, with migrate_on_open false, checks that it is
+ * current), then binds its tables to the tokens the SQLite driver binds them to (every table: room server,
  * federation blacklist, key server, key backup, send-to-device, partition offsets) and the store dump (dump.ts), and
  * its statement counts to TOKENS.RequestStats. The PartitionStorer is the shared default over the partition_offsets table.
  */
 export const openPostgres: DriverFactory = async (config, options = {}) => {
-  const { url, poolSize, schema, migrateOnOpen } = config.postgres;
+  const { url, poolSize, schema } = config.postgres;
   const pg = await loadOptionalPackage<{ default: typeof import('pg').default }>('pg');
   const conn = new PostgresConnection(pg.default, { url, poolSize, schema });
+  const migrationStatus = async () => {
+    try {
+      return statusOf(MIGRATIONS, await appliedVersions(conn.pool));
+    } catch (e) {
+      throw connectionFailure(e, conn.target);
+    }
+  };
   try {
-    if (migrateOnOpen) {
+    if (migratesOnOpen(config, options)) {
       conn.appliedOnOpen = await migrate(conn.pool, schema, options.onMigrationProgress);
     } else {
-      const version = await schemaVersion(conn.pool);
-      if (version < LATEST_VERSION) {
-        throw new ConfigError(`the PostgreSQL schema "${schema}" is at version ${version}${version === 0 ? ' (not created yet)' : ''}, ` +
-          `this build needs version ${LATEST_VERSION}, and postgres.migrate_on_open is false. ` +
-          'Fix: run `matrix-storage migrate` with this configuration (or set postgres.migrate_on_open: true).');
-      }
+      requireCurrent(await migrationStatus(), `the PostgreSQL schema "${schema}"`, options);
     }
   } catch (e) {
     await conn.close();
@@ -102,5 +104,5 @@ export const openPostgres: DriverFactory = async (config, options = {}) => {
       throw connectionFailure(e, conn.target);
     }
   };
-  return { module, unitOfWork: conn, migrate: migrateNow };
+  return { module, unitOfWork: conn, migrate: migrateNow, migrationStatus };
 };

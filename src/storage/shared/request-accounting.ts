@@ -1,28 +1,37 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { OperationCost, RequestStats, RequestStatsReader } from '../tables/request-stats.js';
 
-/** The Database operation the current async call chain is serving (set by `namedOperations`). */
-const currentOperation = new AsyncLocalStorage<string>();
+import { measured, telemetryActive, type OperationUsage } from './telemetry.js';
+
+/** The Database operation the current async call chain is serving (set by `namedOperations`), and what it has cost. */
+const currentOperation = new AsyncLocalStorage<OperationUsage>();
 
 /**
  * How many stores of this process are tracking requests by Database operation. Labelling a call costs an
- * AsyncLocalStorage context (about 9 µs, measured on the write path), so calls are labelled only while one is.
+ * AsyncLocalStorage context (about 9 µs, measured on the write path), so calls are labelled only while one is, or
+ * while the application has registered an OpenTelemetry SDK (telemetry.ts).
  */
 let trackingStores = 0;
 
 /**
  * Wraps a Database API object so that every call of its methods runs under its name ("roomserver.appendEvent"):
- * requests made anywhere below it, in the tables and the driver, are then charged to it. Nested calls keep the
- * outermost name, which is the operation the caller asked for.
+ * requests made anywhere below it, in the tables and the driver, are then charged to it, and with an OpenTelemetry
+ * SDK registered it is one span and one measurement (telemetry.ts). Nested calls keep the outermost name, which is
+ * the operation the caller asked for. `driver`: the backend serving it, a metric attribute.
  */
-export function namedOperations<T extends object>(api: string, target: T): T {
+export function namedOperations<T extends object>(api: string, target: T, driver: string): T {
   return new Proxy(target, {
     get(t, prop, receiver) {
       const value = Reflect.get(t, prop, receiver) as unknown;
       if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
+      const name = `${api}.${prop}`;
       return (...args: unknown[]) => {
         const call = () => (value as (...a: unknown[]) => unknown).apply(t, args);
-        return trackingStores > 0 && currentOperation.getStore() === undefined ? currentOperation.run(`${api}.${prop}`, call) : call();
+        if (currentOperation.getStore() !== undefined) return call();
+        const measuring = telemetryActive();
+        if (trackingStores === 0 && !measuring) return call();
+        const usage: OperationUsage = { name, requests: 0, requestCharge: 0 };
+        return measuring ? measured(driver, usage, () => currentOperation.run(usage, call)) : currentOperation.run(usage, call);
       };
     },
   });
@@ -45,7 +54,12 @@ export class RequestAccounting implements RequestStatsReader {
     this.totals.requests++;
     this.totals.requestCharge += requestCharge;
     add(this.byOperation, operation, requestCharge);
-    if (this.tracking) add(this.byDatabaseOperation, currentOperation.getStore() ?? '(outside a Database operation)', requestCharge);
+    const current = currentOperation.getStore();
+    if (current) {
+      current.requests++;
+      current.requestCharge += requestCharge;
+    }
+    if (this.tracking) add(this.byDatabaseOperation, current?.name ?? '(outside a Database operation)', requestCharge);
   }
 
   trackDatabaseOperations(on: boolean): void {

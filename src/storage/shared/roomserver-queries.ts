@@ -91,18 +91,29 @@ export abstract class RoomserverQueries {
   }
 
   /**
-   * The state before an event: the event's snapshot and block list in one read, then the blocks (two round trips
-   * on SQL at most, one with the block cache warm). NotFoundError if the event is unknown, MissingStateError if
-   * its state is.
+   * The state before an event (the state it was checked against, without it): the event's snapshot and block list
+   * in one read, then the blocks (two round trips on SQL at most, one with the block cache warm). NotFoundError if
+   * the event is unknown, MissingStateError if its state is. `matrix-storage state ROOM --before EVENT_ID`.
    */
-  async loadStateAtEvent(eventID: string): Promise<StateEntry[]> {
+  async loadStateBeforeEvent(eventID: string): Promise<StateEntry[]> {
     checkEventID('event ID', eventID);
     const at = await this.tables.stateSnapshots.selectStateBlockNIDsAtEvent(this.auto, eventID);
     if (at.stateSnapshotNID === 0) throw new MissingStateError(`the state before event ${eventID} is not known (was it input through appendEvent?)`);
     return this.state.loadState(this.auto, at);
   }
 
-  /** The state after an event: before it, plus the event itself if it is an accepted state event. */
+  /**
+   * The state before an event, under the name Dendrite gives it ("at" the event means before it here, as there):
+   * the same as loadStateBeforeEvent.
+   */
+  async loadStateAtEvent(eventID: string): Promise<StateEntry[]> {
+    return this.loadStateBeforeEvent(eventID);
+  }
+
+  /**
+   * The state after an event: before it, plus the event itself if it is an accepted state event.
+   * `matrix-storage state ROOM --after EVENT_ID`.
+   */
   async loadStateAfterEvent(eventID: string): Promise<StateEntry[]> {
     checkEventID('event ID', eventID);
     const [at] = await this.stateAtEventIDs([eventID]);

@@ -1,12 +1,13 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StorageError, StoreUnavailableError } from '../../types/errors.js';
+import { SchemaNotCurrentError, StorageError, StoreUnavailableError } from '../../types/errors.js';
 import { CommitHooks } from '../shared/commit-hooks.js';
 import { Mutex } from '../shared/mutex.js';
 import { RequestAccounting, statementOperation } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
-import { migrate } from './migrations.js';
+import { migrate, MIGRATIONS } from './migrations.js';
+import { statusOf } from '../shared/migration-status.js';
 import type { MigrationProgress } from '../../di/driver.js';
 
 export interface SqliteOptions {
@@ -15,6 +16,8 @@ export interface SqliteOptions {
   /** How long a writer waits for another process's lock before giving up (SQLITE_BUSY). */
   readonly busyTimeoutMs: number;
   readonly onMigrationProgress?: (p: MigrationProgress) => void;
+  /** Create the file and migrate its schema on open; false: open an existing file as it is, writing nothing. */
+  readonly migrate?: boolean;
 }
 
 /** The DI token the SQLite tables take their connection by (it is also the driver's UnitOfWork). */
@@ -128,8 +131,15 @@ export class SqliteConnection implements UnitOfWork {
   }
 
   private static openFile(options: SqliteOptions): SqliteConnection {
+    const migrating = options.migrate ?? true;
+    if (!migrating && options.path !== ':memory:' && !fs.existsSync(options.path)) {
+      // Opening would create an empty store: a mistyped path must not look like an empty one.
+      throw new SchemaNotCurrentError(`no SQLite database at ${path.resolve(options.path)}. Fix: correct sqlite.path (or ` +
+        'MATRIX_STORAGE_SQLITE_PATH) if it is mistyped, or run `matrix-storage migrate` to create a store there.',
+      statusOf(MIGRATIONS, new Set()));
+    }
     if (options.path !== ':memory:') {
-      fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
+      if (migrating) fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
       if (fs.existsSync(options.path) && fs.statSync(options.path).isDirectory()) {
         throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
       }
@@ -146,7 +156,7 @@ export class SqliteConnection implements UnitOfWork {
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
     db.pragma('foreign_keys = ON');
     const conn = new SqliteConnection(db);
-    conn.appliedOnOpen = migrate(db, options.onMigrationProgress);
+    if (migrating) conn.appliedOnOpen = migrate(db, options.onMigrationProgress);
     return conn;
   }
 

@@ -393,6 +393,13 @@ export function migrate(db: Database.Database, onProgress?: (p: MigrationProgres
   return applied;
 }
 
+/** The versions applied to this database (none when it has no migrations table yet); reads only. */
+export function appliedVersions(db: Database.Database): Set<number> {
+  const table = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'matrix_storage_migrations'`).get();
+  if (!table) return new Set();
+  return new Set((db.prepare('SELECT version FROM matrix_storage_migrations').all() as { version: number }[]).map((r) => r.version));
+}
+
 /** The highest migration version applied to this database. */
 export function schemaVersion(db: Database.Database): number {
   const row = db.prepare('SELECT max(version) AS v FROM matrix_storage_migrations').get() as { v: number | null };

@@ -30,14 +30,25 @@ import { SqliteKeyBackupVersionsTable } from './key-backup-versions.js';
 import { SqliteKeyBackupsTable } from './key-backups.js';
 import { SqliteSendToDeviceTable } from './send-to-device.js';
 import { SqlitePartitionOffsetsTable } from './partition-offsets.js';
-import { migrate, schemaVersion } from './migrations.js';
+import { appliedVersions, migrate, MIGRATIONS, schemaVersion } from './migrations.js';
+import { migratesOnOpen, requireCurrent, statusOf } from '../shared/migration-status.js';
 
 /** The SQLite driver: opens (and migrates) the file, then binds its tables. */
 export const openSqlite: DriverFactory = async (config, options = {}) => {
   const conn = SqliteConnection.open({
     path: config.sqlite.path, busyTimeoutMs: config.sqlite.busyTimeoutMs,
     ...(options.onMigrationProgress ? { onMigrationProgress: options.onMigrationProgress } : {}),
+    migrate: migratesOnOpen(config, options),
   });
+  const migrationStatus = async () => statusOf(MIGRATIONS, appliedVersions(conn.db));
+  if (!migratesOnOpen(config, options)) {
+    try {
+      requireCurrent(await migrationStatus(), `SQLite at ${config.sqlite.path}`, options);
+    } catch (e) {
+      await conn.close();
+      throw e;
+    }
+  }
   const module = new ContainerModule(({ bind }) => {
     bind(SQLITE_CONNECTION).toConstantValue(conn);
     bind(TOKENS.UnitOfWork).toConstantValue(conn);
@@ -76,5 +87,5 @@ export const openSqlite: DriverFactory = async (config, options = {}) => {
     conn.appliedOnOpen = [];
     return { applied, version: schemaVersion(conn.db) };
   };
-  return { module, unitOfWork: conn, migrate: migrateNow };
+  return { module, unitOfWork: conn, migrate: migrateNow, migrationStatus };
 };

@@ -30,3 +30,13 @@ export interface MigrationReport {
   /** The schema version now in place. */
   readonly version: number;
 }
+
+/** Where a store's schema stands against this build, without changing anything (`matrix-storage migrate --status`). */
+export interface MigrationStatus {
+  /** The version in place: 0 when the store or its schema has not been created. */
+  readonly version: number;
+  /** The version this build needs. */
+  readonly latest: number;
+  /** The migrations opening with migrate_on_open (or `matrix-storage migrate`) would apply, in order. */
+  readonly pending: readonly { readonly version: number; readonly name: string }[];
+}
