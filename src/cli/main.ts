@@ -17,7 +17,7 @@ import { generateRoom, validateGenerateOptions } from './generate.js';
 import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
 import { formatImportSummary } from './commands/import.js';
 import { formatHealth, formatMigrationStatus, storeHealth } from './commands/migrate.js';
-import { DEFAULT_IMPORT_BATCH, eventIDsOfFile, ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
+import { DEFAULT_IMPORT_BATCH, eventIDsOfFile, ImportStoppedError } from '../io/import.js';
 import { MAX_APPEND_BATCH } from '../storage/shared/event-appender.js';
 import { roomState } from './commands/state.js';
 import { roomAtAGlance } from './commands/glance.js';
@@ -26,6 +26,7 @@ import { CliError, EXIT, fmtBytes, fmtInt, processIO, type CliIO } from './outpu
 import { batchOption, checkArgument, cutOption, daysOption, pageSizeOption, roomVersionOption, shareOption, sortOption, wholeNumber, withoutOption } from './options.js';
 import type { DumpTableName } from '../storage/tables/dump.js';
 import { progress } from './progress.js';
+import { DEMO_FORK_SHARE, generateToFile, runImport, sampleRoom, writeRoom } from './room-files.js';
 import { resolveEndpoint, describeStore, type StoreEndpoint } from '../io/endpoints.js';
 import { copyStore, CopyMismatchError, CopyRefusedError } from '../io/copy.js';
 import { verifyCopy } from '../io/verify.js';
@@ -40,12 +41,6 @@ import { purgeSendToDevice } from '../io/send-to-device-retention.js';
 
 /** What Ctrl-C prints: the running command may name what the interruption left and how to go on. */
 let interruptHint = 'interrupted; committed work is kept, the rest was not done.';
-
-/**
- * Named for the PDU format (a sample room written by an older build, with made-up event IDs, is not reused) and for
- * the room's size: `demo --members 300` generates its own room rather than reusing another size's.
- */
-const sampleRoom = (members: number, events: number) => `./data/sample-room-pdus-${members}-members-${events}-events.jsonl`;
 
 /** Options every command takes (given before or after the command's name). */
 interface Common {
@@ -96,54 +91,6 @@ function describeBackend(config: StorageConfig): string {
   if (config.backend === 'sqlite') return `sqlite ${config.sqlite.path}`;
   if (config.backend === 'postgres') return `postgres ${redactUrl(config.postgres.url)} (schema ${config.postgres.schema})`;
   return config.backend;
-}
-
-/** Writes a generated room to a file (or stdout), a line at a time, reporting progress. */
-async function writeRoom(out: NodeJS.WritableStream, lines: Iterable<string>, onLine: (n: number) => void): Promise<number> {
-  let n = 0;
-  for (const line of lines) {
-    n++;
-    if (!out.write(`${line}\n`)) await new Promise((resolve) => out.once('drain', resolve));
-    onLine(n);
-  }
-  return n;
-}
-
-async function generateToFile(file: string, options: { members: number; events: number; seed: number; forkShare?: number }, onLine: (n: number) => void): Promise<number> {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.partial`;
-  const out = fs.createWriteStream(tmp);
-  const n = await writeRoom(out, generateRoom(validateGenerateOptions(options)), onLine);
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  fs.renameSync(tmp, file);
-  return n;
-}
-
-/**
- * Imports a file with a progress bar (bytes read of the file's size, events so far). A PDU that cannot be stored
- * stops it: exit 1, naming the PDU; everything before it is stored, nothing of it.
- */
-async function runImport(
-  s: Storage, file: string, options: { roomVersion?: string | undefined; batch?: number | undefined }, io: CliIO, quiet: boolean,
-): Promise<ImportSummary> {
-  const bar = progress(io, { label: 'import', quiet });
-  let started = false;
-  try {
-    return await importPDUFile(s, file, {
-      ...(options.roomVersion !== undefined ? { roomVersion: options.roomVersion } : {}),
-      ...(options.batch !== undefined ? { batchSize: options.batch } : {}),
-      onProgress: (p) => {
-        if (!started) { bar.start(p.totalBytes, 'bytes'); started = true; }
-        bar.update(p.bytesRead, `${fmtInt(p.events)} events`);
-      },
-    });
-  } catch (e) {
-    if (e instanceof ImportStoppedError) throw new CliError(`import: ${e.message}. Everything before it is stored; nothing of it is.`, EXIT.failed);
-    if (e instanceof InvalidInputError) throw new CliError(`import: ${e.message}`, EXIT.failed);
-    throw e;
-  } finally {
-    bar.stop();
-  }
 }
 
 const EXIT_CODES_HELP = `
@@ -563,8 +510,6 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
   return program;
 }
 
-/** The sample room's share of messages on concurrent branches: forks for the input path to resolve, about one in 70 events. */
-const DEMO_FORK_SHARE = 0.02;
 
 /**
  * Runs one command, writing to `io`; returns the exit code, or throws what went wrong (runCli reports it). The
