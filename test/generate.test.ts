@@ -305,6 +305,7 @@ describe('validateGenerateOptions', () => {
       serverNames: ['example.org', 'matrix.org', 'remote.net'],
       stateFraction: 0.2,
       roomVersion: '10',
+      forkShare: 0,
     });
     expect(validateGenerateOptions({ seed: 5, serverNames: ['a.test'] }).roomID).to.equal('!synthetic-5:a.test');
   });

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
-import { ConcurrentUpdateError, ConflictError, InvalidInputError, NotFoundError, StorageError } from '../../types/errors.js';
+import { ConcurrentUpdateError, ConflictError, InvalidInputError, NotFoundError, StorageError, StoreUnavailableError } from '../../types/errors.js';
 import { checkRoomEvent, type RoomEvent } from '../../types/event.js';
 import { checkBoolean, checkFunction, checkList, checkNID, checkNIDList, checkRoomID, checkUserID, preview, serverNameOf } from '../../types/input.js';
 import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type RoomNID, type StateBlockNID, type StateSnapshotNID } from '../../types/nids.js';
@@ -52,11 +52,17 @@ export class RoomserverDatabase extends RoomserverQueries {
       try {
         return await attempt();
       } catch (e) {
-        if (e instanceof RoomBusyError && Date.now() - started < 2 * ROOM_CLAIM_MS) {
-          // Another writer holds the room: wait for it a little (not counted as an attempt), then look again.
-          n--;
-          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
-          continue;
+        if (e instanceof RoomBusyError) {
+          if (Date.now() - started < 2 * ROOM_CLAIM_MS) {
+            // Another writer holds the room: wait for it a little (not counted as an attempt), then look again.
+            n--;
+            await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+            continue;
+          }
+          // Still held after twice a claim's length (a writer that keeps failing, or one whose release got lost): the
+          // same call will go through once the claim runs out, so it is the caller's to retry, as an outage is.
+          throw new StoreUnavailableError(`${e.message}, and still was after ${Math.round((Date.now() - started) / 1000)} s. ` +
+            'It is safe to retry: nothing of this call was written.', true, { cause: e });
         }
         if (!(e instanceof ConcurrentUpdateError) || n >= MAX_UPDATE_ATTEMPTS) throw e;
         // Writers that lost to each other do not all come back at the same moment.
