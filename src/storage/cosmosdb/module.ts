@@ -1,3 +1,4 @@
+import { CosmosRoomScope } from './room-scope.js';
 import { ContainerModule } from 'inversify';
 import type { DriverFactory } from '../../di/driver.js';
 import { TOKENS } from '../../di/tokens.js';
@@ -79,6 +80,7 @@ export const openCosmos: DriverFactory = async (config) => {
     bind(TOKENS.PartitionOffsetsTable).to(CosmosPartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(CosmosStoreStats).inSingletonScope();
     bind(TOKENS.StoreDump).to(CosmosStoreDump).inSingletonScope();
+    bind(TOKENS.RoomScopeTable).to(CosmosRoomScope).inSingletonScope();
   });
   return { module, unitOfWork: conn, migrate: async () => { await seed(); await checkLayout(conn, conn.description); return { applied: [], version: LAYOUT_VERSION }; } };
 };
