@@ -8,8 +8,8 @@ import { dumpOf } from './copy.js';
 import { NIDMap } from './nid-sets.js';
 
 /**
- * `matrix-storage rooms` and `room`: what each room takes, from one read of the store's tables (through the dump,
- * the same on every driver). Each row is counted for exactly one room: events and their JSON by the event's room,
+ * `matrix-storage rooms`: what each room takes, from one read of the store's tables (through the dump, the same on
+ * every driver); `room` reads one room's own rows instead (roomDetail, below). Each row is counted for exactly one room: events and their JSON by the event's room,
  * snapshots by their room, state blocks by the room of the events they hold (a block holds events of one room; some
  * blocks are named by no snapshot, such as those a merge replaced, and still belong to the room). What no room
  * claims is reported as unattributed, so that the rooms add up to the store's totals.

@@ -1,5 +1,5 @@
 import { ConcurrentUpdateError, InvalidInputError, NotFoundError, PurgeRefusedError, RoomBeingWrittenError } from '../../types/errors.js';
-import { EMPTY_STATE_KEY_NID, EventTypes, type EventNID, type RoomNID } from '../../types/nids.js';
+import { EMPTY_STATE_KEY_NID, EventTypes, type RoomNID } from '../../types/nids.js';
 import { MembershipState } from '../../types/membership.js';
 import type { StateEntry } from '../../types/state.js';
 import type { DumpRows, DumpTableName } from '../tables/dump.js';
@@ -304,7 +304,7 @@ export class RoomPurger {
 
   private doomedBlocks(dropped: readonly DumpRows['state_snapshots'][], staying: readonly DumpRows['state_snapshots'][], roomEvents: ReadonlySet<number>,
     rowsOf: (nids: number[]) => readonly DumpRows['state_blocks'][]): DumpRows['state_blocks'][] {
-    return rowsOf(this.candidateBlocks(dropped, staying)).filter((b) => b.entries.length > 0 && b.entries.every((x) => roomEvents.has(x[2] as EventNID)));
+    return rowsOf(this.candidateBlocks(dropped, staying)).filter((b) => b.entries.length > 0 && b.entries.every((x) => roomEvents.has(x[2])));
   }
 
   /** Each step's rows, then their deletes, in order; the hold renewed between steps. */
