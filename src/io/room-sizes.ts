@@ -9,10 +9,11 @@ import { NIDMap } from './nid-sets.js';
 
 /**
  * `matrix-storage rooms`: what each room takes, from one read of the store's tables (through the dump, the same on
- * every driver); `room` reads one room's own rows instead (roomDetail, below). Each row is counted for exactly one room: events and their JSON by the event's room,
- * snapshots by their room, state blocks by the room of the events they hold (a block holds events of one room; some
- * blocks are named by no snapshot, such as those a merge replaced, and still belong to the room). What no room
- * claims is reported as unattributed, so that the rooms add up to the store's totals.
+ * every driver); `room` reads one room's own rows instead (roomDetail, below). Each row is counted for exactly one
+ * room: events and their JSON by the event's room, snapshots by their room, state blocks by the room of the events
+ * they hold (a block holds events of one room; blocks no snapshot names, which stores written before schema version
+ * 8 may hold on Cosmos DB, still belong to the room). What no room claims is reported as unattributed, so that the
+ * rooms add up to the store's totals.
  *
  * Bytes are the payload as the SQL drivers store it: the event JSON in UTF-8, each state block in its binary
  * encoding (src/storage/shared/state-codec.ts), a snapshot's block list in its binary encoding; indexes and per-row overhead
