@@ -219,10 +219,14 @@ export class RoomPurger {
   ): Promise<RoomPurgeResult> {
     const readBefore = this.scope.rowsRead;
     const result = await this.transaction(async (tx) => {
-      const room = await this.scope.room(tx, roomID);
-      if (!room) throw new NotFoundError(`room ${roomID} is not in this store`);
-      const hold = await this.hold(tx, room.nid as RoomNID);
+      const found = await this.scope.room(tx, roomID);
+      if (!found) throw new NotFoundError(`room ${roomID} is not in this store`);
+      const hold = await this.hold(tx, found.nid as RoomNID);
       try {
+        // Read again once held: a writer that held the room before may have moved its latest events and state.
+        const room = await this.scope.room(tx, roomID);
+        if (!room) throw new NotFoundError(`room ${roomID} is not in this store`);
+        if (room.nid !== found.nid) throw new ConcurrentUpdateError(`room ${roomID} was purged and stored again while this purge started: run it again`);
         const done = await purge(tx, room, hold);
         if (done.deleted.rooms === undefined) await hold.release();
         return { room, ...done };
