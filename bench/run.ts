@@ -18,6 +18,7 @@ import { importMemoryBench } from './import-memory.js';
 import { cosmosBench } from './cosmos.js';
 import { ingestBench } from './ingest.js';
 import { keyServerBench } from './key-server.js';
+import { roomScopeBench } from './room-scope.js';
 import { stateReadsBench } from './state-reads.js';
 import { stateBytesBench } from './state-bytes.js';
 import { stateStorageBench } from './state-storage.js';
@@ -35,6 +36,7 @@ const BENCHES: Record<string, { needsPostgres: boolean; run: (o: BenchOptions) =
   'import-memory': { needsPostgres: false, run: importMemoryBench },
   'state-bytes': { needsPostgres: true, run: stateBytesBench },
   'state-resolution': { needsPostgres: true, run: stateResolutionBench },
+  'room-scope': { needsPostgres: false, run: roomScopeBench },
 };
 
 /** The most members --members takes (the generator allows more; the full-snapshot peer would not fit in time). */

@@ -185,7 +185,7 @@ export { SendToDeviceDatabase } from './storage/shared/send-to-device-database.j
 export { FederationBlacklistDatabase } from './storage/shared/federation-blacklist-database.js';
 export { TablePartitionStorer } from './storage/shared/partition-storer.js';
 export * from './types/keys.js';
-export type { StoredEvent, StoreEventResult, AppendEventResult, StateContent } from './storage/shared/roomserver-database.js';
+export type { StoredEvent, StoreEventResult, AppendEventResult, StateContent, RoomContents, RoomPurgeOptions, RoomPurgeResult } from './storage/shared/roomserver-database.js';
 export { LatestEventsUpdater } from './storage/shared/latest-events-updater.js';
 export { MembershipUpdater } from './storage/shared/membership-updater.js';
 export { StateStorage } from './storage/shared/state-storage.js';

@@ -340,7 +340,7 @@ describe('the matrix-storage command', () => {
     const rooms = await cli(withConfig('rooms'));
     expect(rooms.out).not.to.contain('not in any stored room');
     expect((await cli(withConfig('check'))).code).to.equal(0);
-    const report = { roomID, deleted: {}, rowsDeleted: 3, bytesBefore: 1000, bytesAfter: 99_304, reclaimed: 'VACUUM', elapsedMs: 1 };
+    const report = { roomID, deleted: {}, rowsDeleted: 3, rowsRead: 3, bytesBefore: 1000, bytesAfter: 99_304, reclaimed: 'VACUUM', elapsedMs: 1 };
     const text = formatPurgeReport(report, 'purged room').join('\n');
     expect(text).to.contain('the store\'s files did not shrink (97.0 KiB): the freed space stays in them and later writes reuse it').and.not.contain('given back');
     expect(formatPurgeReport({ ...report, bytesAfter: 10 }, 'purged room')[0]).to.contain('(990 B given back)');

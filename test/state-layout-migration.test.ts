@@ -39,6 +39,13 @@ const digest = (entries: readonly StateEntry[]) => createHash('sha256')
 const EVENT_COLUMNS = ['event_nid', 'room_nid', 'event_type_nid', 'event_state_key_nid', 'sent_to_output', 'state_snapshot_nid', 'depth', 'event_id', 'auth_event_nids', 'is_rejected'];
 const ROOM_COLUMNS = ['room_nid', 'room_id', 'latest_event_nids', 'last_event_sent_nid', 'state_snapshot_nid', 'room_version'];
 
+/** The fixture's two blocks that share a content key, as migration 4 left them: both stored, each under a key of its own. */
+function expectCollidingPair(rows: readonly { nid: string | number; key: number; entries: Buffer }[]): void {
+  const fixtureBlocks = fixture.collidingBlocks.map((nid) => fixture.blocks.find((x) => x.nid === nid)!);
+  expect(rows.map((r) => [Number(r.nid), Buffer.from(r.entries).toString('base64')])).to.deep.equal(fixtureBlocks.map((x) => [x.nid, x.entries]));
+  expect(rows[0]!.key).to.not.equal(rows[1]!.key);
+}
+
 /** What every migrated store must answer, whichever engine holds it. */
 async function expectSameState(storage: Storage): Promise<void> {
   const t = storage.tables;
@@ -47,10 +54,18 @@ async function expectSameState(storage: Storage): Promise<void> {
   const [a, b] = fixture.collidingBlocks.map((nid) => fixture.blocks.find((x) => x.nid === nid)!);
   expect(contentKey(Buffer.from(a!.entries, 'base64')), 'the fixture\'s two blocks share a content key').to.equal(contentKey(Buffer.from(b!.entries, 'base64')));
 
-  // Every block and every snapshot list, as stored before.
-  const blocks = await t.stateBlocks.bulkSelectStateBlockEntries(tx, fixture.blocks.map((x) => x.nid as StateBlockNID));
+  // Every block a snapshot names and every snapshot list, as stored before; the blocks no snapshot names (delta
+  // blocks a merge folded into another, which the old write path stored anyway) are gone since version 8.
+  const named = new Set(fixture.snapshots.flatMap((x) => JSON.parse(x.blocks) as number[]));
+  const kept = fixture.blocks.filter((x) => named.has(x.nid));
+  const unnamed = fixture.blocks.filter((x) => !named.has(x.nid));
+  expect(kept.length, 'the fixture has named blocks').to.be.greaterThan(0);
+  const blocks = await t.stateBlocks.bulkSelectStateBlockEntries(tx, kept.map((x) => x.nid as StateBlockNID));
   expect(blocks.map((x) => [x.stateBlockNID, digest(x.stateEntries)]))
-    .to.deep.equal(fixture.blocks.map((x) => [x.nid, digest(decodeStateBlock(Buffer.from(x.entries, 'base64')))]));
+    .to.deep.equal(kept.map((x) => [x.nid, digest(decodeStateBlock(Buffer.from(x.entries, 'base64')))]));
+  for (const x of unnamed) {
+    expect(await t.stateBlocks.bulkSelectStateBlockEntries(tx, [x.nid as StateBlockNID]).catch((e: Error) => e.constructor.name), `block ${x.nid}`).to.equal('MissingStateError');
+  }
   const lists = await t.stateSnapshots.bulkSelectStateBlockNIDs(tx, fixture.snapshots.map((x) => x.nid as StateSnapshotNID));
   expect(lists.map((x) => [x.stateSnapshotNID, x.stateBlockNIDs])).to.deep.equal(fixture.snapshots.map((x) => [x.nid, JSON.parse(x.blocks)]));
 
@@ -63,11 +78,16 @@ async function expectSameState(storage: Storage): Promise<void> {
   }
 
   // Content addressing still finds every converted row, the colliding ones included: the same content, the same NID.
-  for (const x of fixture.blocks) {
+  for (const x of kept) {
     expect(await t.stateBlocks.insertStateBlock(tx, decodeStateBlock(Buffer.from(x.entries, 'base64'))), `block ${x.nid}`).to.equal(x.nid);
   }
-  expect(await t.stateBlocks.bulkInsertStateBlocks(tx, fixture.blocks.map((x) => decodeStateBlock(Buffer.from(x.entries, 'base64')))))
-    .to.deep.equal(fixture.blocks.map((x) => x.nid));
+  expect(await t.stateBlocks.bulkInsertStateBlocks(tx, kept.map((x) => decodeStateBlock(Buffer.from(x.entries, 'base64')))))
+    .to.deep.equal(kept.map((x) => x.nid));
+  // The deleted blocks' content (the colliding pair among it) stored again: new NIDs, one per block, found again as such.
+  const again = await t.stateBlocks.bulkInsertStateBlocks(tx, unnamed.map((x) => decodeStateBlock(Buffer.from(x.entries, 'base64'))));
+  expect(new Set(again).size).to.equal(unnamed.length);
+  expect(again.filter((nid) => fixture.blocks.some((x) => x.nid === nid))).to.deep.equal([]);
+  expect(await t.stateBlocks.bulkInsertStateBlocks(tx, unnamed.map((x) => decodeStateBlock(Buffer.from(x.entries, 'base64'))))).to.deep.equal(again);
   for (const x of fixture.snapshots) {
     expect(await t.stateSnapshots.insertState(tx, x.room as RoomNID, JSON.parse(x.blocks) as StateBlockNID[]), `snapshot ${x.nid}`).to.equal(x.nid);
   }
@@ -112,6 +132,11 @@ describe('state layout migration (schema version 4)', () => {
         insert('roomserver_rooms', ROOM_COLUMNS, fixture.rooms.map((r) => ROOM_COLUMNS.map((c) => r[c])));
         for (const s of fixture.sequences) db.prepare('UPDATE sqlite_sequence SET seq = ? WHERE name = ?').run(s.seq, s.name);
       })();
+      // Through version 7: migration 4 converted both blocks of the colliding pair, each under its own content key.
+      migrateSqlite(db, undefined, 7);
+      const pair = db.prepare(`SELECT state_block_nid AS nid, content_key AS key, entries FROM roomserver_state_block
+        WHERE state_block_nid IN (SELECT value FROM json_each(?)) ORDER BY state_block_nid`).all(JSON.stringify(fixture.collidingBlocks)) as { nid: number; key: number; entries: Buffer }[];
+      expectCollidingPair(pair);
       db.close();
       const storage = await createStorage({ backend: 'sqlite', sqlite: { path: file } });
       try {
@@ -153,6 +178,9 @@ describe('state layout migration (schema version 4)', () => {
         const column = s.name === 'roomserver_state_block' ? 'state_block_nid' : 'state_snapshot_nid';
         await pool.query(`SELECT setval(pg_get_serial_sequence($1, $2), $3)`, [s.name, column, s.seq]);
       }
+      await migratePostgres(pool, schema, undefined, 7);
+      expectCollidingPair((await pool.query<{ nid: string; key: number; entries: Buffer }>(`SELECT state_block_nid AS nid, content_key AS key, entries
+        FROM roomserver_state_block WHERE state_block_nid = ANY($1::bigint[]) ORDER BY state_block_nid`, [fixture.collidingBlocks])).rows);
       const storage = await createStorage({ backend: 'postgres', postgres: { url: testDatabaseURL(), schema, pool_size: 2 } });
       try {
         await expectSameState(storage);

@@ -12,7 +12,7 @@ import { createStorage, detectPDUFileFormat, loadStorageConfig, type Storage } f
 import { configAsFile, type StorageConfig } from '../config/schema.js';
 import type { OpenOptions } from '../di/driver.js';
 import { redact, redactSettings, redactUrl } from '../config/redact.js';
-import { ConfigError, InvalidInputError, SchemaNotCurrentError, NotFoundError, StorageError, StoreUnavailableError } from '../types/errors.js';
+import { ConfigError, InvalidInputError, NotFoundError, RoomBeingWrittenError, SchemaNotCurrentError, StorageError, StoreUnavailableError } from '../types/errors.js';
 import { generateRoom, validateGenerateOptions } from './generate.js';
 import { checkEventID, checkRoomID, checkUserID, preview } from '../types/input.js';
 import { formatImportSummary } from './commands/import.js';
@@ -320,7 +320,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       if (!(await s.roomserver.roomInfo(roomID))) throw new CliError(`${command}: room ${preview(roomID)} is not in this store`);
       await confirmDeletion(io, o.yes === true, command, roomID, what(config));
       return purge(s, (t, n) => { if (!o.quiet && n > 0) io.err(`${command}: ${t}: deleting ${fmtInt(n)} rows`); })
-        .catch((e: unknown) => { throw e instanceof PurgeRefusedError ? new CliError(`${command}: ${e.message}`) : e; });
+        .catch((e: unknown) => { throw e instanceof PurgeRefusedError || e instanceof RoomBeingWrittenError ? new CliError(`${command}: ${e.message}`) : e; });
     }, EXISTING);
     io.out(o.json ? JSON.stringify(report) : formatPurgeReport(report, title).join('\n'));
     done(EXIT.ok);

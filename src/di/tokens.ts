@@ -37,6 +37,8 @@ export const TOKENS = {
 
   StoreStats: Symbol.for('matrix-storage.StoreStats'),
   StoreDump: Symbol.for('matrix-storage.StoreDump'),
+  /** One room's rows by the room (purges, room sizes); bound by drivers that have it. */
+  RoomScopeTable: Symbol.for('matrix-storage.RoomScopeTable'),
   /** Requests made and their charge (Cosmos DB RUs); bound by drivers that count them. */
   RequestStats: Symbol.for('matrix-storage.RequestStats'),
 

@@ -8,11 +8,12 @@ import { dumpOf } from './copy.js';
 import { NIDMap } from './nid-sets.js';
 
 /**
- * `matrix-storage rooms` and `room`: what each room takes, from one read of the store's tables (through the dump,
- * the same on every driver). Each row is counted for exactly one room: events and their JSON by the event's room,
- * snapshots by their room, state blocks by the room of the events they hold (a block holds events of one room; some
- * blocks are named by no snapshot, such as those a merge replaced, and still belong to the room). What no room
- * claims is reported as unattributed, so that the rooms add up to the store's totals.
+ * `matrix-storage rooms`: what each room takes, from one read of the store's tables (through the dump, the same on
+ * every driver); `room` reads one room's own rows instead (roomDetail, below). Each row is counted for exactly one
+ * room: events and their JSON by the event's room, snapshots by their room, state blocks by the room of the events
+ * they hold (a block holds events of one room; blocks no snapshot names, which stores written before schema version
+ * 8 may hold on Cosmos DB, still belong to the room). What no room claims is reported as unattributed, so that the
+ * rooms add up to the store's totals.
  *
  * Bytes are the payload as the SQL drivers store it: the event JSON in UTF-8, each state block in its binary
  * encoding (src/storage/shared/state-codec.ts), a snapshot's block list in its binary encoding; indexes and per-row overhead
@@ -67,16 +68,16 @@ const totalsOf = (t: Tally): SizeTotals => ({
   jsonBytes: t.jsonBytes, stateBytes: t.stateBytes, bytes: t.jsonBytes + t.stateBytes,
 });
 
-/** Sizes of every room (or of the one whose NID is given), sorted by `sort`, largest first. */
-export async function storeSizes(storage: Storage, options: { sort?: RoomSort; onlyRoomNID?: number } = {}): Promise<StoreSizes> {
+/** Sizes of every room, from one read of every table, sorted by `sort`, largest first (`room` reads one room: roomDetail). */
+export async function storeSizes(storage: Storage, options: { sort?: RoomSort } = {}): Promise<StoreSizes> {
   const dump = dumpOf(storage, 'store');
   const rooms = new Map<number, { roomID: string; version: string; tally: Tally }>();
   for await (const r of rowsOf(dump, 'rooms')) {
-    if (options.onlyRoomNID === undefined || r.nid === options.onlyRoomNID) rooms.set(r.nid, { roomID: r.roomID, version: r.version, tally: emptyTally() });
+    rooms.set(r.nid, { roomID: r.roomID, version: r.version, tally: emptyTally() });
   }
   const all = emptyTally();
   const none = emptyTally();
-  const tallyOf = (roomNID: number) => rooms.get(roomNID)?.tally ?? (options.onlyRoomNID === undefined ? none : undefined);
+  const tallyOf = (roomNID: number) => rooms.get(roomNID)?.tally ?? none;
 
   const roomOfEvent = new NIDMap();
   for await (const e of rowsOf(dump, 'events')) {
@@ -135,19 +136,30 @@ export interface RoomDetail extends RoomSize {
   readonly createEventID: string | null;
 }
 
-export async function roomDetail(storage: Storage, roomID: string): Promise<RoomDetail> {
+/**
+ * One room from its own rows (RoomserverDatabase.roomContents: by index or partition, never every table), with its
+ * current state, latest events and create event. `rowsRead` counts the rows read for it: the room's rows and, for
+ * the current state, at most its current snapshot and that snapshot's blocks.
+ */
+export async function roomDetail(storage: Storage, roomID: string): Promise<RoomDetail & { readonly rowsRead: number }> {
   const db = storage.roomserver;
   const info = await db.roomInfo(roomID);
   if (!info) throw new NotFoundError(`room ${roomID} is not in this store`);
-  const [size] = (await storeSizes(storage, { onlyRoomNID: info.roomNID })).rooms;
+  const { rowsRead, ...contents } = await db.roomContents(roomID);
+  const currentState = (await db.currentState(roomID)).length;
+  const current = info.stateSnapshotNID === 0 ? [] : await db.stateBlockNIDs([info.stateSnapshotNID]);
   const latest = await db.latestEventIDs(info.roomNID);
   const latestEvents = await db.events([...(await db.eventNIDs(latest.eventIDs)).values()]);
   const create = info.isStub ? null : await db.getStateEvent(roomID, 'm.room.create', '');
   const declared = create ? (JSON.parse(create.event.json) as { content?: { room_version?: unknown } }).content?.room_version : undefined;
   return {
-    ...size!,
+    roomID, roomNID: contents.roomNID, version: contents.version, events: contents.events, currentState,
+    stateEntries: contents.stateEntries, stateBlocks: contents.stateBlocks, stateSnapshots: contents.stateSnapshots,
+    joinedMembers: contents.joinedMembers, jsonBytes: contents.jsonBytes, stateBytes: contents.stateBytes,
+    bytes: contents.jsonBytes + contents.stateBytes,
     latestEvents: latestEvents.map((e) => ({ eventID: e.event.eventID, depth: e.event.depth })),
     createEventVersion: create ? String(declared ?? '1') : null,
     createEventID: create ? create.event.eventID : null,
+    rowsRead: rowsRead + (current[0] ? 1 + current[0].stateBlockNIDs.length : 0) + latestEvents.length,
   };
 }

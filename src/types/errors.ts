@@ -75,6 +75,21 @@ export class ConflictError extends StorageError {
  */
 export class ConcurrentUpdateError extends ConflictError {}
 
+/** A purge that cannot run: the cut is not an event of the room. */
+export class PurgeRefusedError extends StorageError {
+  readonly code = 'PURGE_REFUSED';
+}
+
+/**
+ * A purge refused because another writer holds the room (its claim, on an engine without row locks: Cosmos DB):
+ * run it again once the room is quiet. `until` is when that claim runs out (ms since 1970).
+ */
+export class RoomBeingWrittenError extends ConcurrentUpdateError {
+  constructor(message: string, readonly until: number) {
+    super(message);
+  }
+}
+
 /** The caller passed something the store will not accept: a malformed event, an oversized ID, a bad NID. */
 export class InvalidInputError extends StorageError {
   readonly code = 'INVALID_INPUT';

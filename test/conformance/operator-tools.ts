@@ -5,10 +5,13 @@ import { purgeHistory, purgeRoom, PurgeRefusedError } from '../../src/io/purge.j
 import { roomDetail, storeSizes } from '../../src/io/room-sizes.js';
 import { stableJSON } from '../../src/io/dump-rows.js';
 import { DUMP_TABLES, type DumpRows, type DumpTableName } from '../../src/storage/tables/dump.js';
-import type { RoomEvent } from '../../src/types/event.js';
+import { parsePDU, type RoomEvent } from '../../src/types/event.js';
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
 import { makeEvent } from './fixtures.js';
 import { fillEveryTable, fillGeneratedRoom, readWholeDump } from './fill-store.js';
+import { generateRoom } from '../../src/cli/generate.js';
+import { MissingPrevEventsError, RoomBeingWrittenError } from '../../src/types/errors.js';
+import type { RoomNID } from '../../src/types/nids.js';
 
 type WholeDump = { [K in DumpTableName]: DumpRows[K][] };
 
@@ -171,6 +174,103 @@ export function operatorToolTests(fw: TestFramework, driver: DriverUnderTest): v
       const left = new Set((await readWholeDump(storage.dump!)).events.map((e) => e.eventID));
       for (const e of generated.events) if (!left.has(e.eventID)) expect(ts(e)).to.be.lessThan(at);
       expect((await checkStore(storage)).ok).to.equal(true);
+    });
+
+    test('room and purge-room read the room\'s own rows, not the store: at most twice what the room holds, beside a far larger room', async ({ storage }) => {
+      const large = await fillGeneratedRoom(storage, { members: 30, events: 400, seed: 7 });
+      await fillEveryTable(storage);
+      const roomID = '!fill:example.org';
+      const detail = await roomDetail(storage, roomID);
+      const report = await purgeRoom(storage, roomID, { reclaim: false });
+      // What the room held: every row the purge deleted (the shared empty snapshot stays, as it must).
+      expect(report.rowsDeleted).to.be.greaterThan(20);
+      expect(report.rowsRead, 'purge-room').to.be.at.most(2 * report.rowsDeleted);
+      expect(detail.rowsRead, 'room').to.be.at.most(2 * report.rowsDeleted);
+      // The large room's events alone outnumber everything read: no table was read whole.
+      expect(report.rowsRead + detail.rowsRead).to.be.lessThan(large.events.length);
+      // purge-history reads the room it cuts: at most twice its events, JSON, references, memberships and state.
+      const all = await readWholeDump(storage.dump!);
+      const nid = all.rooms.find((r) => r.roomID === large.roomID)!.nid;
+      const nids = new Set(all.events.filter((e) => e.room === nid).map((e) => e.nid));
+      const snapshots = all.state_snapshots.filter((x) => x.room === nid);
+      const held = nids.size * 2 + all.previous_events.filter((p) => nids.has(p.nid)).length + all.membership.filter((m) => m.room === nid).length
+        + snapshots.length + new Set(snapshots.flatMap((x) => x.blocks)).size;
+      const history = await purgeHistory(storage, large.roomID, { beforeEventID: large.events[200]!.eventID }, { reclaim: false });
+      expect(history.rowsRead, 'purge-history').to.be.at.most(2 * held);
+      expect((await checkStore(storage)).violations).to.deep.equal([]);
+    });
+
+    test('a purge holds the room as the input path does: refused while another writer\'s claim runs (Cosmos DB), waiting for its transaction (SQL)', async ({ storage }) => {
+      const generated = await fillGeneratedRoom(storage, { members: 5, events: 60, seed: 8 });
+      const info = (await storage.roomserver.roomInfo(generated.roomID))!;
+      const rooms = storage.tables.rooms;
+      if (rooms.claimRoom) {
+        // Another writer's claim, as a batch append takes it.
+        const tx = storage.roomserver.uow.autocommit;
+        const held = await rooms.selectLatestEventsNIDsForUpdate(tx, info.roomNID);
+        const version = await rooms.claimRoom(tx, info.roomNID, held.appending ?? [], Date.now() + 10_000, held.version);
+        const print = await storage.stats.fingerprint();
+        const refused = await purgeRoom(storage, generated.roomID, { reclaim: false }).catch((e: unknown) => e);
+        expect(refused).to.be.instanceOf(RoomBeingWrittenError);
+        expect((refused as RoomBeingWrittenError).until).to.be.greaterThan(Date.now());
+        expect(await storage.stats.fingerprint()).to.equal(print);
+        await rooms.releaseRoom!(tx, info.roomNID, version);
+      } else {
+        // The row lock: an updater's transaction holds the room; the purge waits for it, then runs.
+        let release!: () => void;
+        let held!: () => void;
+        const isHeld = new Promise<void>((r) => { held = r; });
+        const updater = storage.roomserver.updateLatestEvents(info.roomNID as RoomNID, async () => {
+          held();
+          await new Promise<void>((r) => { release = r; });
+        });
+        await isHeld;
+        let settled = false;
+        const purge = purgeRoom(storage, generated.roomID, { reclaim: false }).finally(() => { settled = true; });
+        await new Promise((r) => setTimeout(r, 300));
+        expect(settled, 'the purge waited for the room').to.equal(false);
+        release();
+        await updater;
+        expect((await purge).deleted.events).to.equal(60);
+        expect(await storage.roomserver.roomInfo(generated.roomID)).to.equal(null);
+        return;
+      }
+      expect((await purgeRoom(storage, generated.roomID, { reclaim: false })).deleted.events).to.equal(60);
+      expect((await checkStore(storage)).violations).to.deep.equal([]);
+    });
+
+    test('a purge while a batch append of the same room runs leaves the room before or after, never a mix', async ({ storage }) => {
+      for (const seed of [11, 12, 13, 14]) {
+        const events = [...generateRoom({ members: 8, events: 160, seed })].map((line) => parsePDU(line, '10').event);
+        const roomID = events[0]!.roomID;
+        const first = events.slice(0, 80);
+        const batch = events.slice(80);
+        for (let i = 0; i < first.length; i += 40) await storage.roomserver.appendEvents(first.slice(i, i + 40));
+        // Started in either order, the other a moment later.
+        const later = <T>(ms: number, f: () => Promise<T>) => new Promise((r) => setTimeout(r, ms)).then(f);
+        const purgeFirst = seed % 2 === 0;
+        const [appended, purged] = await Promise.allSettled([
+          later(purgeFirst ? 25 : 0, () => storage.roomserver.appendEvents(batch)),
+          later(purgeFirst ? 0 : 2, () => purgeRoom(storage, roomID, { reclaim: false })),
+        ]);
+        const stored = new Set((await storage.roomserver.eventNIDs(events.map((e) => e.eventID))).keys());
+        const has = (list: readonly { eventID: string }[]) => list.filter((e) => stored.has(e.eventID)).length;
+        const outcome = `append ${appended.status}${appended.status === 'rejected' ? ` (${(appended.reason as Error).constructor.name}: ${(appended.reason as Error).message.slice(0, 120)})` : ''}, purge ${purged.status}` +
+          `${purged.status === 'rejected' ? ` (${(purged.reason as Error).constructor.name})` : ''}, ${has(first)} + ${has(batch)} stored`;
+        if (purged.status === 'fulfilled') {
+          // The purge took the room whole: the batch before it (gone with the room), or after it into a new room, whole or refused.
+          expect(has(first), outcome).to.equal(0);
+          expect([0, batch.length], outcome).to.include(has(batch));
+          // An append that came after the purge finds the room gone, and its events' prev events with it: refused whole.
+          if (appended.status === 'rejected') expect(appended.reason, outcome).to.be.instanceOf(MissingPrevEventsError);
+        } else {
+          // Refused while the append held the room: the room after the append, untouched.
+          expect(purged.reason, outcome).to.be.instanceOf(RoomBeingWrittenError);
+          expect(appended.status, outcome).to.equal('fulfilled');
+          expect([has(first), has(batch)], outcome).to.deep.equal([first.length, batch.length]);
+        }
+        expect((await checkStore(storage)).violations, outcome).to.deep.equal([]);
+      }
     });
   });
 }

@@ -1,3 +1,4 @@
+import { CosmosRoomScope } from './room-scope.js';
 import { ContainerModule } from 'inversify';
 import type { DriverFactory } from '../../di/driver.js';
 import { TOKENS } from '../../di/tokens.js';
@@ -91,6 +92,7 @@ export const openCosmos: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.PartitionOffsetsTable).to(CosmosPartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(CosmosStoreStats).inSingletonScope();
     bind(TOKENS.StoreDump).to(CosmosStoreDump).inSingletonScope();
+    bind(TOKENS.RoomScopeTable).to(CosmosRoomScope).inSingletonScope();
   });
   const migrate = async () => {
     const before = await appliedLayouts(conn);

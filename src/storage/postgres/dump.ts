@@ -3,6 +3,7 @@ import { CorruptionError } from '../../types/errors.js';
 import { contentKeyedTable, encodedBlockColumns, encodedListColumns, probeContentKeys, sqlDumpSpec, type ColumnKind, type Dialect, type DriverTable, type SqlDumpSpec } from '../shared/dump-columns.js';
 import { DUMP_TABLES, type CopyProgress, type DumpRows, type DumpTable, type DumpTableName, type StoreDump } from '../tables/dump.js';
 import type { Tx } from '../tables/index.js';
+import { SqlRoomScope, type KeyValue } from '../shared/sql-room-scope.js';
 import { POSTGRES_CONNECTION, type PostgresConnection } from './connection.js';
 import { textHash } from './string-nid-map.js';
 import { transactionKeyHash } from './transactions.js';
@@ -149,6 +150,41 @@ function insertStatement(spec: Spec<unknown>, columns: readonly string[]): strin
 /** The value a sequence has handed out last: last_value once nextval (or setval) was called, the one before otherwise. */
 const HANDED_OUT = 'CASE WHEN is_called THEN last_value ELSE last_value - 1 END';
 
+/** Deletes rows of a dump table by their primary key in `tx`: one statement, the keys as one array per key column. */
+async function deleteRows<K extends DumpTableName>(conn: PostgresConnection, tx: Tx, name: K, records: readonly DumpRows[K][]): Promise<void> {
+  if (records.length === 0) return;
+  const spec = SPECS[name] as Spec<DumpRows[K]>;
+  const rows = records.map(spec.toRow);
+  await conn.query(tx,
+    `DELETE FROM ${spec.table} WHERE (${spec.key.join(', ')}) IN (SELECT * FROM unnest(${spec.key.map((k, i) => `$${i + 1}::${arrayType(spec.types[k]!)}`).join(', ')}))`,
+    spec.key.map((k) => columnParam(spec.types[k]!, rows.map((row) => row[k]))));
+}
+
+/** One room's rows on PostgreSQL: `column = ANY($1)`, which PostgreSQL answers from the index leading with the column. */
+@injectable()
+export class PostgresRoomScope extends SqlRoomScope {
+  constructor(@inject(POSTGRES_CONNECTION) private readonly conn: PostgresConnection) {
+    super();
+  }
+
+  protected async select<K extends DumpTableName>(tx: Tx, name: K, column: string, values: readonly KeyValue[]): Promise<DumpRows[K][]> {
+    const spec = SPECS[name] as Spec<DumpRows[K]>;
+    const r = await this.conn.query(tx, `SELECT ${spec.columns.join(', ')} FROM ${spec.table} WHERE ${column} = ANY($1::${arrayType(spec.types[column]!)})`, [values]);
+    return r.rows.map(spec.fromRow);
+  }
+
+  protected async namedOutside(tx: Tx, roomNID: number, snapshotNIDs: readonly number[]): Promise<number[]> {
+    const r = await this.conn.query<{ nid: string }>(tx, `SELECT s.nid FROM unnest($1::bigint[]) AS s(nid)
+      WHERE EXISTS (SELECT 1 FROM roomserver_events e WHERE e.state_snapshot_nid = s.nid AND e.room_nid <> $2)
+         OR EXISTS (SELECT 1 FROM roomserver_rooms r WHERE r.state_snapshot_nid = s.nid AND r.room_nid <> $2)`, [snapshotNIDs, roomNID]);
+    return r.rows.map((row) => Number(row.nid));
+  }
+
+  delete<K extends DumpTableName>(tx: Tx, name: K, rows: readonly DumpRows[K][]): Promise<void> {
+    return deleteRows(this.conn, tx, name, rows);
+  }
+}
+
 /** The dump of a PostgreSQL store: keyset paging over each table's primary key, rows written with INSERT ... ON CONFLICT. */
 @injectable()
 export class PostgresStoreDump implements StoreDump {
@@ -200,11 +236,7 @@ export class PostgresStoreDump implements StoreDump {
       },
       delete: async (records) => {
         if (records.length === 0) return;
-        const rows = records.map(spec.toRow);
-        // One statement per page, the keys as one array per key column (as the writes pass their columns).
-        await conn.transaction((tx) => conn.query(tx,
-          `DELETE FROM ${spec.table} WHERE (${keyList}) IN (SELECT * FROM unnest(${keyTypes.map((t, i) => `$${i + 1}::${arrayType(t)}`).join(', ')}))`,
-          spec.key.map((k) => columnParam(spec.types[k]!, rows.map((row) => row[k])))));
+        await conn.transaction((tx) => deleteRows(conn, tx, name, records));
       },
     };
   }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { MigrationProgress } from '../../di/driver.js';
 import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
 import { assignContentKeys } from '../shared/content-keys.js';
-import { contentKey, encodeBlockList } from '../shared/state-codec.js';
+import { contentKey, decodeBlockList, encodeBlockList } from '../shared/state-codec.js';
 
 /**
  * The PostgreSQL schema, as an append-only list of versioned migrations. Never edit a migration that has shipped:
@@ -75,6 +75,26 @@ async function compactStateLayout(client: pg.PoolClient): Promise<void> {
 
 /** The first NID handed out for event types and state keys that are not preassigned. */
 export const FIRST_ASSIGNED_NID = 65_536;
+
+/**
+ * Version 8: deletes the state blocks no snapshot names. Earlier builds wrote the delta block of a state that a
+ * merge then folded into a bigger block; named by nothing, it belongs to no room a purge can find it through.
+ */
+async function deleteUnnamedBlocks(client: pg.PoolClient): Promise<void> {
+  const named = new Set<number>();
+  for await (const rows of pages<{ nid: string; list: Buffer }>(client,
+    'SELECT state_snapshot_nid AS nid, block_list AS list FROM roomserver_state_snapshots WHERE state_snapshot_nid > $1 ORDER BY state_snapshot_nid LIMIT $2')) {
+    for (const r of rows) for (const b of decodeBlockList(r.list)) named.add(b);
+  }
+  const unnamed: number[] = [];
+  for await (const rows of pages<{ nid: string }>(client,
+    'SELECT state_block_nid AS nid FROM roomserver_state_block WHERE state_block_nid > $1 ORDER BY state_block_nid LIMIT $2')) {
+    for (const r of rows) if (!named.has(Number(r.nid))) unnamed.push(Number(r.nid));
+  }
+  for (let i = 0; i < unnamed.length; i += PAGE) {
+    await client.query('DELETE FROM roomserver_state_block WHERE state_block_nid = ANY($1::bigint[])', [unnamed.slice(i, i + PAGE)]);
+  }
+}
 
 const sha = (literal: string) => `sha256(convert_to(${literal}, 'UTF8'))`;
 const seedEventTypes = PREASSIGNED_EVENT_TYPES.map(([nid, type]) => `(${nid}, ${sha(`'${type}'`)}, '${type}')`).join(', ');
@@ -378,6 +398,18 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 7,
     name: 'previous events by the event naming them: a room\'s backward extremities without a scan of every reference',
     sql: 'CREATE INDEX roomserver_previous_events_event ON roomserver_previous_events (event_nid);',
+  },
+  {
+    version: 8,
+    name: 'a room\'s rows by its NID: purges and room sizes read the room, not every table',
+    sql: `
+      CREATE INDEX roomserver_state_snapshots_room ON roomserver_state_snapshots (room_nid);
+      CREATE INDEX roomserver_events_snapshot ON roomserver_events (state_snapshot_nid);
+      CREATE INDEX roomserver_invites_room ON roomserver_invites (room_nid);
+      CREATE INDEX roomserver_transactions_event ON roomserver_transactions (event_id);
+      CREATE INDEX roomserver_rooms_snapshot ON roomserver_rooms (state_snapshot_nid);
+    `,
+    run: deleteUnnamedBlocks,
   },
 ];
 

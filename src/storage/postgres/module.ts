@@ -20,7 +20,7 @@ import { PostgresStateBlockTable } from './state-block.js';
 import { PostgresStateSnapshotTable } from './state-snapshot.js';
 import { PostgresTransactionsTable } from './transactions.js';
 import { PostgresStoreStats } from './store-stats.js';
-import { PostgresStoreDump } from './dump.js';
+import { PostgresRoomScope, PostgresStoreDump } from './dump.js';
 import { PostgresFederationBlacklistTable } from './federation-blacklist.js';
 import { PostgresDeviceKeysTable } from './device-keys.js';
 import { PostgresOneTimeKeysTable } from './one-time-keys.js';
@@ -93,6 +93,7 @@ export const openPostgres: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.PartitionOffsetsTable).to(PostgresPartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(PostgresStoreStats).inSingletonScope();
     bind(TOKENS.StoreDump).to(PostgresStoreDump).inSingletonScope();
+    bind(TOKENS.RoomScopeTable).to(PostgresRoomScope).inSingletonScope();
     bind(TOKENS.RequestStats).toConstantValue(conn.accounting);
   });
   const migrateNow = async () => {

@@ -1,4 +1,4 @@
-import { ConcurrentUpdateError, ConflictError, InvalidInputError, MissingPrevEventsError, StateConflictError, StorageError } from '../../types/errors.js';
+import { ConcurrentUpdateError, ConflictError, InvalidInputError, MissingPrevEventsError, NotFoundError, StateConflictError, StorageError } from '../../types/errors.js';
 import type { RoomEvent } from '../../types/event.js';
 import { preview } from '../../types/input.js';
 import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID } from '../../types/nids.js';
@@ -483,7 +483,12 @@ export class EventAppender {
     tx: Tx, inputs: readonly AppendInput[], roomNIDs: ReadonlyMap<string, RoomNID>,
   ): Promise<Map<RoomNID, { held: LatestEvents; latest: { eventNID: EventNID; eventID: string }[] }>> {
     const order = [...new Set(inputs.flatMap(({ event }) => roomNIDs.get(event.roomID) ?? []))].sort((a, b) => a - b);
-    const held = await Promise.all(order.map((nid) => this.tables.rooms.selectLatestEventsNIDsForUpdate(tx, nid)));
+    const held = await Promise.all(order.map((nid) => this.tables.rooms.selectLatestEventsNIDsForUpdate(tx, nid).catch((e: unknown) => {
+      if (!(e instanceof NotFoundError)) throw e;
+      // Purged since this call found it (RoomserverDatabase.purgeRoom): forgotten here, and the call starts again.
+      for (const [roomID, roomNID] of roomNIDs) if (roomNID === nid) this.nids.evictRoom(roomID, roomNID);
+      throw new ConcurrentUpdateError(`room NID ${nid} was purged while this call was appending to it`);
+    })));
     const unnamed = held.flatMap((h) => h.latestEventNIDs).filter((nid) => !this.eventIDs.has(nid));
     const named = unnamed.length > 0 ? await this.tables.events.bulkSelectEventID(tx, unnamed) : new Map<EventNID, string>();
     this.uow.afterCommit(tx, () => { for (const [nid, id] of named) this.eventIDs.set(nid, id); });

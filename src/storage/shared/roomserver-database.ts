@@ -1,15 +1,16 @@
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import { ConcurrentUpdateError, ConflictError, InvalidInputError, NotFoundError, StorageError, StoreUnavailableError } from '../../types/errors.js';
 import { checkRoomEvent, type RoomEvent } from '../../types/event.js';
-import { checkBoolean, checkFunction, checkList, checkNID, checkNIDList, checkRoomID, checkUserID, preview, serverNameOf } from '../../types/input.js';
+import { checkBoolean, checkFunction, checkList, checkNID, checkNIDList, checkEventID, checkRoomID, checkUserID, preview, serverNameOf } from '../../types/input.js';
 import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type RoomNID, type StateBlockNID, type StateSnapshotNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
-import type { RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
+import type { RoomScopeTable, RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
 import { EventAppender, MAX_APPEND_BATCH, ROOM_CLAIM_MS, RoomBusyError, type AppendInput } from './event-appender.js';
 import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
 import { redactEventJSON } from './redaction.js';
+import { RoomPurger, type HistoryCut, type RoomContents, type RoomPurgeOptions, type RoomPurgeResult } from './room-purge.js';
 import { RoomserverQueries } from './roomserver-queries.js';
 import {
   checkRoomVersion, checkStateEntry, checkStoreEventOptions, isAppendInput, MAX_UPDATE_ATTEMPTS, storedInAnotherRoom,
@@ -19,6 +20,7 @@ import { StateStorage } from './state-storage.js';
 import type { StorageOptions } from './storage-options.js';
 
 export * from './roomserver-types.js';
+export type { HistoryCut, RoomContents, RoomPurgeOptions, RoomPurgeResult } from './room-purge.js';
 
 /**
  * The room server's storage operations, written once over the tables for every driver.
@@ -31,14 +33,17 @@ export * from './roomserver-types.js';
 @injectable()
 export class RoomserverDatabase extends RoomserverQueries {
   private readonly appender: EventAppender;
+  private readonly purger: RoomPurger | undefined;
 
   constructor(
     @inject(TOKENS.UnitOfWork) uow: UnitOfWork,
     @inject(TOKENS.RoomserverTables) tables: RoomserverTables,
     @inject(TOKENS.StateStorage) state: StateStorage,
     @inject(TOKENS.StorageOptions) options: StorageOptions,
+    @inject(TOKENS.RoomScopeTable) @optional() roomScope?: RoomScopeTable,
   ) {
     super(uow, tables, state, options);
+    this.purger = roomScope && new RoomPurger(tables, roomScope, (fn) => this.transaction(fn), () => this.auto);
     this.appender = new EventAppender(uow, tables, state, this.nids, (id) => this.isLocalUser(id), (tx, ids) => this.eventsByID(tx, ids), options.stateResolver);
   }
 
@@ -312,4 +317,41 @@ export class RoomserverDatabase extends RoomserverQueries {
     return this.transaction((tx) => this.tables.events.updateEventState(tx, eventNID, stateSnapshotNID));
   }
 
+  // ---- Purges and room sizes (RoomPurger: the room's own rows, under its lock) ----
+
+  /**
+   * Deletes every trace of the room, holding it as the input path does (see RoomPurger); refuses with
+   * RoomBeingWrittenError while another writer holds it (Cosmos DB), NotFoundError for a room not stored. The
+   * space is not given back here: `matrix-storage purge-room` asks the engine afterwards (StoreDump.reclaimSpace).
+   */
+  async purgeRoom(roomID: string, options: RoomPurgeOptions = {}): Promise<RoomPurgeResult> {
+    checkRoomID('room ID', roomID);
+    if (options.onTable !== undefined) checkFunction('onTable', options.onTable);
+    const result = await this.purgerOf().purgeRoom(roomID, options);
+    // Cached by this process: the room's NID and version, now gone.
+    this.nids.evictRoom(roomID, result.roomNID);
+    return result;
+  }
+
+  /** Deletes the room's events before the cut, keeping what the room still needs (see RoomPurger.purgeHistory). */
+  async purgeHistory(roomID: string, cut: HistoryCut, options: RoomPurgeOptions = {}): Promise<RoomPurgeResult> {
+    checkRoomID('room ID', roomID);
+    if (typeof cut !== 'object' || cut === null || !('beforeEventID' in cut || 'beforeTimestamp' in cut)) {
+      throw new InvalidInputError('a history cut is { beforeEventID } or { beforeTimestamp }');
+    }
+    if ('beforeEventID' in cut) checkEventID('cut event ID', cut.beforeEventID);
+    if (options.onTable !== undefined) checkFunction('onTable', options.onTable);
+    return this.purgerOf().purgeHistory(roomID, cut, options);
+  }
+
+  /** What the room holds (events, JSON bytes, state, joined members), read from its own rows. NotFoundError if unknown. */
+  async roomContents(roomID: string): Promise<RoomContents> {
+    checkRoomID('room ID', roomID);
+    return this.purgerOf().contents(roomID);
+  }
+
+  private purgerOf(): RoomPurger {
+    if (!this.purger) throw new StoreUnavailableError(`the ${this.uow.engine} driver has no room-scoped reads (RoomScopeTable): purges and room sizes need them`, false);
+    return this.purger;
+  }
 }

@@ -251,7 +251,10 @@ export class StatePlan {
   /** Writes the plan's new blocks, then its new snapshots; afterwards `nid` answers for every state planned. */
   async write(): Promise<void> {
     const t = this.storage.stateTables;
-    const blocks = this.newBlocks.filter((b) => b.nid === undefined);
+    // Only the blocks a planned state names: a delta block that a merge folded into a bigger one is named by
+    // nothing, and written it would only cost space (and belong to no room a purge could find it through).
+    const named = new Set(this.newStates.flatMap((s) => s.blocks));
+    const blocks = this.newBlocks.filter((b) => b.nid === undefined && named.has(b));
     if (blocks.length > 0) {
       const nids = await t.stateBlocks.bulkInsertStateBlocks(this.tx, blocks.map((b) => unpackEntries(b.packed)));
       blocks.forEach((b, i) => { b.nid = nids[i]!; });

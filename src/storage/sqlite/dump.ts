@@ -1,6 +1,8 @@
 import { inject, injectable } from 'inversify';
 import { contentKeyedTable, encodedBlockColumns, encodedListColumns, probeContentKeys, sqlDumpSpec, type Dialect, type DriverTable, type SqlDumpSpec } from '../shared/dump-columns.js';
 import { DUMP_TABLES, type CopyProgress, type DumpRows, type DumpTable, type DumpTableName, type StoreDump } from '../tables/dump.js';
+import type { Tx } from '../tables/unit-of-work.js';
+import { SqlRoomScope, type KeyValue } from '../shared/sql-room-scope.js';
 import { SQLITE_CONNECTION, type SqliteConnection } from './connection.js';
 import { autoincrementSequence, bool, nidList, parseNIDList, raiseAutoincrementSequence } from './values.js';
 
@@ -58,6 +60,44 @@ const AUTOINCREMENT: Readonly<Record<string, string>> = {
   key_backup_version: 'userapi_key_backup_versions', send_to_device_id: 'syncapi_send_to_device',
 };
 
+/** Deletes rows of a dump table by their primary key, in `tx`. */
+function deleteRows<K extends DumpTableName>(conn: SqliteConnection, tx: Tx, name: K, records: readonly DumpRows[K][]): Promise<void> {
+  const spec = SPECS[name] as SqlDumpSpec<DumpRows[K]>;
+  return conn.run(tx, (c) => {
+    if (records.length === 0) return;
+    const remove = c.stmt(`DELETE FROM ${spec.table} WHERE (${spec.key.join(', ')}) = (${spec.key.map(() => '?').join(', ')})`);
+    for (const r of records) {
+      const row = spec.toRow(r);
+      remove.run(...spec.key.map((k) => row[k]));
+    }
+  });
+}
+
+/** One room's rows on SQLite: `column IN (json_each(?))`, which SQLite answers from the index leading with the column. */
+@injectable()
+export class SqliteRoomScope extends SqlRoomScope {
+  constructor(@inject(SQLITE_CONNECTION) private readonly conn: SqliteConnection) {
+    super();
+  }
+
+  protected select<K extends DumpTableName>(tx: Tx, name: K, column: string, values: readonly KeyValue[]): Promise<DumpRows[K][]> {
+    const spec = SPECS[name] as SqlDumpSpec<DumpRows[K]>;
+    return this.conn.run(tx, (c) => (c.stmt(`SELECT ${spec.columns.join(', ')} FROM ${spec.table} WHERE ${column} IN (SELECT value FROM json_each(?))`)
+      .all(JSON.stringify(values)) as Record<string, unknown>[]).map(spec.fromRow));
+  }
+
+  protected namedOutside(tx: Tx, roomNID: number, snapshotNIDs: readonly number[]): Promise<number[]> {
+    return this.conn.run(tx, (c) => (c.stmt(`SELECT s.value AS nid FROM json_each(?) s
+      WHERE EXISTS (SELECT 1 FROM roomserver_events e WHERE e.state_snapshot_nid = s.value AND e.room_nid <> ?)
+         OR EXISTS (SELECT 1 FROM roomserver_rooms r WHERE r.state_snapshot_nid = s.value AND r.room_nid <> ?)`)
+      .all(JSON.stringify(snapshotNIDs), roomNID, roomNID) as { nid: number }[]).map((r) => r.nid));
+  }
+
+  delete<K extends DumpTableName>(tx: Tx, name: K, rows: readonly DumpRows[K][]): Promise<void> {
+    return deleteRows(this.conn, tx, name, rows);
+  }
+}
+
 /** The dump of a SQLite store: keyset paging over each table's primary key, rows written with INSERT OR REPLACE. */
 @injectable()
 export class SqliteStoreDump implements StoreDump {
@@ -92,14 +132,7 @@ export class SqliteStoreDump implements StoreDump {
           for (const row of rows) insert.run(...columns.map((col) => row[col]));
         });
       }),
-      delete: (records) => conn.transaction(async (tx) => conn.run(tx, (c) => {
-        if (records.length === 0) return;
-        const remove = c.stmt(`DELETE FROM ${spec.table} WHERE (${keyList}) = (${spec.key.map(() => '?').join(', ')})`);
-        for (const r of records) {
-          const row = spec.toRow(r);
-          remove.run(...spec.key.map((k) => row[k]));
-        }
-      })),
+      delete: (records) => conn.transaction((tx) => deleteRows(conn, tx, name, records)),
     };
   }
 

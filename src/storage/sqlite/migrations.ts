@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { PREASSIGNED_EVENT_TYPES } from '../../types/nids.js';
 import type { MigrationProgress } from '../../di/driver.js';
 import { probeSync } from '../shared/content-keys.js';
-import { contentKey, encodeBlockList } from '../shared/state-codec.js';
+import { contentKey, decodeBlockList, encodeBlockList } from '../shared/state-codec.js';
 import { autoincrementSequence, raiseAutoincrementSequence } from './values.js';
 
 /**
@@ -67,6 +67,24 @@ function compactStateLayout(db: Database.Database): void {
     ALTER TABLE roomserver_state_snapshots_v4 RENAME TO roomserver_state_snapshots;`);
   // A purge may have deleted the highest NIDs: the counters go on from where they were, not from the rows left.
   for (const [table, seq] of Object.entries(counters)) raiseAutoincrementSequence(db, table, seq);
+}
+
+/**
+ * Version 8: deletes the state blocks no snapshot names. Earlier builds wrote the delta block of a state that a
+ * merge then folded into a bigger block; named by nothing, it belongs to no room a purge can find it through.
+ */
+function deleteUnnamedBlocks(db: Database.Database): void {
+  const named = new Set<number>();
+  for (const rows of pages<{ nid: number; list: Uint8Array }>(db,
+    'SELECT state_snapshot_nid AS nid, block_list AS list FROM roomserver_state_snapshots WHERE state_snapshot_nid > ? ORDER BY state_snapshot_nid LIMIT ?')) {
+    for (const r of rows) for (const b of decodeBlockList(r.list)) named.add(b);
+  }
+  const remove = db.prepare('DELETE FROM roomserver_state_block WHERE state_block_nid = ?');
+  const unnamed: number[] = [];
+  for (const rows of pages<{ nid: number }>(db, 'SELECT state_block_nid AS nid FROM roomserver_state_block WHERE state_block_nid > ? ORDER BY state_block_nid LIMIT ?')) {
+    for (const r of rows) if (!named.has(r.nid)) unnamed.push(r.nid);
+  }
+  for (const nid of unnamed) remove.run(nid);
 }
 
 const seedEventTypes = PREASSIGNED_EVENT_TYPES.map(([nid, type]) => `(${nid}, '${type}')`).join(', ');
@@ -356,6 +374,18 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 7,
     name: 'previous events by the event naming them: a room\'s backward extremities without a scan of every reference',
     sql: 'CREATE INDEX roomserver_previous_events_event ON roomserver_previous_events (event_nid);',
+  },
+  {
+    version: 8,
+    name: 'a room\'s rows by its NID: purges and room sizes read the room, not every table',
+    sql: `
+      CREATE INDEX roomserver_state_snapshots_room ON roomserver_state_snapshots (room_nid);
+      CREATE INDEX roomserver_events_snapshot ON roomserver_events (state_snapshot_nid);
+      CREATE INDEX roomserver_invites_room ON roomserver_invites (room_nid);
+      CREATE INDEX roomserver_transactions_event ON roomserver_transactions (event_id);
+      CREATE INDEX roomserver_rooms_snapshot ON roomserver_rooms (state_snapshot_nid);
+    `,
+    run: deleteUnnamedBlocks,
   },
 ];
 

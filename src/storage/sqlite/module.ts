@@ -17,7 +17,7 @@ import { SqliteStateBlockTable } from './state-block.js';
 import { SqliteStateSnapshotTable } from './state-snapshot.js';
 import { SqliteTransactionsTable } from './transactions.js';
 import { SqliteStoreStats } from './store-stats.js';
-import { SqliteStoreDump } from './dump.js';
+import { SqliteRoomScope, SqliteStoreDump } from './dump.js';
 import { SqliteFederationBlacklistTable } from './federation-blacklist.js';
 import { SqliteDeviceKeysTable } from './device-keys.js';
 import { SqliteOneTimeKeysTable } from './one-time-keys.js';
@@ -80,6 +80,7 @@ export const openSqlite: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.PartitionOffsetsTable).to(SqlitePartitionOffsetsTable).inSingletonScope();
     bind(TOKENS.StoreStats).to(SqliteStoreStats).inSingletonScope();
     bind(TOKENS.StoreDump).to(SqliteStoreDump).inSingletonScope();
+    bind(TOKENS.RoomScopeTable).to(SqliteRoomScope).inSingletonScope();
     bind(TOKENS.RequestStats).toConstantValue(conn.accounting);
   });
   const migrateNow = async () => {

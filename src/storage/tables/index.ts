@@ -24,6 +24,7 @@ import type { SendToDeviceTable } from './send-to-device.js';
 import type { StaleDeviceListsTable } from './stale-device-lists.js';
 
 export type * from './dump.js';
+export type * from './room-scope.js';
 export type * from './event-json.js';
 export type * from './event-state-keys.js';
 export type * from './event-types.js';
