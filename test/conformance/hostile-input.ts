@@ -172,7 +172,7 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   getMembership: rs('getMembership', P.nid('room NID', 1), P.userID()),
   getMembershipEventNIDsForRoom: rs('getMembershipEventNIDsForRoom', P.nid('room NID', 1), P.bool('joinOnly', true), P.bool('localOnly', false)),
   getRoomsByMembership: rs('getRoomsByMembership', P.userID(), { ...P.text('membership', 'join'), bad: [...P.text('', '').bad, ['unknown', 'friends']] }),
-  joinedUsersSetInRooms: rs('joinedUsersSetInRooms', P.list(P.roomID())),
+  joinedUsersSetInRooms: rs('joinedUsersSetInRooms', P.list(P.roomID()), P.optional(P.list(P.userID())), P.optional(P.bool('localOnly', true))),
   getLocalServerInRoom: rs('getLocalServerInRoom', P.nid('room NID', 1)),
   getServerInRoom: rs('getServerInRoom', P.nid('room NID', 1), P.name('server name', 'example.org')),
   getKnownUsers: rs('getKnownUsers', P.userID(), P.text('search', 'al'), P.count('limit', 10)),
@@ -183,6 +183,15 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   getStateEvent: rs('getStateEvent', P.roomID(), P.name('event type', 'm.room.create'), P.stateKey()),
   getBulkStateContent: rs('getBulkStateContent', P.list(P.roomID()),
     P.list(P.object('tuple', { eventType: P.name('event type', 'm.room.name'), stateKey: P.stateKey() })), P.bool('allowWildcards', false)),
+  missingAuthPrevEvents: rs('missingAuthPrevEvents', P.object('event', { authEventIDs: P.list(P.eventID()), prevEventIDs: P.list(P.eventID()) })),
+  snapshotsForEventIDs: rs('snapshotsForEventIDs', P.list(P.eventID())),
+  eventMetadata: rs('eventMetadata', P.list(P.eventID())),
+  roomInfoByNID: rs('roomInfoByNID', P.nid('room NID', 1)),
+  getStateEventsWithEventType: rs('getStateEventsWithEventType', P.roomID(), P.name('event type', 'm.room.member')),
+  historyVisibilityForUser: rs('historyVisibilityForUser', P.userID(), P.list(P.eventID())),
+  getLeftUsers: rs('getLeftUsers', P.list(P.userID())),
+  getEmptyRooms: rs('getEmptyRooms', P.optional(P.list(P.roomID()))),
+  getBulkStateACLs: rs('getBulkStateACLs', P.list(P.roomID())),
 };
 
 const keys: Catalogue<KeyDatabase> = {

@@ -10,7 +10,7 @@ import { EventAppender, MAX_APPEND_BATCH, ROOM_CLAIM_MS, RoomBusyError, type App
 import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
 import { redactEventJSON } from './redaction.js';
-import { RoomserverQueries } from './roomserver-queries.js';
+import { RoomserverBulkReads } from './roomserver-bulk-reads.js';
 import {
   checkRoomVersion, checkStateEntry, checkStoreEventOptions, isAppendInput, MAX_UPDATE_ATTEMPTS, storedInAnotherRoom,
   type AppendEventResult, type FoundEvent, type StoreEventOptions, type StoreEventResult,
@@ -29,7 +29,7 @@ export * from './roomserver-types.js';
  * drivers wrap each sequence in a real transaction as well.
  */
 @injectable()
-export class RoomserverDatabase extends RoomserverQueries {
+export class RoomserverDatabase extends RoomserverBulkReads {
   private readonly appender: EventAppender;
 
   constructor(

@@ -250,6 +250,7 @@ export abstract class RoomserverQueries {
     return { eventIDs: eventNIDs.map((n) => ids.get(n)!), stateSnapshotNID, depth };
   }
 
+  /** The user's active invites in the room: senders, event IDs and event JSON, in the order they arrived. */
   async getInvitesForUser(roomNID: RoomNID, targetUserNID: EventStateKeyNID) {
     checkNID('room NID', roomNID);
     checkNID('target user NID', targetUserNID);
@@ -342,11 +343,17 @@ export abstract class RoomserverQueries {
     });
   }
 
-  /** user ID -> in how many of the rooms they are joined. */
-  async joinedUsersSetInRooms(roomIDs: readonly string[]): Promise<Map<string, number>> {
+  /**
+   * user ID -> in how many of the rooms they are joined; only the users among `userIDs` when given (unknown ones
+   * omitted), only local users with `localOnly` (Dendrite's JoinedUsersSetInRooms).
+   */
+  async joinedUsersSetInRooms(roomIDs: readonly string[], userIDs?: readonly string[], localOnly = false): Promise<Map<string, number>> {
     checkList('room IDs', roomIDs, checkRoomID);
+    if (userIDs !== undefined) checkList('user IDs', userIDs, checkUserID);
+    checkBoolean('localOnly', localOnly);
     const roomNIDs = await this.tables.rooms.bulkSelectRoomNIDs(this.auto, roomIDs);
-    const counts = await this.tables.membership.selectJoinedUsersSetForRooms(this.auto, [...roomNIDs.values()]);
+    const userNIDs = userIDs === undefined ? undefined : [...(await this.eventStateKeyNIDs(userIDs)).values()];
+    const counts = await this.tables.membership.selectJoinedUsersSetForRooms(this.auto, [...roomNIDs.values()], userNIDs, localOnly);
     const names = await this.eventStateKeys([...counts.keys()]);
     const out = new Map<string, number>();
     for (const [nid, n] of counts) {
