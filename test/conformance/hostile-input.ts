@@ -112,6 +112,11 @@ const backupUpload = () => P.object('backup upload', {
   roomID: P.roomID(), sessionID: P.name('session ID', 'S1'), firstMessageIndex: P.count('first message index', 0),
   forwardedCount: P.count('forwarded count', 0), isVerified: P.bool('is verified', true), sessionData: P.json('session data', '{"d":1}'),
 });
+/** An ed25519 key of `bytes` bytes, as bytes. */
+const roomKey = (what: string, bytes: number): Param => ({
+  name: what, valid: new Uint8Array(bytes).fill(7),
+  bad: [['null', null], ['a string', 'AAAA'], ['an array of numbers', Array.from({ length: bytes }, () => 7)], [`${bytes - 1} bytes`, new Uint8Array(bytes - 1)]],
+});
 const version = (valid = '1'): Param => ({ name: 'version', valid, bad: [...notString, ...illFormed('1'), ['not a number', 'v1'], ['empty', ''], ['negative', '-1']] });
 
 interface MethodCase {
@@ -167,8 +172,22 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   getAliasesForRoomID: rs('getAliasesForRoomID', P.roomID()),
   getCreatorIDForAlias: rs('getCreatorIDForAlias', P.alias()),
   removeRoomAlias: rs('removeRoomAlias', P.alias()),
-  publishRoom: rs('publishRoom', P.roomID(), P.bool('published', true)),
-  getPublishedRooms: 'takes no input',
+  publishRoom: rs('publishRoom', P.roomID(), P.text('appservice ID', ''), P.text('network ID', ''), P.bool('published', true)),
+  getPublishedRooms: rs('getPublishedRooms', P.optional(P.text('network ID', '')), P.optional(P.bool('includeAllNetworks', false))),
+  getPublishedRoom: rs('getPublishedRoom', P.roomID()),
+  upgradeRoom: rs('upgradeRoom', P.roomID(), P.roomID('!new:example.org'), P.userID()),
+  insertReportedEvent: rs('insertReportedEvent', P.roomID(), P.eventID(), P.userID(), P.text('reason', 'spam'), P.integer('score', -100)),
+  queryEventReports: rs('queryEventReports', P.optional(P.object('query', {
+    from: P.optional(P.count('from', 0)), limit: P.optional(P.count('limit', 10)), backwards: P.optional(P.bool('backwards', false)),
+    userID: P.optional(P.userID()), roomID: P.optional(P.roomID()),
+  }))),
+  queryEventReport: rs('queryEventReport', P.nid('report ID', 1)),
+  deleteEventReport: rs('deleteEventReport', P.nid('report ID', 1)),
+  insertUserRoomPrivatePublicKey: rs('insertUserRoomPrivatePublicKey', P.userID(), P.roomID(), roomKey('private key', 64)),
+  insertUserRoomPublicKey: rs('insertUserRoomPublicKey', P.userID(), P.roomID(), roomKey('public key', 32)),
+  selectUserRoomPrivateKey: rs('selectUserRoomPrivateKey', P.userID(), P.roomID()),
+  selectUserRoomPublicKey: rs('selectUserRoomPublicKey', P.userID(), P.roomID()),
+  selectUserIDsForPublicKeys: rs('selectUserIDsForPublicKeys', map('public keys', P.roomID(), P.list(roomKey('public key', 32)))),
   getMembership: rs('getMembership', P.nid('room NID', 1), P.userID()),
   getMembershipEventNIDsForRoom: rs('getMembershipEventNIDsForRoom', P.nid('room NID', 1), P.bool('joinOnly', true), P.bool('localOnly', false)),
   getRoomsByMembership: rs('getRoomsByMembership', P.userID(), { ...P.text('membership', 'join'), bad: [...P.text('', '').bad, ['unknown', 'friends']] }),

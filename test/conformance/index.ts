@@ -15,6 +15,7 @@ import { databaseGraphTests } from './database-graph.js';
 import { databaseMembershipTests } from './database-membership.js';
 import { databaseQueryTests } from './database-queries.js';
 import { databaseBulkReadTests } from './database-bulk-reads.js';
+import { databaseDirectoryReportsKeysTests } from './database-directory-reports-keys.js';
 import { nidMapTableTests } from './tables-nid-maps.js';
 import { eventTableTests } from './tables-events.js';
 import { bulkWriteTableTests } from './tables-bulk-writes.js';
@@ -45,6 +46,7 @@ export const subSuites = {
   databaseMembershipTests,
   databaseQueryTests,
   databaseBulkReadTests,
+  databaseDirectoryReportsKeysTests,
   nidMapTableTests,
   eventTableTests,
   bulkWriteTableTests,

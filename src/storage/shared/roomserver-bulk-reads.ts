@@ -154,21 +154,36 @@ export abstract class RoomserverBulkReads extends RoomserverQueries {
    */
   async getBulkStateACLs(roomIDs: readonly string[]): Promise<Map<string, StoredEvent>> {
     checkList('room IDs', roomIDs, checkRoomID);
-    const out = new Map<string, StoredEvent>();
-    const tx = this.auto;
-    const typeNID = (await this.tables.eventTypes.bulkSelectEventTypeNID(tx, [SERVER_ACL])).get(SERVER_ACL);
-    if (typeNID === undefined) return out;
+    const found = await this.currentStateEvents(this.auto, roomIDs, [SERVER_ACL]);
+    return new Map([...found].map(([roomID, events]) => [roomID, events.get(SERVER_ACL)!]));
+  }
+
+  /**
+   * The current state events of these types with state key "" in each room, by room and type: one lookup of the
+   * tuples per room in its current state's blocks (every block in one read), no whole state loaded. Rooms holding
+   * none of them (and unknown and stub rooms) are omitted.
+   */
+  protected async currentStateEvents(tx: Tx, roomIDs: readonly string[], eventTypes: readonly string[]): Promise<Map<string, Map<string, StoredEvent>>> {
+    const out = new Map<string, Map<string, StoredEvent>>();
+    const typeNIDs = await this.tables.eventTypes.bulkSelectEventTypeNID(tx, eventTypes);
+    const types = eventTypes.filter((t) => typeNIDs.has(t));
+    if (types.length === 0) return out;
     const rooms: { roomID: string; blocks: readonly StateBlockNID[] }[] = [];
     for (const roomID of new Set(roomIDs)) {
-      const at = await this.currentBlocks(tx, roomID);
-      if (at && at.length > 0) rooms.push({ roomID, blocks: at });
+      const blocks = await this.currentBlocks(tx, roomID);
+      if (blocks && blocks.length > 0) rooms.push({ roomID, blocks });
     }
-    const answers = await this.state.lookupTuples(tx, rooms.map((r) => r.blocks), [{ eventTypeNID: typeNID, eventStateKeyNID: EMPTY_STATE_KEY_NID }]);
-    const nids = answers.map((a) => a[0]!);
-    const events = new Map((await this.eventsByNID(tx, nids.filter((n) => n !== 0) as EventNID[])).map((e) => [e.eventNID as number, e]));
+    const tuples = types.map((t) => ({ eventTypeNID: typeNIDs.get(t)!, eventStateKeyNID: EMPTY_STATE_KEY_NID }));
+    const answers = await this.state.lookupTuples(tx, rooms.map((r) => r.blocks), tuples);
+    const events = new Map((await this.eventsByNID(tx, [...new Set(answers.flat().filter((n) => n !== 0))] as EventNID[]))
+      .map((e) => [e.eventNID as number, e]));
     rooms.forEach((r, i) => {
-      const e = events.get(nids[i]!);
-      if (e) out.set(r.roomID, e);
+      const byType = new Map<string, StoredEvent>();
+      types.forEach((t, j) => {
+        const e = events.get(answers[i]![j]!);
+        if (e) byType.set(t, e);
+      });
+      if (byType.size > 0) out.set(r.roomID, byType);
     });
     return out;
   }
