@@ -66,6 +66,8 @@ export async function purgeRoom(storage: Storage, roomID: string, options: Purge
   const plan: Plan = [
     step('room_aliases', (a) => a.roomID === roomID),
     step('published', (p) => p.roomID === roomID),
+    step('reported_events', (r) => r.room === room.nid),
+    step('user_room_keys', (k) => k.room === room.nid),
     step('invites', (i) => i.room === room.nid),
     step('membership', (m) => m.room === room.nid),
     step('redactions', (r) => ids.has(r.id)),
@@ -142,6 +144,7 @@ export async function purgeHistory(storage: Storage, roomID: string, cut: Histor
   const droppedSnapshots = new Set([...snapshots.keys()].filter((nid) => !keptSnapshots.has(nid) && !namedElsewhere.has(nid)));
   const blocks = await blocksToDelete(dump, droppedSnapshots, nids);
   const plan: Plan = [
+    step('reported_events', (r) => nids.has(r.event)),
     step('redactions', (r) => ids.has(r.id)),
     step('transactions', (t) => ids.has(t.eventID)),
     step('invites', (i) => ids.has(i.id)),
