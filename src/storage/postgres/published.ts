@@ -25,7 +25,7 @@ export class PostgresPublishedTable implements PublishedTable {
   async selectAllPublishedRooms(tx: Tx, published: boolean, networkID = '', includeAllNetworks = true): Promise<string[]> {
     const everyNetwork = networkID === '' && includeAllNetworks;
     const r = await this.conn.query<{ id: string }>(tx, `SELECT DISTINCT room_id AS id FROM roomserver_published
-      WHERE published = $1 AND ($2::boolean OR network_id = $3) ORDER BY room_id COLLATE "C"`, [published, everyNetwork, networkID]);
+      WHERE published = $1 AND ($2::boolean OR network_id = $3) ORDER BY id`, [published, everyNetwork, networkID]);
     return r.rows.map((row) => row.id);
   }
 }
