@@ -151,11 +151,16 @@ export abstract class RoomserverReportsAndKeys extends RoomserverBulkReads {
 
   // ---- User room keys (pseudo IDs) ----
 
-  /** The room's NID inside `tx`; NotFoundError if the room is unknown (a key is stored only for a known room). */
-  private async knownRoomNID(tx: Tx, roomID: string): Promise<RoomNID> {
-    const nid = (await this.tables.rooms.bulkSelectRoomNIDs(tx, [roomID])).get(roomID);
-    if (nid === undefined) throw new NotFoundError(`room ${roomID} is not known`);
-    return nid;
+  /**
+   * Runs a key write in a transaction with the room's NID and the user's (created if needed). NotFoundError if the
+   * room is unknown: a key is stored only for a known room.
+   */
+  private storeKey(userID: string, roomID: string, store: (tx: Tx, userNID: EventStateKeyNID, roomNID: RoomNID) => Promise<Uint8Array>): Promise<Uint8Array> {
+    return this.transaction(async (tx) => {
+      const roomNID = (await this.tables.rooms.bulkSelectRoomNIDs(tx, [roomID])).get(roomID);
+      if (roomNID === undefined) throw new NotFoundError(`room ${roomID} is not known`);
+      return store(tx, await this.nids.stateKey(tx, userID), roomNID);
+    });
   }
 
   /**
@@ -166,11 +171,8 @@ export abstract class RoomserverReportsAndKeys extends RoomserverBulkReads {
     checkUserID('user ID', userID);
     checkRoomID('room ID', roomID);
     checkKeyBytes('private key', privateKey, PRIVATE_KEY_BYTES);
-    return this.transaction(async (tx) => {
-      const roomNID = await this.knownRoomNID(tx, roomID);
-      const userNID = await this.nids.stateKey(tx, userID);
-      return this.tables.userRoomKeys.insertUserRoomPrivatePublicKey(tx, userNID, roomNID, privateKey, privateKey.subarray(PRIVATE_KEY_BYTES - PUBLIC_KEY_BYTES));
-    });
+    return this.storeKey(userID, roomID, (tx, userNID, roomNID) =>
+      this.tables.userRoomKeys.insertUserRoomPrivatePublicKey(tx, userNID, roomNID, privateKey, privateKey.subarray(PRIVATE_KEY_BYTES - PUBLIC_KEY_BYTES)));
   }
 
   /** Stores a (remote) user's public key for the room unless one is stored; returns the key in force. NotFoundError if the room is unknown. */
@@ -178,11 +180,7 @@ export abstract class RoomserverReportsAndKeys extends RoomserverBulkReads {
     checkUserID('user ID', userID);
     checkRoomID('room ID', roomID);
     checkKeyBytes('public key', publicKey, PUBLIC_KEY_BYTES);
-    return this.transaction(async (tx) => {
-      const roomNID = await this.knownRoomNID(tx, roomID);
-      const userNID = await this.nids.stateKey(tx, userID);
-      return this.tables.userRoomKeys.insertUserRoomPublicKey(tx, userNID, roomNID, publicKey);
-    });
+    return this.storeKey(userID, roomID, (tx, userNID, roomNID) => this.tables.userRoomKeys.insertUserRoomPublicKey(tx, userNID, roomNID, publicKey));
   }
 
   /** null if the user, the room or the key is unknown. */
