@@ -100,6 +100,28 @@ export function databaseBulkReadTests(fw: TestFramework, driver: DriverUnderTest
       expect(full.historyVisibility!.event.content).to.deep.equal({ history_visibility: 'joined' });
     });
 
+    test('historyVisibilityForServer: the visibility and one server\'s members in the state before each event', async ({ storage }) => {
+      const db = storage.roomserver;
+      const ev = await seedRoom(storage);
+      await db.appendEvent(makeEvent({ id: '$hv', type: 'm.room.history_visibility', stateKey: '', depth: 7, prev: [ev.bobJoin.eventID], content: { history_visibility: 'shared' } }));
+      await db.appendEvent(makeEvent({ id: '$before-carol', depth: 8, prev: ['$hv'] }));
+      await db.appendEvent(member('$carol-join', ROOM, '@carol:example.org', 'join', 9, '$before-carol'));
+      await db.appendEvent(member('$bob-leave', ROOM, '@bob:remote.net', 'leave', 10, '$carol-join'));
+      await db.appendEvent(makeEvent({ id: '$after', depth: 11, prev: ['$bob-leave'] }));
+      await db.storeEvent(makeEvent({ id: '$outlier', depth: 3 }));
+      const summary = async (server: string, ids: string[]) => Object.fromEntries([...await db.historyVisibilityForServer(server, ids)]
+        .map(([id, v]) => [id, [v.historyVisibility?.event.eventID ?? null, v.memberships.map((m) => m.event.eventID)]]));
+      expect(await summary('remote.net', [ev.message.eventID, '$before-carol', '$after', '$outlier', '$unknown'])).to.deep.equal({
+        [ev.message.eventID]: [null, []], '$before-carol': ['$hv', [ev.bobJoin.eventID]], '$after': ['$hv', ['$bob-leave']], '$outlier': [null, []],
+      });
+      expect(await summary('example.org', ['$before-carol', '$after'])).to.deep.equal({
+        '$before-carol': ['$hv', [ev.aliceJoin.eventID]], '$after': ['$hv', [ev.aliceJoin.eventID, '$carol-join']],
+      });
+      // The server name is matched whole, after the colon.
+      expect(await summary('ample.org', ['$after'])).to.deep.equal({ '$after': ['$hv', []] });
+      expect(await summary('nowhere.example', [ev.create.eventID])).to.deep.equal({ [ev.create.eventID]: [null, []] });
+    });
+
     test('getLeftUsers: the known users no longer joined, invited or knocking anywhere, sorted', async ({ storage }) => {
       const db = storage.roomserver;
       const a = await seedRoom(storage);

@@ -208,6 +208,7 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   roomInfoByNID: rs('roomInfoByNID', P.nid('room NID', 1)),
   getStateEventsWithEventType: rs('getStateEventsWithEventType', P.roomID(), P.name('event type', 'm.room.member')),
   historyVisibilityForUser: rs('historyVisibilityForUser', P.userID(), P.list(P.eventID())),
+  historyVisibilityForServer: rs('historyVisibilityForServer', P.name('server name', 'example.org'), P.list(P.eventID())),
   getLeftUsers: rs('getLeftUsers', P.list(P.userID())),
   getEmptyRooms: rs('getEmptyRooms', P.optional(P.list(P.roomID()))),
   getBulkStateACLs: rs('getBulkStateACLs', P.list(P.roomID())),

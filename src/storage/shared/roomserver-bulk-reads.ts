@@ -125,6 +125,39 @@ export abstract class RoomserverBulkReads extends RoomserverQueries {
   }
 
   /**
+   * For each stored event, the history visibility and the memberships of one server's users (their user IDs end in
+   * ":" + serverName) in the state before it: what deciding which events a server may see needs (Dendrite's
+   * GetHistoryVisibilityState, for many events). Each distinct state is read once, cut to the two types before its
+   * blocks are merged; all the blocks in one read, all the events in one more. Unknown event IDs are omitted; an
+   * event whose state is not known (an outlier) gets null and no memberships. Memberships sorted by user ID.
+   */
+  async historyVisibilityForServer(serverName: string, eventIDs: readonly string[]): Promise<Map<string, { historyVisibility: StoredEvent | null; memberships: StoredEvent[] }>> {
+    checkIdentifier('server name', serverName);
+    checkEventIDs('event IDs', eventIDs);
+    const tx = this.auto;
+    const found = await this.tables.events.bulkSelectEventsByID(tx, eventIDs);
+    const snapshots = [...new Set([...found.values()].map((e) => e.stateSnapshotNID).filter((s) => s !== 0))];
+    const lists = await this.state.blockLists(tx, snapshots);
+    const states = await this.state.entriesOfTypes(tx, snapshots.map((s) => lists.get(s)!), new Set<number>([EventTypes.historyVisibility, EventTypes.member]));
+    const users = await this.tables.eventStateKeys.bulkSelectEventStateKey(tx,
+      [...new Set(states.flat().filter((e) => e.eventTypeNID === EventTypes.member).map((e) => e.eventStateKeyNID))]);
+    const suffix = `:${serverName}`;
+    const wanted = states.map((entries) => entries.filter((e) => (e.eventTypeNID === EventTypes.historyVisibility && e.eventStateKeyNID === EMPTY_STATE_KEY_NID)
+      || (e.eventTypeNID === EventTypes.member && users.get(e.eventStateKeyNID)?.endsWith(suffix))));
+    const events = new Map((await this.eventsByNID(tx, [...new Set(wanted.flat().map((e) => e.eventNID))])).map((e) => [e.eventNID as number, e]));
+    const perSnapshot = new Map(snapshots.map((s, i) => [s, wanted[i]!]));
+    const out = new Map<string, { historyVisibility: StoredEvent | null; memberships: StoredEvent[] }>();
+    for (const [id, e] of found) {
+      const entries = perSnapshot.get(e.stateSnapshotNID) ?? [];
+      const visibility = entries.find((x) => x.eventTypeNID === EventTypes.historyVisibility);
+      const memberships = entries.filter((x) => x.eventTypeNID === EventTypes.member).flatMap((x) => events.get(x.eventNID) ?? [])
+        .sort((a, b) => compareCodePoints(a.event.stateKey ?? '', b.event.stateKey ?? ''));
+      out.set(id, { historyVisibility: (visibility && events.get(visibility.eventNID)) ?? null, memberships });
+    }
+    return out;
+  }
+
+  /**
    * The users among `userIDs` the store knows who are no longer joined, invited or knocking in any room: whose
    * device lists a homeserver may stop tracking. Sorted. Dendrite's GetLeftUsers.
    */

@@ -141,6 +141,22 @@ export class StateStorage {
   }
 
   /**
+   * For each state (an ordered block list), its entries of these types, sorted by tuple: every block in one read of
+   * what the cache lacks, each block cut to those types before the blocks are merged, so entries of other types
+   * are never merged or made into objects.
+   */
+  async entriesOfTypes(tx: Tx, states: readonly (readonly StateBlockNID[])[], typeNIDs: ReadonlySet<number>): Promise<StateEntry[][]> {
+    const contents = await this.blocks(tx, [...new Set(states.flat())]);
+    const cut = new Map<StateBlockNID, PackedEntries>();
+    for (const [nid, packed] of contents) {
+      const kept: number[] = [];
+      for (let i = 0; i < packed.length; i += 3) if (typeNIDs.has(packed[i]!)) kept.push(packed[i]!, packed[i + 1]!, packed[i + 2]!);
+      cut.set(nid, Float64Array.from(kept));
+    }
+    return states.map((order) => unpackEntries(resolvePacked(order.map((nid) => cut.get(nid)!), true)));
+  }
+
+  /**
    * The given blocks' entries, each list filtered to the tuples asked for (every entry when `tuples` is empty).
    * Blocks with nothing matching are still listed, with no entries. MissingStateError if a block is missing.
    */
