@@ -88,8 +88,11 @@ export abstract class RoomserverBulkReads extends RoomserverQueries {
     if (!info) throw new NotFoundError(`room ${roomID} is not known`);
     const typeNID = (await this.eventTypeNIDsFor([eventType])).get(eventType);
     if (info.isStub || typeNID === undefined) return [];
-    const nids = (await this.currentState(roomID)).filter((e) => e.eventTypeNID === typeNID).map((e) => e.eventNID);
-    const byNID = new Map((await this.events(nids)).map((e) => [e.eventNID, e]));
+    // The current state's blocks cut to the one type before they are merged: the rest of the state is never resolved.
+    const blocks = await this.currentBlocks(this.auto, roomID);
+    const [entries] = await this.state.entriesOfTypes(this.auto, [blocks ?? []], new Set([typeNID]));
+    const nids = entries!.map((e) => e.eventNID);
+    const byNID = new Map((await this.eventsByNID(this.auto, nids)).map((e) => [e.eventNID, e]));
     return nids.flatMap((n) => byNID.get(n) ?? []);
   }
 
