@@ -46,13 +46,14 @@ function sharedModule(config: StorageConfig, open: OpenOptions): ContainerModule
     bind(TOKENS.StorageOptions).toConstantValue(options);
     bind<RoomserverTables>(TOKENS.RoomserverTables).toResolvedValue(
       (eventTypes, eventStateKeys, events, eventJSON, rooms, stateBlocks, stateSnapshots, membership, previousEvents, invites,
-        redactions, roomAliases, published, transactions) => ({
+        redactions, roomAliases, published, transactions, reportedEvents, userRoomKeys) => ({
         eventTypes, eventStateKeys, events, eventJSON, rooms, stateBlocks, stateSnapshots, membership, previousEvents, invites,
-        redactions, roomAliases, published, transactions,
+        redactions, roomAliases, published, transactions, reportedEvents, userRoomKeys,
       }) as RoomserverTables,
       [TOKENS.EventTypesTable, TOKENS.EventStateKeysTable, TOKENS.EventsTable, TOKENS.EventJSONTable, TOKENS.RoomsTable,
         TOKENS.StateBlockTable, TOKENS.StateSnapshotTable, TOKENS.MembershipTable, TOKENS.PreviousEventsTable, TOKENS.InvitesTable,
-        TOKENS.RedactionsTable, TOKENS.RoomAliasesTable, TOKENS.PublishedTable, TOKENS.TransactionsTable],
+        TOKENS.RedactionsTable, TOKENS.RoomAliasesTable, TOKENS.PublishedTable, TOKENS.TransactionsTable, TOKENS.ReportedEventsTable,
+        TOKENS.UserRoomKeysTable],
     ).inSingletonScope();
     bind(TOKENS.StateStorage).to(StateStorage).inSingletonScope();
     // Each Database API is wrapped so that the requests its calls make are charged to them (RequestStats).

@@ -21,6 +21,8 @@ export const TOKENS = {
   RoomAliasesTable: Symbol.for('matrix-storage.RoomAliasesTable'),
   PublishedTable: Symbol.for('matrix-storage.PublishedTable'),
   TransactionsTable: Symbol.for('matrix-storage.TransactionsTable'),
+  ReportedEventsTable: Symbol.for('matrix-storage.ReportedEventsTable'),
+  UserRoomKeysTable: Symbol.for('matrix-storage.UserRoomKeysTable'),
 
   FederationBlacklistTable: Symbol.for('matrix-storage.FederationBlacklistTable'),
   DeviceKeysTable: Symbol.for('matrix-storage.DeviceKeysTable'),

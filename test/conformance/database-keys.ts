@@ -136,6 +136,21 @@ export function databaseKeyTests(fw: TestFramework, driver: DriverUnderTest): vo
       await rejectsAsync(() => db.deviceKeysForUser(ALICE, ['ok', '']), InvalidInputError, /device IDs\[1\]/);
     });
 
+    test('deviceKeysForUser with includeEmpty also gives the devices whose keys are empty', async ({ storage }) => {
+      const db = storage.keys;
+      await db.storeLocalDeviceKeys([dm(ALICE, 'C', '{}'), dm(ALICE, 'A', '{"a":1}'), dm(ALICE, 'D', '{}')]);
+      await db.storeLocalDeviceKeys([dm(ALICE, 'B', '{"b":1}')]);
+      await db.storeLocalDeviceKeys([dm(ALICE, 'B', '')]);
+      const ids = (list: { deviceID: string }[]) => list.map((m) => m.deviceID);
+      expect(ids(await db.deviceKeysForUser(ALICE, []))).to.deep.equal(['A', 'C', 'D']);
+      expect(ids(await db.deviceKeysForUser(ALICE, [], false))).to.deep.equal(['A', 'C', 'D']);
+      const all = await db.deviceKeysForUser(ALICE, [], true);
+      expect(ids(all)).to.deep.equal(['A', 'B', 'C', 'D']);
+      expect(all.find((m) => m.deviceID === 'B')!.keyJSON).to.equal('');
+      expect(ids(await db.deviceKeysForUser(ALICE, ['B', 'D', 'Z'], true))).to.deep.equal(['B', 'D']);
+      expect(ids(await db.deviceKeysForUser(ALICE, ['B', 'D', 'Z']))).to.deep.equal(['D']);
+    });
+
     test('deleteDeviceKeys deletes the devices and the signatures of them, nothing else', async ({ storage }) => {
       const db = storage.keys;
       await db.storeLocalDeviceKeys([dm(ALICE, 'A', '{}'), dm(ALICE, 'B', '{}'), dm(ALICE, 'C', '{}')]);
@@ -377,6 +392,25 @@ export function databaseKeyTests(fw: TestFramework, driver: DriverUnderTest): vo
       expect(keys.get(CrossSigningKeyPurpose.userSigning)!.usage).to.deep.equal(['user_signing']);
       // The signatures themselves are all still there.
       expect([...(await db.crossSigningSigsForTarget(ALICE, masterID)).keys()]).to.deep.equal([ALICE, BOB].sort());
+    });
+
+    test('crossSigningSigsForTarget given an origin user: only that user\'s and the target user\'s own signatures', async ({ storage }) => {
+      const db = storage.keys;
+      const CAROL = '@carol:example.org';
+      const target = 'ed25519:ALICEMASTER';
+      await db.storeCrossSigningSigsForTarget(ALICE, 'ed25519:DEVICE', ALICE, target, 'b3duIHNpZw');
+      await db.storeCrossSigningSigsForTarget(BOB, 'ed25519:BOBS', ALICE, target, 'Ym9icyBzaWc');
+      await db.storeCrossSigningSigsForTarget(CAROL, 'ed25519:CAROLS', ALICE, target, 'Y2Fyb2xz');
+      await db.storeCrossSigningSigsForTarget(BOB, 'ed25519:BOBS', ALICE, 'ed25519:OTHER', 'b3RoZXI');
+      const origins = async (...args: [string, string] | [string, string, string]) =>
+        [...(await (db.crossSigningSigsForTarget as (...a: string[]) => Promise<Map<string, Map<string, string>>>)(...args)).keys()].sort();
+      expect(await origins(BOB, ALICE, target)).to.deep.equal([ALICE, BOB].sort());
+      expect((await db.crossSigningSigsForTarget(BOB, ALICE, target)).get(BOB)).to.deep.equal(new Map([['ed25519:BOBS', 'Ym9icyBzaWc']]));
+      expect(await origins(CAROL, ALICE, target)).to.deep.equal([ALICE, CAROL].sort());
+      expect(await origins(ALICE, ALICE, target)).to.deep.equal([ALICE]);
+      expect(await origins('@nobody:example.org', ALICE, target)).to.deep.equal([ALICE]);
+      expect(await origins(ALICE, target)).to.deep.equal([ALICE, BOB, CAROL].sort());
+      expect(await origins(BOB, ALICE, 'ed25519:NONE')).to.deep.equal([]);
     });
 
     test('storeCrossSigningKeysForUser upserts per purpose and keeps the others; the data reads back raw', async ({ storage }) => {

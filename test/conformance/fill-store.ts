@@ -15,7 +15,7 @@ const BOB = '@bob:remote.net';
 /**
  * Puts data in every table a dump carries, through the Database APIs as a homeserver would: two rooms with state,
  * memberships, an invite retired and one active, redactions (one applied, one waiting for its target), a client
- * transaction, aliases and the directory; device keys (local and remote), one-time keys, key changes, cross-signing
+ * transaction, aliases and the directory (the server's list and a network's), an event report, user room keys; device keys (local and remote), one-time keys, key changes, cross-signing
  * keys and signatures, a stale device list; key backup versions (one deleted) and sessions; send-to-device
  * messages; the federation blacklist; partition offsets. Hostile strings in the IDs where a table keys on them.
  */
@@ -35,6 +35,10 @@ export async function fillEveryTable(storage: Storage): Promise<void> {
   await db.setRoomAlias('#fill:example.org', room, ALICE);
   await db.setRoomAlias('#it_s 100%:example.org', room, ALICE);
   await db.publishRoom(room, true);
+  await db.publishRoom(room, 'as|irc', "net'1%", true);
+  await db.insertReportedEvent(room, ev.power.eventID, '@carol:example.org', "it's 100% spam", -100);
+  await db.insertUserRoomPrivatePublicKey(ALICE, room, new Uint8Array(64).fill(3));
+  await db.insertUserRoomPublicKey(BOB, room, new Uint8Array(32).fill(9));
 
   const keys = storage.keys;
   await keys.storeLocalDeviceKeys([dm(ALICE, 'PHONE', '{"keys":{"ed25519:PHONE":"a"}}', 0, 'Alice’s phone'), dm(ALICE, 'LAPTOP', '{"keys":{}}')]);

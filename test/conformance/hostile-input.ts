@@ -112,6 +112,11 @@ const backupUpload = () => P.object('backup upload', {
   roomID: P.roomID(), sessionID: P.name('session ID', 'S1'), firstMessageIndex: P.count('first message index', 0),
   forwardedCount: P.count('forwarded count', 0), isVerified: P.bool('is verified', true), sessionData: P.json('session data', '{"d":1}'),
 });
+/** An ed25519 key of `bytes` bytes, as bytes. */
+const roomKey = (what: string, bytes: number): Param => ({
+  name: what, valid: new Uint8Array(bytes).fill(7),
+  bad: [['null', null], ['a string', 'AAAA'], ['an array of numbers', Array.from({ length: bytes }, () => 7)], [`${bytes - 1} bytes`, new Uint8Array(bytes - 1)]],
+});
 const version = (valid = '1'): Param => ({ name: 'version', valid, bad: [...notString, ...illFormed('1'), ['not a number', 'v1'], ['empty', ''], ['negative', '-1']] });
 
 interface MethodCase {
@@ -168,12 +173,26 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   getAliasesForRoomID: rs('getAliasesForRoomID', P.roomID()),
   getCreatorIDForAlias: rs('getCreatorIDForAlias', P.alias()),
   removeRoomAlias: rs('removeRoomAlias', P.alias()),
-  publishRoom: rs('publishRoom', P.roomID(), P.bool('published', true)),
-  getPublishedRooms: 'takes no input',
+  publishRoom: rs('publishRoom', P.roomID(), P.text('appservice ID', ''), P.text('network ID', ''), P.bool('published', true)),
+  getPublishedRooms: rs('getPublishedRooms', P.optional(P.text('network ID', '')), P.optional(P.bool('includeAllNetworks', false))),
+  getPublishedRoom: rs('getPublishedRoom', P.roomID()),
+  upgradeRoom: rs('upgradeRoom', P.roomID(), P.roomID('!new:example.org'), P.userID()),
+  insertReportedEvent: rs('insertReportedEvent', P.roomID(), P.eventID(), P.userID(), P.text('reason', 'spam'), P.integer('score', -100)),
+  queryEventReports: rs('queryEventReports', P.optional(P.object('query', {
+    from: P.optional(P.count('from', 0)), limit: P.optional(P.count('limit', 10)), backwards: P.optional(P.bool('backwards', false)),
+    userID: P.optional(P.userID()), roomID: P.optional(P.roomID()),
+  }))),
+  queryEventReport: rs('queryEventReport', P.nid('report ID', 1)),
+  deleteEventReport: rs('deleteEventReport', P.nid('report ID', 1)),
+  insertUserRoomPrivatePublicKey: rs('insertUserRoomPrivatePublicKey', P.userID(), P.roomID(), roomKey('private key', 64)),
+  insertUserRoomPublicKey: rs('insertUserRoomPublicKey', P.userID(), P.roomID(), roomKey('public key', 32)),
+  selectUserRoomPrivateKey: rs('selectUserRoomPrivateKey', P.userID(), P.roomID()),
+  selectUserRoomPublicKey: rs('selectUserRoomPublicKey', P.userID(), P.roomID()),
+  selectUserIDsForPublicKeys: rs('selectUserIDsForPublicKeys', map('public keys', P.roomID(), P.list(roomKey('public key', 32)))),
   getMembership: rs('getMembership', P.nid('room NID', 1), P.userID()),
   getMembershipEventNIDsForRoom: rs('getMembershipEventNIDsForRoom', P.nid('room NID', 1), P.bool('joinOnly', true), P.bool('localOnly', false)),
   getRoomsByMembership: rs('getRoomsByMembership', P.userID(), { ...P.text('membership', 'join'), bad: [...P.text('', '').bad, ['unknown', 'friends']] }),
-  joinedUsersSetInRooms: rs('joinedUsersSetInRooms', P.list(P.roomID())),
+  joinedUsersSetInRooms: rs('joinedUsersSetInRooms', P.list(P.roomID()), P.optional(P.list(P.userID())), P.optional(P.bool('localOnly', true))),
   getLocalServerInRoom: rs('getLocalServerInRoom', P.nid('room NID', 1)),
   getServerInRoom: rs('getServerInRoom', P.nid('room NID', 1), P.name('server name', 'example.org')),
   getKnownUsers: rs('getKnownUsers', P.userID(), P.text('search', 'al'), P.count('limit', 10)),
@@ -187,6 +206,16 @@ const roomserver: Catalogue<RoomserverDatabase> = {
   getStateEvent: rs('getStateEvent', P.roomID(), P.name('event type', 'm.room.create'), P.stateKey()),
   getBulkStateContent: rs('getBulkStateContent', P.list(P.roomID()),
     P.list(P.object('tuple', { eventType: P.name('event type', 'm.room.name'), stateKey: P.stateKey() })), P.bool('allowWildcards', false)),
+  missingAuthPrevEvents: rs('missingAuthPrevEvents', P.object('event', { authEventIDs: P.list(P.eventID()), prevEventIDs: P.list(P.eventID()) })),
+  snapshotsForEventIDs: rs('snapshotsForEventIDs', P.list(P.eventID())),
+  eventMetadata: rs('eventMetadata', P.list(P.eventID())),
+  roomInfoByNID: rs('roomInfoByNID', P.nid('room NID', 1)),
+  getStateEventsWithEventType: rs('getStateEventsWithEventType', P.roomID(), P.name('event type', 'm.room.member')),
+  historyVisibilityForUser: rs('historyVisibilityForUser', P.userID(), P.list(P.eventID())),
+  historyVisibilityForServer: rs('historyVisibilityForServer', P.name('server name', 'example.org'), P.list(P.eventID())),
+  getLeftUsers: rs('getLeftUsers', P.list(P.userID())),
+  getEmptyRooms: rs('getEmptyRooms', P.optional(P.list(P.roomID()))),
+  getBulkStateACLs: rs('getBulkStateACLs', P.list(P.roomID())),
 };
 
 const keys: Catalogue<KeyDatabase> = {
@@ -206,7 +235,7 @@ const keys: Catalogue<KeyDatabase> = {
   prevIDsExists: ks('prevIDsExists', P.userID(), P.list(P.count('stream ID', 1))),
   storeLocalDeviceKeys: ks('storeLocalDeviceKeys', P.list(deviceMessage(false))),
   storeRemoteDeviceKeys: ks('storeRemoteDeviceKeys', P.list(deviceMessage(true)), P.list(P.userID())),
-  deviceKeysForUser: ks('deviceKeysForUser', P.userID(), P.list(P.name('device ID', 'DEV'))),
+  deviceKeysForUser: ks('deviceKeysForUser', P.userID(), P.list(P.name('device ID', 'DEV')), P.optional(P.bool('includeEmpty', true))),
   deleteDeviceKeys: ks('deleteDeviceKeys', P.userID(), P.list(P.name('device ID', 'DEV'))),
   storeKeyChange: ks('storeKeyChange', P.userID()),
   keyChanges: ks('keyChanges', P.integer('from offset', 0), P.integer('to offset', 10)),
@@ -215,7 +244,7 @@ const keys: Catalogue<KeyDatabase> = {
   deleteStaleDeviceLists: ks('deleteStaleDeviceLists', P.list(P.userID())),
   crossSigningKeysForUser: ks('crossSigningKeysForUser', P.userID()),
   crossSigningKeysDataForUser: ks('crossSigningKeysDataForUser', P.userID()),
-  crossSigningSigsForTarget: ks('crossSigningSigsForTarget', P.userID(), P.name('key ID', 'ed25519:AAAA')),
+  crossSigningSigsForTarget: ks('crossSigningSigsForTarget', P.userID('@carol:example.org'), P.userID(), P.name('key ID', 'ed25519:AAAA')),
   storeCrossSigningKeysForUser: ks('storeCrossSigningKeysForUser', P.userID(),
     map('cross-signing keys', { name: 'purpose', valid: 1, bad: [['4', 4], ['a string', '1'], ['null', null]] },
       { name: 'key', valid: 'AAAA', bad: [...notString, ...illFormed(''), ['not base64', 'a b']] })),

@@ -14,6 +14,8 @@ import { databaseAppendBatchTests } from './database-append-batch.js';
 import { databaseGraphTests } from './database-graph.js';
 import { databaseMembershipTests } from './database-membership.js';
 import { databaseQueryTests } from './database-queries.js';
+import { databaseBulkReadTests } from './database-bulk-reads.js';
+import { databaseDirectoryReportsKeysTests } from './database-directory-reports-keys.js';
 import { nidMapTableTests } from './tables-nid-maps.js';
 import { eventTableTests } from './tables-events.js';
 import { bulkWriteTableTests } from './tables-bulk-writes.js';
@@ -43,6 +45,8 @@ export const subSuites = {
   databaseStateTests,
   databaseMembershipTests,
   databaseQueryTests,
+  databaseBulkReadTests,
+  databaseDirectoryReportsKeysTests,
   nidMapTableTests,
   eventTableTests,
   bulkWriteTableTests,

@@ -244,9 +244,10 @@ export function membershipTableTests(fw: TestFramework, driver: DriverUnderTest)
   });
 
   group(fw, driver, 'Table: invites', (test) => {
+    const json = (id: string) => JSON.stringify({ event_id: id, type: 'm.room.member', content: { membership: 'invite' } });
     const invite = (id: string, room: number, target: number, sender: number) => ({
       inviteEventID: id, roomNID: asRoomNID(room), targetUserNID: asEventStateKeyNID(target), senderUserNID: asEventStateKeyNID(sender),
-      inviteEventJSON: JSON.stringify({ event_id: id, type: 'm.room.member', content: { membership: 'invite' } }),
+      inviteEventJSON: json(id),
     });
 
     test('insertInviteEvent is true for a new invite and false, changing nothing, for an ID already stored', async ({ storage }) => {
@@ -255,18 +256,18 @@ export function membershipTableTests(fw: TestFramework, driver: DriverUnderTest)
       expect(await inv.insertInviteEvent(tx, invite('$i1', 1, 10, 20))).to.equal(true);
       expect(await inv.insertInviteEvent(tx, invite('$i1', 1, 10, 21))).to.equal(false);
       expect(await storage.unitOfWork.transaction((inTx) => inv.insertInviteEvent(inTx, invite('$i1', 2, 11, 22)))).to.equal(false);
-      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1))).to.deep.equal({ senderUserNIDs: [20], eventIDs: ['$i1'] });
-      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(11), asRoomNID(2))).to.deep.equal({ senderUserNIDs: [], eventIDs: [] });
+      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1))).to.deep.equal({ senderUserNIDs: [20], eventIDs: ['$i1'], inviteEventJSONs: [json('$i1')] });
+      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(11), asRoomNID(2))).to.deep.equal({ senderUserNIDs: [], eventIDs: [], inviteEventJSONs: [] });
       // Even once retired, the ID stays taken.
       await inv.updateInviteRetired(tx, asRoomNID(1), asEventStateKeyNID(10));
       expect(await inv.insertInviteEvent(tx, invite('$i1', 1, 10, 20))).to.equal(false);
-      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1))).to.deep.equal({ senderUserNIDs: [], eventIDs: [] });
+      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1))).to.deep.equal({ senderUserNIDs: [], eventIDs: [], inviteEventJSONs: [] });
     });
 
     test('selectInviteActiveForUserInRoom lists the active invites in insertion order; empty lists if none', async ({ storage }) => {
       const inv = storage.tables.invites;
       const tx = storage.unitOfWork.autocommit;
-      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1))).to.deep.equal({ senderUserNIDs: [], eventIDs: [] });
+      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1))).to.deep.equal({ senderUserNIDs: [], eventIDs: [], inviteEventJSONs: [] });
       // IDs and senders deliberately out of sorted order.
       await inv.insertInviteEvent(tx, invite('$z', 1, 10, 30));
       await inv.insertInviteEvent(tx, invite('$other-room', 2, 10, 31));
@@ -274,11 +275,11 @@ export function membershipTableTests(fw: TestFramework, driver: DriverUnderTest)
       await inv.insertInviteEvent(tx, invite('$other-user', 1, 11, 32));
       await inv.insertInviteEvent(tx, invite('$m', 1, 10, 25));
       expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1)))
-        .to.deep.equal({ senderUserNIDs: [30, 20, 25], eventIDs: ['$z', '$a', '$m'] });
+        .to.deep.equal({ senderUserNIDs: [30, 20, 25], eventIDs: ['$z', '$a', '$m'], inviteEventJSONs: [json('$z'), json('$a'), json('$m')] });
       expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(2)))
-        .to.deep.equal({ senderUserNIDs: [31], eventIDs: ['$other-room'] });
+        .to.deep.equal({ senderUserNIDs: [31], eventIDs: ['$other-room'], inviteEventJSONs: [json('$other-room')] });
       // The argument order is (target, room): swapping them finds nothing here.
-      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(1), asRoomNID(10))).to.deep.equal({ senderUserNIDs: [], eventIDs: [] });
+      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(1), asRoomNID(10))).to.deep.equal({ senderUserNIDs: [], eventIDs: [], inviteEventJSONs: [] });
     });
 
     test('updateInviteRetired retires the active invites of that user in that room and returns their IDs in insertion order, once', async ({ storage }) => {
@@ -289,7 +290,7 @@ export function membershipTableTests(fw: TestFramework, driver: DriverUnderTest)
       await inv.insertInviteEvent(tx, invite('$a', 1, 10, 20));
       await inv.insertInviteEvent(tx, invite('$other-user', 1, 11, 32));
       expect(await storage.unitOfWork.transaction((inTx) => inv.updateInviteRetired(inTx, asRoomNID(1), asEventStateKeyNID(10)))).to.deep.equal(['$z', '$a']);
-      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1))).to.deep.equal({ senderUserNIDs: [], eventIDs: [] });
+      expect(await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(1))).to.deep.equal({ senderUserNIDs: [], eventIDs: [], inviteEventJSONs: [] });
       expect(await inv.updateInviteRetired(tx, asRoomNID(1), asEventStateKeyNID(10))).to.deep.equal([]);
       // Other users and rooms keep their invites.
       expect((await inv.selectInviteActiveForUserInRoom(tx, asEventStateKeyNID(10), asRoomNID(2))).eventIDs).to.deep.equal(['$other-room']);

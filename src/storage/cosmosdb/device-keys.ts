@@ -108,10 +108,10 @@ export class CosmosDeviceKeysTable implements DeviceKeysTable {
       "SELECT c.userID, c.deviceID, c.keyJSON, c.streamID, c.displayName, c.tsAdded FROM c WHERE c.pk = @pk AND c.k = 'device_key'");
   }
 
-  async selectBatchDeviceKeys(_tx: Tx, userID: string, deviceIDs: readonly string[]): Promise<DeviceMessage[]> {
+  async selectBatchDeviceKeys(_tx: Tx, userID: string, deviceIDs: readonly string[], includeEmpty = false): Promise<DeviceMessage[]> {
     const wanted = new Set(deviceIDs);
     return (await this.devices(userID))
-      .filter((d) => d.keyJSON !== '' && (wanted.size === 0 || wanted.has(d.deviceID)))
+      .filter((d) => (includeEmpty || d.keyJSON !== '') && (wanted.size === 0 || wanted.has(d.deviceID)))
       .sort((a, b) => codePointCompare(a.deviceID, b.deviceID))
       .map(deviceMessageOf);
   }

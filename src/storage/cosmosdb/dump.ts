@@ -13,6 +13,7 @@ import { COSMOS_CONNECTION, type CosmosConnection, type SequenceName } from './c
 import type { CosmosDeviceKeysTable } from './device-keys.js';
 import type { CosmosEventsTable } from './events.js';
 import { decodePart, docId, splitPartitionKey } from './ids.js';
+import { CosmosPublishedTable } from './published.js';
 import type { Doc } from './requests.js';
 import type { CosmosRoomsTable } from './rooms.js';
 
@@ -78,10 +79,10 @@ const NID_COUNTERS: Readonly<Record<string, SequenceName>> = {
 
 /**
  * The stream positions that share the `order` counter on Cosmos DB (key backup versions, send-to-device positions,
- * key change IDs; alias order too, under the counter's own name): each canonical name reads that one counter, and
+ * key change IDs, report IDs; alias order too, under the counter's own name): each canonical name reads that one counter, and
  * raising any raises it.
  */
-const ORDER_COUNTERS = ['key_backup_version', 'send_to_device_id', 'key_change_id', 'order'] as const;
+const ORDER_COUNTERS = ['key_backup_version', 'send_to_device_id', 'key_change_id', 'reported_event_id', 'order'] as const;
 
 /**
  * The dump of a Cosmos DB tenant. Each logical table is read from the documents that commit its rows (an event's
@@ -913,10 +914,40 @@ export class CosmosStoreDump implements StoreDump {
         },
         delete: (rows) => this.remove('dump.delete.alias', rows.map((x) => ({ id: docId(x.alias), pk: pk('aliases') }))),
       },
+      // Documents written before the directory had networks carry no appservice or network: the server's own list.
       published: simple<DumpRows['published']>({
         kind: 'published',
-        rowsOf: (docs) => docs.map((d) => [{ roomID: String(d.roomID), published: d.published === true }]),
-        toDoc: (x) => ({ id: docId(x.roomID), pk: pk('published'), k: 'published', roomID: x.roomID, published: x.published }),
+        rowsOf: (docs) => docs.map((d) => [{
+          roomID: String(d.roomID), appserviceID: typeof d.appserviceID === 'string' ? d.appserviceID : '',
+          networkID: typeof d.networkID === 'string' ? d.networkID : '', published: d.published === true,
+        }]),
+        toDoc: (x) => ({
+          id: CosmosPublishedTable.docID(x.roomID, x.appserviceID, x.networkID), pk: pk('published'), k: 'published',
+          roomID: x.roomID, appserviceID: x.appserviceID, networkID: x.networkID, published: x.published,
+        }),
+      }),
+      // Report IDs come from the order counter: raised past the IDs written.
+      reported_events: simple<DumpRows['reported_events']>({
+        kind: 'report',
+        rowsOf: (docs) => docs.map((d) => [{
+          id: d.reportID as number, room: d.roomNID as number, event: d.eventNID as number, reporter: d.reportingUserNID as number,
+          sender: d.eventSenderNID as number, reason: String(d.reason), score: d.score as number, receivedTS: d.receivedTS as number,
+        }]),
+        toDoc: (x) => ({
+          id: String(x.id), pk: pk('reports'), k: 'report', reportID: x.id, roomNID: x.room, eventNID: x.event, reportingUserNID: x.reporter,
+          eventSenderNID: x.sender, reason: x.reason, score: x.score, receivedTS: x.receivedTS,
+        }),
+        after: (rows) => this.raise('order', rows.map((x) => x.id)),
+      }),
+      user_room_keys: simple<DumpRows['user_room_keys']>({
+        kind: 'urk',
+        rowsOf: (docs) => docs.map((d) => [{
+          user: d.userNID as number, room: d.roomNID as number, privateKey: typeof d.priv === 'string' ? d.priv : null, publicKey: String(d.pub),
+        }]),
+        toDoc: (x) => ({
+          id: `u|${x.user}`, pk: pk('urk', x.room), k: 'urk', userNID: x.user, roomNID: x.room, pub: x.publicKey,
+          ...(x.privateKey !== null ? { priv: x.privateKey } : {}),
+        }),
       }),
       federation_blacklist: simple<DumpRows['federation_blacklist']>({
         kind: 'blacklist',

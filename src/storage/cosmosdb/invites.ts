@@ -124,6 +124,6 @@ export class CosmosInvitesTable implements InvitesTable {
     const { id, pk } = this.ref(roomNID, targetUserNID);
     const doc = await this.conn.requests.read<{ invites: Invite[] }>('invites.selectActive', id, pk);
     const active = (doc?.invites ?? []).filter((i) => !i.retired);
-    return { senderUserNIDs: active.map((i) => i.sender), eventIDs: active.map((i) => i.id) };
+    return { senderUserNIDs: active.map((i) => i.sender), eventIDs: active.map((i) => i.id), inviteEventJSONs: active.map((i) => i.json) };
   }
 }

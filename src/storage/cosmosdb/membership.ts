@@ -143,18 +143,48 @@ export class CosmosMembershipTable implements MembershipTable {
     return rows.map((r) => r.room).sort((a, b) => a - b);
   }
 
-  private async joinedUserIDs(roomNID: number, search: string): Promise<{ target: EventStateKeyNID; userID: string | null }[]> {
+  private async joinedUserIDs(roomNID: number, search: string): Promise<{ target: EventStateKeyNID; userID: string | null; local: boolean }[]> {
     return this.conn.requests.query('membership.joined', this.conn.pk('room', roomNID),
-      `SELECT c.target, c.userID FROM c WHERE c.pk = @pk AND c.k = 'membership' AND c.membership = ${JOIN}
+      `SELECT c.target, c.userID, c.local FROM c WHERE c.pk = @pk AND c.k = 'membership' AND c.membership = ${JOIN}
         AND c.forgotten = false AND (@search = '' OR CONTAINS(c.userID, @search))`,
       [{ name: '@search', value: search }]);
   }
 
-  async selectJoinedUsersSetForRooms(_tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<EventStateKeyNID, number>> {
-    const perRoom = await mapLimit(unique(roomNIDs), READ_CONCURRENCY, (room) => this.joinedUserIDs(room, ''));
+  async selectJoinedUsersSetForRooms(_tx: Tx, roomNIDs: readonly RoomNID[], userNIDs?: readonly EventStateKeyNID[], localOnly = false): Promise<Map<EventStateKeyNID, number>> {
     const counts = new Map<EventStateKeyNID, number>();
-    for (const rows of perRoom) for (const r of rows) counts.set(r.target, (counts.get(r.target) ?? 0) + 1);
+    if (userNIDs?.length === 0) return counts;
+    const users = userNIDs === undefined ? undefined : new Set(userNIDs);
+    const perRoom = await mapLimit(unique(roomNIDs), READ_CONCURRENCY, (room) => this.joinedUserIDs(room, ''));
+    for (const rows of perRoom) {
+      for (const r of rows) {
+        if ((users && !users.has(r.target)) || (localOnly && !r.local)) continue;
+        counts.set(r.target, (counts.get(r.target) ?? 0) + 1);
+      }
+    }
     return counts;
+  }
+
+  /** One single-partition query per user, in that user's mirror partition. */
+  async selectJoinedUsers(_tx: Tx, userNIDs: readonly EventStateKeyNID[]): Promise<EventStateKeyNID[]> {
+    const found = await mapLimit(unique(userNIDs), READ_CONCURRENCY, async (user) => {
+      const rows = await this.conn.requests.query('membership.joinedUsers', this.conn.pk('user', user),
+        `SELECT TOP 1 c.room FROM c WHERE c.pk = @pk AND c.k = 'user_room' AND c.membership > ${MembershipState.leaveOrBan}`);
+      return rows.length > 0 ? user : undefined;
+    });
+    return found.filter((u): u is EventStateKeyNID => u !== undefined).sort((a, b) => a - b);
+  }
+
+  async selectRoomsWithLocalJoins(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Set<RoomNID>> {
+    const rooms = unique(roomNIDs);
+    const joined = await mapLimit(rooms, READ_CONCURRENCY, (room) => this.selectLocalServerInRoom(tx, room));
+    return new Set(rooms.filter((_, i) => joined[i]));
+  }
+
+  /** The room's document first, then the user's mirror (a crash between leaves a mirror the next change rewrites). */
+  async deleteMembership(_tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<void> {
+    const { id, pk } = this.ref(roomNID, targetUserNID);
+    await this.conn.requests.delete('membership.delete', id, pk);
+    await this.conn.requests.delete('membership.deleteMirror', `rm|${roomNID}`, this.conn.pk('user', targetUserNID));
   }
 
   async selectKnownUsers(_tx: Tx, userNID: EventStateKeyNID, search: string, limit: number): Promise<string[]> {

@@ -16,6 +16,8 @@ import { CosmosInvitesTable } from './invites.js';
 import { CosmosMembershipTable } from './membership.js';
 import { CosmosPreviousEventsTable } from './previous-events.js';
 import { CosmosPublishedTable } from './published.js';
+import { CosmosReportedEventsTable } from './reported-events.js';
+import { CosmosUserRoomKeysTable } from './user-room-keys.js';
 import { CosmosRedactionsTable } from './redactions.js';
 import { CosmosRoomAliasesTable } from './room-aliases.js';
 import { CosmosRoomsTable } from './rooms.js';
@@ -77,6 +79,8 @@ export const openCosmos: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.RedactionsTable).to(CosmosRedactionsTable).inSingletonScope();
     bind(TOKENS.RoomAliasesTable).to(CosmosRoomAliasesTable).inSingletonScope();
     bind(TOKENS.PublishedTable).to(CosmosPublishedTable).inSingletonScope();
+    bind(TOKENS.ReportedEventsTable).to(CosmosReportedEventsTable).inSingletonScope();
+    bind(TOKENS.UserRoomKeysTable).to(CosmosUserRoomKeysTable).inSingletonScope();
     bind(TOKENS.TransactionsTable).to(CosmosTransactionsTable).inSingletonScope();
     bind(TOKENS.FederationBlacklistTable).to(CosmosFederationBlacklistTable).inSingletonScope();
     bind(TOKENS.DeviceKeysTable).to(CosmosDeviceKeysTable).inSingletonScope();

@@ -53,4 +53,18 @@ export class CosmosRoomAliasesTable implements RoomAliasesTable {
   async deleteRoomAlias(_tx: Tx, alias: string): Promise<void> {
     await this.conn.requests.delete('roomAliases.delete', docId(alias), this.pk);
   }
+
+  /**
+   * Each alias document rewritten in place (its seq kept): each move is whole, and a retry after a crash part-way
+   * moves the aliases still naming the old room.
+   */
+  async moveRoomAliases(_tx: Tx, oldRoomID: string, newRoomID: string, creatorUserID: string): Promise<string[]> {
+    const rows = await this.conn.requests.query<AliasDoc>('roomAliases.selectForMove', this.pk,
+      "SELECT c.alias, c.roomID, c.creator, c.seq FROM c WHERE c.pk = @pk AND c.k = 'alias' AND c.roomID = @room", [{ name: '@room', value: oldRoomID }]);
+    rows.sort((a, b) => a.seq - b.seq);
+    await this.conn.requests.upsertMany('roomAliases.move', rows.map((d) => ({
+      id: docId(d.alias), pk: this.pk, k: 'alias', alias: d.alias, roomID: newRoomID, creator: creatorUserID, seq: d.seq,
+    })));
+    return rows.map((d) => d.alias);
+  }
 }

@@ -158,9 +158,30 @@ export class CosmosRoomScope implements RoomScopeTable {
       "SELECT c.alias, c.roomID, c.creator FROM c WHERE c.pk = @pk AND c.k = 'alias' AND c.roomID = @room", [{ name: '@room', value: roomID }]);
   }
 
+  /** The room's directory entries, one per (appservice, network), in the directory's partition. */
   async published(_tx: Tx, roomID: string): Promise<DumpRows['published'][]> {
-    const docs = await this.readMany<{ roomID: string; published: boolean }>('roomScope.published', [{ id: docId(roomID), pk: this.conn.pk('published') }]);
-    return docs.map((d) => ({ roomID: d.roomID, published: d.published === true }));
+    const docs = await this.inPartition<{ roomID: string; appserviceID?: string; networkID?: string; published?: boolean }>('roomScope.published',
+      this.conn.pk('published'), "SELECT c.roomID, c.appserviceID, c.networkID, c.published FROM c WHERE c.pk = @pk AND c.k = 'published' AND c.roomID = @room",
+      [{ name: '@room', value: roomID }]);
+    // Documents written before the directory had networks carry neither: the server's own list.
+    return docs.map((d) => ({ roomID: d.roomID, appserviceID: d.appserviceID ?? '', networkID: d.networkID ?? '', published: d.published === true }));
+  }
+
+  /** In the reports' partition (a small one: reports are few), by the room's NID. */
+  async reportedEvents(_tx: Tx, roomNID: number): Promise<DumpRows['reported_events'][]> {
+    const docs = await this.inPartition<Record<string, unknown>>('roomScope.reportedEvents', this.conn.pk('reports'),
+      "SELECT * FROM c WHERE c.pk = @pk AND c.k = 'report' AND c.roomNID = @room", [{ name: '@room', value: roomNID }]);
+    return docs.map((d) => ({
+      id: d.reportID as number, room: d.roomNID as number, event: d.eventNID as number, reporter: d.reportingUserNID as number,
+      sender: d.eventSenderNID as number, reason: String(d.reason), score: d.score as number, receivedTS: d.receivedTS as number,
+    }));
+  }
+
+  /** The room's own key partition. */
+  async userRoomKeys(_tx: Tx, roomNID: number): Promise<DumpRows['user_room_keys'][]> {
+    const docs = await this.inPartition<Record<string, unknown>>('roomScope.userRoomKeys', this.conn.pk('urk', roomNID),
+      "SELECT * FROM c WHERE c.pk = @pk AND c.k = 'urk'");
+    return docs.map((d) => ({ user: d.userNID as number, room: d.roomNID as number, privateKey: typeof d.priv === 'string' ? d.priv : null, publicKey: String(d.pub) }));
   }
 
   async snapshotsNamedOutside(_tx: Tx, roomNID: number, snapshotNIDs: readonly number[]): Promise<Set<number>> {

@@ -86,10 +86,11 @@ export class PostgresDeviceKeysTable implements DeviceKeysTable {
     return r.rows[0]!.n;
   }
 
-  async selectBatchDeviceKeys(tx: Tx, userID: string, deviceIDs: readonly string[]): Promise<DeviceMessage[]> {
+  async selectBatchDeviceKeys(tx: Tx, userID: string, deviceIDs: readonly string[], includeEmpty = false): Promise<DeviceMessage[]> {
+    const keys = includeEmpty ? '' : "AND key_json <> ''";
     const r = deviceIDs.length === 0
-      ? await this.conn.query<DeviceKeyRow>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = $1 AND key_json <> '' ORDER BY device_id`, [userID])
-      : await this.conn.query<DeviceKeyRow>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = $1 AND key_json <> ''
+      ? await this.conn.query<DeviceKeyRow>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = $1 ${keys} ORDER BY device_id`, [userID])
+      : await this.conn.query<DeviceKeyRow>(tx, `SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = $1 ${keys}
           AND device_id = ANY($2::text[]) ORDER BY device_id`, [userID, unique(deviceIDs)]);
     return r.rows.map(deviceMessageOf);
   }

@@ -72,6 +72,7 @@ const COUNTERS = {
   key_change_id: { table: 'keyserver_key_changes', column: 'change_id' },
   invite_seq: { table: 'roomserver_invites', column: 'insertion' },
   redaction_seq: { table: 'roomserver_redactions', column: 'insertion' },
+  reported_event_id: { table: 'roomserver_reported_events', column: 'id' },
 } as const;
 type CounterName = keyof typeof COUNTERS;
 
@@ -95,7 +96,9 @@ const TABLES: { readonly [K in DumpTableName]: PgTable<DumpRows[K]> } = {
   invites: { key: ['invite_event_id'], counter: 'invite_seq', alwaysIdentity: 'insertion', extraColumns: { insertion: ['seq', 'int'] } },
   redactions: { key: ['redaction_event_id'], counter: 'redaction_seq', alwaysIdentity: 'insertion', extraColumns: { insertion: ['seq', 'int'] } },
   room_aliases: { key: ['alias'] },
-  published: { key: ['room_id'] },
+  published: { key: ['room_id', 'appservice_id', 'network_id'] },
+  reported_events: { key: ['id'], counter: 'reported_event_id', alwaysIdentity: 'id' },
+  user_room_keys: { key: ['user_nid', 'room_nid'] },
   // Paged by the key hash, the primary key (the three parts themselves have no index).
   transactions: { key: ['transaction_key_hash'], types: { transaction_key_hash: 'bytea' }, derived: (x) => ({ transaction_key_hash: transactionKeyHash(x) }) },
   federation_blacklist: { key: ['server_name'] },

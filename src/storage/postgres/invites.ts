@@ -57,8 +57,8 @@ export class PostgresInvitesTable implements InvitesTable {
   }
 
   async selectInviteActiveForUserInRoom(tx: Tx, targetUserNID: EventStateKeyNID, roomNID: RoomNID) {
-    const r = await this.conn.query<{ sender: EventStateKeyNID; id: string }>(tx, `SELECT sender_nid AS sender, invite_event_id AS id
-      FROM roomserver_invites WHERE target_nid = $1 AND room_nid = $2 AND NOT retired ORDER BY insertion`, [targetUserNID, roomNID]);
-    return { senderUserNIDs: r.rows.map((row) => row.sender), eventIDs: r.rows.map((row) => row.id) };
+    const r = await this.conn.query<{ sender: EventStateKeyNID; id: string; json: string }>(tx, `SELECT sender_nid AS sender, invite_event_id AS id,
+      invite_event_json AS json FROM roomserver_invites WHERE target_nid = $1 AND room_nid = $2 AND NOT retired ORDER BY insertion`, [targetUserNID, roomNID]);
+    return { senderUserNIDs: r.rows.map((row) => row.sender), eventIDs: r.rows.map((row) => row.id), inviteEventJSONs: r.rows.map((row) => row.json) };
   }
 }

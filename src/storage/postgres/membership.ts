@@ -84,11 +84,31 @@ export class PostgresMembershipTable implements MembershipTable {
     return r.rows.map((row) => row.nid);
   }
 
-  async selectJoinedUsersSetForRooms(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<EventStateKeyNID, number>> {
-    if (roomNIDs.length === 0) return this.conn.nothing(tx, new Map());
-    const r = await this.conn.query<{ nid: EventStateKeyNID; n: number }>(tx, `SELECT target_nid AS nid, COUNT(*) AS n FROM roomserver_membership
-      WHERE room_nid = ANY($1::bigint[]) AND membership_nid = ${JOIN} AND NOT forgotten GROUP BY target_nid`, [unique(roomNIDs)]);
+  async selectJoinedUsersSetForRooms(tx: Tx, roomNIDs: readonly RoomNID[], userNIDs?: readonly EventStateKeyNID[], localOnly = false): Promise<Map<EventStateKeyNID, number>> {
+    if (roomNIDs.length === 0 || userNIDs?.length === 0) return this.conn.nothing(tx, new Map());
+    const r = await this.conn.query<{ nid: EventStateKeyNID; n: number }>(tx, `SELECT target_nid AS nid, COUNT(*)::int AS n FROM roomserver_membership
+      WHERE room_nid = ANY($1::bigint[]) AND membership_nid = ${JOIN} AND NOT forgotten
+        AND ($2::bigint[] IS NULL OR target_nid = ANY($2::bigint[])) AND (target_local OR NOT $3::boolean) GROUP BY target_nid`,
+    [unique(roomNIDs), userNIDs === undefined ? null : unique(userNIDs), localOnly]);
     return new Map(r.rows.map((row) => [row.nid, row.n]));
+  }
+
+  async selectJoinedUsers(tx: Tx, userNIDs: readonly EventStateKeyNID[]): Promise<EventStateKeyNID[]> {
+    if (userNIDs.length === 0) return this.conn.nothing(tx, []);
+    const r = await this.conn.query<{ nid: EventStateKeyNID }>(tx, `SELECT DISTINCT target_nid AS nid FROM roomserver_membership
+      WHERE membership_nid > ${MembershipState.leaveOrBan} AND target_nid = ANY($1::bigint[]) ORDER BY nid`, [unique(userNIDs)]);
+    return r.rows.map((row) => row.nid);
+  }
+
+  async selectRoomsWithLocalJoins(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Set<RoomNID>> {
+    if (roomNIDs.length === 0) return this.conn.nothing(tx, new Set());
+    const r = await this.conn.query<{ nid: RoomNID }>(tx, `SELECT DISTINCT room_nid AS nid FROM roomserver_membership
+      WHERE room_nid = ANY($1::bigint[]) AND membership_nid = ${JOIN} AND target_local`, [unique(roomNIDs)]);
+    return new Set(r.rows.map((row) => row.nid));
+  }
+
+  async deleteMembership(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<void> {
+    await this.conn.query(tx, 'DELETE FROM roomserver_membership WHERE room_nid = $1 AND target_nid = $2', [roomNID, targetUserNID]);
   }
 
   /** strpos, not LIKE: the search is taken literally, so % and _ need no escaping. Sorted by the column's COLLATE "C". */

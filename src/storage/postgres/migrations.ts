@@ -411,6 +411,40 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
     run: deleteUnnamedBlocks,
   },
+  {
+    version: 9,
+    name: 'room directory per appservice network, event reports, user room keys',
+    sql: `
+      -- A room is published per (appservice, network); the rows there were are the server's own list ("", "").
+      ALTER TABLE roomserver_published
+        ADD COLUMN appservice_id text COLLATE "C" NOT NULL DEFAULT '',
+        ADD COLUMN network_id text COLLATE "C" NOT NULL DEFAULT '';
+      ALTER TABLE roomserver_published DROP CONSTRAINT roomserver_published_pkey;
+      ALTER TABLE roomserver_published ADD PRIMARY KEY (room_id, appservice_id, network_id);
+
+      CREATE TABLE roomserver_reported_events (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        room_nid bigint NOT NULL,
+        event_nid bigint NOT NULL,
+        reporting_user_nid bigint NOT NULL,
+        event_sender_nid bigint NOT NULL,
+        reason text NOT NULL,
+        score bigint NOT NULL,
+        received_ts bigint NOT NULL
+      );
+      CREATE INDEX roomserver_reported_events_received ON roomserver_reported_events (received_ts, id);
+
+      -- Keys as unpadded base64; the private key is absent for a remote user.
+      CREATE TABLE roomserver_user_room_keys (
+        user_nid bigint NOT NULL,
+        room_nid bigint NOT NULL,
+        pseudo_id_key text,
+        pseudo_id_pub_key text COLLATE "C" NOT NULL,
+        PRIMARY KEY (user_nid, room_nid)
+      );
+      CREATE INDEX roomserver_user_room_keys_public ON roomserver_user_room_keys (room_nid, pseudo_id_pub_key);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

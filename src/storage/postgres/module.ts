@@ -13,6 +13,8 @@ import { PostgresInvitesTable } from './invites.js';
 import { PostgresMembershipTable } from './membership.js';
 import { PostgresPreviousEventsTable } from './previous-events.js';
 import { PostgresPublishedTable } from './published.js';
+import { PostgresReportedEventsTable } from './reported-events.js';
+import { PostgresUserRoomKeysTable } from './user-room-keys.js';
 import { PostgresRedactionsTable } from './redactions.js';
 import { PostgresRoomAliasesTable } from './room-aliases.js';
 import { PostgresRoomsTable } from './rooms.js';
@@ -78,6 +80,8 @@ export const openPostgres: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.RedactionsTable).to(PostgresRedactionsTable).inSingletonScope();
     bind(TOKENS.RoomAliasesTable).to(PostgresRoomAliasesTable).inSingletonScope();
     bind(TOKENS.PublishedTable).to(PostgresPublishedTable).inSingletonScope();
+    bind(TOKENS.ReportedEventsTable).to(PostgresReportedEventsTable).inSingletonScope();
+    bind(TOKENS.UserRoomKeysTable).to(PostgresUserRoomKeysTable).inSingletonScope();
     bind(TOKENS.TransactionsTable).to(PostgresTransactionsTable).inSingletonScope();
     bind(TOKENS.FederationBlacklistTable).to(PostgresFederationBlacklistTable).inSingletonScope();
     bind(TOKENS.DeviceKeysTable).to(PostgresDeviceKeysTable).inSingletonScope();

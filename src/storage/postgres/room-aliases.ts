@@ -36,4 +36,10 @@ export class PostgresRoomAliasesTable implements RoomAliasesTable {
   async deleteRoomAlias(tx: Tx, alias: string): Promise<void> {
     await this.conn.query(tx, 'DELETE FROM roomserver_room_aliases WHERE alias = $1', [alias]);
   }
+
+  async moveRoomAliases(tx: Tx, oldRoomID: string, newRoomID: string, creatorUserID: string): Promise<string[]> {
+    const r = await this.conn.query<{ alias: string; seq: number }>(tx, `UPDATE roomserver_room_aliases SET room_id = $1, creator_id = $2
+      WHERE room_id = $3 RETURNING alias, insertion AS seq`, [newRoomID, creatorUserID, oldRoomID]);
+    return r.rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map((row) => row.alias);
+  }
 }

@@ -66,7 +66,21 @@ export const DUMP_COLUMNS: { readonly [K in DumpTableName]: { readonly table: st
     columns: { redaction_event_id: ['id', 'text'], redacts_event_id: ['redacts', 'text'], validated: ['validated', 'bool'] },
   },
   room_aliases: { table: 'roomserver_room_aliases', columns: { alias: ['alias', 'text'], room_id: ['roomID', 'text'], creator_id: ['creator', 'text'] } },
-  published: { table: 'roomserver_published', columns: { room_id: ['roomID', 'text'], published: ['published', 'bool'] } },
+  published: {
+    table: 'roomserver_published',
+    columns: { room_id: ['roomID', 'text'], appservice_id: ['appserviceID', 'text'], network_id: ['networkID', 'text'], published: ['published', 'bool'] },
+  },
+  reported_events: {
+    table: 'roomserver_reported_events',
+    columns: {
+      id: ['id', 'int'], room_nid: ['room', 'int'], event_nid: ['event', 'int'], reporting_user_nid: ['reporter', 'int'],
+      event_sender_nid: ['sender', 'int'], reason: ['reason', 'text'], score: ['score', 'int'], received_ts: ['receivedTS', 'int'],
+    },
+  },
+  user_room_keys: {
+    table: 'roomserver_user_room_keys',
+    columns: { user_nid: ['user', 'int'], room_nid: ['room', 'int'], pseudo_id_key: ['privateKey', 'nullableText'], pseudo_id_pub_key: ['publicKey', 'text'] },
+  },
   transactions: {
     table: 'roomserver_transactions',
     columns: { transaction_id: ['transactionID', 'text'], session_id: ['sessionID', 'int'], user_id: ['userID', 'text'], event_id: ['eventID', 'text'] },

@@ -242,10 +242,11 @@ export class KeyDatabase implements PartitionStorer {
   }
 
   /** The user's devices with keys, limited to `deviceIDs` unless it is empty; sorted by device ID. */
-  async deviceKeysForUser(userID: string, deviceIDs: readonly string[]): Promise<DeviceMessage[]> {
+  async deviceKeysForUser(userID: string, deviceIDs: readonly string[], includeEmpty = false): Promise<DeviceMessage[]> {
     checkUserID('user ID', userID);
     checkList<string>('device IDs', deviceIDs).forEach((d, i) => checkID(`device IDs[${i}]`, d));
-    return this.tables.deviceKeys.selectBatchDeviceKeys(this.auto, userID, deviceIDs);
+    checkBoolean('includeEmpty', includeEmpty);
+    return this.tables.deviceKeys.selectBatchDeviceKeys(this.auto, userID, deviceIDs, includeEmpty);
   }
 
   /**
@@ -335,11 +336,22 @@ export class KeyDatabase implements PartitionStorer {
     return this.tables.crossSigningKeys.selectCrossSigningKeysForUser(this.auto, userID);
   }
 
-  /** origin user -> (origin key ID -> signature) for the target key; an empty map if none. */
-  async crossSigningSigsForTarget(targetUserID: string, targetKeyID: string): Promise<Map<string, Map<string, string>>> {
+  /**
+   * origin user -> (origin key ID -> signature) for the target key; an empty map if none. Given an origin user
+   * first (Dendrite's CrossSigningSigsForTarget(originUserID, targetUserID, targetKeyID)), only the signatures that
+   * user and the target user made: what a requester may see of another user's keys.
+   */
+  crossSigningSigsForTarget(targetUserID: string, targetKeyID: string): Promise<Map<string, Map<string, string>>>;
+  crossSigningSigsForTarget(originUserID: string, targetUserID: string, targetKeyID: string): Promise<Map<string, Map<string, string>>>;
+  async crossSigningSigsForTarget(...args: unknown[]): Promise<Map<string, Map<string, string>>> {
+    const withOrigin = args.length >= 3;
+    const [originUserID, targetUserID, targetKeyID] = withOrigin ? args : [undefined, ...args];
+    if (withOrigin) checkUserID('origin user ID', originUserID);
     checkUserID('target user ID', targetUserID);
     checkID('target key ID', targetKeyID);
-    return this.tables.crossSigningSigs.selectCrossSigningSigsForTarget(this.auto, targetUserID, targetKeyID);
+    const sigs = await this.tables.crossSigningSigs.selectCrossSigningSigsForTarget(this.auto, targetUserID as string, targetKeyID as string);
+    if (!withOrigin) return sigs;
+    return new Map([...sigs].filter(([origin]) => origin === originUserID || origin === targetUserID));
   }
 
   /** Upserts each of the user's keys (purpose -> base64 key data); the others are kept. Each upsert is idempotent. */

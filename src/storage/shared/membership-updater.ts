@@ -86,6 +86,17 @@ export class MembershipUpdater {
     return false;
   }
 
+  /**
+   * Deletes the user's membership of the room, retiring their invites first (Dendrite's updater Delete): the user is
+   * then as if never seen in the room. Returns the retired invite IDs.
+   */
+  async delete(): Promise<string[]> {
+    const retired = await this.tables.invites.updateInviteRetired(this.tx, this.roomNID, this.targetUserNID);
+    await this.tables.membership.deleteMembership(this.tx, this.roomNID, this.targetUserNID);
+    this.membership = MembershipState.leaveOrBan;
+    return retired;
+  }
+
   private async eventNID(eventID: string): Promise<EventNID> {
     const nids = await this.tables.events.bulkSelectEventNID(this.tx, [eventID]);
     const nid = nids.get(eventID);

@@ -103,6 +103,8 @@ export class RoomPurger {
       const deleted = await this.run(tx, hold, options, [
         step('room_aliases', () => s.aliases(tx, roomID)),
         step('published', () => s.published(tx, roomID)),
+        step('reported_events', () => s.reportedEvents(tx, room.nid)),
+        step('user_room_keys', () => s.userRoomKeys(tx, room.nid)),
         step('invites', () => s.invites(tx, room.nid)),
         step('membership', () => s.memberships(tx, room.nid)),
         step('redactions', () => s.redactions(tx, ids)),

@@ -11,7 +11,7 @@ import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
 import { redactEventJSON } from './redaction.js';
 import { RoomPurger, type HistoryCut, type RoomContents, type RoomPurgeOptions, type RoomPurgeResult } from './room-purge.js';
-import { RoomserverQueries } from './roomserver-queries.js';
+import { RoomserverReportsAndKeys } from './roomserver-reports-keys.js';
 import {
   checkRoomVersion, checkStateEntry, checkStoreEventOptions, isAppendInput, MAX_UPDATE_ATTEMPTS, storedInAnotherRoom,
   type AppendEventResult, type FoundEvent, type StoreEventOptions, type StoreEventResult,
@@ -31,7 +31,7 @@ export type { HistoryCut, RoomContents, RoomPurgeOptions, RoomPurgeResult } from
  * drivers wrap each sequence in a real transaction as well.
  */
 @injectable()
-export class RoomserverDatabase extends RoomserverQueries {
+export class RoomserverDatabase extends RoomserverReportsAndKeys {
   private readonly appender: EventAppender;
   private readonly purger: RoomPurger | undefined;
 
@@ -297,6 +297,29 @@ export class RoomserverDatabase extends RoomserverQueries {
       const roomNID = await this.nids.room(tx, roomID, roomVersion);
       const userNID = await this.nids.stateKey(tx, userID);
       return fn(await MembershipUpdater.open(tx, this.tables, this.resolveUser, roomNID, userNID, local));
+    });
+  }
+
+  // ---- Room upgrades ----
+
+  /**
+   * Moves the old room's directory entries and aliases to the new room when a room is upgraded (Dendrite's
+   * UpgradeRoom): each list the old room is published in publishes the new one instead, and every alias of the old
+   * room names the new one, created by `eventSender` (who sent the tombstone). One transaction on SQL; on Cosmos DB
+   * the steps are ordered (publish the new room, move the aliases, unpublish the old room) so that calling it again
+   * after a failure part-way finishes the move.
+   */
+  async upgradeRoom(oldRoomID: string, newRoomID: string, eventSender: string): Promise<void> {
+    checkRoomID('old room ID', oldRoomID);
+    checkRoomID('new room ID', newRoomID);
+    checkUserID('event sender', eventSender);
+    if (oldRoomID === newRoomID) throw new InvalidInputError(`a room cannot be upgraded to itself (${oldRoomID})`);
+    return this.transaction(async (tx) => {
+      const t = this.tables.published;
+      const listed = (await t.selectRoomPublications(tx, oldRoomID)).filter((p) => p.published);
+      for (const p of listed) await t.upsertRoomPublished(tx, newRoomID, true, p.appserviceID, p.networkID);
+      await this.tables.roomAliases.moveRoomAliases(tx, oldRoomID, newRoomID, eventSender);
+      for (const p of listed) await t.upsertRoomPublished(tx, oldRoomID, false, p.appserviceID, p.networkID);
     });
   }
 

@@ -261,6 +261,7 @@ export abstract class RoomserverQueries {
     return { eventIDs: eventNIDs.map((n) => ids.get(n)!), stateSnapshotNID, depth };
   }
 
+  /** The user's active invites in the room: senders, event IDs and event JSON, in the order they arrived. */
   async getInvitesForUser(roomNID: RoomNID, targetUserNID: EventStateKeyNID) {
     checkNID('room NID', roomNID);
     checkNID('target user NID', targetUserNID);
@@ -296,15 +297,38 @@ export abstract class RoomserverQueries {
     return this.transaction((tx) => this.tables.roomAliases.deleteRoomAlias(tx, alias));
   }
 
-  async publishRoom(roomID: string, published: boolean): Promise<void> {
+  /**
+   * Publishes or unpublishes the room in the server's room directory, or (with an appservice and a network) in an
+   * application service's third-party network list, as Dendrite's PublishRoom(roomID, appserviceID, networkID,
+   * publish).
+   */
+  publishRoom(roomID: string, published: boolean): Promise<void>;
+  publishRoom(roomID: string, appserviceID: string, networkID: string, published: boolean): Promise<void>;
+  async publishRoom(roomID: string, ...rest: unknown[]): Promise<void> {
     checkRoomID('room ID', roomID);
+    const [appserviceID, networkID, published] = rest.length <= 1 ? ['', '', rest[0]] : rest;
+    checkString('appservice ID', appserviceID);
+    checkString('network ID', networkID);
     checkBoolean('published', published);
-    return this.transaction((tx) => this.tables.published.upsertRoomPublished(tx, roomID, published));
+    return this.transaction((tx) => this.tables.published.upsertRoomPublished(tx, roomID, published as boolean, appserviceID as string, networkID as string));
   }
 
-  /** Published room IDs, sorted. */
-  getPublishedRooms(): Promise<string[]> {
-    return this.tables.published.selectAllPublishedRooms(this.auto, true);
+  /**
+   * Published room IDs, each once, sorted. With no argument, those of every list; else Dendrite's
+   * GetPublishedRooms(networkID, includeAllNetworks): a network's, or with "" the server's own list, or every list
+   * with `includeAllNetworks`.
+   */
+  async getPublishedRooms(networkID?: string, includeAllNetworks = false): Promise<string[]> {
+    if (networkID === undefined) return this.tables.published.selectAllPublishedRooms(this.auto, true);
+    checkString('network ID', networkID);
+    checkBoolean('includeAllNetworks', includeAllNetworks);
+    return this.tables.published.selectAllPublishedRooms(this.auto, true, networkID, includeAllNetworks);
+  }
+
+  /** Whether the room is published in any list (Dendrite's GetPublishedRoom). */
+  async getPublishedRoom(roomID: string): Promise<boolean> {
+    checkRoomID('room ID', roomID);
+    return this.tables.published.selectPublishedFromRoomID(this.auto, roomID);
   }
 
   // ---- Memberships ----
@@ -353,11 +377,17 @@ export abstract class RoomserverQueries {
     });
   }
 
-  /** user ID -> in how many of the rooms they are joined. */
-  async joinedUsersSetInRooms(roomIDs: readonly string[]): Promise<Map<string, number>> {
+  /**
+   * user ID -> in how many of the rooms they are joined; only the users among `userIDs` when given (unknown ones
+   * omitted), only local users with `localOnly` (Dendrite's JoinedUsersSetInRooms).
+   */
+  async joinedUsersSetInRooms(roomIDs: readonly string[], userIDs?: readonly string[], localOnly = false): Promise<Map<string, number>> {
     checkList('room IDs', roomIDs, checkRoomID);
+    if (userIDs !== undefined) checkList('user IDs', userIDs, checkUserID);
+    checkBoolean('localOnly', localOnly);
     const roomNIDs = await this.tables.rooms.bulkSelectRoomNIDs(this.auto, roomIDs);
-    const counts = await this.tables.membership.selectJoinedUsersSetForRooms(this.auto, [...roomNIDs.values()]);
+    const userNIDs = userIDs === undefined ? undefined : [...(await this.eventStateKeyNIDs(userIDs)).values()];
+    const counts = await this.tables.membership.selectJoinedUsersSetForRooms(this.auto, [...roomNIDs.values()], userNIDs, localOnly);
     const names = await this.eventStateKeys([...counts.keys()]);
     const out = new Map<string, number>();
     for (const [nid, n] of counts) {

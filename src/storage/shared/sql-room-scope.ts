@@ -46,6 +46,8 @@ export abstract class SqlRoomScope implements RoomScopeTable {
   previousEvents(tx: Tx, eventNIDs: readonly number[]) { return this.rows(tx, 'previous_events', 'event_nid', eventNIDs); }
   aliases(tx: Tx, roomID: string) { return this.rows(tx, 'room_aliases', 'room_id', [roomID]); }
   published(tx: Tx, roomID: string) { return this.rows(tx, 'published', 'room_id', [roomID]); }
+  reportedEvents(tx: Tx, roomNID: number) { return this.rows(tx, 'reported_events', 'room_nid', [roomNID]); }
+  userRoomKeys(tx: Tx, roomNID: number) { return this.rows(tx, 'user_room_keys', 'room_nid', [roomNID]); }
 
   async snapshotsNamedOutside(tx: Tx, roomNID: number, snapshotNIDs: readonly number[]): Promise<Set<number>> {
     if (snapshotNIDs.length === 0) return new Set();

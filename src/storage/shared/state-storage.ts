@@ -106,6 +106,56 @@ export class StateStorage {
     return unpackEntries(resolvePacked(order.map((nid) => contents.get(nid)!), true));
   }
 
+  /** The block lists of many snapshots: the cached ones, and one read of the rest. MissingStateError if any is missing. */
+  async blockLists(tx: Tx, snapshotNIDs: readonly StateSnapshotNID[]): Promise<Map<StateSnapshotNID, readonly StateBlockNID[]>> {
+    const out = new Map<StateSnapshotNID, readonly StateBlockNID[]>();
+    const missing: StateSnapshotNID[] = [];
+    for (const nid of new Set(snapshotNIDs)) {
+      const cached = nid === 0 ? [] : this.snapshots.get(nid);
+      if (cached) out.set(nid, cached);
+      else missing.push(nid);
+    }
+    if (missing.length > 0) {
+      for (const list of await this.tables.stateSnapshots.bulkSelectStateBlockNIDs(tx, missing)) {
+        out.set(list.stateSnapshotNID, list.stateBlockNIDs);
+        this.uow.afterCommit(tx, () => this.snapshots.set(list.stateSnapshotNID, list.stateBlockNIDs));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * For each state (an ordered block list), the event NID it holds for each tuple (0: none), read from its newest
+   * block down: the blocks of every state in one read of what the cache lacks, and no state resolved whole.
+   */
+  async lookupTuples(tx: Tx, states: readonly (readonly StateBlockNID[])[], tuples: readonly StateKeyTuple[]): Promise<number[][]> {
+    const contents = await this.blocks(tx, [...new Set(states.flat())]);
+    return states.map((order) => tuples.map((t) => {
+      for (let i = order.length - 1; i >= 0; i--) {
+        const packed = contents.get(order[i]!)!;
+        const at = findTuple(packed, t.eventTypeNID, t.eventStateKeyNID);
+        if (at >= 0) return packed[at + 2]!;
+      }
+      return 0;
+    }));
+  }
+
+  /**
+   * For each state (an ordered block list), its entries of these types, sorted by tuple: every block in one read of
+   * what the cache lacks, each block cut to those types before the blocks are merged, so entries of other types
+   * are never merged or made into objects.
+   */
+  async entriesOfTypes(tx: Tx, states: readonly (readonly StateBlockNID[])[], typeNIDs: ReadonlySet<number>): Promise<StateEntry[][]> {
+    const contents = await this.blocks(tx, [...new Set(states.flat())]);
+    const cut = new Map<StateBlockNID, PackedEntries>();
+    for (const [nid, packed] of contents) {
+      const kept: number[] = [];
+      for (let i = 0; i < packed.length; i += 3) if (typeNIDs.has(packed[i]!)) kept.push(packed[i]!, packed[i + 1]!, packed[i + 2]!);
+      cut.set(nid, Float64Array.from(kept));
+    }
+    return states.map((order) => unpackEntries(resolvePacked(order.map((nid) => cut.get(nid)!), true)));
+  }
+
   /**
    * The given blocks' entries, each list filtered to the tuples asked for (every entry when `tuples` is empty).
    * Blocks with nothing matching are still listed, with no entries. MissingStateError if a block is missing.

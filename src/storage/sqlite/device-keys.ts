@@ -54,11 +54,12 @@ export class SqliteDeviceKeysTable implements DeviceKeysTable {
       .get(userID, nidList(unique(streamIDs))) as { n: number }).n);
   }
 
-  selectBatchDeviceKeys(tx: Tx, userID: string, deviceIDs: readonly string[]): Promise<DeviceMessage[]> {
+  selectBatchDeviceKeys(tx: Tx, userID: string, deviceIDs: readonly string[], includeEmpty = false): Promise<DeviceMessage[]> {
+    const keys = includeEmpty ? '' : "AND key_json != ''";
     return this.conn.run(tx, (c) => {
       const rows = deviceIDs.length === 0
-        ? c.stmt(`SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = ? AND key_json != '' ORDER BY device_id`).all(userID)
-        : c.stmt(`SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = ? AND key_json != '' AND device_id ${IN_LIST}
+        ? c.stmt(`SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = ? ${keys} ORDER BY device_id`).all(userID)
+        : c.stmt(`SELECT ${COLUMNS} FROM keyserver_device_keys WHERE user_id = ? ${keys} AND device_id ${IN_LIST}
             ORDER BY device_id`).all(userID, textList(unique(deviceIDs)));
       return (rows as DeviceKeyRow[]).map(deviceMessageOf);
     });

@@ -30,7 +30,9 @@ const TABLES: { readonly [K in DumpTableName]: DriverTable<DumpRows[K]> } = {
   invites: { key: ['rowid'], extraColumns: { rowid: ['seq', 'int'] } },
   redactions: { key: ['rowid'], extraColumns: { rowid: ['seq', 'int'] } },
   room_aliases: { key: ['alias'] },
-  published: { key: ['room_id'] },
+  published: { key: ['room_id', 'appservice_id', 'network_id'] },
+  reported_events: { key: ['id'] },
+  user_room_keys: { key: ['user_nid', 'room_nid'] },
   transactions: { key: ['transaction_id', 'session_id', 'user_id'] },
   federation_blacklist: { key: ['server_name'] },
   device_keys: { key: ['user_id', 'device_id'] },
@@ -58,6 +60,7 @@ const AUTOINCREMENT: Readonly<Record<string, string>> = {
   room_nid: 'roomserver_rooms', event_type_nid: 'roomserver_event_types', state_key_nid: 'roomserver_event_state_keys',
   state_block_nid: 'roomserver_state_block', state_snapshot_nid: 'roomserver_state_snapshots',
   key_backup_version: 'userapi_key_backup_versions', send_to_device_id: 'syncapi_send_to_device',
+  reported_event_id: 'roomserver_reported_events',
 };
 
 /** Deletes rows of a dump table by their primary key, in `tx`. */

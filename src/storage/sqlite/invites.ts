@@ -63,10 +63,10 @@ export class SqliteInvitesTable implements InvitesTable {
 
   selectInviteActiveForUserInRoom(tx: Tx, targetUserNID: EventStateKeyNID, roomNID: RoomNID) {
     return this.conn.run(tx, (c) => {
-      const rows = c.stmt(`SELECT sender_nid AS sender, invite_event_id AS id FROM roomserver_invites
+      const rows = c.stmt(`SELECT sender_nid AS sender, invite_event_id AS id, invite_event_json AS json FROM roomserver_invites
         WHERE target_nid = ? AND room_nid = ? AND retired = 0 ORDER BY rowid`).all(targetUserNID, roomNID) as
-        { sender: EventStateKeyNID; id: string }[];
-      return { senderUserNIDs: rows.map((r) => r.sender), eventIDs: rows.map((r) => r.id) };
+        { sender: EventStateKeyNID; id: string; json: string }[];
+      return { senderUserNIDs: rows.map((r) => r.sender), eventIDs: rows.map((r) => r.id), inviteEventJSONs: rows.map((r) => r.json) };
     });
   }
 }

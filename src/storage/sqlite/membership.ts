@@ -79,12 +79,31 @@ export class SqliteMembershipTable implements MembershipTable {
       .map((r) => r.nid));
   }
 
-  selectJoinedUsersSetForRooms(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<EventStateKeyNID, number>> {
+  selectJoinedUsersSetForRooms(tx: Tx, roomNIDs: readonly RoomNID[], userNIDs?: readonly EventStateKeyNID[], localOnly = false): Promise<Map<EventStateKeyNID, number>> {
     return this.conn.run(tx, (c) => {
       const rows = c.stmt(`SELECT target_nid AS nid, COUNT(*) AS n FROM roomserver_membership
-        WHERE room_nid ${IN_LIST} AND membership_nid = ${JOIN} AND forgotten = 0 GROUP BY target_nid`)
-        .all(nidList(unique(roomNIDs))) as { nid: EventStateKeyNID; n: number }[];
+        WHERE room_nid ${IN_LIST} AND membership_nid = ${JOIN} AND forgotten = 0
+          AND (? = 0 OR target_nid ${IN_LIST}) AND (? = 0 OR target_local = 1) GROUP BY target_nid`)
+        .all(nidList(unique(roomNIDs)), bool(userNIDs !== undefined), nidList(unique(userNIDs ?? [])), bool(localOnly)) as { nid: EventStateKeyNID; n: number }[];
       return new Map(rows.map((r) => [r.nid, r.n]));
+    });
+  }
+
+  selectJoinedUsers(tx: Tx, userNIDs: readonly EventStateKeyNID[]): Promise<EventStateKeyNID[]> {
+    return this.conn.run(tx, (c) => (c.stmt(`SELECT DISTINCT target_nid AS nid FROM roomserver_membership
+      WHERE membership_nid > ${MembershipState.leaveOrBan} AND target_nid ${IN_LIST} ORDER BY nid`)
+      .all(nidList(unique(userNIDs))) as { nid: EventStateKeyNID }[]).map((r) => r.nid));
+  }
+
+  selectRoomsWithLocalJoins(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Set<RoomNID>> {
+    return this.conn.run(tx, (c) => new Set((c.stmt(`SELECT DISTINCT room_nid AS nid FROM roomserver_membership
+      WHERE room_nid ${IN_LIST} AND membership_nid = ${JOIN} AND target_local = 1`)
+      .all(nidList(unique(roomNIDs))) as { nid: RoomNID }[]).map((r) => r.nid)));
+  }
+
+  deleteMembership(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<void> {
+    return this.conn.run(tx, (c) => {
+      c.stmt('DELETE FROM roomserver_membership WHERE room_nid = ? AND target_nid = ?').run(roomNID, targetUserNID);
     });
   }
 

@@ -387,6 +387,45 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
     run: deleteUnnamedBlocks,
   },
+  {
+    version: 9,
+    name: 'room directory per appservice network, event reports, user room keys',
+    sql: `
+      -- A room is published per (appservice, network); the rows there were are the server's own list ("", "").
+      CREATE TABLE roomserver_published_by_network (
+        room_id TEXT NOT NULL,
+        appservice_id TEXT NOT NULL DEFAULT '',
+        network_id TEXT NOT NULL DEFAULT '',
+        published INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (room_id, appservice_id, network_id)
+      );
+      INSERT INTO roomserver_published_by_network (room_id, published) SELECT room_id, published FROM roomserver_published;
+      DROP TABLE roomserver_published;
+      ALTER TABLE roomserver_published_by_network RENAME TO roomserver_published;
+
+      CREATE TABLE roomserver_reported_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_nid INTEGER NOT NULL,
+        event_nid INTEGER NOT NULL,
+        reporting_user_nid INTEGER NOT NULL,
+        event_sender_nid INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        received_ts INTEGER NOT NULL
+      );
+      CREATE INDEX roomserver_reported_events_received ON roomserver_reported_events (received_ts, id);
+
+      -- Keys as unpadded base64; the private key is absent for a remote user.
+      CREATE TABLE roomserver_user_room_keys (
+        user_nid INTEGER NOT NULL,
+        room_nid INTEGER NOT NULL,
+        pseudo_id_key TEXT,
+        pseudo_id_pub_key TEXT NOT NULL,
+        PRIMARY KEY (user_nid, room_nid)
+      ) WITHOUT ROWID;
+      CREATE INDEX roomserver_user_room_keys_public ON roomserver_user_room_keys (room_nid, pseudo_id_pub_key);
+    `,
+  },
 ];
 
 /** Applies the migrations this file has and the database lacks. Returns the versions applied. */

@@ -10,6 +10,8 @@ import { SqliteInvitesTable } from './invites.js';
 import { SqliteMembershipTable } from './membership.js';
 import { SqlitePreviousEventsTable } from './previous-events.js';
 import { SqlitePublishedTable } from './published.js';
+import { SqliteReportedEventsTable } from './reported-events.js';
+import { SqliteUserRoomKeysTable } from './user-room-keys.js';
 import { SqliteRedactionsTable } from './redactions.js';
 import { SqliteRoomAliasesTable } from './room-aliases.js';
 import { SqliteRoomsTable } from './rooms.js';
@@ -65,6 +67,8 @@ export const openSqlite: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.RedactionsTable).to(SqliteRedactionsTable).inSingletonScope();
     bind(TOKENS.RoomAliasesTable).to(SqliteRoomAliasesTable).inSingletonScope();
     bind(TOKENS.PublishedTable).to(SqlitePublishedTable).inSingletonScope();
+    bind(TOKENS.ReportedEventsTable).to(SqliteReportedEventsTable).inSingletonScope();
+    bind(TOKENS.UserRoomKeysTable).to(SqliteUserRoomKeysTable).inSingletonScope();
     bind(TOKENS.TransactionsTable).to(SqliteTransactionsTable).inSingletonScope();
     bind(TOKENS.FederationBlacklistTable).to(SqliteFederationBlacklistTable).inSingletonScope();
     bind(TOKENS.DeviceKeysTable).to(SqliteDeviceKeysTable).inSingletonScope();

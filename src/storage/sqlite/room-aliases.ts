@@ -37,4 +37,9 @@ export class SqliteRoomAliasesTable implements RoomAliasesTable {
       c.stmt('DELETE FROM roomserver_room_aliases WHERE alias = ?').run(alias);
     });
   }
+
+  moveRoomAliases(tx: Tx, oldRoomID: string, newRoomID: string, creatorUserID: string): Promise<string[]> {
+    return this.conn.run(tx, (c) => (c.stmt('UPDATE roomserver_room_aliases SET room_id = ?, creator_id = ? WHERE room_id = ? RETURNING alias, rowid AS seq')
+      .all(newRoomID, creatorUserID, oldRoomID) as { alias: string; seq: number }[]).sort((a, b) => a.seq - b.seq).map((r) => r.alias));
+  }
 }

@@ -45,10 +45,10 @@ export interface DeviceKeysTable {
    */
   countStreamIDsForUser(tx: Tx, userID: string, streamIDs: readonly number[]): Promise<number>;
   /**
-   * The user's devices with keys (keyJSON not ""), limited to `deviceIDs` unless it is empty (then all of them);
-   * sorted by device ID. Unknown devices are skipped.
+   * The user's devices with keys (keyJSON not ""; with `includeEmpty` those without too), limited to `deviceIDs`
+   * unless it is empty (then all of them); sorted by device ID. Unknown devices are skipped.
    */
-  selectBatchDeviceKeys(tx: Tx, userID: string, deviceIDs: readonly string[]): Promise<DeviceMessage[]>;
+  selectBatchDeviceKeys(tx: Tx, userID: string, deviceIDs: readonly string[], includeEmpty?: boolean): Promise<DeviceMessage[]>;
   /** No-op if absent. */
   deleteDeviceKeys(tx: Tx, userID: string, deviceID: string): Promise<void>;
   /** Deletes every row of the user (deleted markers included) except those of `keepDeviceIDs`; no-op if none. */

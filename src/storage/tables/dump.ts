@@ -32,7 +32,14 @@ export interface DumpRows {
   /** `seq`: insertion order, which decides the first redaction stored for an event. */
   redactions: { id: string; redacts: string; validated: boolean; seq: number };
   room_aliases: { alias: string; roomID: string; creator: string };
-  published: { roomID: string; published: boolean };
+  /** Appservice and network "" for the server's own room list. */
+  published: { roomID: string; appserviceID: string; networkID: string; published: boolean };
+  /** receivedTS: milliseconds since 1970. */
+  reported_events: {
+    id: number; room: number; event: number; reporter: number; sender: number; reason: string; score: number; receivedTS: number;
+  };
+  /** Keys as unpadded base64; privateKey null for a remote user. */
+  user_room_keys: { user: number; room: number; privateKey: string | null; publicKey: string };
   transactions: { transactionID: string; sessionID: number; userID: string; eventID: string };
   federation_blacklist: { server: string };
   device_keys: { userID: string; deviceID: string; tsAdded: number; keyJSON: string; streamID: number; displayName: string | null };
@@ -61,7 +68,7 @@ export type DumpTableName = keyof DumpRows;
  */
 export const DUMP_TABLES: readonly DumpTableName[] = [
   'event_types', 'event_state_keys', 'state_blocks', 'state_snapshots', 'event_json', 'events', 'previous_events',
-  'redactions', 'invites', 'membership', 'transactions', 'rooms', 'room_aliases', 'published',
+  'redactions', 'invites', 'membership', 'transactions', 'rooms', 'room_aliases', 'published', 'reported_events', 'user_room_keys',
   'federation_blacklist', 'device_keys', 'one_time_keys', 'fallback_keys', 'key_changes', 'cross_signing_keys', 'cross_signing_sigs',
   'stale_device_lists', 'key_backup_versions', 'key_backups', 'send_to_device', 'partition_offsets',
 ];

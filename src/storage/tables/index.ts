@@ -6,6 +6,8 @@ import type { InvitesTable } from './invites.js';
 import type { MembershipTable } from './membership.js';
 import type { PreviousEventsTable } from './previous-events.js';
 import type { PublishedTable } from './published.js';
+import type { ReportedEventsTable } from './reported-events.js';
+import type { UserRoomKeysTable } from './user-room-keys.js';
 import type { RedactionsTable } from './redactions.js';
 import type { RoomAliasesTable } from './room-aliases.js';
 import type { RoomsTable } from './rooms.js';
@@ -33,6 +35,8 @@ export type * from './invites.js';
 export type * from './membership.js';
 export type * from './previous-events.js';
 export type * from './published.js';
+export type * from './reported-events.js';
+export type * from './user-room-keys.js';
 export type * from './redactions.js';
 export type * from './room-aliases.js';
 export type * from './rooms.js';
@@ -67,6 +71,8 @@ export interface RoomserverTables {
   readonly roomAliases: RoomAliasesTable;
   readonly published: PublishedTable;
   readonly transactions: TransactionsTable;
+  readonly reportedEvents: ReportedEventsTable;
+  readonly userRoomKeys: UserRoomKeysTable;
 }
 export type * from './store-stats.js';
 export type * from './request-stats.js';

@@ -31,8 +31,8 @@ export interface InvitesTable {
   bulkInsertInvites(tx: Tx, invites: readonly InviteWrite[]): Promise<void>;
   /** Marks these stored invites retired. */
   bulkRetireInvites(tx: Tx, invites: readonly { roomNID: RoomNID; targetUserNID: EventStateKeyNID; inviteEventID: string }[]): Promise<void>;
-  /** Active invites, in insertion order; empty lists if none. */
+  /** Active invites, in insertion order, with their event JSON; empty lists if none. */
   selectInviteActiveForUserInRoom(
     tx: Tx, targetUserNID: EventStateKeyNID, roomNID: RoomNID,
-  ): Promise<{ senderUserNIDs: EventStateKeyNID[]; eventIDs: string[] }>;
+  ): Promise<{ senderUserNIDs: EventStateKeyNID[]; eventIDs: string[]; inviteEventJSONs: string[] }>;
 }

@@ -43,8 +43,17 @@ export interface MembershipTable {
   ): Promise<boolean>;
   /** Rooms where the user has this membership and has not forgotten it, ascending. */
   selectRoomsWithMembership(tx: Tx, userNID: EventStateKeyNID, membership: MembershipState): Promise<RoomNID[]>;
-  /** For each user joined (and not forgotten) to any of the rooms: in how many of them. */
-  selectJoinedUsersSetForRooms(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Map<EventStateKeyNID, number>>;
+  /**
+   * For each user joined (and not forgotten) to any of the rooms: in how many of them. Only the users among
+   * `userNIDs` when given, only local users with `localOnly`.
+   */
+  selectJoinedUsersSetForRooms(tx: Tx, roomNIDs: readonly RoomNID[], userNIDs?: readonly EventStateKeyNID[], localOnly?: boolean): Promise<Map<EventStateKeyNID, number>>;
+  /** The users among `userNIDs` that are joined, invited or knocking in any room (forgotten or not), ascending. */
+  selectJoinedUsers(tx: Tx, userNIDs: readonly EventStateKeyNID[]): Promise<EventStateKeyNID[]>;
+  /** The rooms among `roomNIDs` with at least one local user joined. */
+  selectRoomsWithLocalJoins(tx: Tx, roomNIDs: readonly RoomNID[]): Promise<Set<RoomNID>>;
+  /** Deletes the (room, user) row; no error if there is none (Dendrite's membership updater Delete). */
+  deleteMembership(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<void>;
   /**
    * User IDs joined to any room the user is joined to, whose ID contains `search` (taken literally: `%` and `_`
    * match only themselves), the user included, sorted, at most `limit`.

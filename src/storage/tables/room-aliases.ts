@@ -12,4 +12,9 @@ export interface RoomAliasesTable {
   selectCreatorIDFromAlias(tx: Tx, alias: string): Promise<string | null>;
   /** No-op if missing. */
   deleteRoomAlias(tx: Tx, alias: string): Promise<void>;
+  /**
+   * Points every alias of `oldRoomID` at `newRoomID`, created by `creatorUserID` (a room upgrade); their order
+   * among themselves is kept. Returns the aliases moved, in that order.
+   */
+  moveRoomAliases(tx: Tx, oldRoomID: string, newRoomID: string, creatorUserID: string): Promise<string[]>;
 }

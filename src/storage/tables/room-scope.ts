@@ -25,6 +25,10 @@ export interface RoomScopeTable {
   previousEvents(tx: Tx, eventNIDs: readonly number[]): Promise<DumpRows['previous_events'][]>;
   aliases(tx: Tx, roomID: string): Promise<DumpRows['room_aliases'][]>;
   published(tx: Tx, roomID: string): Promise<DumpRows['published'][]>;
+  /** The reports of the room's events. */
+  reportedEvents(tx: Tx, roomNID: number): Promise<DumpRows['reported_events'][]>;
+  /** The room's users' pseudo-ID keys. */
+  userRoomKeys(tx: Tx, roomNID: number): Promise<DumpRows['user_room_keys'][]>;
   /** Of these snapshots, those an event of another room or another room's current state names. */
   snapshotsNamedOutside(tx: Tx, roomNID: number, snapshotNIDs: readonly number[]): Promise<Set<number>>;
   /**
