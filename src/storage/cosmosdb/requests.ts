@@ -227,6 +227,12 @@ export class CosmosRequests {
     return results.map((r) => r.statusCode === 200);
   }
 
+  /** Deletes in bulk, each on condition that its ETag is still the one given: true where it was (and is now gone). */
+  async deleteManyIfMatch(operation: string, refs: readonly { id: string; pk: string; etag: string }[]): Promise<boolean[]> {
+    const results = await this.bulk(operation, refs.map((r) => ({ operationType: 'Delete' as const, id: r.id, partitionKey: r.pk, ifMatch: r.etag })));
+    return results.map((r) => r.statusCode === 204);
+  }
+
   /** Deletes in bulk: true where the document was there. */
   async deleteMany(operation: string, refs: readonly { id: string; pk: string }[]): Promise<boolean[]> {
     const results = await this.bulk(operation, refs.map((r) => ({ operationType: 'Delete' as const, id: r.id, partitionKey: r.pk })));

@@ -21,9 +21,13 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
 
   async bulkInsertStates(_tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]> {
     lists.forEach(checkBlockList);
+    // A list naming a block no snapshot has named yet is new (see CosmosConnection.newBlocks); once named here, the
+    // block no longer says so (for this call's retry too, which looks its lists up).
+    const fresh = new Set(lists.filter((l) => l.some((b) => this.conn.newBlocks.get(b) !== undefined)).map((l) => hashBlockList(l).toString('hex')));
+    for (const l of lists) for (const b of l) this.conn.newBlocks.delete(b);
     return (await storeContentAddressedMany(this.conn, 'ss', 'stateSnapshot', lists.map((l) => ({
       hash: hashBlockList(l), content: { room: roomNID, blocks: [...l] },
-    })))) as StateSnapshotNID[];
+    })), (hash) => fresh.has(hash))) as StateSnapshotNID[];
   }
 
   /** No joins on Cosmos DB: the event's locator, its row, then the snapshot (three point reads). */
