@@ -326,6 +326,21 @@ describe('cosmosdb: what a writer knows without asking', () => {
       await s.close();
     }
   });
+
+  it('the state at an event is found through its locator alone, with no read of its row', async () => {
+    const s = await openTenant('atevent');
+    try {
+      const ev = await seedRoom(s, '!at:example.org');
+      s.requestStats!.reset();
+      const state = await s.roomserver.loadStateAtEvent(ev.bobJoin.eventID);
+      expect(state).to.have.length(4);
+      const ops = s.requestStats!.snapshot().byOperation;
+      expect(ops['stateSnapshots.atEvent']?.requests, 'the locator').to.equal(1);
+      expect(ops['events.readRow'], 'no row').to.equal(undefined);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 /** Everything a reader can see of an imported room, as plain data to compare between two stores. */

@@ -30,11 +30,15 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
     })), (hash) => fresh.has(hash))) as StateSnapshotNID[];
   }
 
-  /** No joins on Cosmos DB: the event's locator, its row, then the snapshot (three point reads). */
+  /**
+   * No joins on Cosmos DB: the event's locator, which repeats the state before its event (else its row), then the
+   * snapshot (two point reads; three for a locator without the state).
+   */
   async selectStateBlockNIDsAtEvent(_tx: Tx, eventID: string): Promise<SnapshotBlocks> {
     const r = this.conn.requests;
-    const locator = await r.read<{ nid: number }>('stateSnapshots.atEvent', 'eid', this.conn.pk('eid', eventID));
+    const locator = await r.read<{ nid: number; snapshot?: StateSnapshotNID }>('stateSnapshots.atEvent', 'eid', this.conn.pk('eid', eventID));
     if (!locator) throw notFound('event', eventID);
+    if ((locator.snapshot ?? 0) > 0) return this.blocksOf(locator.snapshot!);
     const row = await r.read<{ snapshot: StateSnapshotNID }>('stateSnapshots.atEvent', 'row', this.conn.pk('ev', locator.nid));
     return this.blocksOf(row?.snapshot ?? (0 as StateSnapshotNID));
   }
