@@ -343,6 +343,43 @@ describe('cosmosdb: what a writer knows without asking', () => {
   });
 });
 
+describe('cosmosdb: priority-based execution', () => {
+  it('every document request carries the configured priority; by default none is marked', async () => {
+    const emulator = await sharedEmulator();
+    const marks: (string | undefined)[] = [];
+    // A rule that never applies a fault, only notes each document request's priority header.
+    emulator.inject({
+      match: (req) => {
+        if (/\/docs(\/|$)/.test(req.url ?? '')) marks.push(req.headers['x-ms-cosmos-priority-level'] as string | undefined);
+        return false;
+      },
+      times: 1, fault: { kind: '503' },
+    });
+    try {
+      const seen = async (extra: Record<string, unknown>, tenant: string) => {
+        marks.length = 0;
+        const s = await openTenant(tenant, extra);
+        try {
+          await seedRoom(s, '!priority:example.org');
+          const info = (await s.roomserver.roomInfo('!priority:example.org'))!;
+          await s.roomserver.getMembershipEventNIDsForRoom(info.roomNID, true, false);
+        } finally {
+          await s.close();
+        }
+        return { count: marks.length, values: new Set(marks) };
+      };
+      const low = await seen({ priority_level: 'low' }, 'prio-low');
+      expect(low.count).to.be.greaterThan(10);
+      expect([...low.values]).to.deep.equal(['Low']);
+      const plain = await seen({}, 'prio-default');
+      expect(plain.count).to.be.greaterThan(10);
+      expect([...plain.values]).to.deep.equal([undefined]);
+    } finally {
+      emulator.clearFaults();
+    }
+  });
+});
+
 /** Everything a reader can see of an imported room, as plain data to compare between two stores. */
 async function observe(storage: Storage, lines: string[]) {
   const db = storage.roomserver;

@@ -1,4 +1,4 @@
-import type { Container, ContainerDefinition, CosmosClient, PluginConfig } from '@azure/cosmos';
+import type { Container, ContainerDefinition, CosmosClient, PluginConfig, PriorityLevel } from '@azure/cosmos';
 import { loadOptionalPackage } from '../../di/optional-packages.js';
 import https from 'node:https';
 import type { CosmosConfig } from '../../config/schema.js';
@@ -97,7 +97,8 @@ export class CosmosConnection implements UnitOfWork {
     readonly container: Container,
     readonly config: CosmosConfig,
   ) {
-    this.requests = new CosmosRequests(container, this.accounting, { transientRetries: config.transientRetries, baseDelayMs: 50 }, endpointOf(config));
+    this.requests = new CosmosRequests(container, this.accounting, { transientRetries: config.transientRetries, baseDelayMs: 50 }, endpointOf(config),
+      config.priorityLevel === 'default' ? {} : { priorityLevel: (config.priorityLevel === 'low' ? 'Low' : 'High') as PriorityLevel });
   }
 
   static async open(config: CosmosConfig): Promise<CosmosConnection> {
