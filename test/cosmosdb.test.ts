@@ -179,14 +179,45 @@ describe('cosmosdb: document layout', () => {
     }
   });
 
+  it('a layout-2 tenant (locators without the state before their events) is read as it is, marked, and written on', async () => {
+    const { LAYOUT_VERSION } = await import('../src/storage/cosmosdb/layout.js');
+    const room = '!layout-two:example.org';
+    const first = await openTenant('layout-two', {}, 'layouts');
+    let ev: Awaited<ReturnType<typeof seedRoom>>;
+    try {
+      const conn = connOf(first);
+      ev = await seedRoom(first, room);
+      // What a layout-2 build leaves: locators without `snapshot`, and the layout document saying 2.
+      for (const e of Object.values(ev)) await conn.requests.patch('t', 'eid', conn.pk('eid', e.eventID), [{ op: 'remove', path: '/snapshot' }]);
+      await conn.requests.upsert('t', { id: 'layout', pk: conn.pk('meta'), k: 'layout', version: 2 });
+    } finally {
+      await first.close();
+    }
+    const again = await openTenant('layout-two', {}, 'layouts');
+    try {
+      const conn = connOf(again);
+      expect((await conn.requests.read<{ version: number }>('t', 'layout', conn.pk('meta')))!.version).to.equal(LAYOUT_VERSION);
+      // A fork off the message: its state comes from the message's row (its locator does not have it).
+      const fork = makeEvent({ id: '$fork-layout-two', room, depth: 6, prev: [ev.message.eventID] });
+      const result = await again.roomserver.appendEvent(fork);
+      expect(result.applied).to.equal(true);
+      const ids = async (id: string) => (await again.roomserver.loadStateAtEvent(id)).map((e) => e.eventNID).sort();
+      expect(await ids(fork.eventID)).to.deep.equal(await ids(ev.bobJoin.eventID)).and.have.length(4);
+      expect((await again.roomserver.currentState(room)).length).to.equal(5);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('a tenant written by another layout is refused on open with what to run, and nothing is written', async () => {
+    const { LAYOUT_VERSION } = await import('../src/storage/cosmosdb/layout.js');
     const first = await openTenant('layout-new', {}, 'layouts');
     const conn = connOf(first);
     for (const [version, fix] of [[9, /upgrade matrix-storage/], [0, /matrix-storage copy/]] as const) {
       await conn.requests.upsert('t', { id: 'layout', pk: conn.pk('meta'), k: 'layout', version });
       const e = await openTenant('layout-new', {}, 'layouts').then(async (s) => { await s.close(); return undefined; }, (err: unknown) => err);
       expect(e, `layout ${version}`).to.be.instanceOf(StoreUnavailableError);
-      expect((e as Error).message).to.match(new RegExp(`layout ${version}; this build reads layout 2`)).and.match(fix).and.match(/tenant layout-new/);
+      expect((e as Error).message).to.match(new RegExp(`layout ${version}; this build reads layout ${LAYOUT_VERSION}`)).and.match(fix).and.match(/tenant layout-new/);
       expect((await conn.requests.read<{ version: number }>('t', 'layout', conn.pk('meta')))!.version, 'left as it was').to.equal(version);
     }
     await first.close();
@@ -224,6 +255,127 @@ describe('cosmosdb: request accounting', () => {
       expect(stats.snapshot().byDatabaseOperation).to.deep.equal({});
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('cosmosdb: what a writer knows without asking', () => {
+  it('two writers of one room, each with its own view of the room document: a stale view costs a retry, never a wrong room', async () => {
+    const a = await openTenant('twowriters', {}, 'twowriters');
+    const b = await openTenant('twowriters', {}, 'twowriters');
+    try {
+      const room = '!two:example.org';
+      const ev = await seedRoom(a, room);
+      let prev = ev.bobJoin.eventID;
+      // Each writer's next append comes after the other's: every view it keeps is stale by then.
+      for (let i = 0; i < 6; i++) {
+        const e = makeEvent({ id: `$two-${i}`, room, depth: 7 + i, prev: [prev] });
+        const r = await (i % 2 === 0 ? b : a).roomserver.appendEvent(e);
+        expect([r.applied, r.duplicate], `event ${i}`).to.deep.equal([true, false]);
+        prev = e.eventID;
+      }
+      const info = (await a.roomserver.roomInfo(room))!;
+      for (const s of [a, b]) expect((await s.roomserver.latestEventIDs(info.roomNID)).eventIDs).to.deep.equal([prev]);
+      expect((await a.stats.collect()).events).to.equal(12);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a room claim whose answer is lost is still its writer\'s: the event is stored at once, not after the claim lapses', async () => {
+    const s = await openTenant('lostclaim', { request_timeout_ms: 300, transient_retries: 2 });
+    const emulator = await sharedEmulator();
+    try {
+      const room = '!lost:example.org';
+      const ev = await seedRoom(s, room);
+      // The next patch of a room document (the claim) is applied, but its answer comes after the client gave up.
+      const lost = emulator.inject({
+        match: (req) => req.method === 'PATCH' && /lostclaim\|room\|/.test(String(req.headers['x-ms-documentdb-partitionkey'] ?? '')),
+        times: 1, fault: { kind: 'delayResponse', ms: 450 },
+      });
+      const started = Date.now();
+      const message = makeEvent({ id: '$after-lost-claim', room, depth: 7, prev: [ev.bobJoin.eventID] });
+      const result = await s.roomserver.appendEvent(message);
+      const took = Date.now() - started;
+      expect(lost.remaining, 'the claim\'s answer was lost').to.equal(0);
+      expect(result.applied).to.equal(true);
+      expect(took, 'ms taken (a claim taken for another writer\'s waits 10 s)').to.be.lessThan(5_000);
+      const info = (await s.roomserver.roomInfo(room))!;
+      expect((await s.roomserver.latestEventIDs(info.roomNID)).eventIDs).to.deep.equal([message.eventID]);
+    } finally {
+      emulator.clearFaults();
+      await s.close();
+    }
+  });
+
+  it('a single-partition query is one request (no query plan from the gateway)', async () => {
+    const s = await openTenant('oneplan');
+    const emulator = await sharedEmulator();
+    try {
+      await seedRoom(s, '!plan:example.org');
+      const info = (await s.roomserver.roomInfo('!plan:example.org'))!;
+      s.requestStats!.reset();
+      const before = emulator.requestCount();
+      const joined = await s.roomserver.getMembershipEventNIDsForRoom(info.roomNID, true, false);
+      const seen = emulator.requestCount() - before;
+      expect(joined).to.have.length(2);
+      expect(s.requestStats!.snapshot().byOperation).to.have.keys('membership.selectFromRoom');
+      expect(seen, 'requests the emulator saw').to.equal(s.requestStats!.snapshot().requests).and.equal(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the state at an event is found through its locator alone, with no read of its row', async () => {
+    const s = await openTenant('atevent');
+    try {
+      const ev = await seedRoom(s, '!at:example.org');
+      s.requestStats!.reset();
+      const state = await s.roomserver.loadStateAtEvent(ev.bobJoin.eventID);
+      expect(state).to.have.length(4);
+      const ops = s.requestStats!.snapshot().byOperation;
+      expect(ops['stateSnapshots.atEvent']?.requests, 'the locator').to.equal(1);
+      expect(ops['events.readRow'], 'no row').to.equal(undefined);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('cosmosdb: priority-based execution', () => {
+  it('every document request carries the configured priority; by default none is marked', async () => {
+    const emulator = await sharedEmulator();
+    const marks: (string | undefined)[] = [];
+    // A rule that never applies a fault, only notes each document request's priority header.
+    emulator.inject({
+      match: (req) => {
+        if (/\/docs(\/|$)/.test(req.url ?? '')) marks.push(req.headers['x-ms-cosmos-priority-level'] as string | undefined);
+        return false;
+      },
+      times: 1, fault: { kind: '503' },
+    });
+    try {
+      const seen = async (extra: Record<string, unknown>, tenant: string) => {
+        marks.length = 0;
+        const s = await openTenant(tenant, extra);
+        try {
+          await seedRoom(s, '!priority:example.org');
+          const info = (await s.roomserver.roomInfo('!priority:example.org'))!;
+          await s.roomserver.getMembershipEventNIDsForRoom(info.roomNID, true, false);
+        } finally {
+          await s.close();
+        }
+        return { count: marks.length, values: new Set(marks) };
+      };
+      const low = await seen({ priority_level: 'low' }, 'prio-low');
+      expect(low.count).to.be.greaterThan(10);
+      expect([...low.values]).to.deep.equal(['Low']);
+      const plain = await seen({}, 'prio-default');
+      expect(plain.count).to.be.greaterThan(10);
+      expect([...plain.values]).to.deep.equal([undefined]);
+    } finally {
+      emulator.clearFaults();
     }
   });
 });

@@ -82,9 +82,17 @@ const notInStore = (command: string) => (e: unknown): never => {
   throw e;
 };
 
-/** Opens both sides of a copy (the source first: a source that cannot be opened creates no target). */
+/**
+ * The config a background command (import, copy, purge, check) opens the store with: on Cosmos DB its requests
+ * marked low priority (the account's priority-based execution then throttles them before a homeserver's own),
+ * unless `cosmosdb.priority_level` says otherwise.
+ */
+const inBackground = (config: StorageConfig): StorageConfig => (config.cosmosdb.priorityLevel === 'default'
+  ? { ...config, cosmosdb: { ...config.cosmosdb, priorityLevel: 'low' } } : config);
+
+/** Opens both sides of a copy (the source first: a source that cannot be opened creates no target), in the background. */
 async function withEndpoints(from: StoreEndpoint, to: StoreEndpoint, fn: (source: Storage, target: Storage) => Promise<void>): Promise<void> {
-  await withStorage(from.config, (source) => withStorage(to.config, (target) => fn(source, target)));
+  await withStorage(inBackground(from.config), (source) => withStorage(inBackground(to.config), (target) => fn(source, target)));
 }
 
 function describeBackend(config: StorageConfig): string {
@@ -211,7 +219,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
       await detectPDUFileFormat(file).catch((e: unknown) => { throw e instanceof InvalidInputError ? new CliError(`import: ${e.message}`) : e; });
       interruptHint = 'import: interrupted; every batch committed before it is stored. Fix: run the same import again to finish ' +
         '(events already stored are counted as such, not stored twice).';
-      await withStorage(config, async (s) => {
+      await withStorage(inBackground(config), async (s) => {
         if (!o.quiet) io.err(`importing ${file} into ${describeBackend(config)}`);
         const summary = await runImport(s, file, { roomVersion: o.roomVersion, batch: o.batch }, io, o.quiet === true);
         io.out(o.json ? JSON.stringify({ backend: config.backend, ...summary }) : formatImportSummary(summary, config.backend));
@@ -316,7 +324,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
   ): Promise<void> => {
     checkArgument(command, () => checkRoomID('ROOM_ID', roomID));
     const { config } = load(o);
-    const report = await withStorage(config, async (s) => {
+    const report = await withStorage(inBackground(config), async (s) => {
       if (!(await s.roomserver.roomInfo(roomID))) throw new CliError(`${command}: room ${preview(roomID)} is not in this store`);
       await confirmDeletion(io, o.yes === true, command, roomID, what(config));
       return purge(s, (t, n) => { if (!o.quiet && n > 0) io.err(`${command}: ${t}: deleting ${fmtInt(n)} rows`); })
@@ -450,7 +458,7 @@ function buildProgram(io: CliIO, done: (code: number) => void): Command {
         const { config } = load(o);
         return { config, description: describeStore(config) };
       })();
-      const report = await withStorage(endpoint.config, (s) => checkStore(s), EXISTING);
+      const report = await withStorage(inBackground(endpoint.config), (s) => checkStore(s), EXISTING);
       io.out(o.json ? JSON.stringify(report) : formatCheckReport(report, endpoint.description).join('\n'));
       done(report.ok ? EXIT.ok : EXIT.failed);
     });

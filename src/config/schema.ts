@@ -31,6 +31,8 @@ export interface StorageConfig {
 }
 
 export const COSMOS_CONSISTENCY_LEVELS = ['Strong', 'BoundedStaleness', 'Session', 'Eventual', 'ConsistentPrefix'] as const;
+/** Cosmos DB's priority-based execution: what a request is marked with ('default': not marked). */
+export const COSMOS_PRIORITY_LEVELS = ['default', 'low', 'high'] as const;
 
 export interface CosmosConfig {
   readonly endpoint: string;
@@ -55,6 +57,11 @@ export interface CosmosConfig {
   readonly transientRetries: number;
   /** Accept any TLS certificate (the local emulators' self-signed ones). Never on Azure. */
   readonly disableTlsVerification: boolean;
+  /**
+   * The priority every request is marked with, where the account has priority-based execution (otherwise the mark
+   * is ignored): the CLI's background commands (import, copy, purge, check) take 'low' unless this says otherwise.
+   */
+  readonly priorityLevel: (typeof COSMOS_PRIORITY_LEVELS)[number];
 }
 
 export const DEFAULT_SQLITE_PATH = './data/matrix-storage.db';
@@ -99,6 +106,7 @@ export const KEYS: readonly KeySpec[] = [
   { path: 'cosmosdb.request_timeout_ms', kind: 'int', fallback: 10_000, min: 100, max: 600_000, help: 'milliseconds before a request times out' },
   { path: 'cosmosdb.transient_retries', kind: 'int', fallback: 5, min: 0, max: 100, help: 'retries of 503s, timeouts and connection resets' },
   { path: 'cosmosdb.disable_tls_verification', kind: 'bool', fallback: false, help: 'true only for a local emulator with a self-signed certificate' },
+  { path: 'cosmosdb.priority_level', kind: 'enum', fallback: 'default', allowed: COSMOS_PRIORITY_LEVELS, help: `one of ${COSMOS_PRIORITY_LEVELS.join(', ')}: the priority requests are marked with, where the account has priority-based execution` },
   { path: 'state.fan_in', kind: 'int', fallback: DEFAULT_STATE_POLICY.fanIn, min: 2, max: MAX_SNAPSHOT_BLOCKS, help: 'how many same-sized state blocks are merged into one' },
   { path: 'state.max_blocks', kind: 'int', fallback: DEFAULT_STATE_POLICY.maxBlocks, min: 1, max: MAX_SNAPSHOT_BLOCKS, help: `the most blocks a state snapshot holds (at most ${MAX_SNAPSHOT_BLOCKS})` },
   {
@@ -343,6 +351,7 @@ export function validateConfig(raw: unknown, knownBackends: readonly string[], e
       requestTimeoutMs: v['cosmosdb.request_timeout_ms'] as number,
       transientRetries: v['cosmosdb.transient_retries'] as number,
       disableTlsVerification: v['cosmosdb.disable_tls_verification'] as boolean,
+      priorityLevel: v['cosmosdb.priority_level'] as CosmosConfig['priorityLevel'],
     },
     state: {
       fanIn: v['state.fan_in'] as number, maxBlocks: v['state.max_blocks'] as number, blockCacheBytes: v['state.block_cache_bytes'] as number,

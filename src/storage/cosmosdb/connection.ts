@@ -1,4 +1,4 @@
-import type { Container, ContainerDefinition, CosmosClient } from '@azure/cosmos';
+import type { Container, ContainerDefinition, CosmosClient, PluginConfig, PriorityLevel } from '@azure/cosmos';
 import { loadOptionalPackage } from '../../di/optional-packages.js';
 import https from 'node:https';
 import type { CosmosConfig } from '../../config/schema.js';
@@ -7,6 +7,7 @@ import { redactUrl } from '../../config/redact.js';
 import { RequestAccounting } from '../shared/request-accounting.js';
 import type { Tx, UnitOfWork } from '../tables/index.js';
 import { partitionKey } from './ids.js';
+import { Lru } from './lru.js';
 import { CosmosRequests } from './requests.js';
 import { bulkFailureTag } from './failures.js';
 import { Sequence } from './sequences.js';
@@ -46,6 +47,23 @@ export function containerDefinition(id: string): ContainerDefinition {
   };
 }
 
+/**
+ * An SDK plugin that spares every single-partition query its query-plan request: the 4.x SDK asks the gateway for a
+ * plan before each query, in parallel, and uses it only when the query turns out to span partitions. Every query
+ * of this driver that names its partition key is served whole by that partition, so the plan is never used: it is
+ * answered at once with an error the SDK keeps unread (and would report, were a plan ever needed). Cross-partition
+ * queries (no partition key) still get theirs.
+ */
+export const noPlanForSinglePartitionQueries: PluginConfig = {
+  on: 'request',
+  plugin: async (context, _diagnosticNode, next) => {
+    if (context.headers?.['x-ms-cosmos-is-query-plan-request'] === 'True' && (context.options as { partitionKey?: unknown } | undefined)?.partitionKey !== undefined) {
+      throw Object.assign(new Error('no query plan is fetched for a single-partition query'), { code: 'NoQueryPlan' });
+    }
+    return next(context);
+  },
+};
+
 /** Sequences, with where their values start. Stream positions are taken one at a time so they keep their order. */
 const SEQUENCES = {
   // Ranges of 1,000: a NID costs a request once per range (gaps from ranges a process does not use up are allowed).
@@ -70,6 +88,17 @@ export class CosmosConnection implements UnitOfWork {
   readonly autocommit = {} as Tx;
   readonly accounting = new RequestAccounting();
   readonly requests: CosmosRequests;
+  /**
+   * State key NID -> state key, as this process wrote or read the mappings (immutable once created): what a
+   * membership document repeats of its user, known without reading the mapping again.
+   */
+  readonly stateKeyNames = new Lru<number, string>(200_000);
+  /**
+   * State blocks this process created (their hash documents are its own) that no snapshot has named yet: a snapshot
+   * naming one cannot be stored, so it is stored without looking its hash up first (should another writer have
+   * raced to it, its hash document's conflict says so). A block leaves this set when a snapshot first names it.
+   */
+  readonly newBlocks = new Lru<number, true>(10_000);
   private readonly sequences = new Map<string, Sequence>();
 
   private constructor(
@@ -77,7 +106,8 @@ export class CosmosConnection implements UnitOfWork {
     readonly container: Container,
     readonly config: CosmosConfig,
   ) {
-    this.requests = new CosmosRequests(container, this.accounting, { transientRetries: config.transientRetries, baseDelayMs: 50 }, endpointOf(config));
+    this.requests = new CosmosRequests(container, this.accounting, { transientRetries: config.transientRetries, baseDelayMs: 50 }, endpointOf(config),
+      config.priorityLevel === 'default' ? {} : { priorityLevel: (config.priorityLevel === 'low' ? 'Low' : 'High') as PriorityLevel });
   }
 
   static async open(config: CosmosConfig): Promise<CosmosConnection> {
@@ -89,9 +119,9 @@ export class CosmosConnection implements UnitOfWork {
         requestTimeout: config.requestTimeoutMs,
         retryOptions: { maxRetryAttemptCount: config.maxRetryAttempts, maxWaitTimeInSeconds: config.maxRetryWaitSeconds, fixedRetryIntervalInMilliseconds: 0 },
       },
-      // Keeps a failed bulk request's status where items.bulk leaves it, the message (see failures.ts). `plugins` is an
-      // SDK option its typings hide.
-      ...({ plugins: [bulkFailureTag] } as object),
+      // Keeps a failed bulk request's status where items.bulk leaves it, the message (see failures.ts), and spares
+      // single-partition queries their query plan. `plugins` is an SDK option its typings hide.
+      ...({ plugins: [bulkFailureTag, noPlanForSinglePartitionQueries] } as object),
       // The emulators' certificates are self-signed: trust them on this client's own agent only, never process-wide.
       ...(config.disableTlsVerification ? { agent: new https.Agent({ rejectUnauthorized: false, keepAlive: true }) } : {}),
     });

@@ -31,18 +31,24 @@ export async function storeContentAddressed(
  */
 export async function storeContentAddressedMany(
   conn: CosmosConnection, kind: 'sb' | 'ss', sequence: SequenceName, items: readonly { hash: Buffer; content: Record<string, unknown> }[],
+  /**
+   * Contents (by hex hash) that cannot be stored yet (a snapshot naming a block no snapshot has named), whose lookup
+   * is skipped: should one be stored after all (another writer raced to it), its hash document's 409 gives its NID.
+   */
+  isNew: (hash: string) => boolean = () => false,
 ): Promise<number[]> {
   const r = conn.requests;
   const hashRef = (hash: string) => ({ id: `${kind}h`, pk: conn.pk(`${kind}h`, hash) });
   const byHash = new Map<string, { content: Record<string, unknown>; nid: number }>();
   for (const item of items) if (!byHash.has(item.hash.toString('hex'))) byHash.set(item.hash.toString('hex'), { content: item.content, nid: 0 });
   if (byHash.size === 0) return [];
-  const hashes = [...byHash.keys()];
+  const hashes = [...byHash.keys()].filter((hash) => !isNew(hash));
   const stored = await r.readMany<{ nid: number }>(`${kind}.lookupHash`, hashes.map(hashRef));
   hashes.forEach((hash, i) => { if (stored[i]) byHash.get(hash)!.nid = stored[i]!.nid; });
   const fresh = [...byHash].filter(([, c]) => c.nid === 0);
   for (const [, c] of fresh) c.nid = await conn.sequence(sequence).nextValue();
   if (fresh.length > 0) await createContentAddressed(conn, kind, fresh, hashRef);
+  if (kind === 'sb') for (const [, c] of fresh) conn.newBlocks.set(c.nid, true);
   return items.map((item) => byHash.get(item.hash.toString('hex'))!.nid);
 }
 
@@ -59,6 +65,7 @@ async function createContentAddressed(conn: CosmosConnection, kind: 'sb' | 'ss',
   taken.forEach(([, c], i) => {
     const winner = winners[i]?.nid;
     if (winner === undefined || winner === c.nid) return;
+    conn.newBlocks.delete(c.nid);
     orphans.push({ id: kind, pk: conn.pk(kind, c.nid) });
     c.nid = winner;
   });

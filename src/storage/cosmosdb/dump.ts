@@ -649,6 +649,7 @@ export class CosmosStoreDump implements StoreDump {
           ]);
           await this.upsert('dump.write.eid', rows.map((x) => ({
             id: 'eid', pk: pk('eid', x.eventID), k: 'event_id', eventID: x.eventID, nid: x.nid, room: x.room, type: x.type, key: x.key, rejected: x.rejected,
+            snapshot: x.snapshot,
           })));
         },
         // The locator first (the commit point, keyed by the event ID: only while it names this NID), then the row.

@@ -21,7 +21,7 @@ interface RowDoc {
   sent: boolean;
 }
 
-/** The event ID's locator, in partition `eid|<event ID>`: immutable, so it is cached once read. */
+/** The event ID's locator, in partition `eid|<event ID>`: cached once read (see the class on what may change). */
 interface LocatorDoc {
   eventID: string;
   nid: EventNID;
@@ -29,7 +29,20 @@ interface LocatorDoc {
   type: EventTypeNID;
   key: EventStateKeyNID;
   rejected: boolean;
+  /**
+   * The state before the event, as the row says it (absent in locators written before it was kept here, or by a
+   * dump; 0 for an event stored without state): what a writer looking events up by ID needs of the row.
+   */
+  snapshot?: StateSnapshotNID;
 }
+
+const locatorOf = (row: StoredEventRow): LocatorDoc => ({
+  eventID: row.eventID, nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, rejected: row.isRejected,
+  snapshot: row.stateSnapshotNID,
+});
+
+/** A locator that says all a lookup by ID answers: one with the state before its event (see bulkSelectEventsByID). */
+const complete = (l: LocatorDoc) => (l.snapshot ?? 0) > 0;
 
 const rowDoc = (row: StoredEventRow): RowDoc => ({
   nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, eventID: row.eventID,
@@ -44,6 +57,11 @@ const entryOf = (d: { type: EventTypeNID; key: EventStateKeyNID; nid: EventNID }
  * ID another (`eid|<ID>`: the locator), so lookups both ways are point reads and no room, however large, piles
  * its events into one logical partition. Creating the locator is the commit point: the row is written first, so a
  * reader that finds the locator always finds the row.
+ *
+ * The locator repeats what a lookup by ID answers, the state before the event included, so that a writer finding
+ * the events it names (usually cached locators) reads no row. Each change is made to the row first and to the
+ * locator after (rejected cleared, state set), so a crash between leaves the locator behind the row: a locator
+ * without state (0) is completed from the row, and the retry of the interrupted call writes both again.
  */
 @injectable()
 export class CosmosEventsTable implements EventsTable {
@@ -85,11 +103,39 @@ export class CosmosEventsTable implements EventsTable {
     return out;
   }
 
-  /** Row by row, in order: each row is the commit point of its event (see insertRow). */
   /**
-   * The rows in bulk, then their locators in bulk: each locator is its event's commit point (see insertRow), so a
-   * crash between the two leaves rows nobody finds. A locator that loses to another writer's (another event under
-   * that ID) makes the call a ConflictError, after its row is removed; the locators created before it stay.
+   * Rows prepared ahead (see prepareEvents), by NID: their event IDs. NIDs are fresh per call, so an entry is never
+   * stale; one a failed call leaves behind is never asked for again, and the bound drops it.
+   */
+  private readonly prepared = new Lru<number, string>(10_000);
+
+  /**
+   * The row documents, in bulk (invisible until their locators exist): a row found under its NID already must be
+   * this event's (a retried request whose answer was lost), else the NID is taken and that is corruption.
+   */
+  async prepareEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
+    await this.createRows(rows);
+    for (const row of rows) this.prepared.set(row.eventNID, row.eventID);
+  }
+
+  private async createRows(rows: readonly StoredEventRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const created = await this.conn.requests.createMany('events.insert', rows.map((row) => ({ ...this.rowRef(row.eventNID), k: 'event', ...rowDoc(row) })));
+    const taken = rows.filter((_, i) => !created[i]);
+    if (taken.length > 0) {
+      // A row document under our fresh NID already: ours, from a retried request whose answer was lost.
+      const docs = await this.conn.requests.readMany<RowDoc>('events.readRow', taken.map((row) => this.rowRef(row.eventNID)));
+      taken.forEach((row, i) => {
+        if (docs[i]?.eventID !== row.eventID) throw new CorruptionError(`event NID ${row.eventNID} is already used by another event`);
+      });
+    }
+  }
+
+  /**
+   * The rows in bulk (those not prepared ahead), then their locators in bulk: each locator is its event's commit
+   * point (see insertRow), so a crash between the two leaves rows nobody finds. A locator that loses to another
+   * writer's (another event under that ID) makes the call a ConflictError, after its row is removed; the locators
+   * created before it stay.
    */
   async bulkInsertEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
     const ids = new Set<string>();
@@ -99,18 +145,10 @@ export class CosmosEventsTable implements EventsTable {
     }
     if (rows.length === 0) return;
     const r = this.conn.requests;
-    const created = await r.createMany('events.insert', rows.map((row) => ({ ...this.rowRef(row.eventNID), k: 'event', ...rowDoc(row) })));
-    const taken = rows.filter((_, i) => !created[i]);
-    if (taken.length > 0) {
-      // A row document under our fresh NID already: ours, from a retried request whose answer was lost.
-      const docs = await this.conn.requests.readMany<RowDoc>('events.readRow', taken.map((row) => this.rowRef(row.eventNID)));
-      taken.forEach((row, i) => {
-        if (docs[i]?.eventID !== row.eventID) throw new CorruptionError(`event NID ${row.eventNID} is already used by another event`);
-      });
-    }
-    const locators = rows.map((row): LocatorDoc => ({
-      eventID: row.eventID, nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, rejected: row.isRejected,
-    }));
+    const ready = rows.filter((row) => this.prepared.get(row.eventNID) === row.eventID);
+    for (const row of ready) this.prepared.delete(row.eventNID);
+    await this.createRows(rows.filter((row) => !ready.includes(row)));
+    const locators = rows.map(locatorOf);
     const placed = await r.createMany('events.insert', locators.map((l) => ({ ...this.locatorRef(l.eventID), k: 'event_id', ...l })));
     const contested = locators.filter((_, i) => !placed[i]);
     const winners = contested.length > 0 ? await r.readMany<LocatorDoc>('events.readLocator', contested.map((l) => this.locatorRef(l.eventID))) : [];
@@ -123,12 +161,13 @@ export class CosmosEventsTable implements EventsTable {
     }
   }
 
+  /** From the locators alone where they hold the state before their events (see the class), else with the rows. */
   async bulkSelectEventsByID(_tx: Tx, eventIDs: readonly string[]) {
     const locs = await this.locatorsFor(eventIDs);
-    const rows = new Map((await this.rows(locs.map((l) => l.nid))).map((r) => [r.nid as number, r]));
+    const rows = new Map((await this.rows(locs.filter((l) => !complete(l)).map((l) => l.nid))).map((r) => [r.nid as number, r]));
     const out = new Map<string, StoredEventInfo>();
     for (const l of locs) {
-      const row = rows.get(l.nid);
+      const row = complete(l) ? { nid: l.nid, room: l.room, snapshot: l.snapshot!, type: l.type, key: l.key, rejected: l.rejected } : rows.get(l.nid);
       if (row) {
         out.set(l.eventID, {
           eventNID: row.nid, roomNID: row.room, stateSnapshotNID: row.snapshot, eventTypeNID: row.type, eventStateKeyNID: row.key, isRejected: row.rejected,
@@ -154,7 +193,7 @@ export class CosmosEventsTable implements EventsTable {
       const existing = await this.row(row.eventNID);
       if (existing?.eventID !== row.eventID) throw new CorruptionError(`event NID ${row.eventNID} is already used by another event`);
     }
-    const locator: LocatorDoc = { eventID: row.eventID, nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, rejected: row.isRejected };
+    const locator = locatorOf(row);
     if (!(await r.create('events.insert', { ...this.locatorRef(row.eventID), k: 'event_id', ...locator }))) {
       const winner = await this.locator(row.eventID);
       if (winner?.nid !== row.eventNID) {
@@ -236,9 +275,16 @@ export class CosmosEventsTable implements EventsTable {
     return checked.map((r) => ({ ...entryOf(r), beforeStateSnapshotNID: r.snapshot, isRejected: r.rejected }));
   }
 
+  /** The row, then its locator (see the class): the locator is found through the row's event ID. */
   async updateEventState(_tx: Tx, eventNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void> {
     const { id, pk } = this.rowRef(eventNID);
-    await this.conn.requests.patch('events.updateState', id, pk, [{ op: 'set', path: '/snapshot', value: stateSnapshotNID }]);
+    const row = await this.conn.requests.patch<RowDoc>('events.updateState', id, pk, [{ op: 'set', path: '/snapshot', value: stateSnapshotNID }]);
+    if (!row) return;
+    const loc = this.locatorRef(row.eventID);
+    this.locators.delete(row.eventID);
+    // Only the event's own locator: one naming another NID is another writer's, which won the ID.
+    await this.conn.requests.patchWhen<LocatorDoc>('events.updateState', loc.id, loc.pk, (doc) => doc.nid === eventNID,
+      () => [{ op: 'set', path: '/snapshot', value: stateSnapshotNID }]);
   }
 
   async selectEventSentToOutput(_tx: Tx, eventNID: EventNID): Promise<boolean> {

@@ -3,6 +3,7 @@ import type { EventStateKeyNID, RoomNID } from '../../types/nids.js';
 import type { InviteRow, InvitesTable, InviteWrite, Tx } from '../tables/index.js';
 import { unique } from '../shared/contracts.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { Lru } from './lru.js';
 
 interface Invite {
   id: string;
@@ -18,7 +19,22 @@ interface Invite {
  */
 @injectable()
 export class CosmosInvitesTable implements InvitesTable {
+  /**
+   * Invite lists as this process last read or wrote them, with their ETags (null: there was none), by (room, user):
+   * the write path reads a user's list before it changes it, and the change, conditional on the ETag, then needs
+   * no read of its own. Taken once: a change that finds the list changed meanwhile reads it again.
+   */
+  private readonly lists = new Lru<string, { invites: Invite[]; _etag: string } | null>(10_000);
+
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+
+  /** The list as last seen (see `lists`), forgotten as it is taken; undefined if not seen. */
+  private seen(roomNID: number, target: number): { invites: Invite[]; _etag: string } | null | undefined {
+    const key = `${roomNID}|${target}`;
+    const doc = this.lists.get(key);
+    this.lists.delete(key);
+    return doc;
+  }
 
   private ref(roomNID: number, target: number) {
     return { id: `inv|${target}`, pk: this.conn.pk('room', roomNID) };
@@ -28,8 +44,8 @@ export class CosmosInvitesTable implements InvitesTable {
   private async update<T>(roomNID: RoomNID, target: EventStateKeyNID, change: (invites: Invite[]) => { result: T; changed: boolean }): Promise<T> {
     const { id, pk } = this.ref(roomNID, target);
     const r = this.conn.requests;
-    for (;;) {
-      const doc = await r.read<{ invites: Invite[] }>('invites.read', id, pk);
+    for (let seen = this.seen(roomNID, target); ; seen = undefined) {
+      const doc = seen !== undefined ? seen : await r.read<{ invites: Invite[] }>('invites.read', id, pk);
       const invites = doc ? doc.invites.map((i) => ({ ...i })) : [];
       const { result, changed } = change(invites);
       if (!changed) return result;
@@ -61,6 +77,7 @@ export class CosmosInvitesTable implements InvitesTable {
     const targets = unique(targetUserNIDs);
     const docs = await this.conn.requests.readMany<{ invites: Invite[] }>('invites.selectActive', targets.map((t) => this.ref(roomNID, t)));
     targets.forEach((target, i) => {
+      this.lists.set(`${roomNID}|${target}`, docs[i] ?? null);
       const active = (docs[i]?.invites ?? []).filter((inv) => !inv.retired).map((inv) => inv.id);
       if (active.length > 0) out.set(target, active);
     });

@@ -7,8 +7,12 @@ import type { CosmosConnection } from './connection.js';
  * - 2: the room document also carries the write path's claim (`claimedUntil`), the events a batch is appending
  *   (`appending`) and its current snapshot's block list (`snapshotBlocks`). Only additions: a layout-1 tenant is read
  *   as it is, and is marked layout 2 when a layout-2 build opens it.
+ * - 3: an event's locator also carries the state before the event (`snapshot`, kept equal to the row's by every
+ *   change), and the room's claim its writer's token (`claimedBy`). Only additions, read as they are when absent
+ *   (a locator without state is completed from the row); the mark keeps builds of layout 2, which would change a
+ *   row's state without its locator's, from writing a tenant a layout-3 build has written.
  */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 /** The layouts as migrations, for `matrix-storage migrate --status` (a tenant is "at version" its layout). */
 export const LAYOUT_MIGRATIONS = [
@@ -24,7 +28,7 @@ export async function appliedLayouts(conn: CosmosConnection): Promise<Set<number
 }
 
 /** Layouts this build takes over as they are (it only adds to them): opening one records LAYOUT_VERSION. */
-const READABLE_AS_IS = new Set([1]);
+const READABLE_AS_IS = new Set([1, 2]);
 
 /**
  * Checks the tenant's layout on open: a new tenant, or one of a layout this build reads as it is, is marked with

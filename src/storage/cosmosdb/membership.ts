@@ -5,6 +5,7 @@ import { notFound, unique } from '../shared/contracts.js';
 import type { MembershipRow, MembershipTable, MembershipWrite, Tx } from '../tables/index.js';
 import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { Lru } from './lru.js';
 import { codePointCompare } from './order.js';
 
 interface MembershipDoc {
@@ -25,12 +26,24 @@ const JOIN = MembershipState.join;
  * membership on Cosmos DB. The truth is `m|<user NID>` in the room's partition `room|<NID>`, so a room's member
  * lists are single-partition queries. Each user's partition `user|<NID>` mirrors (room, membership, forgotten)
  * as `rm|<room NID>`, so "rooms of a user" is a single-partition query too, never a scan of every room. The room
- * document is written first and the mirror after; every update rewrites the mirror, so a crash between the two is
- * repaired by the next change (and, inside appendEvent, by the retry of the interrupted call).
+ * document is written first and the mirror after (in appendEvent's bulk writes, both at once, before the call's
+ * commit point); every update rewrites the mirror, so a crash between the two is repaired by the next change (and,
+ * inside appendEvent, by the retry of the interrupted call).
  */
 @injectable()
 export class CosmosMembershipTable implements MembershipTable {
+  /**
+   * What a membership document keeps of its user and never changes once written (the user ID, whether local), by
+   * (room, user) as this process last read it; null: there was no document. An upsert after a read for update
+   * needs no read of its own.
+   */
+  private readonly fixed = new Lru<string, Pick<MembershipDoc, 'userID' | 'local'> | null>(50_000);
+
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+
+  private remember(roomNID: number, target: number, doc: MembershipDoc | undefined): void {
+    this.fixed.set(`${roomNID}|${target}`, doc ? { userID: doc.userID, local: doc.local } : null);
+  }
 
   private ref(roomNID: number, target: number) {
     return { id: `m|${target}`, pk: this.conn.pk('room', roomNID) };
@@ -69,29 +82,42 @@ export class CosmosMembershipTable implements MembershipTable {
     const docs = await this.conn.requests.readMany<MembershipDoc>('membership.read', targets.map((t) => this.ref(roomNID, t)));
     targets.forEach((t, i) => {
       const doc = docs[i];
+      this.remember(roomNID, t, doc);
       if (doc) out.set(t, { membership: doc.membership, eventNID: doc.eventNID });
     });
     return out;
   }
 
   /**
-   * In bulk: the users' IDs and their current documents read together, then every membership document, then
-   * every mirror (the room's document first, as updateMembership writes them). The last write of a user wins.
+   * In bulk: what the documents keep of their users, from what this process read (see `fixed`) or else read
+   * together; then every membership document and every mirror, sent together (both come before the commit point
+   * of the call that writes them, whose retry writes them again). The last write of a user wins.
    */
   async bulkUpsertMemberships(_tx: Tx, roomNID: RoomNID, writes: readonly MembershipWrite[]): Promise<void> {
     const rows = [...new Map(writes.map((w) => [w.targetUserNID, w])).values()];
     if (rows.length === 0) return;
     const r = this.conn.requests;
+    const known = rows.map((w) => this.fixed.get(`${roomNID}|${w.targetUserNID}`));
+    const unread = rows.filter((_, i) => known[i] === undefined);
+    const unnamed = rows.filter((w, i) => !known[i]?.userID && !this.conn.stateKeyNames.get(w.targetUserNID));
     const [users, existing] = await Promise.all([
-      r.readMany<{ s: string }>('membership.insert', rows.map((w) => ({ id: 'skn', pk: this.conn.pk('skn', w.targetUserNID) }))),
-      r.readMany<MembershipDoc>('membership.read', rows.map((w) => this.ref(roomNID, w.targetUserNID))),
+      r.readMany<{ s: string }>('membership.insert', unnamed.map((w) => ({ id: 'skn', pk: this.conn.pk('skn', w.targetUserNID) }))),
+      r.readMany<MembershipDoc>('membership.read', unread.map((w) => this.ref(roomNID, w.targetUserNID))),
     ]);
-    const docs = rows.map((w, i): MembershipDoc => ({
-      room: roomNID, target: w.targetUserNID, userID: existing[i]?.userID ?? users[i]?.s ?? null, sender: w.senderUserNID,
-      membership: w.membership, eventNID: w.eventNID, local: existing[i]?.local ?? w.targetLocal, forgotten: false,
-    }));
-    await r.upsertMany('membership.update', docs.map((d) => ({ ...this.ref(roomNID, d.target), k: 'membership', ...d })));
-    await r.upsertMany('membership.mirror', docs.map((d) => this.mirrorDoc(d)));
+    const names = new Map(unnamed.map((w, i) => [w.targetUserNID, users[i]?.s]));
+    const read = new Map(unread.map((w, i) => [w.targetUserNID, existing[i]]));
+    const docs = rows.map((w, i): MembershipDoc => {
+      const had = known[i] !== undefined ? known[i] : read.get(w.targetUserNID);
+      return {
+        room: roomNID, target: w.targetUserNID, userID: had?.userID ?? this.conn.stateKeyNames.get(w.targetUserNID) ?? names.get(w.targetUserNID) ?? null,
+        sender: w.senderUserNID, membership: w.membership, eventNID: w.eventNID, local: had?.local ?? w.targetLocal, forgotten: false,
+      };
+    });
+    await Promise.all([
+      r.upsertMany('membership.update', docs.map((d) => ({ ...this.ref(roomNID, d.target), k: 'membership', ...d }))),
+      r.upsertMany('membership.mirror', docs.map((d) => this.mirrorDoc(d))),
+    ]);
+    for (const d of docs) this.remember(roomNID, d.target, d);
   }
 
   async selectMembershipForUpdate(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<MembershipState> {

@@ -16,8 +16,11 @@ const split = (name: string): [string, string] | undefined => {
 /** How many candidates a claim looks at, so that concurrent claimers mostly pick different keys. */
 const CLAIM_CANDIDATES = 16;
 
-/** How many failed cleanup deletes a claim tries again before its own work. */
-const CLEANUPS_PER_CLAIM = 4;
+/**
+ * How many claimed documents wait for their delete before they are deleted together, in one bulk request (a claim
+ * that finds no free key deletes every one waiting).
+ */
+const CLEANUP_BATCH = 16;
 
 /** A claimed key document older than this was left by a claimer that died before deleting it: safe to remove. */
 const STALE_CLAIM_MS = 5 * 60_000;
@@ -34,15 +37,16 @@ const UNCLAIMED = 'NOT IS_DEFINED(c.claim)';
  *    its ETag is the one the claimer read (exactly one claimer can win it). A claimer that cannot tell whether its
  *    patch applied (the retry got 412) reads the document back: its own token there means the key is its own;
  * 2. cleanup: the claimed document is deleted (on its claimed ETag, so that a key uploaded again under the same ID
- *    in between is kept). Losing this step loses nothing: claimed documents are invisible to counts, reads and
- *    claims. A claim past step 1 hands its key out even if its delete fails for good (the delete is tried again at
- *    the next claim), and a document left by a claimer that died is removed by a later claim that finds no free key.
+ *    in between is kept), later and in bulk with others (see `cleanUp`), so that a claim costs a query and a patch.
+ *    Losing this step loses nothing: claimed documents are invisible to counts, reads and claims. A claim past
+ *    step 1 hands its key out whatever becomes of its delete, and a document left by a claimer that died (or whose
+ *    delete was still waiting when its process ended) is removed by a later claim that finds no free key.
  * A claim that fails before step 1 applied leaves the key claimable.
  */
 @injectable()
 export class CosmosOneTimeKeysTable implements OneTimeKeysTable {
-  /** Claimed documents whose delete failed, to be tried again (see `cleanUp`). */
-  private readonly unfinishedCleanups = new Map<string, { pk: string; id: string; etag: string }>();
+  /** Claimed documents waiting for their delete (see `cleanUp`), by partition and id. */
+  private readonly waitingDeletes = new Map<string, { pk: string; id: string; etag: string }>();
 
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
@@ -89,12 +93,12 @@ export class CosmosOneTimeKeysTable implements OneTimeKeysTable {
   async selectAndDeleteOneTimeKey(_tx: Tx, userID: string, deviceID: string, algorithm: string): Promise<readonly [string, string] | null> {
     const pk = this.pk(userID, deviceID);
     const r = this.conn.requests;
-    await this.retryCleanups();
     for (;;) {
       const candidates = await r.query<KeyDoc & { _etag: string }>('oneTimeKeys.claim', pk,
         `SELECT TOP ${CLAIM_CANDIDATES} c.id, c.keyID, c.json, c._etag FROM c WHERE c.pk = @pk AND c.k = 'otk' AND c.algorithm = @algorithm AND ${UNCLAIMED}`,
         [{ name: '@algorithm', value: algorithm }]);
       if (candidates.length === 0) {
+        await this.cleanUpWaiting(true);
         await this.removeStaleClaims(pk, algorithm);
         return null;
       }
@@ -139,28 +143,28 @@ export class CosmosOneTimeKeysTable implements OneTimeKeysTable {
   }
 
   /**
-   * Deletes a claimed document (on its claimed ETag, so that a key uploaded again under the same ID in between is
-   * kept). Best effort: a claimed document is invisible to counts, reads and claims, so one this cannot delete
-   * now (the store is unreachable) loses nothing; it is tried again at this table's next claim, and one whose
-   * claimer died is removed by a later claim that finds no free key.
+   * Queues a claimed document's delete (on its claimed ETag, so that a key uploaded again under the same ID in
+   * between is kept), and sends the waiting ones together once there are CLEANUP_BATCH. Best effort: a claimed
+   * document is invisible to counts, reads and claims, so one this cannot delete now (the store is unreachable)
+   * loses nothing: it waits for the next batch, and one whose claimer died is removed by a later claim that finds no
+   * free key.
    */
   private async cleanUp(pk: string, id: string, etag: string): Promise<void> {
-    try {
-      await this.conn.requests.deleteIfMatch('oneTimeKeys.claim', id, pk, etag);
-    } catch (e) {
-      if (!(e instanceof StorageError)) throw e;
-      this.unfinishedCleanups.set(`${pk}\u0000${id}`, { pk, id, etag });
-    }
+    this.waitingDeletes.set(`${pk}\u0000${id}`, { pk, id, etag });
+    await this.cleanUpWaiting(false);
   }
 
-  /**
-   * Retries the deletes of claimed documents that failed, best effort (see `cleanUp`): a few per claim, so that
-   * claims after an outage do not each wait for all of them.
-   */
-  private async retryCleanups(): Promise<void> {
-    const pending = [...this.unfinishedCleanups].slice(0, CLEANUPS_PER_CLAIM);
-    for (const [key] of pending) this.unfinishedCleanups.delete(key);
-    for (const [, { pk, id, etag }] of pending) await this.cleanUp(pk, id, etag);
+  /** Deletes the claimed documents waiting for it in one bulk request (`all`, or once CLEANUP_BATCH wait); best effort. */
+  private async cleanUpWaiting(all: boolean): Promise<void> {
+    const waiting = [...this.waitingDeletes];
+    if (waiting.length === 0 || (!all && waiting.length < CLEANUP_BATCH)) return;
+    for (const [key] of waiting) this.waitingDeletes.delete(key);
+    try {
+      await this.conn.requests.deleteManyIfMatch('oneTimeKeys.claim', waiting.map(([, d]) => d));
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+      for (const [key, d] of waiting) if (!this.waitingDeletes.has(key)) this.waitingDeletes.set(key, d);
+    }
   }
 
   /** Deletes claimed documents whose claimer never deleted them (it died between the two steps). */

@@ -1,4 +1,4 @@
-import type { Container, ItemDefinition, JSONObject, JSONValue, OperationInput, OperationResponse, PatchOperation, SqlParameter } from '@azure/cosmos';
+import type { Container, ItemDefinition, JSONObject, JSONValue, OperationInput, OperationResponse, PatchOperation, PriorityLevel, SqlParameter } from '@azure/cosmos';
 import { StorageError, StoreUnavailableError } from '../../types/errors.js';
 import type { RequestAccounting } from '../shared/request-accounting.js';
 import { failureOf, statusOf } from './failures.js';
@@ -75,6 +75,8 @@ export class CosmosRequests {
     private readonly retry: RetryPolicy,
     /** The account endpoint, for messages (user info and secrets already removed). */
     private readonly target: string,
+    /** Options every request carries: its priority, where one is configured (priority-based execution). */
+    private readonly base: { priorityLevel?: PriorityLevel } = {},
   ) {}
 
   /**
@@ -117,7 +119,7 @@ export class CosmosRequests {
   /** A point read; undefined if absent. */
   async read<T>(operation: string, id: string, pk: string): Promise<(T & DocMeta) | undefined> {
     try {
-      const res = await this.attempt(operation, () => this.container.item(id, pk).read<T & DocMeta>(), false);
+      const res = await this.attempt(operation, () => this.container.item(id, pk).read<T & DocMeta>(this.base), false);
       return res.resource;
     } catch (e) {
       if (statusOf(e) === 404) return undefined;
@@ -128,7 +130,7 @@ export class CosmosRequests {
   /** Creates the document; false if one with that id already exists in the partition (nothing written). */
   async create(operation: string, doc: Doc): Promise<boolean> {
     try {
-      await this.attempt(operation, () => this.container.items.create(doc));
+      await this.attempt(operation, () => this.container.items.create(doc, this.base));
       return true;
     } catch (e) {
       if (statusOf(e) === 409) return false;
@@ -138,7 +140,7 @@ export class CosmosRequests {
 
   async upsert(operation: string, doc: Doc): Promise<void> {
     try {
-      await this.attempt(operation, () => this.container.items.upsert(doc));
+      await this.attempt(operation, () => this.container.items.upsert(doc, this.base));
     } catch (e) {
       this.fail(operation, e);
     }
@@ -147,7 +149,7 @@ export class CosmosRequests {
   /** Replaces the document if its ETag is still `etag`; false if someone changed (or deleted) it first. */
   async replaceIfMatch(operation: string, doc: Doc, etag: string): Promise<boolean> {
     try {
-      await this.attempt(operation, () => this.container.item(doc.id, doc.pk).replace(doc, { accessCondition: { type: 'IfMatch', condition: etag } }));
+      await this.attempt(operation, () => this.container.item(doc.id, doc.pk).replace(doc, { ...this.base, accessCondition: { type: 'IfMatch', condition: etag } }));
       return true;
     } catch (e) {
       if (statusOf(e) === 412 || statusOf(e) === 404) return false;
@@ -164,7 +166,7 @@ export class CosmosRequests {
     operation: string, id: string, pk: string, operations: PatchOperation[], options: { ifMatch?: string } = {},
   ): Promise<(T & DocMeta) | undefined> {
     try {
-      const requestOptions = options.ifMatch ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : {};
+      const requestOptions = options.ifMatch ? { ...this.base, accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : this.base;
       const res = await this.attempt(operation, () => this.container.item(id, pk).patch<T & DocMeta>(operations, requestOptions));
       return res.resource;
     } catch (e) {
@@ -191,7 +193,7 @@ export class CosmosRequests {
   /** Deletes the document if its ETag is still `etag`; false if it is gone or changed (then it is left alone). */
   async deleteIfMatch(operation: string, id: string, pk: string, etag: string): Promise<boolean> {
     try {
-      await this.attempt(operation, () => this.container.item(id, pk).delete({ accessCondition: { type: 'IfMatch', condition: etag } }));
+      await this.attempt(operation, () => this.container.item(id, pk).delete({ ...this.base, accessCondition: { type: 'IfMatch', condition: etag } }));
       return true;
     } catch (e) {
       if (statusOf(e) === 404 || statusOf(e) === 412) return false;
@@ -225,6 +227,12 @@ export class CosmosRequests {
       operationType: 'Replace' as const, id: doc.id, partitionKey: doc.pk, resourceBody: doc as unknown as JSONValue as never, ifMatch: etag,
     })));
     return results.map((r) => r.statusCode === 200);
+  }
+
+  /** Deletes in bulk, each on condition that its ETag is still the one given: true where it was (and is now gone). */
+  async deleteManyIfMatch(operation: string, refs: readonly { id: string; pk: string; etag: string }[]): Promise<boolean[]> {
+    const results = await this.bulk(operation, refs.map((r) => ({ operationType: 'Delete' as const, id: r.id, partitionKey: r.pk, ifMatch: r.etag })));
+    return results.map((r) => r.statusCode === 204);
   }
 
   /** Deletes in bulk: true where the document was there. */
@@ -293,7 +301,7 @@ export class CosmosRequests {
     const operation = chunk[0]!.operation;
     let results: OperationResponse[];
     try {
-      results = await this.container.items.bulk(chunk.map((item) => item.op), { continueOnError: true });
+      results = await this.container.items.bulk(chunk.map((item) => item.op), { continueOnError: true }, this.base);
     } catch (e) {
       this.accounting.record(operation, (e as CosmosError)?.requestCharge ?? 0);
       const failure = failureOf(e);
@@ -335,7 +343,7 @@ export class CosmosRequests {
   /** Deletes the document; false if it was not there. */
   async delete(operation: string, id: string, pk: string): Promise<boolean> {
     try {
-      await this.attempt(operation, () => this.container.item(id, pk).delete());
+      await this.attempt(operation, () => this.container.item(id, pk).delete(this.base));
       return true;
     } catch (e) {
       if (statusOf(e) === 404) return false;
@@ -362,7 +370,7 @@ export class CosmosRequests {
 
   private async queryAll<T>(operation: string, sql: string, parameters: SqlParameter[], pk: string | undefined): Promise<T[]> {
     if (pk !== undefined && !/\bc\.pk = @pk\b/.test(sql)) throw new Error(`query for ${operation} must filter on c.pk = @pk`);
-    const iterator = this.container.items.query<T>({ query: sql, parameters }, pk !== undefined ? { partitionKey: pk } : {});
+    const iterator = this.container.items.query<T>({ query: sql, parameters }, pk !== undefined ? { ...this.base, partitionKey: pk } : this.base);
     const out: T[] = [];
     try {
       while (iterator.hasMoreResults()) {

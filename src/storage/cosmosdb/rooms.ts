@@ -1,7 +1,9 @@
 import { inject, injectable } from 'inversify';
-import { ConcurrentUpdateError } from '../../types/errors.js';
+import { randomUUID } from 'node:crypto';
+import { ConcurrentUpdateError, StoreUnavailableError } from '../../types/errors.js';
 import type { EventNID, RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import { duplicate, notFound, unique } from '../shared/contracts.js';
+import type { PatchOperation } from '@azure/cosmos';
 import type { LatestEvents, RoomInfo, RoomsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { Lru } from './lru.js';
@@ -18,6 +20,8 @@ interface RoomDoc {
   appending?: EventNID[];
   /** See LatestEvents.claimedUntil (null once released). */
   claimedUntil?: number | null;
+  /** The token of the claim's writer (see claimRoom; null once released). */
+  claimedBy?: string | null;
   /**
    * A snapshot's block list, as the last writer that knew it gave it: the current one's when `nid` is `snapshot`
    * (see selectCurrentStateBlockNIDs), else stale and ignored.
@@ -25,22 +29,52 @@ interface RoomDoc {
   snapshotBlocks?: { nid: StateSnapshotNID; blocks: StateBlockNID[] };
 }
 
+const latestOf = (doc: RoomDoc & { _etag: string }): LatestEvents => ({
+  latestEventNIDs: doc.latest, lastEventSentNID: doc.lastSent, stateSnapshotNID: doc.snapshot, version: doc._etag, appending: doc.appending ?? [],
+  ...(doc.claimedUntil ? { claimedUntil: doc.claimedUntil } : {}),
+});
+
 /**
  * rooms on Cosmos DB. The room document lives in the room's own partition `room|<NID>`, beside the room's
  * memberships and invites; `rid|<room ID>` maps the ID to the NID (creating it is the commit point of a new room);
  * `rooms` lists every room of the tenant (a small map, read only by selectRoomIDs). Updating the latest events is
  * an ETag-conditional patch: a writer that read an older version gets ConcurrentUpdateError and starts again.
+ *
+ * A writer's view of the room (selectLatestEventsNIDsForUpdate) is the room document as this process last wrote
+ * or read it, without a request: every write that uses it is conditional on its ETag, so a view another writer
+ * made stale fails that write (ConcurrentUpdateError), the view is dropped, and the retry reads the room afresh.
+ * A write whose answer is lost drops the view too. Readers (selectLatestEventNIDs, selectRoomInfo) always read.
  */
 @injectable()
 export class CosmosRoomsTable implements RoomsTable {
   /** Room versions never change once the room exists: read each once. */
   private readonly versions = new Lru<number, string>(10_000);
+  /** The room documents as this process last wrote them (see the class): a writer's view, checked by its ETag. */
+  private readonly heads = new Lru<number, LatestEvents>(10_000);
 
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
   /** Forgets the cached versions of these rooms: they were deleted (a purge, through the dump). */
   forgetRooms(roomNIDs: readonly number[]): void {
-    for (const nid of roomNIDs) this.versions.delete(nid);
+    for (const nid of roomNIDs) {
+      this.versions.delete(nid);
+      this.heads.delete(nid);
+    }
+  }
+
+  /**
+   * A conditional patch of the room document that keeps the writer's view: the patched document on success (the
+   * view follows it), undefined if the ETag no longer matched or the document is gone; any failure drops the view.
+   */
+  private async patchHead(operation: string, roomNID: RoomNID, ops: PatchOperation[], ifMatch: string): Promise<(RoomDoc & { _etag: string }) | undefined> {
+    let updated: (RoomDoc & { _etag: string }) | undefined;
+    try {
+      updated = await this.conn.requests.patch<RoomDoc>(operation, 'room', this.roomPK(roomNID), ops, ifMatch ? { ifMatch } : {});
+    } finally {
+      this.heads.delete(roomNID);
+    }
+    if (updated) this.heads.set(roomNID, latestOf(updated));
+    return updated;
   }
 
   private roomPK(roomNID: number) {
@@ -91,23 +125,44 @@ export class CosmosRoomsTable implements RoomsTable {
   }
 
   async selectLatestEventsNIDsForUpdate(_tx: Tx, roomNID: RoomNID): Promise<LatestEvents> {
-    const doc = await this.required(roomNID);
-    return { latestEventNIDs: doc.latest, lastEventSentNID: doc.lastSent, stateSnapshotNID: doc.snapshot, version: doc._etag, appending: doc.appending ?? [],
-      ...(doc.claimedUntil ? { claimedUntil: doc.claimedUntil } : {}) };
+    const known = this.heads.get(roomNID);
+    if (known) return known;
+    const head = latestOf(await this.required(roomNID));
+    this.heads.set(roomNID, head);
+    return head;
   }
 
+  /**
+   * The claim carries a fresh token: when its answer is lost (the retry meets the changed document, or no try is
+   * answered), the room document says whether it applied, and a claim that did is this writer's, not another's.
+   */
   async claimRoom(_tx: Tx, roomNID: RoomNID, appending: readonly EventNID[], until: number, expectedVersion: string): Promise<string> {
-    const updated = await this.conn.requests.patch<RoomDoc>('rooms.claim', 'room', this.roomPK(roomNID), [
-      { op: 'set', path: '/appending', value: [...appending] },
-      { op: 'set', path: '/claimedUntil', value: until },
-    ], { ifMatch: expectedVersion });
-    if (!updated) throw new ConcurrentUpdateError(`room NID ${roomNID} changed since its latest events were read`);
-    return updated._etag;
+    const token = randomUUID();
+    let updated: (RoomDoc & { _etag: string }) | undefined;
+    let unanswered: unknown;
+    try {
+      updated = await this.patchHead('rooms.claim', roomNID, [
+        { op: 'set', path: '/appending', value: [...appending] },
+        { op: 'set', path: '/claimedUntil', value: until },
+        { op: 'set', path: '/claimedBy', value: token },
+      ], expectedVersion);
+    } catch (e) {
+      if (!(e instanceof StoreUnavailableError && e.retryable)) throw e;
+      unanswered = e;
+    }
+    if (updated) return updated._etag;
+    const now = await this.room(roomNID);
+    if (now?.claimedBy === token) {
+      this.heads.set(roomNID, latestOf(now));
+      return now._etag;
+    }
+    if (unanswered !== undefined) throw unanswered;
+    throw new ConcurrentUpdateError(`room NID ${roomNID} changed since its latest events were read`);
   }
 
   async releaseRoom(_tx: Tx, roomNID: RoomNID, expectedVersion: string): Promise<void> {
-    await this.conn.requests.patch('rooms.release', 'room', this.roomPK(roomNID), [{ op: 'set', path: '/claimedUntil', value: null }],
-      { ifMatch: expectedVersion });
+    await this.patchHead('rooms.release', roomNID, [{ op: 'set', path: '/claimedUntil', value: null }, { op: 'set', path: '/claimedBy', value: null }],
+      expectedVersion);
   }
 
   async updateLatestEventNIDs(
@@ -122,10 +177,10 @@ export class CosmosRoomsTable implements RoomsTable {
       { op: 'set' as const, path: '/snapshot', value: stateSnapshotNID },
       ...(appending !== undefined ? [{ op: 'set' as const, path: '/appending', value: [...appending] }] : []),
       { op: 'set' as const, path: '/claimedUntil', value: null },
+      { op: 'set' as const, path: '/claimedBy', value: null },
       ...(stateBlockNIDs ? [{ op: 'set' as const, path: '/snapshotBlocks', value: { nid: stateSnapshotNID, blocks: [...stateBlockNIDs] } }] : []),
     ];
-    const updated = await this.conn.requests.patch('rooms.updateLatest', 'room', this.roomPK(roomNID), ops,
-      expectedVersion ? { ifMatch: expectedVersion } : {});
+    const updated = await this.patchHead('rooms.updateLatest', roomNID, ops, expectedVersion);
     if (!updated) {
       if (!(await this.room(roomNID))) return; // like SQL's UPDATE of a missing row: nothing to do
       throw new ConcurrentUpdateError(`room NID ${roomNID} changed since its latest events were read`);

@@ -21,16 +21,24 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
 
   async bulkInsertStates(_tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]> {
     lists.forEach(checkBlockList);
+    // A list naming a block no snapshot has named yet is new (see CosmosConnection.newBlocks); once named here, the
+    // block no longer says so (for this call's retry too, which looks its lists up).
+    const fresh = new Set(lists.filter((l) => l.some((b) => this.conn.newBlocks.get(b) !== undefined)).map((l) => hashBlockList(l).toString('hex')));
+    for (const l of lists) for (const b of l) this.conn.newBlocks.delete(b);
     return (await storeContentAddressedMany(this.conn, 'ss', 'stateSnapshot', lists.map((l) => ({
       hash: hashBlockList(l), content: { room: roomNID, blocks: [...l] },
-    })))) as StateSnapshotNID[];
+    })), (hash) => fresh.has(hash))) as StateSnapshotNID[];
   }
 
-  /** No joins on Cosmos DB: the event's locator, its row, then the snapshot (three point reads). */
+  /**
+   * No joins on Cosmos DB: the event's locator, which repeats the state before its event (else its row), then the
+   * snapshot (two point reads; three for a locator without the state).
+   */
   async selectStateBlockNIDsAtEvent(_tx: Tx, eventID: string): Promise<SnapshotBlocks> {
     const r = this.conn.requests;
-    const locator = await r.read<{ nid: number }>('stateSnapshots.atEvent', 'eid', this.conn.pk('eid', eventID));
+    const locator = await r.read<{ nid: number; snapshot?: StateSnapshotNID }>('stateSnapshots.atEvent', 'eid', this.conn.pk('eid', eventID));
     if (!locator) throw notFound('event', eventID);
+    if ((locator.snapshot ?? 0) > 0) return this.blocksOf(locator.snapshot!);
     const row = await r.read<{ snapshot: StateSnapshotNID }>('stateSnapshots.atEvent', 'row', this.conn.pk('ev', locator.nid));
     return this.blocksOf(row?.snapshot ?? (0 as StateSnapshotNID));
   }

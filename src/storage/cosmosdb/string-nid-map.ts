@@ -21,6 +21,11 @@ export class CosmosStringNIDMap<N extends number> {
     private readonly sequence: SequenceName,
   ) {}
 
+  /** Remembers mappings this process saw, for the state keys (see CosmosConnection.stateKeyNames). */
+  private learn(value: string, nid: number): void {
+    if (this.kind === 'sk') this.conn.stateKeyNames.set(nid, value);
+  }
+
   private forward(value: string) {
     return { id: this.kind, pk: this.conn.pk(this.kind, value) };
   }
@@ -42,11 +47,15 @@ export class CosmosStringNIDMap<N extends number> {
     if (!(await r.create(`${this.what}.insert`, { ...this.forward(value), k: this.kind, s: value, nid }))) {
       const winner = await r.read<MappingDoc>(`${this.what}.insert`, this.forward(value).id, this.forward(value).pk);
       // A retry after an ambiguous timeout finds its own write: that is a success, not a duplicate.
-      if (winner?.nid === nid) return nid;
+      if (winner?.nid === nid) {
+        this.learn(value, nid);
+        return nid;
+      }
       const orphan = this.reverse(nid);
       await r.delete(`${this.what}.insert`, orphan.id, orphan.pk);
       throw duplicate(this.what, value);
     }
+    this.learn(value, nid);
     return nid;
   }
 
@@ -54,12 +63,14 @@ export class CosmosStringNIDMap<N extends number> {
     const { id, pk } = this.forward(value);
     const doc = await this.conn.requests.read<MappingDoc>(`${this.what}.select`, id, pk);
     if (!doc) throw notFound(this.what, value);
+    this.learn(value, doc.nid);
     return doc.nid as N;
   }
 
   async bulkSelectNIDs(values: readonly string[]): Promise<Map<string, N>> {
-    const docs = await this.conn.requests.readMany<MappingDoc>(`${this.what}.bulkSelect`, unique(values).map((v) => this.forward(v)));
-    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.s, d.nid as N]));
+    const docs = (await this.conn.requests.readMany<MappingDoc>(`${this.what}.bulkSelect`, unique(values).map((v) => this.forward(v)))).filter((d) => d !== undefined);
+    for (const d of docs) this.learn(d.s, d.nid);
+    return new Map(docs.map((d) => [d.s, d.nid as N]));
   }
 
   /** The known values' NIDs, and new ones for the others (the insert's assign pattern, value by value). */
@@ -78,7 +89,8 @@ export class CosmosStringNIDMap<N extends number> {
   }
 
   async bulkSelectStrings(nids: readonly N[]): Promise<Map<N, string>> {
-    const docs = await this.conn.requests.readMany<MappingDoc>(`${this.what}.bulkSelect`, unique(nids).map((n) => this.reverse(n)));
-    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.nid as N, d.s]));
+    const docs = (await this.conn.requests.readMany<MappingDoc>(`${this.what}.bulkSelect`, unique(nids).map((n) => this.reverse(n)))).filter((d) => d !== undefined);
+    for (const d of docs) this.learn(d.s, d.nid);
+    return new Map(docs.map((d) => [d.nid as N, d.s]));
   }
 }

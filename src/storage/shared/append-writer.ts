@@ -100,23 +100,44 @@ export async function writePlan(tx: Tx, uow: UnitOfWork, t: RoomserverTables, ro
         }
       }
     }
+    // The new events' JSON, their state and the parts of their rows no reader finds yet, issued together (where
+    // the driver sends bulk writes of one moment in one request, that is one request); then what makes them visible.
+    // (Only rows whose state before is stored already: a planned one has its NID once the state is written.)
+    const prepared = w.rows.length > 0 && t.events.prepareEvents && w.rows.every(({ ref }) => typeof ref.stateBefore === 'number')
+      ? t.events.prepareEvents(tx, w.rows.map(({ row, ref }) => ({ ...row, stateSnapshotNID: stateNID(ref) })))
+      : undefined;
+    awaitedLater(...(prepared ? [prepared] : []));
     await Promise.all([
       newRows.size > 0 ? t.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID))) : undefined,
       ...[...rooms.values()].map((r) => r.state.write()),
+      prepared,
     ]);
+    // The rows with the references they make to their prev events: a reference from an event that is not stored
+    // after all (its call failed or lost the event ID to another writer) counts for nothing, as it names one of the
+    // room's appending events (recorded by the claim above; see the appender's `referenced`).
+    const edgesWritten = edges.length > 0 ? t.previousEvents.bulkInsertPreviousEvents(tx, edges) : undefined;
+    if (edgesWritten) awaitedLater(edgesWritten);
     if (w.rows.length > 0) await rows();
-    await Promise.all(w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))));
-    await Promise.all(w.accepted.map((a) => t.events.clearEventRejected(tx, a.eventNID, a.eventID)));
-    await Promise.all(w.sent.map((nid) => t.events.updateEventSentToOutput(tx, nid)));
-    if (edges.length > 0) await t.previousEvents.bulkInsertPreviousEvents(tx, edges);
-    for (const r of w.redactions) await t.redactions.insertRedaction(tx, r);
-    // A redacted JSON before the mark that says it was applied, so that a retry applies it again.
-    const overwrites = json.filter((j) => !newRows.has(j.eventNID));
-    if (overwrites.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, overwrites);
-    for (const id of w.validated) await t.redactions.markRedactionValidated(tx, id, true);
-    if (w.newInvites.length > 0) await t.invites.bulkInsertInvites(tx, w.newInvites);
-    if (w.retiredInvites.length > 0) await t.invites.bulkRetireInvites(tx, w.retiredInvites);
-    await Promise.all(memberships());
+    await edgesWritten;
+    // What refers to the rows, each chain in its own order and the chains together: all of it comes before the
+    // rooms' latest events, and the retry of an interrupted call (its events recorded as appending) writes it again.
+    await Promise.all([
+      ...w.stateUpdates.map((ref) => t.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
+      ...w.accepted.map((a) => t.events.clearEventRejected(tx, a.eventNID, a.eventID)),
+      ...w.sent.map((nid) => t.events.updateEventSentToOutput(tx, nid)),
+      (async () => {
+        for (const r of w.redactions) await t.redactions.insertRedaction(tx, r);
+        // A redacted JSON before the mark that says it was applied, so that a retry applies it again.
+        const overwrites = json.filter((j) => !newRows.has(j.eventNID));
+        if (overwrites.length > 0) await t.eventJSON.bulkInsertEventJSON(tx, overwrites);
+        for (const id of w.validated) await t.redactions.markRedactionValidated(tx, id, true);
+      })(),
+      (async () => {
+        if (w.newInvites.length > 0) await t.invites.bulkInsertInvites(tx, w.newInvites);
+        if (w.retiredInvites.length > 0) await t.invites.bulkRetireInvites(tx, w.retiredInvites);
+      })(),
+      ...memberships(),
+    ]);
     await Promise.all([...rooms.values()].map((room) => {
       const done = w.eventNIDs.get(room.roomNID) ?? new Set<EventNID>();
       const left = [...room.appending].filter((n) => !done.has(n));
