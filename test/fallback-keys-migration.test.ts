@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import pg from 'pg';
 import { createStorage, type Storage } from '../src/index.js';
-import { migrate as migrateSqlite } from '../src/storage/sqlite/migrations.js';
+import { MIGRATIONS as SQLITE_MIGRATIONS, migrate as migrateSqlite } from '../src/storage/sqlite/migrations.js';
 import { migrate as migratePostgres } from '../src/storage/postgres/migrations.js';
 import { dropSchema, freshSchemaName, testDatabaseURL } from './support/postgres.js';
 
@@ -15,7 +15,8 @@ const OTK = 'signed_curve25519';
 /** What a store of schema version 4 holds (a one-time key) stays, and fallback keys work once migration 6 ran. */
 async function expectFallbackKeysAfterMigration(storage: Storage): Promise<void> {
   // Opening applied every migration after 4 (migrate reports what opening applied).
-  expect(await storage.migrate()).to.deep.equal({ applied: [5, 6, 7, 8], version: 8 });
+  const versions = SQLITE_MIGRATIONS.map((m) => m.version).sort((a, b) => a - b);
+  expect(await storage.migrate()).to.deep.equal({ applied: versions.filter((v) => v > 4), version: versions.at(-1) });
   await storage.keys.storeFallbackKeys({ userID: ALICE, deviceID: 'D', keyJSON: new Map([[`${OTK}:F`, '{"fallback":true}']]) });
   expect(await storage.keys.unusedFallbackKeyAlgorithms(ALICE, 'D')).to.deep.equal([OTK]);
   const claim = new Map([[ALICE, new Map([['D', OTK]])]]);
