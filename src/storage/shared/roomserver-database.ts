@@ -274,12 +274,12 @@ export class RoomserverDatabase extends RoomserverReportsAndKeys {
   /**
    * Runs `fn` with exclusive access to the room's latest events, in one transaction. On Cosmos DB, where the
    * exclusivity is an ETag condition, `fn` runs again if another writer moved the room first, so it must only
-   * write through the updater and idempotent calls.
+   * write through the updater and idempotent calls. Database calls made inside `fn` join its transaction.
    */
   async updateLatestEvents<T>(roomNID: RoomNID, fn: (u: LatestEventsUpdater) => Promise<T>): Promise<T> {
     checkNID('room NID', roomNID);
     checkFunction('fn', fn);
-    return this.retryOnConcurrentUpdate(() => this.transaction(async (tx) =>
+    return this.retryOnConcurrentUpdate(() => this.enclosingTransaction(async (tx) =>
       fn(await LatestEventsUpdater.open(tx, this.tables, this.resolveUser, roomNID, await this.nids.roomVersion(tx, roomNID)))));
   }
 
@@ -293,7 +293,7 @@ export class RoomserverDatabase extends RoomserverReportsAndKeys {
     checkBoolean('local', local);
     checkRoomVersion(roomVersion);
     checkFunction('fn', fn);
-    return this.transaction(async (tx) => {
+    return this.enclosingTransaction(async (tx) => {
       const roomNID = await this.nids.room(tx, roomID, roomVersion);
       const userNID = await this.nids.stateKey(tx, userID);
       return fn(await MembershipUpdater.open(tx, this.tables, this.resolveUser, roomNID, userNID, local));

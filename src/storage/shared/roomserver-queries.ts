@@ -31,14 +31,22 @@ export abstract class RoomserverQueries {
   }
 
   /**
-   * The transaction a call runs in: the one an enclosing updater's callback holds, so that Database calls made
-   * inside `updateLatestEvents` or `updateMembership` join it (same transaction, same room lock: on SQLite's single
-   * writer a second transaction would wait for the first forever), else a new one.
+   * The transaction a call runs in: the one an enclosing updater's callback holds (see `enclosingTransaction`), so
+   * that Database calls made inside `updateLatestEvents` or `updateMembership` join it (same transaction, same room
+   * lock: on SQLite's single writer a second transaction would wait for the first forever), else a new one.
    */
   protected transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const open = this.enclosing.getStore();
-    if (open) return fn(open);
-    return this.uow.transaction((tx) => this.enclosing.run(tx, () => fn(tx)));
+    return open ? fn(open) : this.uow.transaction(fn);
+  }
+
+  /**
+   * A transaction whose callback's Database calls join it: the updaters' only. (Entered for them alone: once an
+   * AsyncLocalStorage has been entered, Node tracks every promise of the process, about 8 µs per appended event.)
+   */
+  protected enclosingTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const open = this.enclosing.getStore();
+    return open ? fn(open) : this.uow.transaction((tx) => this.enclosing.run(tx, () => fn(tx)));
   }
 
   /** Reads see the enclosing updater's writes. */

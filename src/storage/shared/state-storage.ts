@@ -339,10 +339,10 @@ export class StatePlan {
    */
   async lookup(state: StateRef, tuple: StateKeyTuple): Promise<number> {
     const order = await this.order(state);
-    const read = await this.storage.blocks(this.tx, order.filter((b): b is StateBlockNID => typeof b === 'number'), this.fetched);
+    // Block by block from the newest: a tuple changed lately is found without decoding the large old blocks.
     for (let i = order.length - 1; i >= 0; i--) {
       const b = order[i]!;
-      const packed = typeof b === 'number' ? read.get(b)! : b.packed;
+      const packed = typeof b === 'number' ? (await this.storage.blocks(this.tx, [b], this.fetched)).get(b)! : b.packed;
       const at = findTuple(packed, tuple.eventTypeNID, tuple.eventStateKeyNID);
       if (at >= 0) return packed[at + 2]!;
     }
