@@ -22,7 +22,7 @@ const BATCH = 1000;
 const FULL_SNAPSHOT_BUDGET = 1e9;
 const ROOM = 1 as RoomNID;
 
-/** DESIGN.md's paper model of the generated room: tuples written per event (and the most blocks a snapshot holds). */
+/** The state design's paper model of the generated room: tuples written per event (and the most blocks a snapshot holds). */
 const PAPER_MODEL: Record<string, Record<string, { tuples: number; blocks?: number }>> = {
   '20000/200000': {
     full: { tuples: 2406 }, dendrite: { tuples: 37.8 }, synapse: { tuples: 24.2 },
@@ -165,7 +165,7 @@ export async function stateStorageBench(o: BenchOptions): Promise<Section> {
       'Entries read per lookup ÷ live entries: averaged over the state after every change (1 = no overridden tuple is read).',
       `Where our bytes go (fan-in ${DEFAULT_STATE_POLICY.fanIn}): block rows ${pct(share(/^roomserver_state_block$/))}, snapshot rows (block lists) ` +
         `${pct(share(/^roomserver_state_snapshots$/))}, the unique indexes on the content hashes ${pct(share(/autoindex/))}.`,
-      ...(paper ? ["Paper model: DESIGN.md's count for this room (tuples per event; blocks per snapshot)."] : []),
+      ...(paper ? ["Paper model: the state design's count for this room (tuples per event; blocks per snapshot)."] : []),
     ],
     columns: [
       'scheme', 'tuples/event', '× floor', ...(paper ? ['paper model'] : []), 'bytes/event', '× floor',

@@ -79,8 +79,8 @@ export type SequenceName = keyof typeof SEQUENCES;
 
 /**
  * The Cosmos DB driver's unit of work. Cosmos DB has no transaction across logical partitions, so `transaction`
- * runs `fn` as it is: the shared layer orders every multi-document write so that it is safe without one (see
- * DESIGN.md), and where a read-modify-write must be exclusive the tables use ETag conditions instead of locks.
+ * runs `fn` as it is: the shared layer orders every multi-document write so that it is safe without one (README,
+ * "Architecture"), and where a read-modify-write must be exclusive the tables use ETag conditions instead of locks.
  */
 export class CosmosConnection implements UnitOfWork {
   readonly engine = 'cosmosdb';
