@@ -1,5 +1,5 @@
 import { redactionAllowed } from '../../matrix/auth/rules.js';
-import { serverNameOf } from '../../types/input.js';
+import { domainOf } from '../../matrix/auth/views.js';
 import type { RoomEvent } from '../../types/event.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID } from '../../types/nids.js';
 import type { RedactionInfo, Tx } from '../tables/index.js';
@@ -81,8 +81,8 @@ export class RedactionPlanner {
    * server needs no state; one stored without state, or in a state without a create event, is judged on that alone.
    */
   private async allowed(room: RoomPlan, redaction: RoomEvent, target: RoomEvent): Promise<boolean> {
-    const server = serverOf(redaction.sender);
-    if (server !== undefined && server === serverOf(target.sender)) return true;
+    const server = domainOf(redaction.sender);
+    if (server !== '' && server === domainOf(target.sender)) return true;
     await this.graph.ensure([redaction.eventID]);
     const before = this.graph.nodes.get(redaction.eventID)?.before ?? 0;
     if (before === 0) return false;
@@ -104,13 +104,5 @@ export class RedactionPlanner {
       powerLevels: { eventTypeNID: types.get('m.room.power_levels')!, eventStateKeyNID: key },
       create: { eventTypeNID: types.get('m.room.create')!, eventStateKeyNID: key },
     };
-  }
-}
-
-function serverOf(userID: string): string | undefined {
-  try {
-    return serverNameOf(userID);
-  } catch {
-    return undefined;
   }
 }
