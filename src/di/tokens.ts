@@ -41,6 +41,8 @@ export const TOKENS = {
   StoreDump: Symbol.for('matrix-storage.StoreDump'),
   /** One room's rows by the room (purges, room sizes); bound by drivers that have it. */
   RoomScopeTable: Symbol.for('matrix-storage.RoomScopeTable'),
+  /** Writes the input path's plan with one atomic commit per room (PlanCommitter); bound by drivers that have it. */
+  PlanCommitter: Symbol.for('matrix-storage.PlanCommitter'),
   /** Requests made and their charge (Cosmos DB RUs); bound by drivers that count them. */
   RequestStats: Symbol.for('matrix-storage.RequestStats'),
 

@@ -9,9 +9,8 @@ import { NIDSet } from './nid-sets.js';
  * `matrix-storage check`: a store's invariants, verified on any driver, read-only. Every table is read once
  * through the dump; NIDs seen are kept in bitsets (a bit per NID), so memory stays small for millions of events.
  *
- * The invariants: every event row has its JSON and names a known room, event type and state key; every state
- * snapshot's blocks exist, and every snapshot an event or a room names; every state block entry names a stored
- * event; every latest event exists, and a room with one latest event has the state after it as its current state
+ * The invariants: every event row has its JSON and names a known room, event type and state key; every snapshot
+ * an event or a room names exists, with its blocks, and every entry of those blocks names a stored event; every latest event exists, and a room with one latest event has the state after it as its current state
  * (with several, that state is a resolution this layer does not compute); every counter is at or above the NIDs
  * and stream positions in use; every membership names stored users and, when it has one, a stored event.
  */
@@ -94,19 +93,32 @@ export async function checkStore(storage: Storage, options: { pageSize?: number 
     const latest = singleLatest.get(e.nid);
     if (latest) latest.eventID = e.eventID;
   }
+  // Blocks and snapshots are checked where something stored names them: content-addressed documents that nothing
+  // names are garbage, not a broken store (on Cosmos DB, a call that lost its room's commit to another writer leaves
+  // the state it wrote first; see docs/cosmosdb.md).
   const blocks = new NIDSet();
+  const blocksMissingEvents = new Map<number, string>();
   for await (const b of read('state_blocks')) {
     blocks.add(b.nid);
     seen('state_block_nid', b.nid);
     const missing = b.entries.filter(([, , event]) => !events.has(event));
-    if (missing.length > 0) violation('block-missing-event', `state block ${b.nid} names ${missing.length} event NIDs that are not stored (${missing.slice(0, 3).map((m) => m[2]).join(', ')})`);
+    if (missing.length > 0) blocksMissingEvents.set(b.nid, `state block ${b.nid} names ${missing.length} event NIDs that are not stored (${missing.slice(0, 3).map((m) => m[2]).join(', ')})`);
   }
   const snapshots = new NIDSet();
+  const reported = new Set<number>();
   for await (const s of read('state_snapshots')) {
     snapshots.add(s.nid);
     seen('state_snapshot_nid', s.nid);
+    if (!referencedSnapshots.has(s.nid)) continue;
     const missing = s.blocks.filter((nid) => !blocks.has(nid));
     if (missing.length > 0) violation('snapshot-missing-block', `state snapshot ${s.nid} names state blocks that are not stored: ${missing.slice(0, 5).join(', ')}`);
+    for (const nid of s.blocks) {
+      const message = blocksMissingEvents.get(nid);
+      if (message !== undefined && !reported.has(nid)) {
+        reported.add(nid);
+        violation('block-missing-event', message);
+      }
+    }
   }
   for (const [nid, by] of referencedSnapshots) {
     if (!snapshots.has(nid)) violation('missing-snapshot', `state snapshot ${nid} is not stored (named by ${by}, perhaps among others)`);

@@ -3,7 +3,7 @@ import { inject, injectable } from 'inversify';
 import { TOKENS } from '../../di/tokens.js';
 import { CorruptionError, InvalidInputError } from '../../types/errors.js';
 import { isCrossSigningKeyPurpose } from '../../types/keys.js';
-import { MAX_NID, type StateBlockNID } from '../../types/nids.js';
+import { MAX_NID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID, type StateBlockNID, type StateSnapshotNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
 import { checkBlockList, unique } from '../shared/contracts.js';
 import { decodeStateBlock, encodeStateBlock, hashBlockList, sha256 } from '../shared/state-codec.js';
@@ -16,6 +16,7 @@ import { decodePart, docId, splitPartitionKey } from './ids.js';
 import { CosmosPublishedTable } from './published.js';
 import type { Doc } from './requests.js';
 import type { CosmosRoomsTable } from './rooms.js';
+import { CosmosRoomEvents, ROOM_EVENT_KIND } from './room-events.js';
 
 /** The kind of the copy's progress record (`meta|copy_progress`): bookkeeping, left out of the store's fingerprint. */
 export const COPY_PROGRESS_KIND = 'copy_progress';
@@ -134,6 +135,7 @@ export class CosmosStoreDump implements StoreDump {
     @inject(TOKENS.EventsTable) private readonly eventsTable: Partial<Pick<CosmosEventsTable, 'forgetEvents'>>,
     @inject(TOKENS.RoomsTable) private readonly roomsTable: Partial<Pick<CosmosRoomsTable, 'forgetRooms'>>,
     @inject(TOKENS.DeviceKeysTable) private readonly deviceKeysTable: Partial<Pick<CosmosDeviceKeysTable, 'forgetStreams'>>,
+    @inject(CosmosRoomEvents) private readonly roomEvents: CosmosRoomEvents,
   ) {
     this.tables = this.specs();
   }
@@ -607,11 +609,11 @@ export class CosmosStoreDump implements StoreDump {
           (content) => hashBlockList(Array.isArray(content.blocks) ? content.blocks as number[] : []).toString('hex')),
       },
 
-      // The JSON of every committed event (its locator exists): the JSON is written before the row and the locator.
+      // The JSON of every stored event (its room holds it): the JSON is written before the room's commit.
       event_json: {
-        count: () => this.sum('event_id'),
+        count: () => this.sum(ROOM_EVENT_KIND),
         read: async (cursor, limit) => {
-          const { docs, next } = await this.byNumber<Stored & { nid: number }>('event_id', 'nid', cursor, limit);
+          const { docs, next } = await this.byNumber<Stored & { nid: number }>(ROOM_EVENT_KIND, 'nid', cursor, limit);
           const json = await r.readMany<{ nid: number; json: string }>('dump.read.json', docs.map((d) => ({ id: 'json', pk: pk('ev', d.nid) })));
           return { rows: json.filter((j) => j !== undefined).map((j) => ({ nid: j.nid, json: j.json })), next };
         },
@@ -623,15 +625,15 @@ export class CosmosStoreDump implements StoreDump {
         },
         delete: (rows) => this.remove('dump.delete.json', rows.map((x) => ({ id: 'json', pk: pk('ev', x.nid) }))),
       },
-      // An event is its locator (the commit point) and its row, read in bulk beside it.
+      // An event is its room's document of it (the commit point) and its row, read in bulk beside it.
       events: {
-        count: () => this.sum('event_id'),
+        count: () => this.sum(ROOM_EVENT_KIND),
         read: async (cursor, limit) => {
-          const { docs, next } = await this.byNumber<Stored & { nid: number; eventID: string }>('event_id', 'nid', cursor, limit);
+          const { docs, next } = await this.byNumber<Stored & { nid: number; eventID: string }>(ROOM_EVENT_KIND, 'nid', cursor, limit);
           const rowDocs = await r.readMany<DumpRows['events'] & { eventID: string }>('dump.read.event', docs.map((d) => ({ id: 'row', pk: pk('ev', d.nid) })));
           const rows = docs.map((d, i) => {
             const x = rowDocs[i];
-            if (!x || x.eventID !== d.eventID) throw new CorruptionError(`event ${d.eventID.slice(0, 200)} has a locator but no row under NID ${d.nid}`);
+            if (!x || x.eventID !== d.eventID) throw new CorruptionError(`event ${d.eventID.slice(0, 200)} is stored in its room but has no row under NID ${d.nid}`);
             return {
               nid: x.nid, room: x.room, type: x.type, key: x.key, eventID: x.eventID, auth: [...x.auth], depth: x.depth,
               rejected: x.rejected, snapshot: x.snapshot, sent: x.sent,
@@ -647,20 +649,23 @@ export class CosmosStoreDump implements StoreDump {
             }))),
             this.raise('event', rows.map((x) => x.nid)),
           ]);
-          await this.upsert('dump.write.eid', rows.map((x) => ({
-            id: 'eid', pk: pk('eid', x.eventID), k: 'event_id', eventID: x.eventID, nid: x.nid, room: x.room, type: x.type, key: x.key, rejected: x.rejected,
-            snapshot: x.snapshot,
+          await this.upsert('dump.write.eid', rows.map((x) => ({ id: 'eid', pk: pk('eid', x.eventID), k: 'event_id', eventID: x.eventID, nid: x.nid, room: x.room })));
+          await this.upsert('dump.write.event', rows.map((x) => this.roomEvents.eventDoc({
+            eventID: x.eventID, nid: x.nid as EventNID, room: x.room as RoomNID, type: x.type as EventTypeNID, key: x.key as EventStateKeyNID,
+            rejected: x.rejected, snapshot: x.snapshot as StateSnapshotNID,
           })));
         },
-        // The locator first (the commit point, keyed by the event ID: only while it names this NID), then the row.
+        // The room's document first (the commit point: only while it names this NID), then the locator, then the row.
         delete: async (rows) => {
+          await this.removeOwned<{ nid: number }>('dump.delete.event', rows.map((x) => ({ ref: this.roomEvents.eventRef(x.room, x.eventID), owned: (d) => d.nid === x.nid })));
           await this.removeOwned<{ nid: number }>('dump.delete.eid', rows.map((x) => ({ ref: { id: 'eid', pk: pk('eid', x.eventID) }, owned: (d) => d.nid === x.nid })));
           this.eventsTable.forgetEvents?.(rows.map((x) => x.eventID));
           await this.remove('dump.delete.event', rows.map((x) => ({ id: 'row', pk: pk('ev', x.nid) })));
         },
       },
 
-      // A set document per previous event ID; its rows are (ID, NID) pairs. A set's rows may come over several pages.
+      // A set document per previous event ID, in the room's partition (the input path's) or its own (the table's
+      // calls'); its rows are (ID, NID) pairs. A set's rows may come over several pages. Loads go to the latter.
       previous_events: {
         count: () => this.sum('pe', 'SUM(ARRAY_LENGTH(c["values"]))'),
         read: (cursor, limit) => this.grouped<DumpRows['previous_events']>({
@@ -681,10 +686,23 @@ export class CosmosStoreDump implements StoreDump {
           })));
         },
         delete: async (rows) => {
-          const byID = new Map<string, Set<number>>();
-          for (const x of rows) byID.set(x.prev, (byID.get(x.prev) ?? new Set()).add(x.nid));
-          await this.editLists('dump.delete.pe', [...byID].map(([id, nids]) => ({
-            ref: { id: 'pe', pk: pk('pe', id) }, change: (doc) => without(doc, 'values', (v) => nids.has(v as number)),
+          // Each pair from both homes: the room's (found through the naming event's row) and the set's own.
+          const naming = await r.readMany<{ nid: number; room: number }>('dump.delete.pe', unique(rows.map((x) => x.nid)).map((nid) => ({ id: 'row', pk: pk('ev', nid) })));
+          const roomOf = new Map(naming.filter((d) => d !== undefined).map((d) => [d.nid, d.room]));
+          const byRef = new Map<string, { ref: Ref; nids: Set<number> }>();
+          const add = (ref: Ref, nid: number) => {
+            const key = `${ref.pk}|${ref.id}`;
+            const entry = byRef.get(key) ?? { ref, nids: new Set<number>() };
+            entry.nids.add(nid);
+            byRef.set(key, entry);
+          };
+          for (const x of rows) {
+            add({ id: 'pe', pk: pk('pe', x.prev) }, x.nid);
+            const room = roomOf.get(x.nid);
+            if (room !== undefined) add(this.roomEvents.referenceRef(room, x.prev), x.nid);
+          }
+          await this.editLists('dump.delete.pe', [...byRef.values()].map(({ ref, nids }) => ({
+            ref, change: (doc) => without(doc, 'values', (v) => nids.has(v as number)),
           })));
         },
       },

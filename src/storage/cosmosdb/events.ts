@@ -1,11 +1,12 @@
 import { inject, injectable } from 'inversify';
-import { CorruptionError } from '../../types/errors.js';
+import type { PatchOperation } from '@azure/cosmos';
+import { ConcurrentUpdateError, CorruptionError } from '../../types/errors.js';
 import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
 import { compareEntries, type StateAtEvent, type StateAtEventAndReference, type StateEntry, type StateKeyTuple } from '../../types/state.js';
 import { checkStateAt, duplicate, missingOf, notFound, unique } from '../shared/contracts.js';
 import type { EventRow, EventsTable, StoredEventInfo, StoredEventRow, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { Lru } from './lru.js';
+import { CosmosRoomEvents, ROOM_EVENT_KIND, type RoomEventDoc } from './room-events.js';
 
 /** The event row, in the event's own partition `ev|<NID>` (beside its JSON). */
 interface RowDoc {
@@ -21,28 +22,16 @@ interface RowDoc {
   sent: boolean;
 }
 
-/** The event ID's locator, in partition `eid|<event ID>`: cached once read (see the class on what may change). */
+/**
+ * The event ID's locator, in partition `eid|<event ID>`: which room holds the event (and the NID its writer gave it).
+ * Created before the room's commit, so it says nothing of whether the event is stored: the room's RoomEventDoc does.
+ * (Locators of older layouts carry more fields, which are not read.)
+ */
 interface LocatorDoc {
   eventID: string;
   nid: EventNID;
   room: RoomNID;
-  type: EventTypeNID;
-  key: EventStateKeyNID;
-  rejected: boolean;
-  /**
-   * The state before the event, as the row says it (absent in locators written before it was kept here, or by a
-   * dump; 0 for an event stored without state): what a writer looking events up by ID needs of the row.
-   */
-  snapshot?: StateSnapshotNID;
 }
-
-const locatorOf = (row: StoredEventRow): LocatorDoc => ({
-  eventID: row.eventID, nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, rejected: row.isRejected,
-  snapshot: row.stateSnapshotNID,
-});
-
-/** A locator that says all a lookup by ID answers: one with the state before its event (see bulkSelectEventsByID). */
-const complete = (l: LocatorDoc) => (l.snapshot ?? 0) > 0;
 
 const rowDoc = (row: StoredEventRow): RowDoc => ({
   nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID, eventID: row.eventID,
@@ -52,26 +41,33 @@ const rowDoc = (row: StoredEventRow): RowDoc => ({
 const entryOf = (d: { type: EventTypeNID; key: EventStateKeyNID; nid: EventNID }): StateEntry =>
   ({ eventTypeNID: d.type, eventStateKeyNID: d.key, eventNID: d.nid });
 
+/** What a room holds of a new event (see RoomEventDoc). */
+export const roomEventOf = (row: StoredEventRow): RoomEventDoc => ({
+  eventID: row.eventID, nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID,
+  rejected: row.isRejected, snapshot: row.stateSnapshotNID,
+});
+
 /**
- * events on Cosmos DB. Each event is its own logical partition (`ev|<NID>`: the row and the JSON), and its event
- * ID another (`eid|<ID>`: the locator), so lookups both ways are point reads and no room, however large, piles
- * its events into one logical partition. Creating the locator is the commit point: the row is written first, so a
- * reader that finds the locator always finds the row.
+ * events on Cosmos DB. Each event's row and JSON form their own logical partition (`ev|<NID>`), so a lookup by NID is
+ * a point read and no room, however large, piles its events' bodies into one logical partition. Its event ID has a
+ * locator (`eid|<ID>`) naming its room, and the room holds the event (RoomEventDoc, in `room|<NID>`): a lookup by ID
+ * reads the locator (kept once found: it never changes) and then the room's document. The room's document is
+ * written by the room's commit, so an event is found by its ID exactly when it is stored; its row, JSON and locator
+ * are written before, where nobody finds them until then (NIDs are only learnt from what is stored).
  *
- * The locator repeats what a lookup by ID answers, the state before the event included, so that a writer finding
- * the events it names (usually cached locators) reads no row. Each change is made to the row first and to the
- * locator after (rejected cleared, state set), so a crash between leaves the locator behind the row: a locator
- * without state (0) is completed from the row, and the retry of the interrupted call writes both again.
+ * A stored event's rejected flag and state before change row first, then the room's document, each a patch of
+ * those fields alone: a crash between leaves the room's document behind the row, and the retry writes both again.
  */
 @injectable()
 export class CosmosEventsTable implements EventsTable {
-  private readonly locators = new Lru<string, LocatorDoc>(100_000);
+  constructor(
+    @inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection,
+    @inject(CosmosRoomEvents) private readonly roomEvents: CosmosRoomEvents,
+  ) {}
 
-  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
-
-  /** Forgets the cached locators of these event IDs: their events were deleted (a purge, through the dump). */
+  /** Forgets what is kept of these events: they were deleted (a purge, through the dump). */
   forgetEvents(eventIDs: readonly string[]): void {
-    for (const id of eventIDs) this.locators.delete(id);
+    this.roomEvents.forgetEvents(eventIDs);
   }
 
   private rowRef(nid: number) {
@@ -86,8 +82,8 @@ export class CosmosEventsTable implements EventsTable {
     return (await this.conn.sequence('event').nextValue()) as EventNID;
   }
 
-  async insertEvent(_tx: Tx, row: EventRow): Promise<void> {
-    await this.insertRow({ ...row, stateSnapshotNID: 0 as StateSnapshotNID });
+  async insertEvent(tx: Tx, row: EventRow): Promise<void> {
+    await this.bulkInsertEvents(tx, [{ ...row, stateSnapshotNID: 0 as StateSnapshotNID }]);
   }
 
   async reserveEventNIDs(_tx: Tx, count: number): Promise<EventNID[]> {
@@ -104,18 +100,18 @@ export class CosmosEventsTable implements EventsTable {
   }
 
   /**
-   * Rows prepared ahead (see prepareEvents), by NID: their event IDs. NIDs are fresh per call, so an entry is never
-   * stale; one a failed call leaves behind is never asked for again, and the bound drops it.
-   */
-  private readonly prepared = new Lru<number, string>(10_000);
-
-  /**
-   * The row documents, in bulk (invisible until their locators exist): a row found under its NID already must be
-   * this event's (a retried request whose answer was lost), else the NID is taken and that is corruption.
+   * Everything of new events but the rooms' documents, in bulk: rows and locators (nobody finds them yet). A row
+   * found under its NID already must be this event's (a retried request whose answer was lost), else the NID is
+   * taken and that is corruption. A locator naming another room is another writer's: if that room holds the event,
+   * the event is stored there (a ConflictError); if not, it was never stored and the locator is taken over.
    */
   async prepareEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
-    await this.createRows(rows);
-    for (const row of rows) this.prepared.set(row.eventNID, row.eventID);
+    const ids = new Set<string>();
+    for (const row of rows) {
+      if (ids.has(row.eventID)) throw duplicate('event', row.eventID);
+      ids.add(row.eventID);
+    }
+    await Promise.all([this.createRows(rows), this.placeLocators(rows)]);
   }
 
   private async createRows(rows: readonly StoredEventRow[]): Promise<void> {
@@ -131,79 +127,82 @@ export class CosmosEventsTable implements EventsTable {
     }
   }
 
-  /**
-   * The rows in bulk (those not prepared ahead), then their locators in bulk: each locator is its event's commit
-   * point (see insertRow), so a crash between the two leaves rows nobody finds. A locator that loses to another
-   * writer's (another event under that ID) makes the call a ConflictError, after its row is removed; the locators
-   * created before it stay.
-   */
-  async bulkInsertEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
-    const ids = new Set<string>();
-    for (const row of rows) {
-      if (ids.has(row.eventID)) throw duplicate('event', row.eventID);
-      ids.add(row.eventID);
-    }
+  private async placeLocators(rows: readonly StoredEventRow[]): Promise<void> {
     if (rows.length === 0) return;
     const r = this.conn.requests;
-    const ready = rows.filter((row) => this.prepared.get(row.eventNID) === row.eventID);
-    for (const row of ready) this.prepared.delete(row.eventNID);
-    await this.createRows(rows.filter((row) => !ready.includes(row)));
-    const locators = rows.map(locatorOf);
+    const locators: LocatorDoc[] = rows.map((row) => ({ eventID: row.eventID, nid: row.eventNID, room: row.roomNID }));
     const placed = await r.createMany('events.insert', locators.map((l) => ({ ...this.locatorRef(l.eventID), k: 'event_id', ...l })));
     const contested = locators.filter((_, i) => !placed[i]);
-    const winners = contested.length > 0 ? await r.readMany<LocatorDoc>('events.readLocator', contested.map((l) => this.locatorRef(l.eventID))) : [];
-    const lost = contested.filter((l, i) => winners[i]?.nid !== l.nid);
-    for (const l of locators) if (!lost.includes(l)) this.locators.set(l.eventID, l);
+    if (contested.length === 0) return;
+    const winners = await r.readMany<LocatorDoc>('events.readLocator', contested.map((l) => this.locatorRef(l.eventID)));
+    for (const [i, l] of contested.entries()) {
+      const winner = winners[i];
+      if (winner?.room === l.room) continue; // ours, or a writer's of the same room: the room's commit decides
+      if (winner) {
+        const [held] = await this.roomEvents.read([{ room: winner.room, eventID: l.eventID }]);
+        if (held) throw duplicate('event', l.eventID);
+      }
+      const doc = { ...this.locatorRef(l.eventID), k: 'event_id', ...l };
+      const taken = winner ? await r.replaceIfMatch('events.insert', doc, winner._etag) : await r.create('events.insert', doc);
+      if (!taken) throw new ConcurrentUpdateError(`event ${l.eventID} is being stored by another writer`);
+    }
+  }
+
+  /**
+   * Stores events outside the input path (insertEvent, a dump's load): rows and locators (prepareEvents), then each
+   * room's document of its event, created: one that exists already under another NID means the event was stored
+   * meanwhile (a ConflictError); under this NID, a retry of this call.
+   */
+  async bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const stored = await this.stored(rows.map((r) => r.eventID));
+    const taken = rows.find((r) => stored.has(r.eventID));
+    if (taken) throw duplicate('event', taken.eventID);
+    await this.prepareEvents(tx, rows);
+    const docs = rows.map(roomEventOf);
+    const created = await this.conn.requests.createMany('events.insert', docs.map((d) => this.roomEvents.eventDoc(d)));
+    const contested = docs.filter((_, i) => !created[i]);
+    const held = contested.length > 0
+      ? await this.conn.requests.readMany<RoomEventDoc>('roomEvents.read', contested.map((d) => this.roomEvents.eventRef(d.room, d.eventID)))
+      : [];
+    const lost = contested.filter((d, i) => held[i]?.nid !== d.nid);
+    for (const d of docs) if (!lost.includes(d)) this.roomEvents.remember(d);
     if (lost.length > 0) {
-      // Lost the race to another writer: its events stand; ours were never visible, so remove their rows.
-      await r.deleteMany('events.insert', lost.map((l) => this.rowRef(l.nid)));
+      // Stored by another writer meanwhile: its events stand; ours were never found, so remove their rows.
+      await this.conn.requests.deleteMany('events.insert', lost.map((d) => this.rowRef(d.nid)));
       throw duplicate('event', lost[0]!.eventID);
     }
   }
 
-  /** From the locators alone where they hold the state before their events (see the class), else with the rows. */
+  /** What the rooms hold of these events, by event ID: only stored events (see the class). */
+  private async stored(eventIDs: readonly string[]): Promise<Map<string, RoomEventDoc>> {
+    const docs = await this.roomEvents.locateStoredDocs(unique(eventIDs));
+    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.eventID, d]));
+  }
+
   async bulkSelectEventsByID(_tx: Tx, eventIDs: readonly string[]) {
-    const locs = await this.locatorsFor(eventIDs);
-    const rows = new Map((await this.rows(locs.filter((l) => !complete(l)).map((l) => l.nid))).map((r) => [r.nid as number, r]));
     const out = new Map<string, StoredEventInfo>();
-    for (const l of locs) {
-      const row = complete(l) ? { nid: l.nid, room: l.room, snapshot: l.snapshot!, type: l.type, key: l.key, rejected: l.rejected } : rows.get(l.nid);
-      if (row) {
-        out.set(l.eventID, {
-          eventNID: row.nid, roomNID: row.room, stateSnapshotNID: row.snapshot, eventTypeNID: row.type, eventStateKeyNID: row.key, isRejected: row.rejected,
-        });
-      }
+    for (const [id, d] of await this.stored(eventIDs)) {
+      out.set(id, {
+        eventNID: d.nid, roomNID: d.room, stateSnapshotNID: d.snapshot, eventTypeNID: d.type, eventStateKeyNID: d.key, isRejected: d.rejected,
+      });
     }
     return out;
   }
 
-  /** The row first, then the locator (which readers cache): a crash between them leaves the row saying accepted, which a retry repeats. */
+  /** The row first, then the room's document (see the class). */
   async clearEventRejected(_tx: Tx, eventNID: EventNID, eventID: string): Promise<void> {
     const row = this.rowRef(eventNID);
-    await this.conn.requests.patch('events.clearRejected', row.id, row.pk, [{ op: 'set', path: '/rejected', value: false }]);
-    const loc = this.locatorRef(eventID);
-    await this.conn.requests.patch('events.clearRejected', loc.id, loc.pk, [{ op: 'set', path: '/rejected', value: false }]);
-    this.locators.delete(eventID);
+    const updated = await this.conn.requests.patch<RowDoc>('events.clearRejected', row.id, row.pk, [{ op: 'set', path: '/rejected', value: false }]);
+    if (updated) await this.patchRoomEvent('events.clearRejected', updated, [{ op: 'set', path: '/rejected', value: false }]);
+    else this.roomEvents.forgetEvents([eventID]);
   }
 
-  private async insertRow(row: StoredEventRow): Promise<void> {
-    const r = this.conn.requests;
-    const doc = rowDoc(row);
-    if (!(await r.create('events.insert', { ...this.rowRef(row.eventNID), k: 'event', ...doc }))) {
-      const existing = await this.row(row.eventNID);
-      if (existing?.eventID !== row.eventID) throw new CorruptionError(`event NID ${row.eventNID} is already used by another event`);
-    }
-    const locator = locatorOf(row);
-    if (!(await r.create('events.insert', { ...this.locatorRef(row.eventID), k: 'event_id', ...locator }))) {
-      const winner = await this.locator(row.eventID);
-      if (winner?.nid !== row.eventNID) {
-        // Lost the race to another writer: its event stands; ours was never visible, so remove the row.
-        const orphan = this.rowRef(row.eventNID);
-        await r.delete('events.insert', orphan.id, orphan.pk);
-        throw duplicate('event', row.eventID);
-      }
-    }
-    this.locators.set(row.eventID, locator);
+  /** Patches the room's document of the row's event, if the room holds this event under the row's NID. */
+  private async patchRoomEvent(operation: string, row: Pick<RowDoc, 'room' | 'eventID' | 'nid'>, ops: PatchOperation[]): Promise<void> {
+    const ref = this.roomEvents.eventRef(row.room, row.eventID);
+    this.roomEvents.forget(row.room, [row.eventID]);
+    await this.conn.requests.patchWhen<RoomEventDoc>(operation, ref.id, ref.pk, (doc) => doc.nid === row.nid, () => ops);
   }
 
   private async row(nid: number): Promise<RowDoc | undefined> {
@@ -211,53 +210,22 @@ export class CosmosEventsTable implements EventsTable {
     return this.conn.requests.read<RowDoc>('events.readRow', id, pk);
   }
 
-  private async locator(eventID: string): Promise<LocatorDoc | undefined> {
-    const cached = this.locators.get(eventID);
-    if (cached) return cached;
-    const { id, pk } = this.locatorRef(eventID);
-    const doc = await this.conn.requests.read<LocatorDoc>('events.readLocator', id, pk);
-    if (doc) this.locators.set(eventID, doc);
-    return doc;
-  }
-
   private async rows(nids: readonly number[]): Promise<RowDoc[]> {
     const docs = await this.conn.requests.readMany<RowDoc>('events.readRow', unique(nids).map((n) => this.rowRef(n)));
     return docs.filter((d) => d !== undefined);
   }
 
-  /** Locators from the cache, the others in bulk. */
-  private async locatorsFor(ids: readonly string[]): Promise<LocatorDoc[]> {
-    const out: LocatorDoc[] = [];
-    const missing: string[] = [];
-    for (const id of unique(ids)) {
-      const cached = this.locators.get(id);
-      if (cached) out.push(cached);
-      else missing.push(id);
-    }
-    if (missing.length > 0) {
-      for (const doc of await this.conn.requests.readMany<LocatorDoc>('events.readLocator', missing.map((id) => this.locatorRef(id)))) {
-        if (!doc) continue;
-        this.locators.set(doc.eventID, doc);
-        out.push(doc);
-      }
-    }
-    return out;
-  }
-
   async selectEvent(_tx: Tx, eventID: string) {
-    const loc = await this.locator(eventID);
-    if (!loc) throw notFound('event', eventID);
-    const row = await this.row(loc.nid);
-    if (!row) throw new CorruptionError(`event ${eventID} has a locator but no row`);
-    return { eventNID: row.nid, roomNID: row.room, stateSnapshotNID: row.snapshot };
+    const doc = (await this.stored([eventID])).get(eventID);
+    if (!doc) throw notFound('event', eventID);
+    return { eventNID: doc.nid, roomNID: doc.room, stateSnapshotNID: doc.snapshot };
   }
 
   async bulkSelectStateEventByID(_tx: Tx, eventIDs: readonly string[], excludeRejected = false): Promise<StateEntry[]> {
-    const found = await this.locatorsFor(eventIDs);
-    const ids = new Set(found.map((l) => l.eventID));
-    const err = missingOf('event', 'state events by ID', eventIDs, (id) => ids.has(id));
+    const found = await this.stored(eventIDs);
+    const err = missingOf('event', 'state events by ID', eventIDs, (id) => found.has(id));
     if (err) throw err;
-    return found.filter((l) => !excludeRejected || !l.rejected).map(entryOf).sort(compareEntries);
+    return [...found.values()].filter((d) => !excludeRejected || !d.rejected).map(entryOf).sort(compareEntries);
   }
 
   async bulkSelectStateEventByNID(_tx: Tx, eventNIDs: readonly EventNID[], tuples: readonly StateKeyTuple[]): Promise<StateEntry[]> {
@@ -269,22 +237,17 @@ export class CosmosEventsTable implements EventsTable {
   }
 
   async bulkSelectStateAtEventByID(_tx: Tx, eventIDs: readonly string[]): Promise<StateAtEvent[]> {
-    const locs = await this.locatorsFor(eventIDs);
-    const rows = await this.rows(locs.map((l) => l.nid));
-    const checked = checkStateAt(eventIDs, rows.map((r) => ({ ...r, eventTypeNID: r.type, eventStateKeyNID: r.key, beforeStateSnapshotNID: r.snapshot })));
-    return checked.map((r) => ({ ...entryOf(r), beforeStateSnapshotNID: r.snapshot, isRejected: r.rejected }));
+    const found = [...(await this.stored(eventIDs)).values()];
+    const checked = checkStateAt(eventIDs, found.map((d) => ({ ...d, eventTypeNID: d.type, eventStateKeyNID: d.key, beforeStateSnapshotNID: d.snapshot })));
+    return checked.map((d) => ({ ...entryOf(d), beforeStateSnapshotNID: d.snapshot, isRejected: d.rejected }));
   }
 
-  /** The row, then its locator (see the class): the locator is found through the row's event ID. */
+  /** The row, then the room's document of its event (see the class). */
   async updateEventState(_tx: Tx, eventNID: EventNID, stateSnapshotNID: StateSnapshotNID): Promise<void> {
     const { id, pk } = this.rowRef(eventNID);
     const row = await this.conn.requests.patch<RowDoc>('events.updateState', id, pk, [{ op: 'set', path: '/snapshot', value: stateSnapshotNID }]);
     if (!row) return;
-    const loc = this.locatorRef(row.eventID);
-    this.locators.delete(row.eventID);
-    // Only the event's own locator: one naming another NID is another writer's, which won the ID.
-    await this.conn.requests.patchWhen<LocatorDoc>('events.updateState', loc.id, loc.pk, (doc) => doc.nid === eventNID,
-      () => [{ op: 'set', path: '/snapshot', value: stateSnapshotNID }]);
+    await this.patchRoomEvent('events.updateState', row, [{ op: 'set', path: '/snapshot', value: stateSnapshotNID }]);
   }
 
   async selectEventSentToOutput(_tx: Tx, eventNID: EventNID): Promise<boolean> {
@@ -320,7 +283,7 @@ export class CosmosEventsTable implements EventsTable {
   }
 
   async bulkSelectEventNID(_tx: Tx, eventIDs: readonly string[]): Promise<Map<string, EventNID>> {
-    return new Map((await this.locatorsFor(eventIDs)).map((l) => [l.eventID, l.nid]));
+    return new Map([...(await this.stored(eventIDs))].map(([id, d]) => [id, d.nid]));
   }
 
   async selectMaxEventDepth(_tx: Tx, eventNIDs: readonly EventNID[]): Promise<number> {
@@ -332,10 +295,10 @@ export class CosmosEventsTable implements EventsTable {
     return new Map((await this.rows(eventNIDs)).map((r) => [r.nid, { eventID: r.eventID, roomNID: r.room }]));
   }
 
-  /** A cross-partition query (events live in partitions of their own): a rare path, such as loading server ACLs. */
+  /** A cross-partition query over the rooms' stored events: a rare path, such as loading server ACLs. */
   async selectRoomsWithEventTypeNID(_tx: Tx, eventTypeNID: EventTypeNID): Promise<RoomNID[]> {
     const rows = await this.conn.requests.crossPartitionQuery<{ room: RoomNID }>('events.roomsWithType', this.conn.tenantPrefix,
-      "SELECT c.room FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'event' AND c.type = @type", [{ name: '@type', value: eventTypeNID }]);
+      `SELECT c.room FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = '${ROOM_EVENT_KIND}' AND c.type = @type`, [{ name: '@type', value: eventTypeNID }]);
     return [...new Set(rows.map((r) => r.room))].sort((a, b) => a - b);
   }
 

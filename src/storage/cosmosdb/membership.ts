@@ -6,6 +6,7 @@ import type { MembershipRow, MembershipTable, MembershipWrite, Tx } from '../tab
 import { mapLimit, READ_CONCURRENCY } from './bulk.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { Lru } from './lru.js';
+import type { Doc } from './requests.js';
 import { codePointCompare } from './order.js';
 
 interface MembershipDoc {
@@ -89,13 +90,13 @@ export class CosmosMembershipTable implements MembershipTable {
   }
 
   /**
-   * In bulk: what the documents keep of their users, from what this process read (see `fixed`) or else read
-   * together; then every membership document and every mirror, sent together (both come before the commit point
-   * of the call that writes them, whose retry writes them again). The last write of a user wins.
+   * The documents for these writes, and their users' mirrors: in bulk, what the documents keep of their users, from
+   * what this process read (see `fixed`) or else read together. The last write of a user wins. `written` records
+   * them as this process's once they are.
    */
-  async bulkUpsertMemberships(_tx: Tx, roomNID: RoomNID, writes: readonly MembershipWrite[]): Promise<void> {
+  async membershipDocs(roomNID: RoomNID, writes: readonly MembershipWrite[]): Promise<{ docs: Doc[]; mirrors: Doc[]; written: () => void }> {
     const rows = [...new Map(writes.map((w) => [w.targetUserNID, w])).values()];
-    if (rows.length === 0) return;
+    if (rows.length === 0) return { docs: [], mirrors: [], written: () => {} };
     const r = this.conn.requests;
     const known = rows.map((w) => this.fixed.get(`${roomNID}|${w.targetUserNID}`));
     const unread = rows.filter((_, i) => known[i] === undefined);
@@ -113,11 +114,22 @@ export class CosmosMembershipTable implements MembershipTable {
         sender: w.senderUserNID, membership: w.membership, eventNID: w.eventNID, local: had?.local ?? w.targetLocal, forgotten: false,
       };
     });
-    await Promise.all([
-      r.upsertMany('membership.update', docs.map((d) => ({ ...this.ref(roomNID, d.target), k: 'membership', ...d }))),
-      r.upsertMany('membership.mirror', docs.map((d) => this.mirrorDoc(d))),
-    ]);
-    for (const d of docs) this.remember(roomNID, d.target, d);
+    return {
+      docs: docs.map((d) => ({ ...this.ref(roomNID, d.target), k: 'membership', ...d })),
+      mirrors: docs.map((d) => this.mirrorDoc(d)),
+      written: () => { for (const d of docs) this.remember(roomNID, d.target, d); },
+    };
+  }
+
+  /**
+   * Every membership document and every mirror, sent together (outside the input path, whose room commit carries the
+   * documents; see membershipDocs).
+   */
+  async bulkUpsertMemberships(_tx: Tx, roomNID: RoomNID, writes: readonly MembershipWrite[]): Promise<void> {
+    const { docs, mirrors, written } = await this.membershipDocs(roomNID, writes);
+    if (docs.length === 0) return;
+    await Promise.all([this.conn.requests.upsertMany('membership.update', docs), this.conn.requests.upsertMany('membership.mirror', mirrors)]);
+    written();
   }
 
   async selectMembershipForUpdate(tx: Tx, roomNID: RoomNID, targetUserNID: EventStateKeyNID): Promise<MembershipState> {

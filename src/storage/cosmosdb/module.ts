@@ -37,6 +37,8 @@ import { CosmosFallbackKeysTable } from './fallback-keys.js';
 import { CosmosPartitionOffsetsTable } from './partition-offsets.js';
 import { CosmosSendToDeviceTable } from './send-to-device.js';
 import { CosmosStaleDeviceListsTable } from './stale-device-lists.js';
+import { CosmosRoomCommit } from './room-commit.js';
+import { CosmosRoomEvents } from './room-events.js';
 
 /**
  * The Cosmos DB driver: connects (creating the database and container if configured to), seeds the preassigned
@@ -97,6 +99,16 @@ export const openCosmos: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.StoreStats).to(CosmosStoreStats).inSingletonScope();
     bind(TOKENS.StoreDump).to(CosmosStoreDump).inSingletonScope();
     bind(TOKENS.RoomScopeTable).to(CosmosRoomScope).inSingletonScope();
+    // The tables the room commit writes through are the same instances the tokens give (their caches are shared).
+    bind(CosmosRoomEvents).toSelf().inSingletonScope();
+    bind(CosmosEventsTable).toService(TOKENS.EventsTable);
+    bind(CosmosEventJSONTable).toService(TOKENS.EventJSONTable);
+    bind(CosmosRoomsTable).toService(TOKENS.RoomsTable);
+    bind(CosmosMembershipTable).toService(TOKENS.MembershipTable);
+    bind(CosmosInvitesTable).toService(TOKENS.InvitesTable);
+    bind(CosmosRedactionsTable).toService(TOKENS.RedactionsTable);
+    bind(CosmosTransactionsTable).toService(TOKENS.TransactionsTable);
+    bind(TOKENS.PlanCommitter).to(CosmosRoomCommit).inSingletonScope();
   });
   const migrate = async () => {
     const before = await appliedLayouts(conn);

@@ -4,12 +4,23 @@ import { compareCodePoints } from '../../matrix/canonical-json.js';
 import { notFound, unique } from '../shared/contracts.js';
 import type { PreviousEventsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { addToSetDocument, readSetDocument, readSetDocuments } from './set-document.js';
+import { CosmosRoomEvents, PREV_REFERENCE_KIND, ROOM_EVENT_KIND } from './room-events.js';
+import { addToSetDocument, readSetDocuments } from './set-document.js';
 
-/** previous_events on Cosmos DB: one set document per previous event ID (`pe|<ID>`), holding the NIDs naming it. */
+/**
+ * previous_events on Cosmos DB, in two homes. The input path commits the references its events make with them, in
+ * their room's partition (PrevReferenceDoc, written by CosmosRoomCommit), so a reference counts exactly when the
+ * event making it is stored. The calls here, outside it (the table's own writes: events stored one piece at a
+ * time), add to a set document per referenced ID (`pe|<ID>`, also where layouts before 4 kept every reference).
+ * A lookup reads both and answers their union: in the room's partition where the caller gives the room (the input
+ * path does, for its events and their prev events), else where the event's locator says it is.
+ */
 @injectable()
 export class CosmosPreviousEventsTable implements PreviousEventsTable {
-  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+  constructor(
+    @inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection,
+    @inject(CosmosRoomEvents) private readonly roomEvents: CosmosRoomEvents,
+  ) {}
 
   async insertPreviousEvent(_tx: Tx, previousEventID: string, eventNID: EventNID): Promise<void> {
     await addToSetDocument(this.conn, 'previousEvents.insert', 'pe', previousEventID, eventNID);
@@ -32,36 +43,63 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
     }
   }
 
-  async bulkSelectPreviousEventReferences(_tx: Tx, previousEventIDs: readonly string[]): Promise<Map<string, EventNID[]>> {
-    const out = new Map<string, EventNID[]>();
+  async bulkSelectPreviousEventReferences(_tx: Tx, previousEventIDs: readonly string[], roomOf?: ReadonlyMap<string, RoomNID>): Promise<Map<string, EventNID[]>> {
     const ids = unique(previousEventIDs);
-    const docs = await readSetDocuments(this.conn, 'previousEvents.references', 'pe', ids);
+    // The set documents and the locators of IDs with no room given go out together (one bulk request).
+    const [sets, located] = await Promise.all([
+      readSetDocuments(this.conn, 'previousEvents.references', 'pe', ids),
+      this.locate(ids.filter((id) => roomOf?.get(id) === undefined)),
+    ]);
+    const pairs = ids.flatMap((id) => {
+      const room = roomOf?.get(id) ?? located.get(id);
+      return room === undefined ? [] : [{ room, eventID: id }];
+    });
+    const committed = await this.roomEvents.readReferences(pairs);
+    const out = new Map<string, EventNID[]>();
     ids.forEach((id, i) => {
-      const nids = docs[i];
-      if (nids && nids.length > 0) out.set(id, nids as EventNID[]);
+      const nids = sets[i] as EventNID[] | undefined;
+      if (nids && nids.length > 0) out.set(id, [...nids]);
+    });
+    pairs.forEach((p, i) => {
+      const nids = committed[i]!;
+      if (nids.length > 0) out.set(p.eventID, [...new Set([...(out.get(p.eventID) ?? []), ...nids])]);
     });
     return out;
   }
 
+  private async locate(eventIDs: readonly string[]): Promise<Map<string, RoomNID>> {
+    if (eventIDs.length === 0) return new Map();
+    const docs = await this.conn.requests.readMany<{ eventID: string; room: RoomNID }>('previousEvents.references',
+      eventIDs.map((id) => ({ id: 'eid', pk: this.conn.pk('eid', id) })));
+    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.eventID, d.room]));
+  }
+
   /**
-   * Two cross-partition queries (the room's event rows, then the tenant's reference sets) and a bulk read of the
-   * named events' locators: events and references live in partitions of their own, keyed by NID and by ID. A rare
-   * path (backfill), listed in the README's access patterns.
+   * The room's references and stored events (two single-partition queries), with the set documents naming its
+   * events (two cross-partition queries, for references made outside the input path), minus what is stored. A rare
+   * path (backfill).
    */
   async selectMissingPreviousEvents(_tx: Tx, roomNID: RoomNID): Promise<string[]> {
     const r = this.conn.requests;
+    const pk = this.conn.pk('room', roomNID);
     const tenant = this.conn.tenantPrefix;
-    const rows = await r.crossPartitionQuery<{ nid: number }>('previousEvents.roomEvents', tenant,
-      "SELECT c.nid FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'event' AND c.room = @room", [{ name: '@room', value: roomNID }]);
+    const [refs, held, rows, sets] = await Promise.all([
+      r.query<{ key: string }>('previousEvents.missing', pk, `SELECT c.key FROM c WHERE c.pk = @pk AND c.k = '${PREV_REFERENCE_KIND}'`),
+      r.query<{ eventID: string; nid: number }>('previousEvents.missing', pk, `SELECT c.eventID, c.nid FROM c WHERE c.pk = @pk AND c.k = '${ROOM_EVENT_KIND}'`),
+      r.crossPartitionQuery<{ nid: number }>('previousEvents.roomEvents', tenant,
+        "SELECT c.nid FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'event' AND c.room = @room", [{ name: '@room', value: roomNID }]),
+      r.crossPartitionQuery<{ key: string; values: number[] }>('previousEvents.missing', tenant,
+        "SELECT c.key, c['values'] FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'pe' AND NOT IS_DEFINED(c.room)"),
+    ]);
     const inRoom = new Set(rows.map((x) => x.nid));
-    const sets = await r.crossPartitionQuery<{ key: string; values: number[] }>('previousEvents.missing', tenant,
-      "SELECT c.key, c['values'] FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'pe'");
-    const named = [...new Set(sets.filter((d) => d.values.some((n) => inRoom.has(n))).map((d) => d.key))];
-    const held = await r.readMany<{ eventID: string }>('previousEvents.missing', named.map((id) => ({ id: 'eid', pk: this.conn.pk('eid', id) })));
-    return named.filter((_, i) => held[i] === undefined).sort(compareCodePoints);
+    const named = new Set([...refs.map((x) => x.key), ...sets.filter((d) => d.values.some((n) => inRoom.has(n))).map((d) => d.key)]);
+    const stored = new Set(held.map((h) => h.eventID));
+    // An event stored in another room (or under an ID this room's partition does not hold) is found by its locator.
+    const elsewhere = await this.roomEvents.locateStored([...named].filter((id) => !stored.has(id)));
+    return [...named].filter((id) => !stored.has(id) && !elsewhere.has(id)).sort(compareCodePoints);
   }
 
-  async selectPreviousEventExists(_tx: Tx, previousEventID: string): Promise<void> {
-    if (!(await readSetDocument(this.conn, 'previousEvents.exists', 'pe', previousEventID))) throw notFound('previous event', previousEventID);
+  async selectPreviousEventExists(tx: Tx, previousEventID: string): Promise<void> {
+    if (!(await this.bulkSelectPreviousEventReferences(tx, [previousEventID])).has(previousEventID)) throw notFound('previous event', previousEventID);
   }
 }

@@ -241,6 +241,27 @@ export class CosmosRequests {
     return results.map((r) => r.statusCode === 204);
   }
 
+  /**
+   * A transactional batch: operations on one logical partition in one request, applied all or none on Azure. (The
+   * emulator applies them in order and stops at the first that fails, keeping those before it: callers order a
+   * batch so that this is safe too; see CosmosRoomCommit.) Transient failures are retried as a single request's are;
+   * the caller reads back what a retry finds changed (an answer lost after the batch applied). Answers each
+   * operation's status, with the document written where there is one.
+   */
+  async batch(operation: string, pk: string, ops: readonly OperationInput[]): Promise<{ statusCode: number; resourceBody?: JSONObject }[]> {
+    if (ops.length > BULK_OPERATIONS) throw new CosmosRequestError(`a transactional batch holds at most ${BULK_OPERATIONS} operations, not ${ops.length}`, undefined);
+    try {
+      const res = await this.attempt(operation, async () => {
+        const r = await this.container.items.batch([...ops], pk, this.base);
+        const result = r.result ?? [];
+        return { result, requestCharge: result.reduce((sum, o) => sum + (o.requestCharge ?? 0), 0) };
+      });
+      return res.result.map((o) => ({ statusCode: o.statusCode, ...(o.resourceBody ? { resourceBody: o.resourceBody } : {}) }));
+    } catch (e) {
+      this.fail(operation, e);
+    }
+  }
+
   /** Bulk operations asked for in this turn of the event loop, sent together at its end (see `bulk`). */
   private queued: QueuedOperation[] = [];
 

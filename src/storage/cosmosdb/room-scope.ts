@@ -10,18 +10,19 @@ import type { RoomScopeTable } from '../tables/room-scope.js';
 import type { Tx } from '../tables/unit-of-work.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { docId } from './ids.js';
+import { CosmosRoomEvents, ROOM_EVENT_KIND } from './room-events.js';
 
 /** IDs an ARRAY_CONTAINS parameter carries at most: a query's text and parameters stay far below Cosmos DB's limits. */
 const QUERY_IDS = 500;
 
 /**
  * One room's documents on Cosmos DB (README, "Azure Cosmos DB", the access-pattern table):
- * - in the room's partition `room|<NID>`: the room document, its memberships and invite lists (single-partition
- *   queries);
+ * - in the room's partition `room|<NID>`: the room document, its stored events, memberships and invite lists
+ *   (single-partition queries);
  * - by point reads, given keys the room's rows name: the room's ID document, event rows and JSON (`ev|<NID>`),
- *   state blocks, redactions, prev_events sets (by the IDs the room's events' JSON names);
- * - by cross-partition queries on an indexed property, for what lives in partitions of its own: the room's event
- *   locators (`k = 'event_id' AND room = @room`), its snapshots (`k = 'ss' AND room = @room`), the client
+ *   state blocks, redactions, prev_events sets (by the IDs the room's events' JSON names, in both homes);
+ * - by cross-partition queries on an indexed property, for what lives in partitions of its own: the room's
+ *   snapshots (`k = 'ss' AND room = @room`), the client
  *   transactions of its events (`eventID` among the room's), and the snapshots another room names. Cosmos DB
  *   indexes every property by default: such a query costs one index lookup per physical partition and reads only the
  *   documents that match, not the container.
@@ -34,6 +35,7 @@ export class CosmosRoomScope implements RoomScopeTable {
   constructor(
     @inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection,
     @inject(TOKENS.StoreDump) private readonly dump: StoreDump,
+    @inject(CosmosRoomEvents) private readonly roomEvents: CosmosRoomEvents,
   ) {}
 
   get rowsRead(): number {
@@ -68,15 +70,15 @@ export class CosmosRoomScope implements RoomScopeTable {
     return { nid: x.roomNID, roomID: x.roomID, version: x.version, latest: [...x.latest], lastSent: x.lastSent, snapshot: x.snapshot };
   }
 
-  /** The room's committed events: their locators (the commit point), then their rows by point reads. */
+  /** The room's stored events: its documents of them (the commit point, in its partition), then their rows by point reads. */
   async events(_tx: Tx, roomNID: number): Promise<DumpRows['events'][]> {
-    const locators = await this.across<{ nid: number; eventID: string }>('roomScope.events',
-      "SELECT c.nid, c.eventID FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'event_id' AND c.room = @room", [{ name: '@room', value: roomNID }]);
+    const locators = await this.inPartition<{ nid: number; eventID: string }>('roomScope.events', this.conn.pk('room', roomNID),
+      `SELECT c.nid, c.eventID FROM c WHERE c.pk = @pk AND c.k = '${ROOM_EVENT_KIND}'`);
     const rows = await this.conn.requests.readMany<DumpRows['events']>('roomScope.event', locators.map((l) => ({ id: 'row', pk: this.conn.pk('ev', l.nid) })));
     this.read += rows.filter(Boolean).length;
     return locators.map((l, i) => {
       const x = rows[i];
-      if (!x || x.eventID !== l.eventID) throw new CorruptionError(`event ${l.eventID.slice(0, 200)} has a locator but no row under NID ${l.nid}`);
+      if (!x || x.eventID !== l.eventID) throw new CorruptionError(`event ${l.eventID.slice(0, 200)} is stored in its room but has no row under NID ${l.nid}`);
       return {
         nid: x.nid, room: x.room, type: x.type, key: x.key, eventID: x.eventID, auth: [...x.auth], depth: x.depth,
         rejected: x.rejected, snapshot: x.snapshot, sent: x.sent,
@@ -145,12 +147,29 @@ export class CosmosRoomScope implements RoomScopeTable {
     return out;
   }
 
-  /** The sets of the IDs these events' JSON names as prev_events (a set per referenced ID), keeping these events' entries. */
+  /**
+   * The sets of the IDs these events' JSON names as prev_events, in both homes (see CosmosPreviousEventsTable): the
+   * events' rooms' and their own; keeping these events' entries.
+   */
   async previousEvents(tx: Tx, eventNIDs: readonly number[]): Promise<DumpRows['previous_events'][]> {
     const nids = new Set(eventNIDs);
-    const prevs = unique((await this.eventJSON(tx, [...nids])).flatMap((j) => prevEventIDsOf(j.json)));
-    const sets = await this.readMany<{ key: string; values: number[] }>('roomScope.previousEvents', prevs.map((id) => ({ id: 'pe', pk: this.conn.pk('pe', id) })));
-    return sets.flatMap((s) => s.values.filter((nid) => nids.has(nid)).map((nid) => ({ prev: s.key, nid })));
+    const [json, rows] = await Promise.all([
+      this.eventJSON(tx, [...nids]),
+      this.readMany<{ nid: number; room: number }>('roomScope.event', [...nids].map((nid) => ({ id: 'row', pk: this.conn.pk('ev', nid) }))),
+    ]);
+    const roomOf = new Map(rows.map((r) => [r.nid, r.room]));
+    const refs = json.flatMap((j) => prevEventIDsOf(j.json).flatMap((prev) => {
+      const room = roomOf.get(j.nid);
+      return [{ id: 'pe', pk: this.conn.pk('pe', prev) }, ...(room === undefined ? [] : [this.roomEvents.referenceRef(room, prev)])];
+    }));
+    const seen = new Set<string>();
+    const sets = await this.readMany<{ key: string; values: number[] }>('roomScope.previousEvents', refs.filter((r) => {
+      const key = `${r.pk}|${r.id}`;
+      return !seen.has(key) && seen.add(key);
+    }));
+    const pairs = new Map<string, DumpRows['previous_events']>();
+    for (const s of sets) for (const nid of s.values) if (nids.has(nid)) pairs.set(`${nid}|${s.key}`, { prev: s.key, nid });
+    return [...pairs.values()];
   }
 
   async aliases(_tx: Tx, roomID: string): Promise<DumpRows['room_aliases'][]> {

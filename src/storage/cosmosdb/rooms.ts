@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ConcurrentUpdateError, StoreUnavailableError } from '../../types/errors.js';
 import type { EventNID, RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import { duplicate, notFound, unique } from '../shared/contracts.js';
-import type { PatchOperation } from '@azure/cosmos';
+import type { JSONObject, OperationInput, PatchOperation } from '@azure/cosmos';
 import type { LatestEvents, RoomInfo, RoomsTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { Lru } from './lru.js';
@@ -22,6 +22,8 @@ interface RoomDoc {
   claimedUntil?: number | null;
   /** The token of the claim's writer (see claimRoom; null once released). */
   claimedBy?: string | null;
+  /** The token of the last commit's writer (see commitOperation): how a writer whose answer was lost knows it applied. */
+  writtenBy?: string;
   /**
    * A snapshot's block list, as the last writer that knew it gave it: the current one's when `nid` is `snapshot`
    * (see selectCurrentStateBlockNIDs), else stale and ignored.
@@ -51,6 +53,8 @@ export class CosmosRoomsTable implements RoomsTable {
   private readonly versions = new Lru<number, string>(10_000);
   /** The room documents as this process last wrote them (see the class): a writer's view, checked by its ETag. */
   private readonly heads = new Lru<number, LatestEvents>(10_000);
+  /** The same documents whole: what a commit replaces (see commitOperation). */
+  private readonly docs = new Lru<number, RoomDoc & { _etag: string }>(10_000);
 
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
@@ -58,8 +62,57 @@ export class CosmosRoomsTable implements RoomsTable {
   forgetRooms(roomNIDs: readonly number[]): void {
     for (const nid of roomNIDs) {
       this.versions.delete(nid);
-      this.heads.delete(nid);
+      this.forgetHead(nid);
     }
+  }
+
+  /** Forgets the writer's view of the room (a commit that failed, or whose answer was lost). */
+  forgetHead(roomNID: number): void {
+    this.heads.delete(roomNID);
+    this.docs.delete(roomNID);
+  }
+
+  private keep(doc: RoomDoc & { _etag: string }): void {
+    this.heads.set(doc.roomNID, latestOf(doc));
+    this.docs.set(doc.roomNID, doc);
+  }
+
+  /**
+   * The room document's part of a commit (CosmosRoomCommit): a replace conditional on the version the writer read,
+   * carrying the new latest events, current state and the writer's token, and releasing any claim (and the
+   * appending events of older layouts). From the document as this process last wrote or read it, else read now.
+   */
+  async commitOperation(
+    roomNID: RoomNID, expectedVersion: string, head: { latest: readonly EventNID[]; lastSent: EventNID; snapshot: StateSnapshotNID; blocks?: readonly StateBlockNID[] },
+    token: string,
+  ): Promise<OperationInput> {
+    let doc = this.docs.get(roomNID);
+    if (doc?._etag !== expectedVersion) doc = await this.room(roomNID);
+    if (!doc) throw notFound('room NID', roomNID);
+    if (doc._etag !== expectedVersion) {
+      this.forgetHead(roomNID);
+      throw new ConcurrentUpdateError(`room NID ${roomNID} changed since its latest events were read`);
+    }
+    const body: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(doc)) if (!k.startsWith('_')) body[k] = v;
+    Object.assign(body, {
+      latest: [...head.latest], lastSent: head.lastSent, snapshot: head.snapshot, appending: [], claimedUntil: null, claimedBy: null, writtenBy: token,
+      ...(head.blocks ? { snapshotBlocks: { nid: head.snapshot, blocks: [...head.blocks] } } : {}),
+    });
+    return { operationType: 'Replace', id: 'room', resourceBody: body as JSONObject, ifMatch: expectedVersion };
+  }
+
+  /** After a commit: the room document as written (the writer's view from now on). */
+  committed(doc: JSONObject): void {
+    this.keep(doc as unknown as RoomDoc & { _etag: string });
+  }
+
+  /** The room document as stored now, kept as the writer's view (after a commit whose answer was lost). */
+  async readHead(roomNID: RoomNID): Promise<(RoomDoc & { _etag: string }) | undefined> {
+    const doc = await this.room(roomNID);
+    if (doc) this.keep(doc);
+    else this.forgetHead(roomNID);
+    return doc;
   }
 
   /**
@@ -71,9 +124,9 @@ export class CosmosRoomsTable implements RoomsTable {
     try {
       updated = await this.conn.requests.patch<RoomDoc>(operation, 'room', this.roomPK(roomNID), ops, ifMatch ? { ifMatch } : {});
     } finally {
-      this.heads.delete(roomNID);
+      this.forgetHead(roomNID);
     }
-    if (updated) this.heads.set(roomNID, latestOf(updated));
+    if (updated) this.keep(updated);
     return updated;
   }
 
@@ -127,9 +180,9 @@ export class CosmosRoomsTable implements RoomsTable {
   async selectLatestEventsNIDsForUpdate(_tx: Tx, roomNID: RoomNID): Promise<LatestEvents> {
     const known = this.heads.get(roomNID);
     if (known) return known;
-    const head = latestOf(await this.required(roomNID));
-    this.heads.set(roomNID, head);
-    return head;
+    const doc = await this.required(roomNID);
+    this.keep(doc);
+    return latestOf(doc);
   }
 
   /**
@@ -153,7 +206,7 @@ export class CosmosRoomsTable implements RoomsTable {
     if (updated) return updated._etag;
     const now = await this.room(roomNID);
     if (now?.claimedBy === token) {
-      this.heads.set(roomNID, latestOf(now));
+      this.keep(now);
       return now._etag;
     }
     if (unanswered !== undefined) throw unanswered;

@@ -6,11 +6,15 @@ import { hashBlockList } from '../shared/state-codec.js';
 import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { storeContentAddressed, storeContentAddressedMany } from './content-addressed.js';
+import { CosmosRoomEvents } from './room-events.js';
 
 /** state_snapshot on Cosmos DB: `ss|<NID>` holds the ordered block list; `ssh|<hash>` dedupes. */
 @injectable()
 export class CosmosStateSnapshotTable implements StateSnapshotTable {
-  constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
+  constructor(
+    @inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection,
+    @inject(CosmosRoomEvents) private readonly roomEvents: CosmosRoomEvents,
+  ) {}
 
   async insertState(_tx: Tx, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateSnapshotNID> {
     checkBlockList(stateBlockNIDs);
@@ -31,16 +35,13 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
   }
 
   /**
-   * No joins on Cosmos DB: the event's locator, which repeats the state before its event (else its row), then the
-   * snapshot (two point reads; three for a locator without the state).
+   * No joins on Cosmos DB: the event's locator (which names its room), the room's document of the event (which holds
+   * the state before it, and says the event is stored), then the snapshot: three point reads, the first two kept.
    */
   async selectStateBlockNIDsAtEvent(_tx: Tx, eventID: string): Promise<SnapshotBlocks> {
-    const r = this.conn.requests;
-    const locator = await r.read<{ nid: number; snapshot?: StateSnapshotNID }>('stateSnapshots.atEvent', 'eid', this.conn.pk('eid', eventID));
-    if (!locator) throw notFound('event', eventID);
-    if ((locator.snapshot ?? 0) > 0) return this.blocksOf(locator.snapshot!);
-    const row = await r.read<{ snapshot: StateSnapshotNID }>('stateSnapshots.atEvent', 'row', this.conn.pk('ev', locator.nid));
-    return this.blocksOf(row?.snapshot ?? (0 as StateSnapshotNID));
+    const [found] = await this.roomEvents.locateStoredDocs([eventID]);
+    if (!found) throw notFound('event', eventID);
+    return this.blocksOf(found.snapshot);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { StateEntry } from '../../types/state.js';
 import type {
   InviteWrite, MembershipRow, MembershipWrite, RedactionInfo, StoredEventInfo, StoredEventRow, TransactionKey,
 } from '../tables/index.js';
+import type { Tx } from '../tables/index.js';
 import type { StoreEventResult } from './roomserver-database.js';
 import type { StatePlan, StateRef } from './state-storage.js';
 
@@ -116,4 +117,17 @@ export interface MemberChange {
   readonly eventNID: EventNID;
   readonly targetUserNID: EventStateKeyNID;
   readonly senderUserNID: EventStateKeyNID;
+}
+
+/**
+ * An engine that commits each room's part of a call at once (Cosmos DB: a transactional batch in the room's
+ * partition) writes the input path's plan itself, in its own crash-safe order. A room's commit holds a bounded
+ * number of operations: the input path splits a call whose events might need more (see `commitOperations`).
+ */
+export interface PlanCommitter {
+  /** The most operations one room's commit may hold. */
+  readonly maxCommitOperations: number;
+  /** At most how many operations an event adds to its room's commit. */
+  commitOperations(event: RoomEvent): number;
+  writePlan(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void>;
 }

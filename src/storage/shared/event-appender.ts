@@ -3,10 +3,10 @@ import type { RoomEvent } from '../../types/event.js';
 import { preview } from '../../types/input.js';
 import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
-import type { LatestEvents, MembershipRow, RoomserverTables, TransactionKey, Tx, UnitOfWork } from '../tables/index.js';
+import type { LatestEvents, MembershipRow, RedactionInfo, RoomserverTables, TransactionKey, Tx, UnitOfWork } from '../tables/index.js';
 import { checkAgainstState } from './append-auth.js';
 import { applyMembership, membershipOf } from './append-memberships.js';
-import { NO_CHANGE, Writes, type EventRowRef, type PlannedResult, type Reads, type RoomPlan, type StateDelta } from './append-plan.js';
+import { NO_CHANGE, Writes, type EventRowRef, type PlanCommitter, type PlannedResult, type Reads, type RoomPlan, type StateDelta } from './append-plan.js';
 import { RedactionPlanner, redactedBy } from './append-redactions.js';
 import { awaitedLater, ROOM_CLAIM_MS, writePlan } from './append-writer.js';
 import { BoundedMap, type NidMaps } from './nid-assigner.js';
@@ -79,6 +79,7 @@ export class EventAppender {
     private readonly isLocalUser: (userID: string) => boolean,
     private readonly loadEvents: (tx: Tx, eventIDs: readonly string[]) => Promise<StoredEvent[]>,
     private readonly resolver: StateResolver | undefined,
+    private readonly committer?: PlanCommitter,
   ) {}
 
   /**
@@ -164,6 +165,14 @@ export class EventAppender {
     return this.applyAndWrite(tx, inputs, reads, { roomNIDs, rooms, types, stateKeys, reserved });
   }
 
+  /**
+   * Refuses the call as `append` would, without writing anything: what a caller that appends a call in parts (see
+   * PlanCommitter) asks first, so that a refused event still refuses the whole call.
+   */
+  async check(tx: Tx, inputs: readonly AppendInput[]): Promise<void> {
+    this.admit(inputs, await this.read(tx, inputs, await this.knownRooms(tx, inputs)));
+  }
+
   // ---- Reading ----
 
   private async knownRooms(tx: Tx, inputs: readonly AppendInput[]): Promise<{ rooms: Map<string, RoomNID>; versions: Map<RoomNID, string> }> {
@@ -183,18 +192,45 @@ export class EventAppender {
       for (const prev of event.prevEventIDs) lookups.add(prev);
       for (const id of options?.stateBefore ?? []) lookups.add(id);
     }
+    // Where the engine commits each room's references with it (a PlanCommitter), the references to the events' prev
+    // events too: the commit adds to them.
+    const roomOf = new Map<string, RoomNID>();
+    const referencedHere = new Set<string>();
+    for (const { event } of inputs) {
+      const room = rooms.rooms.get(event.roomID);
+      if (room === undefined) continue;
+      roomOf.set(event.eventID, room);
+      for (const prev of event.prevEventIDs) {
+        roomOf.set(prev, room);
+        if (!ids.has(prev)) referencedHere.add(prev);
+      }
+    }
     const keys = inputs.flatMap(({ options }) => (options?.transaction ? [options.transaction] : []));
     const invites = inputs.filter(({ event, options }) => membershipOf(event, options?.isRejected ?? false) === 'invite').map((i) => i.event.eventID);
     const [stored, references, redactions, transactions, storedInvites] = await Promise.all([
       this.tables.events.bulkSelectEventsByID(tx, [...lookups]),
-      this.tables.previousEvents.bulkSelectPreviousEventReferences(tx, [...ids]),
+      this.tables.previousEvents.bulkSelectPreviousEventReferences(tx, [...ids, ...(this.committer ? referencedHere : [])], roomOf),
       this.tables.redactions.bulkSelectRedactionInfoByEventsBeingRedacted(tx, [...lookups]),
       Promise.all(keys.map(async (k) => [transactionKeyOf(k), await this.transactionEventID(tx, k)] as const)),
       invites.length > 0 ? this.tables.invites.bulkSelectStoredInviteIDs(tx, invites) : new Set<string>(),
     ]);
     const sent = new Map<string, string>();
     for (const [k, id] of transactions) if (id !== undefined) sent.set(k, id);
+    await this.dropUncommittedRedactions(tx, stored, redactions);
     return { rooms: rooms.rooms, versions: rooms.versions, stored, references, redactions, transactions: sent, storedInvites };
+  }
+
+  /**
+   * Without atomic transactions, a call records redactions (and applies them) before its rooms' commits; a call that
+   * then lost its commit to another writer leaves records whose redaction events are not stored. Those count for
+   * nothing: the retry, or whichever call stores the redaction, records and applies it again.
+   */
+  private async dropUncommittedRedactions(tx: Tx, stored: ReadonlyMap<string, unknown>, redactions: Map<string, RedactionInfo>): Promise<void> {
+    if (this.uow.atomicTransactions) return;
+    const unknown = [...new Set([...redactions.values()].map((r) => r.redactionEventID).filter((id) => !stored.has(id)))];
+    if (unknown.length === 0) return;
+    const found = await this.tables.events.bulkSelectEventsByID(tx, unknown);
+    for (const [target, info] of redactions) if (!stored.has(info.redactionEventID) && !found.has(info.redactionEventID)) redactions.delete(target);
   }
 
   private async transactionEventID(tx: Tx, key: TransactionKey): Promise<string | undefined> {
@@ -384,7 +420,7 @@ export class EventAppender {
         throw e;
       }
     }
-    await writePlan(tx, this.uow, this.tables, rooms, writes);
+    await (this.committer ? this.committer.writePlan(tx, rooms, writes) : writePlan(tx, this.uow, this.tables, rooms, writes));
     const learned = [...newEvents.values()];
     this.uow.afterCommit(tx, () => {
       for (const { event, eventNID } of learned) this.eventIDs.set(eventNID, event.eventID);

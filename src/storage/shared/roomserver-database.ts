@@ -6,6 +6,7 @@ import { checkBoolean, checkFunction, checkList, checkNID, checkNIDList, checkEv
 import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type RoomNID, type StateBlockNID, type StateSnapshotNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
 import type { RoomScopeTable, RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
+import type { PlanCommitter } from './append-plan.js';
 import { EventAppender, MAX_APPEND_BATCH, ROOM_CLAIM_MS, RoomBusyError, type AppendInput } from './event-appender.js';
 import { LatestEventsUpdater } from './latest-events-updater.js';
 import { MembershipUpdater } from './membership-updater.js';
@@ -41,10 +42,12 @@ export class RoomserverDatabase extends RoomserverReportsAndKeys {
     @inject(TOKENS.StateStorage) state: StateStorage,
     @inject(TOKENS.StorageOptions) options: StorageOptions,
     @inject(TOKENS.RoomScopeTable) @optional() roomScope?: RoomScopeTable,
+    @inject(TOKENS.PlanCommitter) @optional() private readonly committer?: PlanCommitter,
   ) {
     super(uow, tables, state, options);
     this.purger = roomScope && new RoomPurger(tables, roomScope, (fn) => this.transaction(fn), () => this.auto);
-    this.appender = new EventAppender(uow, tables, state, this.nids, (id) => this.isLocalUser(id), (tx, ids) => this.eventsByID(tx, ids), options.stateResolver);
+    this.appender = new EventAppender(uow, tables, state, this.nids, (id) => this.isLocalUser(id), (tx, ids) => this.eventsByID(tx, ids),
+      options.stateResolver, committer);
   }
 
   /**
@@ -257,8 +260,17 @@ export class RoomserverDatabase extends RoomserverReportsAndKeys {
     return this.appendChecked(batch);
   }
 
-  private appendChecked(batch: readonly AppendInput[]): Promise<AppendEventResult[]> {
-    return this.retryOnConcurrentUpdate(() => this.transaction((tx) => this.appender.append(tx, batch)));
+  /**
+   * Where each room's part of a call commits at once (a PlanCommitter) and a commit holds a bounded number of
+   * operations, a call that might need more is appended in parts, each committed before the next is read: the
+   * whole call is checked for refusals first, so a refused event still writes nothing.
+   */
+  private async appendChecked(batch: readonly AppendInput[]): Promise<AppendEventResult[]> {
+    const parts = this.committer ? splitForCommits(batch, this.committer) : [batch];
+    if (parts.length > 1) await this.appender.check(this.auto, batch);
+    const out: AppendEventResult[] = [];
+    for (const part of parts) out.push(...await this.retryOnConcurrentUpdate(() => this.transaction((tx) => this.appender.append(tx, part))));
+    return out;
   }
 
   private isLocalUser(userID: string): boolean {
@@ -377,4 +389,24 @@ export class RoomserverDatabase extends RoomserverReportsAndKeys {
     if (!this.purger) throw new StoreUnavailableError(`the ${this.uow.engine} driver has no room-scoped reads (RoomScopeTable): purges and room sizes need them`, false);
     return this.purger;
   }
+}
+
+/** The call in runs of consecutive events whose commits fit (see PlanCommitter); one event always makes a run. */
+function splitForCommits(batch: readonly AppendInput[], committer: PlanCommitter): AppendInput[][] {
+  const parts: AppendInput[][] = [];
+  let run: AppendInput[] = [];
+  // The room document's own write, once per commit.
+  let used = 1;
+  for (const input of batch) {
+    const ops = committer.commitOperations(input.event);
+    if (run.length > 0 && used + ops > committer.maxCommitOperations) {
+      parts.push(run);
+      run = [];
+      used = 1;
+    }
+    run.push(input);
+    used += ops;
+  }
+  if (run.length > 0) parts.push(run);
+  return parts;
 }

@@ -9,8 +9,12 @@ export interface PreviousEventsTable {
   selectPreviousEventExists(tx: Tx, previousEventID: string): Promise<void>;
   /** insertPreviousEvent for many (previous event ID, event NID) pairs. */
   bulkInsertPreviousEvents(tx: Tx, pairs: readonly { previousEventID: string; eventNID: EventNID }[]): Promise<void>;
-  /** For each ID that some stored event names in its prev_events: the NIDs of the events naming it. Others omitted. */
-  bulkSelectPreviousEventReferences(tx: Tx, previousEventIDs: readonly string[]): Promise<Map<string, EventNID[]>>;
+  /**
+   * For each ID that some stored event names in its prev_events: the NIDs of the events naming it. Others omitted.
+   * `roomOf` gives the room of IDs the caller knows it for (prev events are in their child's room): a driver that
+   * keeps references by room (Cosmos DB) needs it for events it does not store yet; the SQL drivers ignore it.
+   */
+  bulkSelectPreviousEventReferences(tx: Tx, previousEventIDs: readonly string[], roomOf?: ReadonlyMap<string, RoomNID>): Promise<Map<string, EventNID[]>>;
   /**
    * The room's backward extremities: the event IDs that the room's stored events name in their prev_events and that
    * no stored event has, sorted (what a homeserver backfills from).

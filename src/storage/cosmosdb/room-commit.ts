@@ -1,0 +1,213 @@
+import type { JSONObject, OperationInput } from '@azure/cosmos';
+import { inject, injectable } from 'inversify';
+import { randomUUID } from 'node:crypto';
+import { ConcurrentUpdateError, ConflictError, CorruptionError, StoreUnavailableError } from '../../types/errors.js';
+import type { RoomEvent } from '../../types/event.js';
+import { preview } from '../../types/input.js';
+import type { EventNID, RoomNID } from '../../types/nids.js';
+import { awaitedLater } from '../shared/append-writer.js';
+import type { EventRowRef, PlanCommitter, RoomPlan, Writes } from '../shared/append-plan.js';
+import type { StoredEventRow, Tx } from '../tables/index.js';
+import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { CosmosEventJSONTable } from './event-json.js';
+import { CosmosEventsTable, roomEventOf } from './events.js';
+import { CosmosInvitesTable } from './invites.js';
+import { CosmosMembershipTable } from './membership.js';
+import { CosmosRedactionsTable } from './redactions.js';
+import { CosmosRoomEvents } from './room-events.js';
+import { CosmosRoomsTable } from './rooms.js';
+import { CosmosTransactionsTable } from './transactions.js';
+import type { Doc } from './requests.js';
+
+/** Cosmos DB's limit on the operations of one transactional batch. */
+const BATCH_OPERATIONS = 100;
+
+/** One room's commit: its operations after the room document's, and what to record once it applied. */
+interface RoomCommit {
+  readonly room: RoomPlan;
+  readonly docs: Doc[];
+  readonly written: (() => void)[];
+}
+
+/**
+ * The input path's writes on Cosmos DB. Everything a room's readers find an event by (the room's document of the
+ * event, the references to its prev events, the memberships it moves) and the room document itself (latest events,
+ * current state) live in the room's partition, and each room's part of a call is written there by one
+ * transactional batch: the room's commit. On Azure it applies all or nothing, so an event is stored, and readable
+ * by its ID, exactly when its room commits it.
+ *
+ * Before the commit, in bulk and in crash-safe order, comes what nobody finds until then: the JSON and rows of the
+ * new events (under fresh NIDs) with their ID locators, the content-addressed state, client transactions, the
+ * invites (their claims and lists), redactions and the rooms-of-a-user mirrors (hints that readers check against
+ * the room). A crash before the commit leaves documents nobody follows; the retry of the call plans afresh and
+ * commits.
+ *
+ * The batch's first operation is the room document's replace, conditional on the version the call read (the SQL
+ * drivers' row lock, held optimistically): a writer that raced another fails there and starts again. The rest are
+ * upserts, which cannot fail on a condition. So where a batch is applied in part, as the emulator does (in order,
+ * stopping at the first failure), a batch either fails at its first operation and writes nothing, or applies
+ * whole. The replace carries a fresh token: a commit whose answer was lost reads the room document back and finds
+ * its own token, or another's.
+ */
+@injectable()
+export class CosmosRoomCommit implements PlanCommitter {
+  readonly maxCommitOperations = BATCH_OPERATIONS;
+
+  constructor(
+    @inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection,
+    @inject(CosmosRoomEvents) private readonly roomEvents: CosmosRoomEvents,
+    @inject(CosmosRoomsTable) private readonly rooms: CosmosRoomsTable,
+    @inject(CosmosEventsTable) private readonly events: CosmosEventsTable,
+    @inject(CosmosEventJSONTable) private readonly eventJSON: CosmosEventJSONTable,
+    @inject(CosmosMembershipTable) private readonly membership: CosmosMembershipTable,
+    @inject(CosmosInvitesTable) private readonly invites: CosmosInvitesTable,
+    @inject(CosmosRedactionsTable) private readonly redactions: CosmosRedactionsTable,
+    @inject(CosmosTransactionsTable) private readonly transactions: CosmosTransactionsTable,
+  ) {}
+
+  /** The event's own document, a reference per prev event, and a membership if it is a member event. */
+  commitOperations(event: RoomEvent): number {
+    return 1 + event.prevEventIDs.length + (event.type === 'm.room.member' ? 1 : 0);
+  }
+
+  async writePlan(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void> {
+    const stateNID = (ref: EventRowRef) => rooms.get(ref.roomNID)!.state.nid(ref.stateBefore);
+    const rowOf = ({ row, ref }: Writes['rows'][number]): StoredEventRow => ({ ...row, stateSnapshotNID: stateNID(ref) });
+    await this.writeTransactions(tx, w);
+
+    // Immutable documents and what nobody finds yet, in as few bulk requests as the dependencies allow: JSON,
+    // state, and the rows and locators of events whose state before is stored already; then the others' rows.
+    const newRows = new Set(w.rows.map((r) => r.row.eventNID));
+    const json = [...w.json].map(([eventNID, eventJSON]) => ({ eventNID, eventJSON }));
+    const ready = w.rows.filter(({ ref }) => typeof ref.stateBefore === 'number');
+    const later = w.rows.filter(({ ref }) => typeof ref.stateBefore !== 'number');
+    const early = ready.length > 0 ? this.events.prepareEvents(tx, ready.map(rowOf)) : undefined;
+    if (early) awaitedLater(early);
+    await Promise.all([
+      newRows.size > 0 ? this.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID))) : undefined,
+      ...[...rooms.values()].map((r) => r.state.write()),
+      early,
+    ]);
+    const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], written: [] }]));
+    await Promise.all([
+      later.length > 0 ? this.events.prepareEvents(tx, later.map(rowOf)) : undefined,
+      // What refers to stored rows, each chain in its own order (as the SQL drivers' transactions would).
+      ...w.stateUpdates.map((ref) => this.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
+      ...w.accepted.map((a) => this.events.clearEventRejected(tx, a.eventNID, a.eventID)),
+      ...w.sent.map((nid) => this.events.updateEventSentToOutput(tx, nid)),
+      this.writeRedactions(tx, w, json, newRows),
+      (async () => {
+        if (w.newInvites.length > 0) await this.invites.bulkInsertInvites(tx, w.newInvites);
+        if (w.retiredInvites.length > 0) await this.invites.bulkRetireInvites(tx, w.retiredInvites);
+      })(),
+      ...[...rooms.values()].map((room) => this.addMemberships(room, commits.get(room.roomNID)!)),
+      this.addReferences(w, commits),
+    ]);
+    for (const { row, ref } of w.rows) {
+      const commit = commits.get(row.roomNID)!;
+      const doc = roomEventOf({ ...row, stateSnapshotNID: stateNID(ref) });
+      commit.docs.push(this.roomEvents.eventDoc(doc));
+      commit.written.push(() => this.roomEvents.remember(doc));
+    }
+    await Promise.all([...commits.values()].filter((c) => c.room.moved || c.docs.length > 0).map((c) => this.commit(c)));
+  }
+
+  /** Client transactions, each created or found to be this call's (a retry whose answer was lost). */
+  private async writeTransactions(tx: Tx, w: Writes): Promise<void> {
+    for (const x of w.transactions) {
+      try {
+        await this.transactions.insertTransaction(tx, x.key, x.eventID);
+      } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+        if ((await this.transactions.selectTransactionEventIDIfAny(tx, x.key)) !== x.eventID) {
+          throw new ConcurrentUpdateError(`client transaction ${preview(x.key.transactionID)} was used by another writer meanwhile`);
+        }
+      }
+    }
+  }
+
+  /** Redactions, then the redacted JSON, then the marks that say they were applied (so a retry applies them again). */
+  private async writeRedactions(tx: Tx, w: Writes, json: readonly { eventNID: EventNID; eventJSON: string }[], newRows: ReadonlySet<EventNID>): Promise<void> {
+    for (const r of w.redactions) await this.redactions.insertRedaction(tx, r);
+    const overwrites = json.filter((j) => !newRows.has(j.eventNID));
+    if (overwrites.length > 0) await this.eventJSON.bulkInsertEventJSON(tx, overwrites);
+    for (const id of w.validated) await this.redactions.markRedactionValidated(tx, id, true);
+  }
+
+  /** The room's membership documents go in its commit; their mirrors (hints) are written now. */
+  private async addMemberships(room: RoomPlan, commit: RoomCommit): Promise<void> {
+    if (room.membershipWrites.size === 0) return;
+    const { docs, mirrors, written } = await this.membership.membershipDocs(room.roomNID, [...room.membershipWrites.values()]);
+    await this.conn.requests.upsertMany('membership.mirror', mirrors);
+    commit.docs.push(...docs);
+    commit.written.push(written);
+  }
+
+  /** Each referenced event's list of referring NIDs, as read by the call (or read now), with the call's added. */
+  private async addReferences(w: Writes, commits: Map<RoomNID, RoomCommit>): Promise<void> {
+    const roomOfNID = new Map<EventNID, RoomNID>();
+    for (const [room, nids] of w.eventNIDs) for (const nid of nids) roomOfNID.set(nid, room);
+    const added = new Map<string, { room: RoomNID; prev: string; nids: EventNID[] }>();
+    for (const { previousEventID, eventNID } of w.edges.values()) {
+      const room = roomOfNID.get(eventNID);
+      if (room === undefined) throw new CorruptionError(`event NID ${eventNID} names ${previousEventID} but belongs to no room of the call`);
+      const key = `${room}|${previousEventID}`;
+      const entry = added.get(key) ?? { room, prev: previousEventID, nids: [] };
+      entry.nids.push(eventNID);
+      added.set(key, entry);
+    }
+    const unknown = [...added.values()].filter((a) => this.roomEvents.knownReferences(a.room, a.prev) === undefined);
+    await this.roomEvents.readReferences(unknown.map((a) => ({ room: a.room, eventID: a.prev })));
+    for (const { room, prev, nids } of added.values()) {
+      const had = this.roomEvents.knownReferences(room, prev) ?? [];
+      const merged = [...new Set([...had, ...nids])];
+      if (merged.length === had.length) continue;
+      const commit = commits.get(room)!;
+      commit.docs.push(this.roomEvents.referenceDoc(room, prev, merged));
+      commit.written.push(() => this.roomEvents.rememberReferences(room, prev, merged));
+    }
+  }
+
+  /** One room's transactional batch (see the class). */
+  private async commit({ room, docs, written }: RoomCommit): Promise<void> {
+    if (docs.length + 1 > BATCH_OPERATIONS) {
+      throw new CorruptionError(`room NID ${room.roomNID}: a commit of ${docs.length + 1} operations is past Cosmos DB's ${BATCH_OPERATIONS} (the input path splits calls by commitOperations)`);
+    }
+    const token = randomUUID();
+    const head = await this.rooms.commitOperation(room.roomNID, room.version, {
+      latest: room.latest.map((l) => l.eventNID), lastSent: room.lastEventSentNID, snapshot: room.state.nid(room.current),
+      ...(room.state.blockNIDsOf(room.current) ? { blocks: room.state.blockNIDsOf(room.current)! } : {}),
+    }, token);
+    // Each operation names the partition too: the emulator reads it per operation (Azure checks it is the batch's).
+    const pk = this.conn.pk('room', room.roomNID);
+    const ops: OperationInput[] = [{ ...head, partitionKey: pk }, ...docs.map((d): OperationInput => ({ operationType: 'Upsert', partitionKey: pk, resourceBody: d as JSONObject }))];
+    let results: { statusCode: number; resourceBody?: JSONObject }[] | undefined;
+    let unanswered: unknown;
+    try {
+      results = await this.conn.requests.batch('rooms.commit', pk, ops);
+    } catch (e) {
+      if (!(e instanceof StoreUnavailableError && e.retryable)) throw e;
+      unanswered = e;
+    }
+    const first = results?.[0];
+    if (first && first.statusCode < 300) {
+      const failed = results!.find((r) => r.statusCode >= 300);
+      if (failed) throw new CorruptionError(`room NID ${room.roomNID}: an upsert of its commit failed with status ${failed.statusCode}`);
+      this.rooms.committed(first.resourceBody!);
+      room.version = (first.resourceBody as { _etag: string })._etag;
+    } else {
+      // Refused at the room document (changed, or a try whose answer was lost applied), or no answer at all.
+      if (results && first?.statusCode !== 412 && first?.statusCode !== 404) {
+        const failed = results.find((r) => r.statusCode >= 300 && r.statusCode !== 424) ?? first;
+        throw new CorruptionError(`room NID ${room.roomNID}: its commit failed with status ${failed?.statusCode}`);
+      }
+      const now = await this.rooms.readHead(room.roomNID);
+      if (now?.writtenBy !== token) {
+        if (unanswered !== undefined) throw unanswered;
+        throw new ConcurrentUpdateError(`room NID ${room.roomNID} changed since its latest events were read`);
+      }
+      room.version = now._etag;
+    }
+    for (const f of written) f();
+  }
+}
