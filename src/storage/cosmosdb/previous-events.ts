@@ -45,16 +45,20 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
 
   async bulkSelectPreviousEventReferences(_tx: Tx, previousEventIDs: readonly string[], roomOf?: ReadonlyMap<string, RoomNID>): Promise<Map<string, EventNID[]>> {
     const ids = unique(previousEventIDs);
-    // The set documents and the locators of IDs with no room given go out together (one bulk request).
-    const [sets, located] = await Promise.all([
-      readSetDocuments(this.conn, 'previousEvents.references', 'pe', ids),
-      this.locate(ids.filter((id) => roomOf?.get(id) === undefined)),
-    ]);
-    const pairs = ids.flatMap((id) => {
-      const room = roomOf?.get(id) ?? located.get(id);
+    // The set documents, the rooms' documents where the room is given, and the locators of the others go out
+    // together (one bulk request); the rooms' documents of those the locators place, after.
+    const given = ids.flatMap((id) => {
+      const room = roomOf?.get(id);
       return room === undefined ? [] : [{ room, eventID: id }];
     });
-    const committed = await this.roomEvents.readReferences(pairs);
+    const [sets, located, committedGiven] = await Promise.all([
+      readSetDocuments(this.conn, 'previousEvents.references', 'pe', ids),
+      this.locate(ids.filter((id) => roomOf?.get(id) === undefined)),
+      this.roomEvents.readReferences(given),
+    ]);
+    const placed = [...located].map(([eventID, room]) => ({ room, eventID }));
+    const pairs = [...given, ...placed];
+    const committed = [...committedGiven, ...await this.roomEvents.readReferences(placed)];
     const out = new Map<string, EventNID[]>();
     ids.forEach((id, i) => {
       const nids = sets[i] as EventNID[] | undefined;

@@ -83,12 +83,13 @@ export class CosmosRoomCommit implements PlanCommitter {
     const later = w.rows.filter(({ ref }) => typeof ref.stateBefore !== 'number');
     const early = ready.length > 0 ? this.events.prepareEvents(tx, ready.map(rowOf)) : undefined;
     if (early) awaitedLater(early);
+    const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], written: [] }]));
     await Promise.all([
       newRows.size > 0 ? this.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID))) : undefined,
       ...[...rooms.values()].map((r) => r.state.write()),
       early,
+      ...[...rooms.values()].map((room) => this.addMemberships(room, commits.get(room.roomNID)!)),
     ]);
-    const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], written: [] }]));
     await Promise.all([
       later.length > 0 ? this.events.prepareEvents(tx, later.map(rowOf)) : undefined,
       // What refers to stored rows, each chain in its own order (as the SQL drivers' transactions would).
@@ -100,7 +101,6 @@ export class CosmosRoomCommit implements PlanCommitter {
         if (w.newInvites.length > 0) await this.invites.bulkInsertInvites(tx, w.newInvites);
         if (w.retiredInvites.length > 0) await this.invites.bulkRetireInvites(tx, w.retiredInvites);
       })(),
-      ...[...rooms.values()].map((room) => this.addMemberships(room, commits.get(room.roomNID)!)),
       this.addReferences(w, commits),
     ]);
     for (const { row, ref } of w.rows) {
