@@ -252,7 +252,8 @@ export class CosmosRequests {
     if (ops.length > BULK_OPERATIONS) throw new CosmosRequestError(`a transactional batch holds at most ${BULK_OPERATIONS} operations, not ${ops.length}`, undefined);
     try {
       const res = await this.attempt(operation, async () => {
-        const r = await this.container.items.batch([...ops], pk, this.base);
+        // Fresh operation objects per try: the SDK rewrites an operation's partition key in place as it sends it.
+        const r = await this.container.items.batch(ops.map((op) => ({ ...op })), pk, this.base);
         const result = r.result ?? [];
         return { result, requestCharge: result.reduce((sum, o) => sum + (o.requestCharge ?? 0), 0) };
       });
