@@ -63,7 +63,7 @@ interface Measured {
 }
 
 /** Table operations that write (the rest read). */
-const WRITES = /insert|update|upsert|write|claim|mirror|mark|release|delete|increment|seed/i;
+const WRITES = /insert|update|upsert|write|claim|mirror|mark|release|delete|increment|seed|commit/i;
 
 /**
  * Azure's charge estimated from the emulator's per-document charges by table operation: a point read of a small
@@ -129,6 +129,9 @@ async function appendOneByKind(emulator: CosmosEmulator, storage: Storage): Prom
     ['a leave', { type: 'm.room.member', state_key: '@newcomer:example.org', sender: '@newcomer:example.org', content: { membership: 'leave' } }],
   ];
   const out: Measured[] = [];
+  // Live traffic takes a range of 1,000 event NIDs once per 1,000 events: a first, unmeasured message takes the range
+  // the import left nearly used, so that each measured append costs what a steady stream's does.
+  await db.appendEvent(await next(kinds[0]![1]));
   let message = '';
   for (const [kind, fields] of kinds) {
     const event = await next(fields);

@@ -41,6 +41,14 @@ const rowDoc = (row: StoredEventRow): RowDoc => ({
 const entryOf = (d: { type: EventTypeNID; key: EventStateKeyNID; nid: EventNID }): StateEntry =>
   ({ eventTypeNID: d.type, eventStateKeyNID: d.key, eventNID: d.nid });
 
+/** What a call wrote ahead of its plan (CosmosRoomCommit.writeAhead), by event NID: not to write again, or to replace. */
+export interface WrittenAhead {
+  readonly rows: ReadonlySet<number>;
+  readonly locators: ReadonlySet<number>;
+  readonly json: ReadonlySet<number>;
+  readonly rewrite: ReadonlySet<number>;
+}
+
 /** What a room holds of a new event (see RoomEventDoc). */
 export const roomEventOf = (row: StoredEventRow): RoomEventDoc => ({
   eventID: row.eventID, nid: row.eventNID, room: row.roomNID, type: row.eventTypeNID, key: row.eventStateKeyNID,
@@ -105,13 +113,31 @@ export class CosmosEventsTable implements EventsTable {
    * taken and that is corruption. A locator naming another room is another writer's: if that room holds the event,
    * the event is stored there (a ConflictError); if not, it was never stored and the locator is taken over.
    */
-  async prepareEvents(_tx: Tx, rows: readonly StoredEventRow[]): Promise<void> {
+  async prepareEvents(_tx: Tx, rows: readonly StoredEventRow[], ahead?: WrittenAhead): Promise<void> {
     const ids = new Set<string>();
     for (const row of rows) {
       if (ids.has(row.eventID)) throw duplicate('event', row.eventID);
       ids.add(row.eventID);
     }
-    await Promise.all([this.createRows(rows), this.placeLocators(rows)]);
+    const rewrite = rows.filter((row) => ahead?.rewrite.has(row.eventNID));
+    await Promise.all([
+      this.createRows(rows.filter((row) => !ahead?.rows.has(row.eventNID) && !ahead?.rewrite.has(row.eventNID))),
+      rewrite.length > 0 ? this.conn.requests.upsertMany('events.insert', rewrite.map((row) => ({ ...this.rowRef(row.eventNID), k: 'event', ...rowDoc(row) }))) : undefined,
+      this.placeLocators(rows.filter((row) => !ahead?.locators.has(row.eventNID))),
+    ]);
+  }
+
+  /**
+   * A new event's row and locator, created ahead of its call's reads (see CosmosRoomCommit.writeAhead): whether each
+   * was created. Nothing is decided on them here; the call's own writes settle what was not.
+   */
+  async writeAhead(row: StoredEventRow): Promise<{ row: boolean; locator: boolean }> {
+    const r = this.conn.requests;
+    const [[created], [placed]] = await Promise.all([
+      r.createMany('events.insert', [{ ...this.rowRef(row.eventNID), k: 'event', ...rowDoc(row) }]),
+      r.createMany('events.insert', [{ ...this.locatorRef(row.eventID), k: 'event_id', eventID: row.eventID, nid: row.eventNID, room: row.roomNID }]),
+    ]);
+    return { row: created!, locator: placed! };
   }
 
   private async createRows(rows: readonly StoredEventRow[]): Promise<void> {

@@ -319,7 +319,7 @@ export class CosmosRequests {
    * server asked for.
    */
   private async sendBulk(chunk: readonly QueuedOperation[]): Promise<{ again: QueuedOperation[]; error: unknown; retryAfterMs: number }> {
-    // One request, charged to the operation of its first item (the others ride along).
+    // One request, counted under the operation of its first item (the others ride along; see the charges below).
     const operation = chunk[0]!.operation;
     let results: OperationResponse[];
     try {
@@ -331,7 +331,13 @@ export class CosmosRequests {
       for (const item of chunk) this.settleFailed(item, e);
       return { again: [], error: e, retryAfterMs: 0 };
     }
-    this.accounting.record(operation, results.reduce((sum, r) => sum + (r.requestCharge ?? 0), 0));
+    // The request under its first operation; each other operation's charge under its own (see chargeAlong).
+    const charges = new Map<string, number>([[operation, 0]]);
+    results.forEach((r, j) => charges.set(chunk[j]!.operation, (charges.get(chunk[j]!.operation) ?? 0) + (r.requestCharge ?? 0)));
+    for (const [op, charge] of charges) {
+      if (op === operation) this.accounting.record(op, charge);
+      else this.accounting.chargeAlong(op, charge);
+    }
     const again: QueuedOperation[] = [];
     let error: unknown;
     let retryAfterMs = 0;

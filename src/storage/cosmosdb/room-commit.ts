@@ -17,7 +17,9 @@ import { CosmosRedactionsTable } from './redactions.js';
 import { CosmosRoomEvents } from './room-events.js';
 import { CosmosRoomsTable } from './rooms.js';
 import { CosmosTransactionsTable } from './transactions.js';
+import { Lru } from './lru.js';
 import type { Doc } from './requests.js';
+import type { WrittenAhead } from './events.js';
 
 /** Cosmos DB's limit on the operations of one transactional batch. */
 const BATCH_OPERATIONS = 100;
@@ -65,6 +67,24 @@ export class CosmosRoomCommit implements PlanCommitter {
     @inject(CosmosTransactionsTable) private readonly transactions: CosmosTransactionsTable,
   ) {}
 
+  /**
+   * Rows, JSON and locators written ahead (writeAhead), by NID, with what became of each: until the call that wrote
+   * them writes its plan (a call that fails before leaves one behind; the bound drops it).
+   */
+  private readonly ahead = new Lru<number, { row: StoredEventRow; json: string; written: Promise<{ row: boolean; locator: boolean } | undefined> }>(1_000);
+
+  /** The row, its JSON and its locator, in one bulk request with whatever the call reads meanwhile. */
+  async writeAhead(tx: Tx, row: Omit<StoredEventRow, 'eventNID'>, json: string): Promise<EventNID | undefined> {
+    const [eventNID] = await this.events.reserveEventNIDs(tx, 1);
+    const full: StoredEventRow = { ...row, eventNID: eventNID! };
+    const written = Promise.all([
+      this.events.writeAhead(full),
+      this.eventJSON.bulkInsertEventJSON(tx, [{ eventNID: eventNID!, eventJSON: json }]),
+    ]).then(([placed]) => placed, () => undefined);
+    this.ahead.set(eventNID!, { row: full, json, written });
+    return eventNID;
+  }
+
   /** The event's own document, a reference per prev event, and a membership if it is a member event. */
   commitOperations(event: RoomEvent): number {
     return 1 + event.prevEventIDs.length + (event.type === 'm.room.member' ? 1 : 0);
@@ -76,22 +96,25 @@ export class CosmosRoomCommit implements PlanCommitter {
     await this.writeTransactions(tx, w);
 
     // Immutable documents and what nobody finds yet, in as few bulk requests as the dependencies allow: JSON,
-    // state, and the rows and locators of events whose state before is stored already; then the others' rows.
+    // state, and the rows and locators of events whose state before is stored already; then the others' rows. What
+    // was written ahead, and is what the plan writes, is not written again.
     const newRows = new Set(w.rows.map((r) => r.row.eventNID));
     const json = [...w.json].map(([eventNID, eventJSON]) => ({ eventNID, eventJSON }));
     const ready = w.rows.filter(({ ref }) => typeof ref.stateBefore === 'number');
     const later = w.rows.filter(({ ref }) => typeof ref.stateBefore !== 'number');
-    const early = ready.length > 0 ? this.events.prepareEvents(tx, ready.map(rowOf)) : undefined;
+    // (A row written ahead has a stored state before: the room's current state.)
+    const done = await this.writtenAhead(ready.map(rowOf), json);
+    const early = ready.length > 0 ? this.events.prepareEvents(tx, ready.map(rowOf), done) : undefined;
     if (early) awaitedLater(early);
     const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], written: [] }]));
     await Promise.all([
-      newRows.size > 0 ? this.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID))) : undefined,
+      newRows.size > 0 ? this.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID) && !done.json.has(j.eventNID))) : undefined,
       ...[...rooms.values()].map((r) => r.state.write()),
       early,
       ...[...rooms.values()].map((room) => this.addMemberships(room, commits.get(room.roomNID)!)),
     ]);
     await Promise.all([
-      later.length > 0 ? this.events.prepareEvents(tx, later.map(rowOf)) : undefined,
+      later.length > 0 ? this.events.prepareEvents(tx, later.map(rowOf), done) : undefined,
       // What refers to stored rows, each chain in its own order (as the SQL drivers' transactions would).
       ...w.stateUpdates.map((ref) => this.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
       ...w.accepted.map((a) => this.events.clearEventRejected(tx, a.eventNID, a.eventID)),
@@ -110,6 +133,24 @@ export class CosmosRoomCommit implements PlanCommitter {
       commit.written.push(() => this.roomEvents.remember(doc));
     }
     await Promise.all([...commits.values()].filter((c) => c.room.moved || c.docs.length > 0).map((c) => this.commit(c)));
+  }
+
+  /** Which of these rows, locators and JSON were written ahead exactly as the plan has them (see writeAhead). */
+  private async writtenAhead(rows: readonly StoredEventRow[], json: readonly { eventNID: EventNID; eventJSON: string }[]): Promise<WrittenAhead> {
+    const done = { rows: new Set<number>(), locators: new Set<number>(), json: new Set<number>(), rewrite: new Set<number>() };
+    for (const row of rows) {
+      const ahead = this.ahead.get(row.eventNID);
+      if (!ahead) continue;
+      this.ahead.delete(row.eventNID);
+      const placed = await ahead.written;
+      if (!placed) continue;
+      // A row written ahead that the plan changed (another state before, say) is replaced: its NID is this call's.
+      if (!sameRow(ahead.row, row)) done.rewrite.add(row.eventNID);
+      else if (placed.row) done.rows.add(row.eventNID);
+      if (placed.locator) done.locators.add(row.eventNID);
+      if (json.find((j) => j.eventNID === row.eventNID)?.eventJSON === ahead.json) done.json.add(row.eventNID);
+    }
+    return done;
   }
 
   /** Client transactions, each created or found to be this call's (a retry whose answer was lost). */
@@ -210,4 +251,12 @@ export class CosmosRoomCommit implements PlanCommitter {
     }
     for (const f of written) f();
   }
+}
+
+/** Event rows as equal as a reader can tell. */
+function sameRow(a: StoredEventRow, b: StoredEventRow): boolean {
+  return a.eventNID === b.eventNID && a.roomNID === b.roomNID && a.eventTypeNID === b.eventTypeNID && a.eventStateKeyNID === b.eventStateKeyNID &&
+    a.eventID === b.eventID && a.depth === b.depth && a.isRejected === b.isRejected && a.stateSnapshotNID === b.stateSnapshotNID &&
+    (a.sentToOutput ?? false) === (b.sentToOutput ?? false) && a.authEventNIDs.length === b.authEventNIDs.length &&
+    a.authEventNIDs.every((n, i) => n === b.authEventNIDs[i]);
 }

@@ -130,4 +130,12 @@ export interface PlanCommitter {
   /** At most how many operations an event adds to its room's commit. */
   commitOperations(event: RoomEvent): number;
   writePlan(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void>;
+  /**
+   * Writes, while the call reads, what the call will write of a lone new event whose row is known without those
+   * reads (one that names exactly its room's forward extremities, so its state before is the room's current state):
+   * its row, JSON and ID locator, which nobody finds before the room's commit. Answers the NID it gave the event,
+   * which the call uses if the event turns out new; `writePlan` then writes again only what differs. Undefined
+   * where the engine has nothing to gain.
+   */
+  writeAhead?(tx: Tx, row: Omit<StoredEventRow, 'eventNID'>, json: string): Promise<EventNID | undefined>;
 }

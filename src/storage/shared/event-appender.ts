@@ -114,6 +114,8 @@ export class EventAppender {
         if ((l.held.claimedUntil ?? 0) > now) throw new RoomBusyError(`room NID ${roomNID} is being written by another writer`, l.held.claimedUntil!);
       }
     }
+    const ahead = this.writeAhead(tx, inputs, known.rooms, locking);
+    if (ahead) awaitedLater(ahead);
     const reading = this.read(tx, inputs, known);
     let newRooms: Map<string, string> | undefined;
     if (!atomic) {
@@ -130,7 +132,12 @@ export class EventAppender {
       // Where the reads came first (no atomic transactions), they say how many are new.
       atomic || !this.tables.events.reserveEventNIDs
         ? this.tables.events.reserveEventNIDsFor(tx, inputs.map((i) => i.event.eventID))
-        : reading.then((r) => this.tables.events.reserveEventNIDs!(tx, new Set(inputs.map((i) => i.event.eventID).filter((id) => !r.stored.has(id))).size)),
+        : reading.then(async (r) => {
+          const fresh = new Set(inputs.map((i) => i.event.eventID).filter((id) => !r.stored.has(id))).size;
+          // The NID the event's row was written ahead under (see writeAhead), if it is new.
+          const early = fresh === 1 ? await ahead?.catch(() => undefined) : undefined;
+          return early !== undefined ? [early] : this.tables.events.reserveEventNIDs!(tx, fresh);
+        }),
       stateKeysP.then((keys) => this.readMemberships(tx, inputs, known.rooms, keys)),
     ]);
     newRooms ??= this.admit(inputs, reads);
@@ -171,6 +178,31 @@ export class EventAppender {
    */
   async check(tx: Tx, inputs: readonly AppendInput[]): Promise<void> {
     this.admit(inputs, await this.read(tx, inputs, await this.knownRooms(tx, inputs)));
+  }
+
+  /**
+   * Where the engine writes ahead (PlanCommitter.writeAhead): a lone event that names exactly its room's forward
+   * extremities, of a type and state key whose NIDs are known, is accepted and sent to output if it is new, with the
+   * room's current state as its state before; so its row is known before the reads, and goes out with them.
+   */
+  private writeAhead(tx: Tx, inputs: readonly AppendInput[], rooms: ReadonlyMap<string, RoomNID>,
+    locking: Promise<Map<RoomNID, { held: LatestEvents; latest: { eventNID: EventNID; eventID: string }[] }>>): Promise<EventNID | undefined> | undefined {
+    const write = this.committer?.writeAhead;
+    if (!write || inputs.length !== 1) return undefined;
+    const { event, options = {} } = inputs[0]!;
+    if (options.isRejected || options.isSoftFailed || options.stateBefore !== undefined) return undefined;
+    const roomNID = rooms.get(event.roomID);
+    const eventTypeNID = this.nids.knownEventType(event.type);
+    const eventStateKeyNID = event.stateKey === undefined ? asEventStateKeyNID(0) : this.nids.knownStateKey(event.stateKey);
+    if (roomNID === undefined || eventTypeNID === undefined || eventStateKeyNID === undefined) return undefined;
+    return locking.then((held) => {
+      const room = held.get(roomNID);
+      if (!room || room.held.stateSnapshotNID === 0 || !sameEvents(event.prevEventIDs, room.latest)) return undefined;
+      return write.call(this.committer, tx, {
+        roomNID, eventTypeNID, eventStateKeyNID, eventID: event.eventID, authEventNIDs: options.authEventNIDs ?? [], depth: event.depth,
+        isRejected: false, sentToOutput: true, stateSnapshotNID: room.held.stateSnapshotNID,
+      }, event.json);
+    });
   }
 
   // ---- Reading ----

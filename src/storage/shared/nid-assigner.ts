@@ -39,6 +39,15 @@ export class NidMaps {
       () => t.selectEventStateKeyNID(tx, stateKey), () => t.insertEventStateKeyNID(tx, stateKey));
   }
 
+  /** The NID of an event type or a state key as this process knows it already, without asking the store. */
+  knownEventType(eventType: string): EventTypeNID | undefined {
+    return this.eventTypes_.get(eventType);
+  }
+
+  knownStateKey(stateKey: string): EventStateKeyNID | undefined {
+    return this.stateKeys_.get(stateKey);
+  }
+
   /** Event type NIDs, creating the missing types: one call to the table for whatever the cache lacks. */
   eventTypes(tx: Tx, types: readonly string[]): Promise<Map<string, EventTypeNID>> {
     return this.assignAll(this.eventTypes_, types, tx, (missing) => this.tables.eventTypes.assignEventTypeNIDs(tx, missing));

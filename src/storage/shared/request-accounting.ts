@@ -62,6 +62,18 @@ export class RequestAccounting implements RequestStatsReader {
     if (this.tracking) add(this.byDatabaseOperation, current?.name ?? '(outside a Database operation)', requestCharge);
   }
 
+  /**
+   * A charge for work that rode along a request counted under another operation (a bulk request carries operations
+   * of several tables): charged to its own operation, no request counted.
+   */
+  chargeAlong(operation: string, requestCharge: number): void {
+    this.totals.requestCharge += requestCharge;
+    add(this.byOperation, operation, requestCharge, 0);
+    const current = currentOperation.getStore();
+    if (current) current.requestCharge += requestCharge;
+    if (this.tracking) add(this.byDatabaseOperation, current?.name ?? '(outside a Database operation)', requestCharge, 0);
+  }
+
   trackDatabaseOperations(on: boolean): void {
     if (on === this.tracking) return;
     this.tracking = on;
@@ -88,10 +100,10 @@ export class RequestAccounting implements RequestStatsReader {
   }
 }
 
-function add(map: Map<string, OperationCost>, key: string, charge: number): void {
+function add(map: Map<string, OperationCost>, key: string, charge: number, requests = 1): void {
   let cost = map.get(key);
   if (!cost) map.set(key, (cost = { requests: 0, requestCharge: 0 }));
-  cost.requests++;
+  cost.requests += requests;
   cost.requestCharge += charge;
 }
 
