@@ -198,20 +198,27 @@ describe('cosmosdb: document layout', () => {
       // point, without the state before its event), every reference is in its ID's own set, the layout says 2.
       const r = conn.requests;
       const tenant = conn.tenantPrefix;
-      const held = await r.crossPartitionQuery<{ id: string; pk: string; eventID: string; nid: number; room: number; type: number; key: number; rejected: boolean }>('t', tenant,
+      const moveReference = async (prev: string, nids: readonly number[]) => {
+        const own = await r.read<{ values: number[] }>('t', 'pe', conn.pk('pe', prev));
+        await r.upsert('t', { id: 'pe', pk: conn.pk('pe', prev), k: 'pe', key: prev, values: [...new Set([...(own?.values ?? []), ...nids])] });
+      };
+      let moved = 0;
+      const held = await r.crossPartitionQuery<{ id: string; pk: string; eventID: string; nid: number; room: number; type: number; key: number; rejected: boolean; prev: string[] }>('t', tenant,
         "SELECT * FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'room_event'");
       for (const d of held) {
         await r.upsert('t', { id: 'eid', pk: conn.pk('eid', d.eventID), k: 'event_id', eventID: d.eventID, nid: d.nid, room: d.room, type: d.type, key: d.key, rejected: d.rejected });
+        for (const prev of d.prev) await moveReference(prev, [d.nid]);
+        moved += d.prev.length;
         await r.delete('t', d.id, d.pk);
       }
       const refs = await r.crossPartitionQuery<{ id: string; pk: string; key: string; values: number[] }>('t', tenant,
         "SELECT * FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'pe' AND IS_DEFINED(c.room)");
-      expect(refs.length).to.be.greaterThan(0);
       for (const d of refs) {
-        const own = await r.read<{ values: number[] }>('t', 'pe', conn.pk('pe', d.key));
-        await r.upsert('t', { id: 'pe', pk: conn.pk('pe', d.key), k: 'pe', key: d.key, values: [...new Set([...(own?.values ?? []), ...d.values])] });
+        await moveReference(d.key, d.values);
+        moved += d.values.length;
         await r.delete('t', d.id, d.pk);
       }
+      expect(moved, 'references moved to sets of their own').to.be.greaterThan(5);
       await r.upsert('t', { id: 'layout', pk: conn.pk('meta'), k: 'layout', version: 2 });
     } finally {
       await first.close();

@@ -666,15 +666,27 @@ export class CosmosStoreDump implements StoreDump {
 
       // A set document per previous event ID, in the room's partition (the input path's) or its own (the table's
       // calls'); its rows are (ID, NID) pairs. A set's rows may come over several pages. Loads go to the latter.
+      // Then the references stored events keep in their own documents (RoomEventDoc.prev): a second phase.
       previous_events: {
-        count: () => this.sum('pe', 'SUM(ARRAY_LENGTH(c["values"]))'),
-        read: (cursor, limit) => this.grouped<DumpRows['previous_events']>({
-          kind: 'pe',
-          rowsOf: async (docs) => {
-            const prevs = await this.previousIDsOf(docs);
-            return docs.map((d, i) => (d.values as number[]).map((nid) => ({ prev: prevs[i]!, nid })));
-          },
-        }, cursor, limit),
+        count: async () => (await this.sum('pe', 'SUM(ARRAY_LENGTH(c["values"]))')) + (await this.sum(ROOM_EVENT_KIND, 'SUM(ARRAY_LENGTH(c.prev))', EMBEDDED_REFERENCES)),
+        read: async (cursor, limit) => {
+          const at = cursor === undefined ? { phase: 0 } : phasedCursor(cursor);
+          if (at.phase === 0) {
+            const page = await this.grouped<DumpRows['previous_events']>({
+              kind: 'pe',
+              rowsOf: async (docs) => {
+                const prevs = await this.previousIDsOf(docs);
+                return docs.map((d, i) => (d.values as number[]).map((nid) => ({ prev: prevs[i]!, nid })));
+              },
+            }, at.inner, limit);
+            return { rows: page.rows, next: JSON.stringify(page.next === undefined ? { phase: 1 } : { phase: 0, inner: page.next }) };
+          }
+          const page = await this.grouped<DumpRows['previous_events']>({
+            kind: ROOM_EVENT_KIND, filter: EMBEDDED_REFERENCES,
+            rowsOf: (docs) => docs.map((d) => (d.prev as string[]).map((prev) => ({ prev, nid: d.nid as number }))),
+          }, at.inner, limit);
+          return { rows: page.rows, next: page.next === undefined ? undefined : JSON.stringify({ phase: 1, inner: page.next }) };
+        },
         write: async (rows) => {
           const byID = new Map<string, number[]>();
           for (const x of rows) byID.set(x.prev, [...(byID.get(x.prev) ?? []), x.nid]);
@@ -686,9 +698,12 @@ export class CosmosStoreDump implements StoreDump {
           })));
         },
         delete: async (rows) => {
-          // Each pair from both homes: the room's (found through the naming event's row) and the set's own.
-          const naming = await r.readMany<{ nid: number; room: number }>('dump.delete.pe', unique(rows.map((x) => x.nid)).map((nid) => ({ id: 'row', pk: pk('ev', nid) })));
-          const roomOf = new Map(naming.filter((d) => d !== undefined).map((d) => [d.nid, d.room]));
+          // Each pair from its three homes: the set's own, the room's (found through the naming event's row), and the
+          // naming event's own document (RoomEventDoc.prev).
+          const named = await r.readMany<{ nid: number; eventID: string; room: number }>('dump.delete.pe',
+            unique(rows.map((x) => x.nid)).map((nid) => ({ id: 'row', pk: pk('ev', nid) })));
+          const eventOf = new Map(named.filter((d) => d !== undefined).map((d) => [d.nid, d]));
+          const roomOf = new Map([...eventOf].map(([nid, d]) => [nid, d.room]));
           const byRef = new Map<string, { ref: Ref; nids: Set<number> }>();
           const add = (ref: Ref, nid: number) => {
             const key = `${ref.pk}|${ref.id}`;
@@ -696,14 +711,31 @@ export class CosmosStoreDump implements StoreDump {
             entry.nids.add(nid);
             byRef.set(key, entry);
           };
+          const naming = new Map<number, { ref: Ref; prevs: Set<string> }>();
           for (const x of rows) {
             add({ id: 'pe', pk: pk('pe', x.prev) }, x.nid);
             const room = roomOf.get(x.nid);
             if (room !== undefined) add(this.roomEvents.referenceRef(room, x.prev), x.nid);
+            const event = eventOf.get(x.nid);
+            if (event) {
+              const entry = naming.get(x.nid) ?? { ref: this.roomEvents.eventRef(event.room, event.eventID), prevs: new Set<string>() };
+              entry.prevs.add(x.prev);
+              naming.set(x.nid, entry);
+            }
           }
-          await this.editLists('dump.delete.pe', [...byRef.values()].map(({ ref, nids }) => ({
-            ref, change: (doc) => without(doc, 'values', (v) => nids.has(v as number)),
-          })));
+          await this.editLists('dump.delete.pe', [
+            ...[...byRef.values()].map(({ ref, nids }) => ({ ref, change: (doc: Stored) => without(doc, 'values', (v) => nids.has(v as number)) })),
+            ...[...naming].map(([nid, { ref, prevs }]) => ({
+              // Only the list's entries go (the list may end empty), never the event's document.
+              ref, change: (doc: Stored) => {
+                if (doc.nid !== nid || !Array.isArray(doc.prev)) return undefined;
+                const kept = (doc.prev as string[]).filter((p) => !prevs.has(p));
+                if (kept.length === doc.prev.length) return undefined;
+                const { _rid, _self, _etag, _attachments, _ts, ...plain } = doc;
+                return { ...plain, prev: kept } as unknown as Doc;
+              },
+            })),
+          ]);
         },
       },
 
@@ -1164,4 +1196,16 @@ function groupCursor(cursor: string): GroupCursor {
     throw new InvalidInputError(`not a cursor of this dump table: ${cursor.slice(0, 100)}`);
   }
   return c as GroupCursor;
+}
+
+/** Room documents of events that name stored prev events themselves (RoomEventDoc.prev). */
+const EMBEDDED_REFERENCES = 'AND IS_DEFINED(c.prev) AND ARRAY_LENGTH(c.prev) > 0';
+
+/** The previous_events table's cursor: which of its two phases, and the grouped read's cursor within it. */
+function phasedCursor(cursor: string): { phase: number; inner?: string } {
+  const c = parseCursor(cursor) as { phase?: unknown; inner?: unknown } | null;
+  if (!c || typeof c !== 'object' || (c.phase !== 0 && c.phase !== 1) || (c.inner !== undefined && typeof c.inner !== 'string')) {
+    throw new InvalidInputError(`not a cursor of this dump table: ${cursor.slice(0, 100)}`);
+  }
+  return c as { phase: number; inner?: string };
 }

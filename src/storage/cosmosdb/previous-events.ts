@@ -8,12 +8,13 @@ import { CosmosRoomEvents, PREV_REFERENCE_KIND, ROOM_EVENT_KIND } from './room-e
 import { addToSetDocument, readSetDocuments } from './set-document.js';
 
 /**
- * previous_events on Cosmos DB, in two homes. The input path commits the references its events make with them, in
- * their room's partition (PrevReferenceDoc, written by CosmosRoomCommit), so a reference counts exactly when the
- * event making it is stored. The calls here, outside it (the table's own writes: events stored one piece at a
- * time), add to a set document per referenced ID (`pe|<ID>`, also where layouts before 4 kept every reference).
- * A lookup reads both and answers their union: in the room's partition where the caller gives the room (the input
- * path does, for its events and their prev events), else where the event's locator says it is.
+ * previous_events on Cosmos DB, in three homes. The input path commits the references its events make with them, in
+ * their room's partition, so a reference counts exactly when the event making it is stored: in the new event's own
+ * document where the event it names is stored (RoomEventDoc.prev), else in a document of the event named
+ * (PrevReferenceDoc; see CosmosRoomCommit). The calls here, outside it (the table's own writes: events stored one
+ * piece at a time), add to a set document per referenced ID (`pe|<ID>`, also where layouts before 4 kept every
+ * reference). A lookup answers the union of the three: in the room's partition where the caller gives the room (the
+ * input path does, for its events), else where the event's locator says it is.
  */
 @injectable()
 export class CosmosPreviousEventsTable implements PreviousEventsTable {
@@ -51,23 +52,32 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
       const room = roomOf?.get(id);
       return room === undefined ? [] : [{ room, eventID: id }];
     });
-    const [sets, located, committedGiven] = await Promise.all([
+    const [sets, located, committedGiven, storedGiven] = await Promise.all([
       readSetDocuments(this.conn, 'previousEvents.references', 'pe', ids),
       this.locate(ids.filter((id) => roomOf?.get(id) === undefined)),
       this.roomEvents.readReferences(given),
+      this.roomEvents.read(given),
     ]);
     const placed = [...located].map(([eventID, room]) => ({ room, eventID }));
     const pairs = [...given, ...placed];
-    const committed = [...committedGiven, ...await this.roomEvents.readReferences(placed)];
+    const [committedPlaced, storedPlaced] = await Promise.all([this.roomEvents.readReferences(placed), this.roomEvents.read(placed)]);
+    const committed = [...committedGiven, ...committedPlaced];
+    // A stored event is also named in the documents of the events stored after it (RoomEventDoc.prev): asked of its
+    // room (a query per event, on the rare paths that ask about stored events: a duplicate, one accepted late).
+    const stored = [...storedGiven, ...storedPlaced];
+    const byRoom = new Map<RoomNID, string[]>();
+    pairs.forEach((p, i) => { if (stored[i]) byRoom.set(p.room, [...(byRoom.get(p.room) ?? []), p.eventID]); });
+    const naming = await Promise.all([...byRoom].map(([room, list]) => this.roomEvents.namingEvents(room, list)));
     const out = new Map<string, EventNID[]>();
     ids.forEach((id, i) => {
       const nids = sets[i] as EventNID[] | undefined;
       if (nids && nids.length > 0) out.set(id, [...nids]);
     });
-    pairs.forEach((p, i) => {
-      const nids = committed[i]!;
-      if (nids.length > 0) out.set(p.eventID, [...new Set([...(out.get(p.eventID) ?? []), ...nids])]);
-    });
+    const add = (id: string, nids: readonly EventNID[]) => {
+      if (nids.length > 0) out.set(id, [...new Set([...(out.get(id) ?? []), ...nids])]);
+    };
+    pairs.forEach((p, i) => add(p.eventID, committed[i]!));
+    for (const found of naming) for (const [id, nids] of found) add(id, nids);
     return out;
   }
 
@@ -79,7 +89,8 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
   }
 
   /**
-   * The room's references and stored events (two single-partition queries), with the set documents naming its
+   * The room's references and stored events with the prev events they name (two single-partition queries), with the
+   * set documents naming its
    * events (two cross-partition queries, for references made outside the input path), minus what is stored. A rare
    * path (backfill).
    */
@@ -89,14 +100,16 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
     const tenant = this.conn.tenantPrefix;
     const [refs, held, rows, sets] = await Promise.all([
       r.query<{ key: string }>('previousEvents.missing', pk, `SELECT c.key FROM c WHERE c.pk = @pk AND c.k = '${PREV_REFERENCE_KIND}'`),
-      r.query<{ eventID: string; nid: number }>('previousEvents.missing', pk, `SELECT c.eventID, c.nid FROM c WHERE c.pk = @pk AND c.k = '${ROOM_EVENT_KIND}'`),
+      r.query<{ eventID: string; prev?: string[] }>('previousEvents.missing', pk, `SELECT c.eventID, c.prev FROM c WHERE c.pk = @pk AND c.k = '${ROOM_EVENT_KIND}'`),
       r.crossPartitionQuery<{ nid: number }>('previousEvents.roomEvents', tenant,
         "SELECT c.nid FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'event' AND c.room = @room", [{ name: '@room', value: roomNID }]),
       r.crossPartitionQuery<{ key: string; values: number[] }>('previousEvents.missing', tenant,
         "SELECT c.key, c['values'] FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'pe' AND NOT IS_DEFINED(c.room)"),
     ]);
     const inRoom = new Set(rows.map((x) => x.nid));
-    const named = new Set([...refs.map((x) => x.key), ...sets.filter((d) => d.values.some((n) => inRoom.has(n))).map((d) => d.key)]);
+    const named = new Set([
+      ...refs.map((x) => x.key), ...held.flatMap((h) => h.prev ?? []), ...sets.filter((d) => d.values.some((n) => inRoom.has(n))).map((d) => d.key),
+    ]);
     const stored = new Set(held.map((h) => h.eventID));
     // An event stored in another room (or under an ID this room's partition does not hold) is found by its locator.
     const elsewhere = await this.roomEvents.locateStored([...named].filter((id) => !stored.has(id)));

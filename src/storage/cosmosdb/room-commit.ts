@@ -107,6 +107,8 @@ export class CosmosRoomCommit implements PlanCommitter {
     const early = ready.length > 0 ? this.events.prepareEvents(tx, ready.map(rowOf), done) : undefined;
     if (early) awaitedLater(early);
     const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], written: [] }]));
+    /** By new event NID: the stored prev events its own document names (see addReferences). */
+    const embedded = new Map<EventNID, string[]>();
     await Promise.all([
       newRows.size > 0 ? this.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID) && !done.json.has(j.eventNID))) : undefined,
       ...[...rooms.values()].map((r) => r.state.write()),
@@ -124,11 +126,11 @@ export class CosmosRoomCommit implements PlanCommitter {
         if (w.newInvites.length > 0) await this.invites.bulkInsertInvites(tx, w.newInvites);
         if (w.retiredInvites.length > 0) await this.invites.bulkRetireInvites(tx, w.retiredInvites);
       })(),
-      this.addReferences(w, commits),
+      this.addReferences(w, commits, embedded),
     ]);
     for (const { row, ref } of w.rows) {
       const commit = commits.get(row.roomNID)!;
-      const doc = roomEventOf({ ...row, stateSnapshotNID: stateNID(ref) });
+      const doc = { ...roomEventOf({ ...row, stateSnapshotNID: stateNID(ref) }), prev: embedded.get(row.eventNID) ?? [] };
       commit.docs.push(this.roomEvents.eventDoc(doc));
       commit.written.push(() => this.roomEvents.remember(doc));
     }
@@ -184,14 +186,25 @@ export class CosmosRoomCommit implements PlanCommitter {
     commit.written.push(written);
   }
 
-  /** Each referenced event's list of referring NIDs, as read by the call (or read now), with the call's added. */
-  private async addReferences(w: Writes, commits: Map<RoomNID, RoomCommit>): Promise<void> {
+  /**
+   * The call's references. A new event's to a stored prev event (stored before, or earlier in the call) go in its
+   * own document (`embedded`): no document of their own. The others (to an event not stored: a backward
+   * extremity; or made by a stored event accepted late) go in the referenced event's PrevReferenceDoc: its list of
+   * referring NIDs as read by the call (or read now), with the call's added.
+   */
+  private async addReferences(w: Writes, commits: Map<RoomNID, RoomCommit>, embedded: Map<EventNID, string[]>): Promise<void> {
     const roomOfNID = new Map<EventNID, RoomNID>();
     for (const [room, nids] of w.eventNIDs) for (const nid of nids) roomOfNID.set(nid, room);
+    const newRows = new Map(w.rows.map(({ row }) => [row.eventNID as number, row]));
+    const newInRoom = new Set(w.rows.map(({ row }) => `${row.roomNID}|${row.eventID}`));
     const added = new Map<string, { room: RoomNID; prev: string; nids: EventNID[] }>();
     for (const { previousEventID, eventNID } of w.edges.values()) {
       const room = roomOfNID.get(eventNID);
       if (room === undefined) throw new CorruptionError(`event NID ${eventNID} names ${previousEventID} but belongs to no room of the call`);
+      if (newRows.has(eventNID) && (newInRoom.has(`${room}|${previousEventID}`) || this.roomEvents.knownStored(room, previousEventID))) {
+        embedded.set(eventNID, [...(embedded.get(eventNID) ?? []), previousEventID]);
+        continue;
+      }
       const key = `${room}|${previousEventID}`;
       const entry = added.get(key) ?? { room, prev: previousEventID, nids: [] };
       entry.nids.push(eventNID);

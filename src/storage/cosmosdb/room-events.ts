@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
 import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID, StateSnapshotNID } from '../../types/nids.js';
+import { unique } from '../shared/contracts.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { docId } from './ids.js';
 import { Lru } from './lru.js';
@@ -19,12 +20,17 @@ export interface RoomEventDoc {
   rejected: boolean;
   /** The state before the event (0 when unknown). */
   snapshot: StateSnapshotNID;
+  /**
+   * The prev events it names that were stored when it was (its references to them; those to events not stored then
+   * are PrevReferenceDocs). Absent in documents of older layouts, whose references are all in set documents.
+   */
+  prev?: string[];
 }
 
 /**
- * The stored events that name an event in their prev_events: `r|<event ID>` in the room's partition, whether or not
- * that event is stored (a reference to an unknown event is a backward extremity). Written by the same commits. The
- * same shape (kind `pe`: the ID as `key`, the NIDs as `values`) as the set documents that keep references made
+ * The stored events that name an event not stored when they were (a backward extremity, or a stored event's
+ * references made when it is accepted late): `r|<event ID>` in the room's partition. Written by the same commits.
+ * The same shape (kind `pe`: the ID as `key`, the NIDs as `values`) as the set documents that keep references made
  * outside the input path (see CosmosPreviousEventsTable), so that a dump reads both as one table.
  */
 export interface PrevReferenceDoc {
@@ -62,8 +68,24 @@ export class CosmosRoomEvents {
   eventDoc(d: RoomEventDoc): Doc {
     return {
       ...this.eventRef(d.room, d.eventID), k: ROOM_EVENT_KIND,
-      eventID: d.eventID, nid: d.nid, room: d.room, type: d.type, key: d.key, rejected: d.rejected, snapshot: d.snapshot,
+      eventID: d.eventID, nid: d.nid, room: d.room, type: d.type, key: d.key, rejected: d.rejected, snapshot: d.snapshot, prev: [...(d.prev ?? [])],
     };
+  }
+
+  /** Whether this process knows the event to be stored in the room (it read or committed its document). */
+  knownStored(room: RoomNID, eventID: string): boolean {
+    return this.events.get(`${room}|${eventID}`) !== undefined;
+  }
+
+  /** The stored events of the room naming these stored events in their own documents (see RoomEventDoc.prev). */
+  async namingEvents(room: RoomNID, eventIDs: readonly string[]): Promise<Map<string, EventNID[]>> {
+    const out = new Map<string, EventNID[]>();
+    for (const id of unique(eventIDs)) {
+      const rows = await this.conn.requests.query<{ nid: EventNID }>('previousEvents.references', this.conn.pk('room', room),
+        `SELECT c.nid FROM c WHERE c.pk = @pk AND c.k = '${ROOM_EVENT_KIND}' AND ARRAY_CONTAINS(c.prev, @id)`, [{ name: '@id', value: id }]);
+      if (rows.length > 0) out.set(id, rows.map((r) => r.nid));
+    }
+    return out;
   }
 
   referenceDoc(room: RoomNID, prev: string, nids: readonly EventNID[]): Doc {
@@ -105,6 +127,7 @@ export class CosmosRoomEvents {
     this.rooms.set(doc.eventID, doc.room);
     this.events.set(`${doc.room}|${doc.eventID}`, {
       eventID: doc.eventID, nid: doc.nid, room: doc.room, type: doc.type, key: doc.key, rejected: doc.rejected, snapshot: doc.snapshot,
+      ...(doc.prev ? { prev: [...doc.prev] } : {}),
     });
   }
 

@@ -148,15 +148,18 @@ export class CosmosRoomScope implements RoomScopeTable {
   }
 
   /**
-   * The sets of the IDs these events' JSON names as prev_events, in both homes (see CosmosPreviousEventsTable): the
-   * events' rooms' and their own; keeping these events' entries.
+   * The references these events make, in their three homes (see CosmosPreviousEventsTable): the events' own room
+   * documents, and the sets of the IDs their JSON names as prev_events in their rooms' partitions and in their own;
+   * keeping these events' entries.
    */
   async previousEvents(tx: Tx, eventNIDs: readonly number[]): Promise<DumpRows['previous_events'][]> {
     const nids = new Set(eventNIDs);
     const [json, rows] = await Promise.all([
       this.eventJSON(tx, [...nids]),
-      this.readMany<{ nid: number; room: number }>('roomScope.event', [...nids].map((nid) => ({ id: 'row', pk: this.conn.pk('ev', nid) }))),
+      this.readMany<{ nid: number; room: number; eventID: string }>('roomScope.event', [...nids].map((nid) => ({ id: 'row', pk: this.conn.pk('ev', nid) }))),
     ]);
+    // The references the events' own room documents keep (RoomEventDoc.prev).
+    const own = await this.readMany<{ nid: number; prev?: string[] }>('roomScope.event', rows.map((r) => this.roomEvents.eventRef(r.room, r.eventID)));
     const roomOf = new Map(rows.map((r) => [r.nid, r.room]));
     const refs = json.flatMap((j) => prevEventIDsOf(j.json).flatMap((prev) => {
       const room = roomOf.get(j.nid);
@@ -169,6 +172,7 @@ export class CosmosRoomScope implements RoomScopeTable {
     }));
     const pairs = new Map<string, DumpRows['previous_events']>();
     for (const s of sets) for (const nid of s.values) if (nids.has(nid)) pairs.set(`${nid}|${s.key}`, { prev: s.key, nid });
+    for (const d of own) for (const prev of d.prev ?? []) pairs.set(`${d.nid}|${prev}`, { prev, nid: d.nid });
     return [...pairs.values()];
   }
 

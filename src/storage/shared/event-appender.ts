@@ -224,24 +224,17 @@ export class EventAppender {
       for (const prev of event.prevEventIDs) lookups.add(prev);
       for (const id of options?.stateBefore ?? []) lookups.add(id);
     }
-    // Where the engine commits each room's references with it (a PlanCommitter), the references to the events' prev
-    // events too: the commit adds to them.
+    // The room of each event of the call, for an engine that keeps references by room (see the table).
     const roomOf = new Map<string, RoomNID>();
-    const referencedHere = new Set<string>();
     for (const { event } of inputs) {
       const room = rooms.rooms.get(event.roomID);
-      if (room === undefined) continue;
-      roomOf.set(event.eventID, room);
-      for (const prev of event.prevEventIDs) {
-        roomOf.set(prev, room);
-        if (!ids.has(prev)) referencedHere.add(prev);
-      }
+      if (room !== undefined) roomOf.set(event.eventID, room);
     }
     const keys = inputs.flatMap(({ options }) => (options?.transaction ? [options.transaction] : []));
     const invites = inputs.filter(({ event, options }) => membershipOf(event, options?.isRejected ?? false) === 'invite').map((i) => i.event.eventID);
     const [stored, references, redactions, transactions, storedInvites] = await Promise.all([
       this.tables.events.bulkSelectEventsByID(tx, [...lookups]),
-      this.tables.previousEvents.bulkSelectPreviousEventReferences(tx, [...ids, ...(this.committer ? referencedHere : [])], roomOf),
+      this.tables.previousEvents.bulkSelectPreviousEventReferences(tx, [...ids], roomOf),
       this.tables.redactions.bulkSelectRedactionInfoByEventsBeingRedacted(tx, [...lookups]),
       Promise.all(keys.map(async (k) => [transactionKeyOf(k), await this.transactionEventID(tx, k)] as const)),
       invites.length > 0 ? this.tables.invites.bulkSelectStoredInviteIDs(tx, invites) : new Set<string>(),
