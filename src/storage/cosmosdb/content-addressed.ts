@@ -1,3 +1,4 @@
+import { unique } from '../shared/contracts.js';
 import type { CosmosConnection, SequenceName } from './connection.js';
 
 /**
@@ -70,4 +71,68 @@ async function createContentAddressed(conn: CosmosConnection, kind: 'sb' | 'ss',
     c.nid = winner;
   });
   if (orphans.length > 0) await r.deleteMany(`${kind}.insert`, orphans);
+}
+
+/**
+ * New state blocks and the snapshots naming them, written together (StateSnapshotTable.bulkInsertBlocksAndStates):
+ * the blocks' hash documents read (one bulk request), fresh NIDs for the new ones, the snapshots' hash documents read
+ * for lists naming no new block (only if there are any), then every new content document in one bulk request and
+ * every new hash document in one more: three requests where storing blocks, then snapshots, takes five. Should
+ * another writer create a block's hash document first (the same block, at the same moment), the snapshots keep
+ * naming this call's block, whose content is the same: that content then has two NIDs, both valid, and lookups give
+ * the winner's.
+ */
+export async function storeBlocksAndSnapshots(
+  conn: CosmosConnection, roomNID: number, blocks: readonly { hash: Buffer; content: Record<string, unknown> }[],
+  lists: readonly (readonly (number | { readonly block: number })[])[], hashList: (blocks: readonly number[]) => Buffer,
+): Promise<{ blockNIDs: number[]; stateNIDs: number[] }> {
+  const r = conn.requests;
+  const ref = (kind: 'sb' | 'ss', hash: string) => ({ id: `${kind}h`, pk: conn.pk(`${kind}h`, hash) });
+  const blockHashes = blocks.map((b) => b.hash.toString('hex'));
+  const storedBlocks = await r.readMany<{ nid: number }>('sb.lookupHash', unique(blockHashes).map((h) => ref('sb', h)));
+  const blockNIDOf = new Map(unique(blockHashes).map((h, i) => [h, storedBlocks[i]?.nid ?? 0]));
+  const freshBlocks = new Set<number>();
+  for (const [hash, nid] of blockNIDOf) {
+    if (nid !== 0) continue;
+    const fresh = await conn.sequence('stateBlock').nextValue();
+    blockNIDOf.set(hash, fresh);
+    freshBlocks.add(fresh);
+  }
+  const blockNIDs = blockHashes.map((h) => blockNIDOf.get(h)!);
+  const resolved = lists.map((l) => l.map((b) => (typeof b === 'number' ? b : blockNIDs[b.block]!)));
+  const listHashes = resolved.map((l) => hashList(l).toString('hex'));
+  // A list naming a block that is new is new itself; the others may be stored already.
+  const maybeStored = unique(listHashes.filter((_, i) => !resolved[i]!.some((b) => freshBlocks.has(b))));
+  const storedLists = maybeStored.length > 0 ? await r.readMany<{ nid: number }>('ss.lookupHash', maybeStored.map((h) => ref('ss', h))) : [];
+  const stateNIDOf = new Map(maybeStored.map((h, i) => [h, storedLists[i]?.nid ?? 0]));
+  const freshStates = new Map<string, { nid: number; blocks: number[] }>();
+  for (const [i, hash] of listHashes.entries()) {
+    if ((stateNIDOf.get(hash) ?? 0) !== 0 || freshStates.has(hash)) continue;
+    freshStates.set(hash, { nid: await conn.sequence('stateSnapshot').nextValue(), blocks: resolved[i]! });
+  }
+  const newBlocks = unique(blockHashes).filter((h) => freshBlocks.has(blockNIDOf.get(h)!));
+  const content = blocks.map((b, i) => [blockHashes[i]!, b.content] as const);
+  await r.createMany('sb.insert', [
+    ...newBlocks.map((h) => ({ id: 'sb', pk: conn.pk('sb', blockNIDOf.get(h)!), k: 'sb', nid: blockNIDOf.get(h)!, ...content.find(([x]) => x === h)![1] })),
+    ...[...freshStates.values()].map((s) => ({ id: 'ss', pk: conn.pk('ss', s.nid), k: 'ss', nid: s.nid, room: roomNID, blocks: s.blocks })),
+  ]);
+  const hashDocs = [
+    ...newBlocks.map((h) => ({ ...ref('sb', h), k: 'sbh', nid: blockNIDOf.get(h)! })),
+    ...[...freshStates].map(([h, s]) => ({ ...ref('ss', h), k: 'ssh', nid: s.nid })),
+  ];
+  const claimed = await r.createMany('sb.insert', hashDocs);
+  // A snapshot hash another writer created first: its NID, and this call's content document goes.
+  const lostStates = [...freshStates].filter((_, i) => !claimed[newBlocks.length + i]);
+  if (lostStates.length > 0) {
+    const winners = await r.readMany<{ nid: number }>('ss.lookupHash', lostStates.map(([h]) => ref('ss', h)));
+    const orphans: { id: string; pk: string }[] = [];
+    lostStates.forEach(([, s], i) => {
+      const winner = winners[i]?.nid;
+      if (winner === undefined || winner === s.nid) return;
+      orphans.push({ id: 'ss', pk: conn.pk('ss', s.nid) });
+      s.nid = winner;
+    });
+    if (orphans.length > 0) await r.deleteMany('ss.insert', orphans);
+  }
+  return { blockNIDs, stateNIDs: listHashes.map((h) => freshStates.get(h)?.nid ?? stateNIDOf.get(h)!) };
 }

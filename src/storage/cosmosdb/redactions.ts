@@ -16,12 +16,31 @@ export class CosmosRedactionsTable implements RedactionsTable {
     return this.conn.requests.read<RedactionInfo>('redactions.select', 'red', this.conn.pk('red', redactionEventID));
   }
 
+  /** The redaction's document and its target's list, together (a reader counts a redaction only where both are). */
   async insertRedaction(_tx: Tx, info: RedactionInfo): Promise<void> {
-    await addToSetDocument(this.conn, 'redactions.insert', 'redt', info.redactsEventID, info.redactionEventID);
-    await this.conn.requests.create('redactions.insert', {
+    await Promise.all([
+      addToSetDocument(this.conn, 'redactions.insert', 'redt', info.redactsEventID, info.redactionEventID),
+      this.conn.requests.create('redactions.insert', this.doc(info)),
+    ]);
+  }
+
+  /**
+   * The input path's record of a redaction it stores (CosmosRoomCommit): as insertRedaction, but written over a
+   * document left by a call that stopped before its room committed (which counts for nothing), so that a redaction
+   * applied at once is recorded validated in one write.
+   */
+  async recordRedaction(info: RedactionInfo): Promise<void> {
+    await Promise.all([
+      addToSetDocument(this.conn, 'redactions.insert', 'redt', info.redactsEventID, info.redactionEventID),
+      this.conn.requests.upsert('redactions.insert', this.doc(info)),
+    ]);
+  }
+
+  private doc(info: RedactionInfo) {
+    return {
       id: 'red', pk: this.conn.pk('red', info.redactionEventID), k: 'redaction',
       redactionEventID: info.redactionEventID, redactsEventID: info.redactsEventID, validated: info.validated,
-    });
+    };
   }
 
   async selectRedactionInfoByRedactionEventID(_tx: Tx, redactionEventID: string): Promise<RedactionInfo | null> {

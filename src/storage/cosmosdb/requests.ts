@@ -127,23 +127,18 @@ export class CosmosRequests {
     }
   }
 
-  /** Creates the document; false if one with that id already exists in the partition (nothing written). */
+  /**
+   * Creates the document; false if one with that id already exists in the partition (nothing written). Through the
+   * bulk path, like upsert: writes that callers issue at the same moment (a redaction's record and its target's list,
+   * two new users' mappings) go out in one request.
+   */
   async create(operation: string, doc: Doc): Promise<boolean> {
-    try {
-      await this.attempt(operation, () => this.container.items.create(doc, this.base));
-      return true;
-    } catch (e) {
-      if (statusOf(e) === 409) return false;
-      this.fail(operation, e);
-    }
+    const [created] = await this.createMany(operation, [doc]);
+    return created!;
   }
 
   async upsert(operation: string, doc: Doc): Promise<void> {
-    try {
-      await this.attempt(operation, () => this.container.items.upsert(doc, this.base));
-    } catch (e) {
-      this.fail(operation, e);
-    }
+    await this.upsertMany(operation, [doc]);
   }
 
   /** Replaces the document if its ETag is still `etag`; false if someone changed (or deleted) it first. */

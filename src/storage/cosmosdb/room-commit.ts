@@ -114,6 +114,11 @@ export class CosmosRoomCommit implements PlanCommitter {
       ...[...rooms.values()].map((r) => r.state.write()),
       early,
       ...[...rooms.values()].map((room) => this.addMemberships(room, commits.get(room.roomNID)!)),
+      this.writeRedactions(tx, w, json, newRows),
+      (async () => {
+        if (w.newInvites.length > 0) await this.invites.bulkInsertInvites(tx, w.newInvites);
+        if (w.retiredInvites.length > 0) await this.invites.bulkRetireInvites(tx, w.retiredInvites);
+      })(),
     ]);
     await Promise.all([
       later.length > 0 ? this.events.prepareEvents(tx, later.map(rowOf), done) : undefined,
@@ -121,11 +126,6 @@ export class CosmosRoomCommit implements PlanCommitter {
       ...w.stateUpdates.map((ref) => this.events.updateEventState(tx, ref.eventNID, stateNID(ref))),
       ...w.accepted.map((a) => this.events.clearEventRejected(tx, a.eventNID, a.eventID)),
       ...w.sent.map((nid) => this.events.updateEventSentToOutput(tx, nid)),
-      this.writeRedactions(tx, w, json, newRows),
-      (async () => {
-        if (w.newInvites.length > 0) await this.invites.bulkInsertInvites(tx, w.newInvites);
-        if (w.retiredInvites.length > 0) await this.invites.bulkRetireInvites(tx, w.retiredInvites);
-      })(),
       this.addReferences(w, commits, embedded),
     ]);
     for (const { row, ref } of w.rows) {
@@ -169,12 +169,20 @@ export class CosmosRoomCommit implements PlanCommitter {
     }
   }
 
-  /** Redactions, then the redacted JSON, then the marks that say they were applied (so a retry applies them again). */
+  /**
+   * Redactions, the redacted JSON and the marks that say they were applied, all at once (a new redaction applied at
+   * once is recorded validated): none of it counts before the room's commit, since a redaction whose event is not
+   * stored is ignored (and applied again by whichever call stores it).
+   */
   private async writeRedactions(tx: Tx, w: Writes, json: readonly { eventNID: EventNID; eventJSON: string }[], newRows: ReadonlySet<EventNID>): Promise<void> {
-    for (const r of w.redactions) await this.redactions.insertRedaction(tx, r);
+    const validated = new Set(w.validated);
+    const recorded = new Set(w.redactions.map((r) => r.redactionEventID));
     const overwrites = json.filter((j) => !newRows.has(j.eventNID));
-    if (overwrites.length > 0) await this.eventJSON.bulkInsertEventJSON(tx, overwrites);
-    for (const id of w.validated) await this.redactions.markRedactionValidated(tx, id, true);
+    await Promise.all([
+      ...w.redactions.map((r) => this.redactions.recordRedaction(validated.has(r.redactionEventID) ? { ...r, validated: true } : r)),
+      overwrites.length > 0 ? this.eventJSON.bulkInsertEventJSON(tx, overwrites) : undefined,
+      ...w.validated.filter((id) => !recorded.has(id)).map((id) => this.redactions.markRedactionValidated(tx, id, true)),
+    ]);
   }
 
   /** The room's membership documents go in its commit; their mirrors (hints) are written now. */

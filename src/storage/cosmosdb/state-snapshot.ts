@@ -1,11 +1,11 @@
 import { inject, injectable } from 'inversify';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
-import type { StateBlockNIDList } from '../../types/state.js';
+import type { StateBlockNIDList, StateEntry } from '../../types/state.js';
 import { checkBlockList, missingOf, notFound, snapshotBlocks, unique } from '../shared/contracts.js';
-import { hashBlockList } from '../shared/state-codec.js';
+import { encodeStateBlock, hashBlockList } from '../shared/state-codec.js';
 import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { storeContentAddressed, storeContentAddressedMany } from './content-addressed.js';
+import { storeBlocksAndSnapshots, storeContentAddressed, storeContentAddressedMany } from './content-addressed.js';
 import { CosmosRoomEvents } from './room-events.js';
 
 /** state_snapshot on Cosmos DB: `ss|<NID>` holds the ordered block list; `ssh|<hash>` dedupes. */
@@ -21,6 +21,18 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
     return (await storeContentAddressed(this.conn, 'ss', 'stateSnapshot', hashBlockList(stateBlockNIDs), {
       room: roomNID, blocks: [...stateBlockNIDs],
     })) as StateSnapshotNID;
+  }
+
+  async bulkInsertBlocksAndStates(_tx: Tx, roomNID: RoomNID, blocks: readonly (readonly StateEntry[])[],
+    lists: readonly (readonly (StateBlockNID | { readonly block: number })[])[]): Promise<{ blockNIDs: StateBlockNID[]; stateNIDs: StateSnapshotNID[] }> {
+    const encoded = blocks.map(encodeStateBlock);
+    const { blockNIDs, stateNIDs } = await storeBlocksAndSnapshots(this.conn, roomNID,
+      encoded.map((b) => ({ hash: b.hash, content: { count: b.entries.length, bytes: b.bytes.toString('base64') } })),
+      lists, (l) => {
+        checkBlockList(l);
+        return hashBlockList(l as StateBlockNID[]);
+      });
+    return { blockNIDs: blockNIDs as StateBlockNID[], stateNIDs: stateNIDs as StateSnapshotNID[] };
   }
 
   async bulkInsertStates(_tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]> {

@@ -94,8 +94,15 @@ export class EventAppender {
       if (event.stateKey !== undefined) userIDs.add(event.stateKey);
       if (membershipOf(event, options?.isRejected ?? false) !== undefined) userIDs.add(event.sender);
     });
+    // Without atomic transactions, the users' NIDs are looked up with the reads and created after the check.
+    const lookingUp = atomic ? undefined : this.nids.lookUpStateKeys(tx, [...userIDs]);
+    if (lookingUp) awaitedLater(lookingUp);
     const assign = () => {
-      const nids = [this.nids.eventTypes(tx, [...new Set(inputs.map((i) => i.event.type))]), this.nids.stateKeys(tx, [...userIDs])] as const;
+      const keys = [...userIDs];
+      const nids = [
+        this.nids.eventTypes(tx, [...new Set(inputs.map((i) => i.event.type))]),
+        lookingUp ? lookingUp.then((absent) => this.nids.stateKeysCreating(tx, keys, absent)) : this.nids.stateKeys(tx, keys),
+      ] as const;
       awaitedLater(...nids);
       return nids;
     };
@@ -117,6 +124,11 @@ export class EventAppender {
     const ahead = this.writeAhead(tx, inputs, known.rooms, locking);
     if (ahead) awaitedLater(ahead);
     const reading = this.read(tx, inputs, known);
+    // Where NIDs wait for the check (no atomic transactions), the memberships to change are read with the rest all
+    // the same when their users' NIDs are known already.
+    const knownKeys = atomic ? undefined : this.knownStateKeys([...userIDs]);
+    const readingMemberships = knownKeys && this.readMemberships(tx, inputs, known.rooms, knownKeys);
+    if (readingMemberships) awaitedLater(readingMemberships);
     let newRooms: Map<string, string> | undefined;
     if (!atomic) {
       newRooms = this.admit(inputs, await reading);
@@ -138,7 +150,11 @@ export class EventAppender {
           const early = fresh === 1 ? await ahead?.catch(() => undefined) : undefined;
           return early !== undefined ? [early] : this.tables.events.reserveEventNIDs!(tx, fresh);
         }),
-      stateKeysP.then((keys) => this.readMemberships(tx, inputs, known.rooms, keys)),
+      readingMemberships ?? stateKeysP.then(async (keys) => {
+        // A user whose NID this call created has no membership or invite anywhere yet: nothing to read.
+        const absent = await lookingUp;
+        return this.readMemberships(tx, inputs, known.rooms, keys, new Set([...absent ?? []].map((k) => keys.get(k)!)));
+      }),
     ]);
     newRooms ??= this.admit(inputs, reads);
     const roomNIDs = new Map(reads.rooms);
@@ -203,6 +219,17 @@ export class EventAppender {
         isRejected: false, sentToOutput: true, stateSnapshotNID: room.held.stateSnapshotNID,
       }, event.json);
     });
+  }
+
+  /** These state keys' NIDs if this process knows every one already; else undefined. */
+  private knownStateKeys(keys: readonly string[]): Map<string, EventStateKeyNID> | undefined {
+    const out = new Map<string, EventStateKeyNID>();
+    for (const key of keys) {
+      const nid = this.nids.knownStateKey(key);
+      if (nid === undefined) return undefined;
+      out.set(key, nid);
+    }
+    return out;
   }
 
   // ---- Reading ----
@@ -565,6 +592,7 @@ export class EventAppender {
    */
   private async readMemberships(
     tx: Tx, inputs: readonly AppendInput[], roomNIDs: ReadonlyMap<string, RoomNID>, stateKeys: ReadonlyMap<string, EventStateKeyNID>,
+    created: ReadonlySet<EventStateKeyNID> = new Set(),
   ): Promise<Map<RoomNID, { memberships: Map<EventStateKeyNID, MembershipRow | undefined>; invites: Map<EventStateKeyNID, string[]> }>> {
     const targets = new Map<RoomNID, Set<EventStateKeyNID>>();
     for (const { event, options } of inputs) {
@@ -574,12 +602,12 @@ export class EventAppender {
       if (membershipOf(event, options?.isRejected ?? false) !== undefined) targets.get(nid)!.add(stateKeys.get(event.stateKey!)!);
     }
     return new Map(await Promise.all([...targets].map(async ([nid, users]) => {
-      const list = [...users];
+      const list = [...users].filter((u) => !created.has(u));
       const [read, invites] = list.length === 0 ? [new Map<EventStateKeyNID, MembershipRow>(), new Map<EventStateKeyNID, string[]>()] : await Promise.all([
         this.tables.membership.bulkSelectMembershipsForUpdate(tx, nid, list),
         this.tables.invites.bulkSelectActiveInvites(tx, nid, list),
       ]);
-      return [nid, { memberships: new Map(list.map((u) => [u, read.get(u)])), invites }] as const;
+      return [nid, { memberships: new Map([...users].map((u) => [u, read.get(u)])), invites }] as const;
     })));
   }
 

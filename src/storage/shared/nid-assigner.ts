@@ -48,6 +48,32 @@ export class NidMaps {
     return this.stateKeys_.get(stateKey);
   }
 
+  /**
+   * Looks state keys up without creating any: those found are known from then on; answers the keys not stored. For
+   * a caller that must check before it creates (see stateKeysCreating), so the lookup can go out with its reads.
+   */
+  async lookUpStateKeys(tx: Tx, keys: readonly string[]): Promise<Set<string>> {
+    const missing = this.lookUp(this.stateKeys_, keys, new Map());
+    if (missing.length === 0) return new Set();
+    const found = await this.tables.eventStateKeys.bulkSelectEventStateKeyNID(tx, missing);
+    this.uow.afterCommit(tx, () => { for (const [k, v] of found) this.stateKeys_.set(k, v); });
+    return new Set(missing.filter((k) => !found.has(k)));
+  }
+
+  /** stateKeys, where `absent` were found not stored just before (lookUpStateKeys): those are created with no lookup. */
+  async stateKeysCreating(tx: Tx, keys: readonly string[], absent: ReadonlySet<string>): Promise<Map<string, EventStateKeyNID>> {
+    const t = this.tables.eventStateKeys;
+    const out = await this.stateKeys(tx, keys.filter((k) => !absent.has(k)));
+    const created = await Promise.all([...absent].map(async (k) => [k, await t.insertEventStateKeyNID(tx, k).catch((e: unknown) => {
+      // Created by another writer since the lookup: its NID.
+      if (e instanceof ConflictError) return t.selectEventStateKeyNID(tx, k);
+      throw e;
+    })] as const));
+    this.uow.afterCommit(tx, () => { for (const [k, v] of created) this.stateKeys_.set(k, v); });
+    for (const [k, v] of created) out.set(k, v);
+    return out;
+  }
+
   /** Event type NIDs, creating the missing types: one call to the table for whatever the cache lacks. */
   eventTypes(tx: Tx, types: readonly string[]): Promise<Map<string, EventTypeNID>> {
     return this.assignAll(this.eventTypes_, types, tx, (missing) => this.tables.eventTypes.assignEventTypeNIDs(tx, missing));

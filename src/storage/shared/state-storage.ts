@@ -305,6 +305,18 @@ export class StatePlan {
     // nothing, and written it would only cost space (and belong to no room a purge could find it through).
     const named = new Set(this.newStates.flatMap((s) => s.blocks));
     const blocks = this.newBlocks.filter((b) => b.nid === undefined && named.has(b));
+    const together = t.stateSnapshots.bulkInsertBlocksAndStates;
+    const unwritten = this.newStates.filter((s) => s.nid === undefined);
+    if (together && blocks.length > 0 && unwritten.length > 0) {
+      // Both at once where the driver writes them together (see StateSnapshotTable.bulkInsertBlocksAndStates).
+      const index = new Map(blocks.map((b, i) => [b, i]));
+      const lists = unwritten.map((s) => s.blocks.map((b) => (typeof b === 'number' ? b : b.nid ?? { block: index.get(b)! })));
+      const { blockNIDs, stateNIDs } = await together.call(t.stateSnapshots, this.tx, this.roomNID, blocks.map((b) => unpackEntries(b.packed)), lists);
+      blocks.forEach((b, i) => { b.nid = blockNIDs[i]!; });
+      unwritten.forEach((s, i) => { s.nid = stateNIDs[i]!; });
+      this.storage.learn(this.tx, blocks.map((b) => [b.nid!, b.packed]), unwritten.map((s) => [s.nid!, s.blocks.map((b) => (typeof b === 'number' ? b : b.nid!))]));
+      return;
+    }
     if (blocks.length > 0) {
       const nids = await t.stateBlocks.bulkInsertStateBlocks(this.tx, blocks.map((b) => unpackEntries(b.packed)));
       blocks.forEach((b, i) => { b.nid = nids[i]!; });

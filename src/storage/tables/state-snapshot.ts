@@ -1,5 +1,5 @@
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
-import type { StateBlockNIDList } from '../../types/state.js';
+import type { StateBlockNIDList, StateEntry } from '../../types/state.js';
 import type { Tx } from './unit-of-work.js';
 
 export interface SnapshotBlocks {
@@ -20,6 +20,13 @@ export interface StateSnapshotTable {
   insertState(tx: Tx, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateSnapshotNID>;
   /** insertState for many block lists of one room: their snapshot NIDs, in the order given. */
   bulkInsertStates(tx: Tx, roomNID: RoomNID, lists: readonly (readonly StateBlockNID[])[]): Promise<StateSnapshotNID[]>;
+  /**
+   * StateBlockTable.bulkInsertStateBlocks and then bulkInsertStates, in one call, for a driver that saves requests by
+   * writing both together (Cosmos DB). A list names a stored block by its NID, a block of this call by its index in
+   * `blocks` (`{ block: i }`). Answers both kinds of NIDs, as the two calls would.
+   */
+  bulkInsertBlocksAndStates?(tx: Tx, roomNID: RoomNID, blocks: readonly (readonly StateEntry[])[],
+    lists: readonly (readonly (StateBlockNID | { readonly block: number })[])[]): Promise<{ blockNIDs: StateBlockNID[]; stateNIDs: StateSnapshotNID[] }>;
   /**
    * The state before an event: its snapshot NID and that snapshot's block list, read together (one query where
    * the engine can join). NotFoundError if the event is missing; snapshot 0 and no blocks if its state is unknown.
