@@ -377,6 +377,47 @@ describe('cosmosdb: what a writer knows without asking', () => {
   });
 });
 
+describe('cosmosdb: one-time-key claims', () => {
+  it('a claim is a query and one request, which deletes the device\'s documents claimed before, on their claimed ETags', async () => {
+    const s = await openTenant('otkcost', {}, 'otkcost');
+    const emulator = await sharedEmulator();
+    const conn = (s.stats as unknown as { conn: import('../src/storage/cosmosdb/connection.js').CosmosConnection }).conn;
+    const claimedDocuments = async (device: string) => (await conn.requests.query<number>('t', conn.pk('otk', '@dana:example.org', device),
+      'SELECT VALUE COUNT(1) FROM c WHERE c.pk = @pk AND IS_DEFINED(c.claim)'))[0];
+    const claim = async (device: string) => {
+      const [got] = await s.keys.claimKeys(new Map([['@dana:example.org', new Map([[device, 'signed_curve25519']])]]));
+      return [...got!.keyJSON.keys()][0]!;
+    };
+    try {
+      for (const device of ['A', 'B']) {
+        await s.keys.storeOneTimeKeys({ userID: '@dana:example.org', deviceID: device, keyJSON: new Map(Array.from({ length: 10 }, (_, i) => [`signed_curve25519:K${i}`, `{"key":${i}}`])) });
+      }
+      // The SDK reads the container's partition key ranges once, before its first bulk request.
+      await claim('B');
+      s.requestStats!.reset();
+      const before = emulator.requestCount();
+      let lastOfA = '';
+      for (let i = 0; i < 6; i++) {
+        const key = await claim(i % 2 === 0 ? 'A' : 'B');
+        if (i % 2 === 0) lastOfA = key;
+      }
+      expect(emulator.requestCount() - before, 'requests the emulator saw').to.equal(12);
+      expect(s.requestStats!.snapshot().requests, 'requests the driver counted').to.equal(12);
+      // Each claim deleted its device's document claimed before: only the last one of each device waits.
+      expect(await claimedDocuments('A')).to.equal(1);
+      expect(await claimedDocuments('B')).to.equal(1);
+      // The key last claimed on A, uploaded again while its delete waits: the delete (on the claimed ETag) keeps it.
+      await s.keys.storeOneTimeKeys({ userID: '@dana:example.org', deviceID: 'A', keyJSON: new Map([[lastOfA, '{"again":true}']]) });
+      expect((await s.keys.oneTimeKeysCount('@dana:example.org', 'A')).keyCount.get('signed_curve25519')).to.equal(8);
+      await claim('A');
+      expect((await s.keys.oneTimeKeysCount('@dana:example.org', 'A')).keyCount.get('signed_curve25519')).to.equal(7);
+      expect(await claimedDocuments('A')).to.equal(1);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('cosmosdb: priority-based execution', () => {
   it('every document request carries the configured priority; by default none is marked', async () => {
     const emulator = await sharedEmulator();
