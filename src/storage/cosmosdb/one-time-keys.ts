@@ -38,9 +38,10 @@ interface WaitingDelete { pk: string; id: string; etag: string }
  * A claim must hand every key out exactly once, even when answers are lost (a request times out after the server
  * applied it, and the retry meets the changed document). So claiming is two steps:
  * 1. the commit point: a replace that writes the claimer's random token into the key document, on condition that
- *    its ETag is the one the claimer read (exactly one claimer can win it). A claimer that cannot tell whether its
- *    replace applied (the retry got 412, or no try was answered) reads the document back: its own token there
- *    means the key is its own;
+ *    its ETag is the one the claimer read (exactly one claimer can win it; a replace, not a patch, because it is
+ *    sent in bulk and the emulator takes no patch there). A claimer that cannot tell whether its replace applied
+ *    (it got 412, which in bulk may be a retry meeting its own change, or no try was answered) reads the document
+ *    back: its own token there means the key is its own;
  * 2. cleanup: the claimed document is deleted (on its claimed ETag, so that a key uploaded again under the same ID
  *    in between is kept) by a later claim: the replace goes through the bulk path, and the deletes waiting for it
  *    go in the same bulk request (its device's, and every device's once CLEANUP_BATCH wait; see `carriedDeletes`),
