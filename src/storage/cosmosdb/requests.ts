@@ -38,8 +38,8 @@ const retriedHere = (e: unknown) => {
 const BULK_OPERATIONS = 100;
 /** What a bulk operation may end with: done (200, 201, 204), absent (404), exists (409), changed meanwhile (412). */
 const FINAL_STATUSES = new Set([200, 201, 204, 404, 409, 412]);
-/** A bulk operation's outcome. */
-type BulkResult = { statusCode: number; resourceBody?: JSONObject };
+/** A bulk operation's outcome, with the document's ETag where one was read or written. */
+type BulkResult = { statusCode: number; resourceBody?: JSONObject; eTag?: string };
 
 /** Statuses worth sending the operation again for: throttled, unavailable, timed out, retry-with. */
 const TRANSIENT_STATUSES = new Set([429, 503, 408, 449, 410]);
@@ -224,6 +224,21 @@ export class CosmosRequests {
     return results.map((r) => r.statusCode === 200);
   }
 
+  /**
+   * `replaceIfMatch` through the bulk path, so that it goes out in one request with the other bulk operations of
+   * this turn: the document's new ETag, or undefined if someone changed (or deleted) it first. A bulk request whose
+   * answer was lost is sent again, and a replace that applied on the lost try meets its own change then (412):
+   * undefined too, so a caller that must know reads the document back (as it must, too, for a replace answered
+   * without its ETag, which Cosmos DB's bulk answers carry but nothing here depends on).
+   */
+  async replaceIfMatchInBulk(operation: string, doc: Doc, etag: string): Promise<string | undefined> {
+    const [result] = await this.bulk(operation, [{
+      operationType: 'Replace' as const, id: doc.id, partitionKey: doc.pk, resourceBody: doc as unknown as JSONValue as never, ifMatch: etag,
+    }]);
+    if (result!.statusCode !== 200) return undefined;
+    return result!.eTag ?? (result!.resourceBody as { _etag?: string } | undefined)?._etag;
+  }
+
   /** Deletes in bulk, each on condition that its ETag is still the one given: true where it was (and is now gone). */
   async deleteManyIfMatch(operation: string, refs: readonly { id: string; pk: string; etag: string }[]): Promise<boolean[]> {
     const results = await this.bulk(operation, refs.map((r) => ({ operationType: 'Delete' as const, id: r.id, partitionKey: r.pk, ifMatch: r.etag })));
@@ -340,7 +355,7 @@ export class CosmosRequests {
       const item = chunk[j]!;
       const status = r.statusCode;
       if (FINAL_STATUSES.has(status)) {
-        item.resolve({ statusCode: status, ...(r.resourceBody ? { resourceBody: r.resourceBody } : {}) });
+        item.resolve({ statusCode: status, ...(r.resourceBody ? { resourceBody: r.resourceBody } : {}), ...(r.eTag ? { eTag: r.eTag } : {}) });
       } else if (TRANSIENT_STATUSES.has(status)) {
         // The service gives a throttled operation its own wait, next to its status.
         const wait = (r as { retryAfterMilliseconds?: number }).retryAfterMilliseconds;
