@@ -17,6 +17,7 @@ import { CosmosPublishedTable } from './published.js';
 import type { Doc } from './requests.js';
 import type { CosmosRoomsTable } from './rooms.js';
 import { CosmosRoomEvents, ROOM_EVENT_KIND } from './room-events.js';
+import { roomHashRef } from './content-addressed.js';
 
 /** The kind of the copy's progress record (`meta|copy_progress`): bookkeeping, left out of the store's fingerprint. */
 export const COPY_PROGRESS_KIND = 'copy_progress';
@@ -466,6 +467,13 @@ export class CosmosStoreDump implements StoreDump {
       r.readMany<{ nid: number }>(operation, rows.map((x) => hashRef(x.hash))),
     ]);
     const owned = rows.flatMap((x, i) => (hashes[i]?.nid === x.nid ? [hashRef(x.hash)] : []));
+    // And the index in the room's partition (storeBlocksAndSnapshots), for content that says its room.
+    const inRooms = rows.flatMap((x, i) => {
+      const room = contents[i]?.room;
+      return typeof room === 'number' ? [{ ref: roomHashRef(this.conn, kind, room, x.hash), nid: x.nid }] : [];
+    });
+    const roomHashes = await r.readMany<{ nid: number }>(operation, inRooms.map((x) => x.ref));
+    inRooms.forEach((x, i) => { if (roomHashes[i]?.nid === x.nid) owned.push(x.ref); });
     const others = rows.flatMap((x, i) => {
       const content = contents[i];
       const hash = content ? hashOf(content) : x.hash;

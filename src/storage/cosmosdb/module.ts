@@ -37,6 +37,7 @@ import { CosmosFallbackKeysTable } from './fallback-keys.js';
 import { CosmosPartitionOffsetsTable } from './partition-offsets.js';
 import { CosmosSendToDeviceTable } from './send-to-device.js';
 import { CosmosStaleDeviceListsTable } from './stale-device-lists.js';
+import { CosmosCommitStaging } from './commit-staging.js';
 import { CosmosRoomCommit } from './room-commit.js';
 import { CosmosRoomEvents } from './room-events.js';
 
@@ -101,6 +102,7 @@ export const openCosmos: DriverFactory = async (config, options = {}) => {
     bind(TOKENS.RoomScopeTable).to(CosmosRoomScope).inSingletonScope();
     // The tables the room commit writes through are the same instances the tokens give (their caches are shared).
     bind(CosmosRoomEvents).toSelf().inSingletonScope();
+    bind(CosmosCommitStaging).toSelf().inSingletonScope();
     bind(CosmosEventsTable).toService(TOKENS.EventsTable);
     bind(CosmosEventJSONTable).toService(TOKENS.EventJSONTable);
     bind(CosmosRoomsTable).toService(TOKENS.RoomsTable);

@@ -9,6 +9,7 @@ import { awaitedLater } from '../shared/append-writer.js';
 import type { EventRowRef, PlanCommitter, RoomPlan, Writes } from '../shared/append-plan.js';
 import type { StoredEventRow, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
+import { CosmosCommitStaging } from './commit-staging.js';
 import { CosmosEventJSONTable } from './event-json.js';
 import { CosmosEventsTable, roomEventOf } from './events.js';
 import { CosmosInvitesTable } from './invites.js';
@@ -28,6 +29,8 @@ const BATCH_OPERATIONS = 100;
 interface RoomCommit {
   readonly room: RoomPlan;
   readonly docs: Doc[];
+  /** Index documents of the state stored (hash -> NID): in the commit where they fit, else written right after it. */
+  readonly index: Doc[];
   readonly written: (() => void)[];
 }
 
@@ -65,6 +68,7 @@ export class CosmosRoomCommit implements PlanCommitter {
     @inject(CosmosInvitesTable) private readonly invites: CosmosInvitesTable,
     @inject(CosmosRedactionsTable) private readonly redactions: CosmosRedactionsTable,
     @inject(CosmosTransactionsTable) private readonly transactions: CosmosTransactionsTable,
+    @inject(CosmosCommitStaging) private readonly staging: CosmosCommitStaging,
   ) {}
 
   /**
@@ -85,12 +89,24 @@ export class CosmosRoomCommit implements PlanCommitter {
     return eventNID;
   }
 
-  /** The event's own document, a reference per prev event, and a membership if it is a member event. */
+  /**
+   * The event's own document, a reference per prev event, a membership if it is a member event, and for a state
+   * event the index documents of a new block and snapshot (more, where blocks merge, go after the commit).
+   */
   commitOperations(event: RoomEvent): number {
-    return 1 + event.prevEventIDs.length + (event.type === 'm.room.member' ? 1 : 0);
+    return 1 + event.prevEventIDs.length + (event.type === 'm.room.member' ? 1 : 0) + (event.stateKey !== undefined ? 2 : 0);
   }
 
   async writePlan(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void> {
+    this.staging.begin(tx, new Set(w.rows.map((r) => r.row.eventNID as number)));
+    try {
+      await this.write(tx, rooms, w);
+    } finally {
+      this.staging.end(tx);
+    }
+  }
+
+  private async write(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void> {
     const stateNID = (ref: EventRowRef) => rooms.get(ref.roomNID)!.state.nid(ref.stateBefore);
     const rowOf = ({ row, ref }: Writes['rows'][number]): StoredEventRow => ({ ...row, stateSnapshotNID: stateNID(ref) });
     await this.writeTransactions(tx, w);
@@ -106,7 +122,7 @@ export class CosmosRoomCommit implements PlanCommitter {
     const done = await this.writtenAhead(ready.map(rowOf), json);
     const early = ready.length > 0 ? this.events.prepareEvents(tx, ready.map(rowOf), done) : undefined;
     if (early) awaitedLater(early);
-    const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], written: [] }]));
+    const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], index: [], written: [] }]));
     /** By new event NID: the stored prev events its own document names (see addReferences). */
     const embedded = new Map<EventNID, string[]>();
     await Promise.all([
@@ -128,13 +144,15 @@ export class CosmosRoomCommit implements PlanCommitter {
       ...w.sent.map((nid) => this.events.updateEventSentToOutput(tx, nid)),
       this.addReferences(w, commits, embedded),
     ]);
+    // The index documents of the state the call stored (see storeBlocksAndSnapshots).
+    for (const commit of commits.values()) commit.index.push(...this.staging.take(tx, commit.room.roomNID));
     for (const { row, ref } of w.rows) {
       const commit = commits.get(row.roomNID)!;
       const doc = { ...roomEventOf({ ...row, stateSnapshotNID: stateNID(ref) }), prev: embedded.get(row.eventNID) ?? [] };
       commit.docs.push(this.roomEvents.eventDoc(doc));
       commit.written.push(() => this.roomEvents.remember(doc));
     }
-    await Promise.all([...commits.values()].filter((c) => c.room.moved || c.docs.length > 0).map((c) => this.commit(c)));
+    await Promise.all([...commits.values()].filter((c) => c.room.moved || c.docs.length > 0 || c.index.length > 0).map((c) => this.commit(c)));
   }
 
   /** Which of these rows, locators and JSON were written ahead exactly as the plan has them (see writeAhead). */
@@ -231,10 +249,15 @@ export class CosmosRoomCommit implements PlanCommitter {
   }
 
   /** One room's transactional batch (see the class). */
-  private async commit({ room, docs, written }: RoomCommit): Promise<void> {
-    if (docs.length + 1 > BATCH_OPERATIONS) {
-      throw new CorruptionError(`room NID ${room.roomNID}: a commit of ${docs.length + 1} operations is past Cosmos DB's ${BATCH_OPERATIONS} (the input path splits calls by commitOperations)`);
+  private async commit({ room, docs: own, index, written }: RoomCommit): Promise<void> {
+    if (own.length + 1 > BATCH_OPERATIONS) {
+      throw new CorruptionError(`room NID ${room.roomNID}: a commit of ${own.length + 1} operations is past Cosmos DB's ${BATCH_OPERATIONS} (the input path splits calls by commitOperations)`);
     }
+    // Index documents that do not fit are written once the commit applied: an index only saves NIDs, and until it
+    // is written the same state stored again gets NIDs of its own.
+    const space = BATCH_OPERATIONS - 1 - own.length;
+    const docs = [...own, ...index.slice(0, space)];
+    const after = index.slice(space);
     const token = randomUUID();
     const head = await this.rooms.commitOperation(room.roomNID, room.version, {
       latest: room.latest.map((l) => l.eventNID), lastSent: room.lastEventSentNID, snapshot: room.state.nid(room.current),
@@ -271,6 +294,7 @@ export class CosmosRoomCommit implements PlanCommitter {
       room.version = now._etag;
     }
     for (const f of written) f();
+    if (after.length > 0) await this.conn.requests.upsertMany('rooms.commit', after);
   }
 }
 

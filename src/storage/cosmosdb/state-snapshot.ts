@@ -5,7 +5,8 @@ import { checkBlockList, missingOf, notFound, snapshotBlocks, unique } from '../
 import { encodeStateBlock, hashBlockList } from '../shared/state-codec.js';
 import type { SnapshotBlocks, StateSnapshotTable, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
-import { storeBlocksAndSnapshots, storeContentAddressed, storeContentAddressedMany } from './content-addressed.js';
+import { storeBlocksAndSnapshots, storeContentAddressedMany } from './content-addressed.js';
+import { CosmosCommitStaging } from './commit-staging.js';
 import { CosmosRoomEvents } from './room-events.js';
 
 /** state_snapshot on Cosmos DB: `ss|<NID>` holds the ordered block list; `ssh|<hash>` dedupes. */
@@ -14,24 +15,27 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
   constructor(
     @inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection,
     @inject(CosmosRoomEvents) private readonly roomEvents: CosmosRoomEvents,
+    @inject(CosmosCommitStaging) private readonly staging: CosmosCommitStaging,
   ) {}
 
-  async insertState(_tx: Tx, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateSnapshotNID> {
-    checkBlockList(stateBlockNIDs);
-    return (await storeContentAddressed(this.conn, 'ss', 'stateSnapshot', hashBlockList(stateBlockNIDs), {
-      room: roomNID, blocks: [...stateBlockNIDs],
-    })) as StateSnapshotNID;
+  /** As bulkInsertStates (which also looks the list up in the room's own index). */
+  async insertState(tx: Tx, roomNID: RoomNID, stateBlockNIDs: readonly StateBlockNID[]): Promise<StateSnapshotNID> {
+    return (await this.bulkInsertStates(tx, roomNID, [stateBlockNIDs]))[0]!;
   }
 
-  async bulkInsertBlocksAndStates(_tx: Tx, roomNID: RoomNID, blocks: readonly (readonly StateEntry[])[],
+  async bulkInsertBlocksAndStates(tx: Tx, roomNID: RoomNID, blocks: readonly (readonly StateEntry[])[],
     lists: readonly (readonly (StateBlockNID | { readonly block: number })[])[]): Promise<{ blockNIDs: StateBlockNID[]; stateNIDs: StateSnapshotNID[] }> {
     const encoded = blocks.map(encodeStateBlock);
+    const newEvents = this.staging.eventsOf(tx);
     const { blockNIDs, stateNIDs } = await storeBlocksAndSnapshots(this.conn, roomNID,
-      encoded.map((b) => ({ hash: b.hash, content: { count: b.entries.length, bytes: b.bytes.toString('base64') } })),
+      encoded.map((b, i) => ({
+        hash: b.hash, content: { count: b.entries.length, bytes: b.bytes.toString('base64') },
+        surelyNew: blocks[i]!.some((e) => newEvents.has(e.eventNID)),
+      })),
       lists, (l) => {
         checkBlockList(l);
         return hashBlockList(l as StateBlockNID[]);
-      });
+      }, (docs) => this.staging.stage(tx, roomNID, docs));
     return { blockNIDs: blockNIDs as StateBlockNID[], stateNIDs: stateNIDs as StateSnapshotNID[] };
   }
 
@@ -43,7 +47,7 @@ export class CosmosStateSnapshotTable implements StateSnapshotTable {
     for (const l of lists) for (const b of l) this.conn.newBlocks.delete(b);
     return (await storeContentAddressedMany(this.conn, 'ss', 'stateSnapshot', lists.map((l) => ({
       hash: hashBlockList(l), content: { room: roomNID, blocks: [...l] },
-    })), (hash) => fresh.has(hash))) as StateSnapshotNID[];
+    })), (hash) => fresh.has(hash), roomNID)) as StateSnapshotNID[];
   }
 
   /**
