@@ -44,10 +44,17 @@ export class CosmosInvitesTable implements InvitesTable {
   private async update<T>(roomNID: RoomNID, target: EventStateKeyNID, change: (invites: Invite[]) => { result: T; changed: boolean }): Promise<T> {
     const { id, pk } = this.ref(roomNID, target);
     const r = this.conn.requests;
-    for (let seen = this.seen(roomNID, target); ; seen = undefined) {
+    let seen = this.seen(roomNID, target);
+    // A list this process has not seen is first taken to be none (most lists changed are a new invitee's): a
+    // create that finds one reads it, and changes what it read. A change that does nothing to no list is asked of
+    // the list read.
+    let assumed = seen === undefined;
+    if (assumed) seen = null;
+    for (; ; seen = undefined, assumed = false) {
       const doc = seen !== undefined ? seen : await r.read<{ invites: Invite[] }>('invites.read', id, pk);
       const invites = doc ? doc.invites.map((i) => ({ ...i })) : [];
       const { result, changed } = change(invites);
+      if (!changed && assumed) continue;
       if (!changed) return result;
       const next = { id, pk, k: 'invites', room: roomNID, target, invites };
       if (doc ? await r.replaceIfMatch('invites.write', next, doc._etag) : await r.create('invites.write', next)) return result;

@@ -89,6 +89,13 @@ export class CosmosMembershipTable implements MembershipTable {
     return out;
   }
 
+  /** The mirrors of these writes in their users' partitions: what a write makes of them needs no read. */
+  membershipMirrors(roomNID: RoomNID, writes: readonly MembershipWrite[]): Doc[] {
+    return [...new Map(writes.map((w) => [w.targetUserNID, w])).values()].map((w) => this.mirrorDoc({
+      room: roomNID, target: w.targetUserNID, membership: w.membership, forgotten: false,
+    }));
+  }
+
   /**
    * The documents for these writes, and their users' mirrors: in bulk, what the documents keep of their users, from
    * what this process read (see `fixed`) or else read together. The last write of a user wins. `written` records
@@ -116,7 +123,7 @@ export class CosmosMembershipTable implements MembershipTable {
     });
     return {
       docs: docs.map((d) => ({ ...this.ref(roomNID, d.target), k: 'membership', ...d })),
-      mirrors: docs.map((d) => this.mirrorDoc(d)),
+      mirrors: this.membershipMirrors(roomNID, writes),
       written: () => { for (const d of docs) this.remember(roomNID, d.target, d); },
     };
   }

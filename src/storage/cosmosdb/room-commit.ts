@@ -203,11 +203,14 @@ export class CosmosRoomCommit implements PlanCommitter {
     ]);
   }
 
-  /** The room's membership documents go in its commit; their mirrors (hints) are written now. */
+  /** The room's membership documents go in its commit; their mirrors (hints) are written now, with no read first. */
   private async addMemberships(room: RoomPlan, commit: RoomCommit): Promise<void> {
     if (room.membershipWrites.size === 0) return;
-    const { docs, mirrors, written } = await this.membership.membershipDocs(room.roomNID, [...room.membershipWrites.values()]);
-    await this.conn.requests.upsertMany('membership.mirror', mirrors);
+    const writes = [...room.membershipWrites.values()];
+    const [{ docs, written }] = await Promise.all([
+      this.membership.membershipDocs(room.roomNID, writes),
+      this.conn.requests.upsertMany('membership.mirror', this.membership.membershipMirrors(room.roomNID, writes)),
+    ]);
     commit.docs.push(...docs);
     commit.written.push(written);
   }
