@@ -123,6 +123,8 @@ export class EventAppender {
     }
     const ahead = this.writeAhead(tx, inputs, known.rooms, locking);
     if (ahead) awaitedLater(ahead);
+    // Without atomic transactions, the events the call's redactions redact are read with the rest, not after.
+    const prefetched = atomic ? undefined : this.redactedEventsAhead(tx, inputs);
     const reading = this.read(tx, inputs, known);
     // Where NIDs wait for the check (no atomic transactions), the memberships to change are read with the rest all
     // the same when their users' NIDs are known already.
@@ -185,7 +187,7 @@ export class EventAppender {
       membershipWrites: new Map(),
       invites: memberships.get(roomNID)!.invites,
     }]));
-    return this.applyAndWrite(tx, inputs, reads, { roomNIDs, rooms, types, stateKeys, reserved });
+    return this.applyAndWrite(tx, inputs, reads, { roomNIDs, rooms, types, stateKeys, reserved, prefetched });
   }
 
   /**
@@ -338,14 +340,14 @@ export class EventAppender {
 
   private async applyAndWrite(tx: Tx, inputs: readonly AppendInput[], reads: Reads, ready: {
     roomNIDs: Map<string, RoomNID>; rooms: Map<RoomNID, RoomPlan>; types: Map<string, EventTypeNID>;
-    stateKeys: Map<string, EventStateKeyNID>; reserved: readonly EventNID[];
+    stateKeys: Map<string, EventStateKeyNID>; reserved: readonly EventNID[]; prefetched?: Promise<StoredEvent[]>;
   }): Promise<AppendEventResult[]> {
     const { roomNIDs, rooms, types, stateKeys, reserved } = ready;
     const inCall = new Map<string, RoomEvent>();
     for (const { event } of inputs) if (!inCall.has(event.eventID)) inCall.set(event.eventID, event);
     const graph = new RoomGraph(tx, this.tables, this.resolver, this.loadEvents, inCall, this.resolution);
     graph.addStored(reads.stored);
-    const redactions = new RedactionPlanner(tx, this.nids, graph, reads.redactions, await this.redactionEventsNeeded(tx, inputs, reads));
+    const redactions = new RedactionPlanner(tx, this.nids, graph, reads.redactions, await this.redactionEventsNeeded(tx, inputs, reads, ready.prefetched));
     const writes = new Writes();
     const rows = new Map<string, EventRowRef>();
     for (const [id, s] of reads.stored) rows.set(id, { eventNID: s.eventNID, roomNID: s.roomNID, stateBefore: s.stateSnapshotNID });
@@ -615,7 +617,20 @@ export class EventAppender {
    * The stored events (outside the call) that applying the call's redactions needs: the targets of its redaction
    * events, and the redactions already stored against its events. Read only when there are any.
    */
-  private async redactionEventsNeeded(tx: Tx, inputs: readonly AppendInput[], reads: Reads): Promise<Map<string, RoomEvent>> {
+  /** The stored events the call's redaction events redact, read ahead (see redactionEventsNeeded); none missing counts. */
+  private redactedEventsAhead(tx: Tx, inputs: readonly AppendInput[]): Promise<StoredEvent[]> | undefined {
+    const inCall = new Set(inputs.map((i) => i.event.eventID));
+    const targets = inputs.flatMap(({ event, options }) => {
+      const target = options?.isRejected ? undefined : redactedBy(event);
+      return target !== undefined && !inCall.has(target) ? [target] : [];
+    });
+    if (targets.length === 0) return undefined;
+    const read = this.loadEvents(tx, targets);
+    awaitedLater(read);
+    return read;
+  }
+
+  private async redactionEventsNeeded(tx: Tx, inputs: readonly AppendInput[], reads: Reads, prefetched?: Promise<StoredEvent[]>): Promise<Map<string, RoomEvent>> {
     const inCall = new Set(inputs.map((i) => i.event.eventID));
     const wanted = new Set<string>();
     for (const { event, options } of inputs) {
@@ -627,6 +642,9 @@ export class EventAppender {
       }
     }
     if (wanted.size === 0) return new Map();
-    return new Map((await this.loadEvents(tx, [...wanted])).map((s) => [s.event.eventID, s.event]));
+    const out = new Map((prefetched ? await prefetched : []).filter((s) => wanted.has(s.event.eventID)).map((s) => [s.event.eventID, s.event]));
+    const rest = [...wanted].filter((id) => !out.has(id));
+    if (rest.length > 0) for (const s of await this.loadEvents(tx, rest)) out.set(s.event.eventID, s.event);
+    return out;
   }
 }
