@@ -244,6 +244,27 @@ describe('cosmosdb: document layout', () => {
     }
   });
 
+  it('a room\'s partition holds no event body and grows by under 512 bytes per event: a room of 10 million events fits Azure\'s 20 GB logical partition', async () => {
+    const storage = await openTenant('room-size', {}, 'layouts');
+    try {
+      const conn = connOf(storage);
+      const lines = [...generateRoom(validateGenerateOptions({ members: 40, events: 600, seed: 21 }))];
+      const events = lines.map((line) => parsePDU(line, '10').event);
+      for (let i = 0; i < events.length; i += 100) await storage.roomserver.appendEvents(events.slice(i, i + 100));
+      const info = (await storage.roomserver.roomInfo(events[0]!.roomID))!;
+      const docs = await conn.requests.query<Record<string, unknown>>('t', conn.pk('room', info.roomNID), 'SELECT * FROM c WHERE c.pk = @pk');
+      const kinds = new Set(docs.map((d) => d.k));
+      expect(kinds.has('room_event') && kinds.has('room'), [...kinds].join(', ')).to.equal(true);
+      expect(docs.filter((d) => 'json' in d || 'bytes' in d), 'event JSON or state content in the room\'s partition').to.deep.equal([]);
+      const bytes = docs.reduce((sum, { _rid, _self, _etag, _attachments, _ts, ...d }) => sum + Buffer.byteLength(JSON.stringify(d)), 0);
+      const perEvent = bytes / events.length;
+      expect(perEvent, 'bytes per event in the room\'s partition').to.be.below(512);
+      expect(20e9 / perEvent, 'events a 20 GB logical partition holds').to.be.above(10e6 * 3);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('a tenant written by another layout is refused on open with what to run, and nothing is written', async () => {
     const { LAYOUT_VERSION } = await import('../src/storage/cosmosdb/layout.js');
     const first = await openTenant('layout-new', {}, 'layouts');
