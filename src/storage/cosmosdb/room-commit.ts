@@ -1,11 +1,10 @@
 import type { JSONObject, OperationInput } from '@azure/cosmos';
 import { inject, injectable } from 'inversify';
 import { randomUUID } from 'node:crypto';
-import { ConcurrentUpdateError, ConflictError, CorruptionError, StoreUnavailableError } from '../../types/errors.js';
+import { ConcurrentUpdateError, CorruptionError, StoreUnavailableError } from '../../types/errors.js';
 import type { RoomEvent } from '../../types/event.js';
-import { preview } from '../../types/input.js';
 import type { EventNID, RoomNID } from '../../types/nids.js';
-import { awaitedLater } from '../shared/append-writer.js';
+import { awaitedLater, insertTransactions } from '../shared/append-writer.js';
 import type { EventRowRef, PlanCommitter, RoomPlan, Writes } from '../shared/append-plan.js';
 import type { StoredEventRow, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
@@ -109,7 +108,7 @@ export class CosmosRoomCommit implements PlanCommitter {
   private async write(tx: Tx, rooms: Map<RoomNID, RoomPlan>, w: Writes): Promise<void> {
     const stateNID = (ref: EventRowRef) => rooms.get(ref.roomNID)!.state.nid(ref.stateBefore);
     const rowOf = ({ row, ref }: Writes['rows'][number]): StoredEventRow => ({ ...row, stateSnapshotNID: stateNID(ref) });
-    await this.writeTransactions(tx, w);
+    await insertTransactions(tx, this.transactions, w);
 
     // Immutable documents and what nobody finds yet, in as few bulk requests as the dependencies allow: JSON,
     // state, and the rows and locators of events whose state before is stored already; then the others' rows. What
@@ -171,20 +170,6 @@ export class CosmosRoomCommit implements PlanCommitter {
       if (json.find((j) => j.eventNID === row.eventNID)?.eventJSON === ahead.json) done.json.add(row.eventNID);
     }
     return done;
-  }
-
-  /** Client transactions, each created or found to be this call's (a retry whose answer was lost). */
-  private async writeTransactions(tx: Tx, w: Writes): Promise<void> {
-    for (const x of w.transactions) {
-      try {
-        await this.transactions.insertTransaction(tx, x.key, x.eventID);
-      } catch (e) {
-        if (!(e instanceof ConflictError)) throw e;
-        if ((await this.transactions.selectTransactionEventIDIfAny(tx, x.key)) !== x.eventID) {
-          throw new ConcurrentUpdateError(`client transaction ${preview(x.key.transactionID)} was used by another writer meanwhile`);
-        }
-      }
-    }
   }
 
   /**

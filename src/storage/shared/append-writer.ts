@@ -1,7 +1,7 @@
 import { ConcurrentUpdateError, ConflictError } from '../../types/errors.js';
 import { preview } from '../../types/input.js';
 import type { EventNID, RoomNID } from '../../types/nids.js';
-import type { RoomserverTables, Tx, UnitOfWork } from '../tables/index.js';
+import type { RoomserverTables, TransactionsTable, Tx, UnitOfWork } from '../tables/index.js';
 import type { EventRowRef, RoomPlan, Writes } from './append-plan.js';
 
 /**
@@ -16,6 +16,24 @@ export const ROOM_CLAIM_MS = 10_000;
  */
 export function awaitedLater(...promises: Promise<unknown>[]): void {
   for (const p of promises) p.catch(() => {});
+}
+
+/**
+ * The call's client transactions, one after another, without atomic transactions: a key found stored already is
+ * this call's (a retried write whose answer was lost) or another writer's since the call read, which makes the call
+ * start again.
+ */
+export async function insertTransactions(tx: Tx, transactions: TransactionsTable, w: Writes): Promise<void> {
+  for (const x of w.transactions) {
+    try {
+      await transactions.insertTransaction(tx, x.key, x.eventID);
+    } catch (e) {
+      if (!(e instanceof ConflictError)) throw e;
+      if ((await transactions.selectTransactionEventIDIfAny(tx, x.key)) !== x.eventID) {
+        throw new ConcurrentUpdateError(`client transaction ${preview(x.key.transactionID)} was used by another writer meanwhile`);
+      }
+    }
+  }
 }
 
 /**
@@ -89,17 +107,7 @@ export async function writePlan(tx: Tx, uow: UnitOfWork, t: RoomserverTables, ro
       room.version = await t.rooms.claimRoom(tx, room.roomNID, [...new Set([...room.appending, ...rows])], Date.now() + ROOM_CLAIM_MS, room.version);
       claimed.push(room);
     }
-    for (const x of w.transactions) {
-      try {
-        await t.transactions.insertTransaction(tx, x.key, x.eventID);
-      } catch (e) {
-        // Ours already (a retried write whose answer was lost), or another writer's since this call read: look again.
-        if (!(e instanceof ConflictError)) throw e;
-        if ((await t.transactions.selectTransactionEventIDIfAny(tx, x.key)) !== x.eventID) {
-          throw new ConcurrentUpdateError(`client transaction ${preview(x.key.transactionID)} was used by another writer meanwhile`);
-        }
-      }
-    }
+    await insertTransactions(tx, t.transactions, w);
     // The new events' JSON, their state and the parts of their rows no reader finds yet, issued together (where
     // the driver sends bulk writes of one moment in one request, that is one request); then what makes them visible.
     // (Only rows whose state before is stored already: a planned one has its NID once the state is written.)
