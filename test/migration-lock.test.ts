@@ -141,15 +141,28 @@ describe('migration lock: two processes migrating at once', function () {
       await Promise.all([firstHolds, secondWaits]);
       expect(order).to.deep.equal(['first in', 'first out', 'second in']);
 
-      // A holder that died holding the lock (never released): the next opener waits out its expiry, then takes it.
-      let neverReleased!: () => void;
-      void withMigrationLock(first, () => new Promise<void>((resolve) => { neverReleased = resolve; }), { ttlMs: 800 });
+      // A live holder working past its lock's expiry keeps it (it renews the lock while it works).
+      let longDone!: () => void;
+      const long = withMigrationLock(first, async () => {
+        order.push('long in');
+        await new Promise<void>((resolve) => { longDone = resolve; });
+        order.push('long out');
+      }, { ttlMs: 600 });
       await new Promise((resolve) => setTimeout(resolve, 100));
+      const behind = withMigrationLock(second, async () => { order.push('behind in'); }, { pollMs: 50 });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(order.slice(-1), 'still held 2.5 expiries later').to.deep.equal(['long in']);
+      longDone();
+      await Promise.all([long, behind]);
+      expect(order.slice(-3)).to.deep.equal(['long in', 'long out', 'behind in']);
+
+      // A holder that died holding the lock (its document left, renewed by nobody): the next opener waits out its
+      // expiry, then takes it.
+      await first.requests.create('t', { id: 'migration-lock', pk: first.pk('meta'), k: 'migration-lock', holder: 'a dead process', expiresAt: Date.now() + 800, ttl: 1 });
       const started = Date.now();
       await withMigrationLock(second, async () => { order.push('after expiry'); }, { pollMs: 50 });
       expect(Date.now() - started).to.be.at.least(500);
       expect(order.at(-1)).to.equal('after expiry');
-      neverReleased();
     } finally {
       await first.close();
       await second.close();

@@ -23,7 +23,7 @@ export interface MigrationLockOptions {
  * Runs `fn` holding the tenant's migration lock, so that two instances opening the same tenant never migrate it at
  * once: the lock is a document created only if absent (a second creator gets a conflict and waits); one whose
  * holder died is taken over after its expiry by a replace on the ETag read (of two openers that both see it
- * expired, one wins); the holder deletes it when done, on its own ETag only. The document also carries a Cosmos DB
+ * expired, one wins); a live holder renews it while it works; the holder deletes it when done, on its own ETag only. The document also carries a Cosmos DB
  * `ttl`, so a container with time-to-live enabled removes a dead holder's lock by itself.
  */
 export async function withMigrationLock<T>(conn: CosmosConnection, fn: () => Promise<T>, options: MigrationLockOptions = {}): Promise<T> {
@@ -41,9 +41,21 @@ export async function withMigrationLock<T>(conn: CosmosConnection, fn: () => Pro
     if (held) options.onWait?.(held.holder);
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
   }
+  // Renewed while `fn` runs (a migration of a large tenant outlives the expiry), so that only a holder that died
+  // loses it: a third of the way to each expiry, on the ETag read, and only while it is still this holder's.
+  let renewing: Promise<void> = Promise.resolve();
+  const renew = setInterval(() => {
+    renewing = renewing.then(async () => {
+      const mine = await conn.requests.read<LockDoc>('migrationLock.read', LOCK_ID, pk);
+      if (mine?.holder === holder) await conn.requests.replaceIfMatch('migrationLock.renew', lockDoc(), mine._etag);
+    }).catch(() => {});
+  }, Math.max(50, Math.floor(ttlMs / 3)));
+  renew.unref();
   try {
     return await fn();
   } finally {
+    clearInterval(renew);
+    await renewing;
     const mine = await conn.requests.read<LockDoc>('migrationLock.read', LOCK_ID, pk);
     if (mine?.holder === holder) await conn.requests.deleteIfMatch('migrationLock.release', LOCK_ID, pk, mine._etag);
   }
