@@ -13,7 +13,7 @@ export async function storeContentAddressed(
   conn: CosmosConnection, kind: 'sb' | 'ss', sequence: SequenceName, hash: Buffer, content: Record<string, unknown>,
 ): Promise<number> {
   const r = conn.requests;
-  const hashRef = { id: `${kind}h`, pk: conn.pk(`${kind}h`, hash.toString('hex')) };
+  const hashRef = tenantHashRef(conn, kind, hash.toString('hex'));
   const known = await r.read<{ nid: number }>(`${kind}.lookupHash`, hashRef.id, hashRef.pk);
   if (known) return known.nid;
   const nid = await conn.sequence(sequence).nextValue();
@@ -41,17 +41,13 @@ export async function storeContentAddressedMany(
   /** The room whose partition may index the contents too (see storeBlocksAndSnapshots): looked up there as well. */
   roomNID?: number,
 ): Promise<number[]> {
-  const r = conn.requests;
-  const hashRef = (hash: string) => ({ id: `${kind}h`, pk: conn.pk(`${kind}h`, hash) });
+  const hashRef = (hash: string) => tenantHashRef(conn, kind, hash);
   const byHash = new Map<string, { content: Record<string, unknown>; nid: number }>();
   for (const item of items) if (!byHash.has(item.hash.toString('hex'))) byHash.set(item.hash.toString('hex'), { content: item.content, nid: 0 });
   if (byHash.size === 0) return [];
   const hashes = [...byHash.keys()].filter((hash) => !isNew(hash));
-  const refs = hashes.flatMap((h) => [hashRef(h), ...(roomNID === undefined ? [] : [roomHashRef(conn, kind, roomNID, h)])]);
-  const found = await r.readMany<{ nid: number }>(`${kind}.lookupHash`, refs);
-  const per = roomNID === undefined ? 1 : 2;
-  const stored = hashes.map((_, i) => found[per * i] ?? (per === 2 ? found[per * i + 1] : undefined));
-  hashes.forEach((hash, i) => { if (stored[i]) byHash.get(hash)!.nid = stored[i]!.nid; });
+  const stored = await lookUpHashes(conn, kind, hashes, roomNID);
+  for (const hash of hashes) byHash.get(hash)!.nid = stored.get(hash)!;
   const fresh = [...byHash].filter(([, c]) => c.nid === 0);
   for (const [, c] of fresh) c.nid = await conn.sequence(sequence).nextValue();
   if (fresh.length > 0) await createContentAddressed(conn, kind, fresh, hashRef);
@@ -79,6 +75,22 @@ async function createContentAddressed(conn: CosmosConnection, kind: 'sb' | 'ss',
   if (orphans.length > 0) await r.deleteMany(`${kind}.insert`, orphans);
 }
 
+/**
+ * The NIDs stored under these content hashes (0 where none), in one bulk request: the room's index where a room is
+ * given (storeBlocksAndSnapshots), and the tenant-wide one.
+ */
+async function lookUpHashes(conn: CosmosConnection, kind: 'sb' | 'ss', hashes: readonly string[], roomNID?: number): Promise<Map<string, number>> {
+  const refs = (h: string) => [...(roomNID === undefined ? [] : [roomHashRef(conn, kind, roomNID, h)]), tenantHashRef(conn, kind, h)];
+  const docs = await conn.requests.readMany<{ nid: number }>(`${kind}.lookupHash`, hashes.flatMap(refs));
+  const per = roomNID === undefined ? 1 : 2;
+  return new Map(hashes.map((h, i) => [h, docs.slice(per * i, per * i + per).find((d) => d !== undefined)?.nid ?? 0]));
+}
+
+/** A content's tenant-wide index document: `sbh|<hash>` or `ssh|<hash>`, a partition each. */
+function tenantHashRef(conn: CosmosConnection, kind: 'sb' | 'ss', hash: string) {
+  return { id: `${kind}h`, pk: conn.pk(`${kind}h`, hash) };
+}
+
 /** A content's index document in the room's partition (see storeBlocksAndSnapshots): `sbh|<hash>` or `ssh|<hash>`. */
 export function roomHashRef(conn: CosmosConnection, kind: 'sb' | 'ss', roomNID: number, hash: string) {
   return { id: `${kind}h|${hash}`, pk: conn.pk('room', roomNID) };
@@ -104,10 +116,7 @@ export async function storeBlocksAndSnapshots(
 ): Promise<{ blockNIDs: number[]; stateNIDs: number[] }> {
   const r = conn.requests;
   const hex = (b: Buffer) => b.toString('hex');
-  const lookUp = async (kind: 'sb' | 'ss', hashes: readonly string[]) => {
-    const docs = await r.readMany<{ nid: number }>(`${kind}.lookupHash`, hashes.flatMap((h) => [roomHashRef(conn, kind, roomNID, h), { id: `${kind}h`, pk: conn.pk(`${kind}h`, h) }]));
-    return new Map(hashes.map((h, i) => [h, docs[2 * i]?.nid ?? docs[2 * i + 1]?.nid ?? 0]));
-  };
+  const lookUp = (kind: 'sb' | 'ss', hashes: readonly string[]) => lookUpHashes(conn, kind, hashes, roomNID);
   const blockHashes = blocks.map((b) => hex(b.hash));
   const distinct = unique(blockHashes);
   const contentOf = new Map(blocks.map((b, i) => [blockHashes[i]!, b.content]));
@@ -189,7 +198,7 @@ export async function storeBlocksAndSnapshots(
 async function claimTenantHashes(conn: CosmosConnection, blocks: readonly [string, number][], snapshots: readonly [string, { nid: number }][]): Promise<void> {
   if (blocks.length + snapshots.length === 0) return;
   const r = conn.requests;
-  const ref = (kind: 'sb' | 'ss', hash: string) => ({ id: `${kind}h`, pk: conn.pk(`${kind}h`, hash) });
+  const ref = (kind: 'sb' | 'ss', hash: string) => tenantHashRef(conn, kind, hash);
   const claimed = await r.createMany('sb.insert', [
     ...blocks.map(([h, nid]) => ({ ...ref('sb', h), k: 'sbh', nid })),
     ...snapshots.map(([h, x]) => ({ ...ref('ss', h), k: 'ssh', nid: x.nid })),

@@ -54,7 +54,7 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
     });
     const [sets, located, committedGiven, storedGiven] = await Promise.all([
       readSetDocuments(this.conn, 'previousEvents.references', 'pe', ids),
-      this.locate(ids.filter((id) => roomOf?.get(id) === undefined)),
+      this.roomEvents.roomsOf(ids.filter((id) => roomOf?.get(id) === undefined)),
       this.roomEvents.readReferences(given),
       this.roomEvents.read(given),
     ]);
@@ -69,23 +69,13 @@ export class CosmosPreviousEventsTable implements PreviousEventsTable {
     pairs.forEach((p, i) => { if (stored[i]) byRoom.set(p.room, [...(byRoom.get(p.room) ?? []), p.eventID]); });
     const naming = await Promise.all([...byRoom].map(([room, list]) => this.roomEvents.namingEvents(room, list)));
     const out = new Map<string, EventNID[]>();
-    ids.forEach((id, i) => {
-      const nids = sets[i] as EventNID[] | undefined;
-      if (nids && nids.length > 0) out.set(id, [...nids]);
-    });
     const add = (id: string, nids: readonly EventNID[]) => {
       if (nids.length > 0) out.set(id, [...new Set([...(out.get(id) ?? []), ...nids])]);
     };
+    ids.forEach((id, i) => add(id, (sets[i] ?? []) as EventNID[]));
     pairs.forEach((p, i) => add(p.eventID, committed[i]!));
     for (const found of naming) for (const [id, nids] of found) add(id, nids);
     return out;
-  }
-
-  private async locate(eventIDs: readonly string[]): Promise<Map<string, RoomNID>> {
-    if (eventIDs.length === 0) return new Map();
-    const docs = await this.conn.requests.readMany<{ eventID: string; room: RoomNID }>('previousEvents.references',
-      eventIDs.map((id) => ({ id: 'eid', pk: this.conn.pk('eid', id) })));
-    return new Map(docs.filter((d) => d !== undefined).map((d) => [d.eventID, d.room]));
   }
 
   /**

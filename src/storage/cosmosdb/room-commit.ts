@@ -118,8 +118,9 @@ export class CosmosRoomCommit implements PlanCommitter {
     const ready = w.rows.filter(({ ref }) => typeof ref.stateBefore === 'number');
     const later = w.rows.filter(({ ref }) => typeof ref.stateBefore !== 'number');
     // (A row written ahead has a stored state before: the room's current state.)
-    const done = await this.writtenAhead(ready.map(rowOf), json);
-    const early = ready.length > 0 ? this.events.prepareEvents(tx, ready.map(rowOf), done) : undefined;
+    const readyRows = ready.map(rowOf);
+    const done = await this.writtenAhead(readyRows, json);
+    const early = ready.length > 0 ? this.events.prepareEvents(tx, readyRows, done) : undefined;
     if (early) awaitedLater(early);
     const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], index: [], written: [] }]));
     /** By new event NID: the stored prev events its own document names (see addReferences). */

@@ -140,17 +140,30 @@ export class CosmosRoomEvents {
    * their locators (kept once their event is found: a stored event's never changes), then their rooms' documents.
    */
   async locateStoredDocs(eventIDs: readonly string[]): Promise<(RoomEventDoc | undefined)[]> {
-    const rooms: (RoomNID | undefined)[] = eventIDs.map((id) => this.rooms.get(id));
-    const unknown = eventIDs.flatMap((id, i) => (rooms[i] === undefined ? [id] : []));
+    const rooms = await this.roomsOf(eventIDs);
+    const asked = eventIDs.flatMap((id) => (rooms.has(id) ? [{ room: rooms.get(id)!, eventID: id }] : []));
+    const docs = new Map((await this.read(asked)).filter((d) => d !== undefined).map((d) => [d.eventID, d]));
+    return eventIDs.map((id) => docs.get(id));
+  }
+
+  /**
+   * The rooms these event IDs' locators name (those with none omitted): kept ones first (of stored events), the
+   * others read in bulk. A locator names the room an event is or was being stored in, stored or not.
+   */
+  async roomsOf(eventIDs: readonly string[]): Promise<Map<string, RoomNID>> {
+    const out = new Map<string, RoomNID>();
+    const unknown: string[] = [];
+    for (const id of eventIDs) {
+      const room = this.rooms.get(id);
+      if (room === undefined) unknown.push(id);
+      else out.set(id, room);
+    }
     if (unknown.length > 0) {
       const locators = await this.conn.requests.readMany<{ eventID: string; room: RoomNID }>('events.readLocator',
         unknown.map((id) => ({ id: 'eid', pk: this.conn.pk('eid', id) })));
-      const found = new Map(locators.filter((l) => l !== undefined).map((l) => [l.eventID, l.room]));
-      eventIDs.forEach((id, i) => { rooms[i] ??= found.get(id); });
+      for (const l of locators) if (l) out.set(l.eventID, l.room);
     }
-    const asked = eventIDs.flatMap((id, i) => (rooms[i] === undefined ? [] : [{ room: rooms[i]!, eventID: id }]));
-    const docs = new Map((await this.read(asked)).filter((d) => d !== undefined).map((d) => [d.eventID, d]));
-    return eventIDs.map((id) => docs.get(id));
+    return out;
   }
 
   /** Which of these event IDs are stored, in whichever room (see locateStoredDocs). */
