@@ -7,6 +7,7 @@ import { redactUrl } from '../src/config/redact.js';
 import { configAsFile, DEFAULT_SQLITE_PATH, KEYS, validateConfig } from '../src/config/schema.js';
 import { ConfigError } from '../src/types/errors.js';
 import { createStorage } from '../src/index.js';
+import { EventAppender } from '../src/storage/shared/event-appender.js';
 
 const BACKENDS = ['sqlite', 'postgres'];
 
@@ -133,5 +134,14 @@ describe('configuration', () => {
     expect(validateConfig({ postgres: { migrate_on_open: false } }, BACKENDS).migrateOnOpen).to.equal(true);
     expect(validateConfig({ backend: 'postgres', postgres: { url: 'postgres://h/d', migrate_on_open: false } }, BACKENDS).migrateOnOpen).to.equal(false);
     expect(loadConfig({ cwd: dir, env: { MATRIX_STORAGE_MIGRATE_ON_OPEN: 'false' }, knownBackends: BACKENDS }).config.migrateOnOpen).to.equal(false);
+  });
+});
+
+describe('a driver without atomic transactions', () => {
+  it('must bind a PlanCommitter: the input path refuses to be built without one, with a ConfigError', () => {
+    const none = undefined as never;
+    const appender = (atomicTransactions: boolean) => () => new EventAppender({ atomicTransactions } as never, none, none, none, () => false, none, undefined);
+    expect(appender(false)).to.throw(ConfigError, /PlanCommitter/);
+    expect(appender(true)).not.to.throw();
   });
 });

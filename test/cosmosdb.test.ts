@@ -405,6 +405,112 @@ describe('cosmosdb: what a writer knows without asking', () => {
   });
 });
 
+describe('cosmosdb: a new user\'s NID, mapped in the request that writes the user\'s first event', () => {
+  type Conn = import('../src/storage/cosmosdb/connection.js').CosmosConnection;
+  const connOf = (s: Storage) => (s.stats as unknown as { conn: Conn }).conn;
+  const member = (id: string, room: string, user: string, membership: string, prev: string, sender = user) =>
+    makeEvent({ id, room, type: 'm.room.member', stateKey: user, sender, depth: 7, prev: [prev], content: { membership } });
+  const mapping = async (conn: Conn, user: string) => {
+    const forward = await conn.requests.read<{ nid: number; paired?: boolean }>('t', 'sk', conn.pk('sk', user));
+    const reverse = forward && await conn.requests.read<{ s: string }>('t', 'skn', conn.pk('skn', forward.nid));
+    return { nid: forward?.nid, paired: forward?.paired, reversed: reverse?.s };
+  };
+
+  it('a new user\'s join is three requests (reads, everything before the commit, the commit), and both sides of the mapping are stored', async () => {
+    const s = await openTenant('newuser');
+    try {
+      const room = '!newuser:example.org';
+      const ev = await seedRoom(s, room);
+      s.requestStats!.reset();
+      const join = member('$carol-join', room, '@carol:elsewhere.net', 'join', ev.bobJoin.eventID);
+      expect((await s.roomserver.appendEvent(join)).applied).to.equal(true);
+      const stats = s.requestStats!.snapshot();
+      expect(stats.requests, JSON.stringify(stats.byOperation)).to.equal(3);
+      expect(await mapping(connOf(s), '@carol:elsewhere.net')).to.deep.include({ paired: true, reversed: '@carol:elsewhere.net' });
+      // The membership knows whose it is (its server is in the room) though the mapping was written beside it.
+      const info = (await s.roomserver.roomInfo(room))!;
+      expect(await s.tables.membership.selectServerInRoom(s.unitOfWork.autocommit, info.roomNID, 'elsewhere.net')).to.equal(true);
+      expect((await checkStore(s)).violations).to.deep.equal([]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a crash between the two sides of a mapping: the next writer to take the NID stores the missing side first', async () => {
+    const a = await openTenant('halfmapped', {}, 'halfmapped');
+    const user = '@dave:example.org';
+    const room = '!half:example.org';
+    let ev: Awaited<ReturnType<typeof seedRoom>>;
+    let nid: number;
+    try {
+      ev = await seedRoom(a, room);
+      // What a writer that died in the middle of the request leaves: the string side, written with its pair, alone.
+      const conn = connOf(a);
+      nid = await conn.sequence('stateKey').nextValue();
+      await conn.requests.create('t', { id: 'sk', pk: conn.pk('sk', user), k: 'sk', s: user, nid, paired: true });
+      expect(await mapping(conn, user)).to.deep.equal({ nid, paired: true, reversed: undefined });
+    } finally {
+      await a.close();
+    }
+    const b = await openTenant('halfmapped', {}, 'halfmapped');
+    try {
+      expect((await b.roomserver.appendEvent(member('$dave-join', room, user, 'join', ev.bobJoin.eventID))).applied).to.equal(true);
+      expect(await mapping(connOf(b), user)).to.deep.equal({ nid, paired: true, reversed: user });
+      const tx = b.unitOfWork.autocommit;
+      expect((await b.tables.eventStateKeys.bulkSelectEventStateKey(tx, [nid as never])).get(nid as never)).to.equal(user);
+      expect((await checkStore(b)).violations).to.deep.equal([]);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('two writers mapping the same new user at once: the later one starts again under the earlier one\'s NID, and takes back the invite it wrote under its own', async () => {
+    const a = await openTenant('raced', {}, 'raced');
+    const b = await openTenant('raced', {}, 'raced');
+    const user = '@erin:example.org';
+    try {
+      const [one, two] = [await seedRoom(a, '!one:example.org'), await seedRoom(b, '!two:example.org')];
+      const inviteTwo = member('$erin-invite-two', '!two:example.org', user, 'invite', two.bobJoin.eventID, '@alice:example.org');
+      // Writer b invites the user between a's look (the user is unknown) and a's write of the mapping.
+      const requests = connOf(a).requests;
+      const create = requests.create.bind(requests);
+      let raced = false;
+      requests.create = async (operation, doc) => {
+        if (!raced && doc.id === 'sk' && (doc as { s?: string }).s === user) {
+          raced = true;
+          expect((await b.roomserver.appendEvent(inviteTwo)).applied).to.equal(true);
+        }
+        return create(operation, doc);
+      };
+      const inviteOne = member('$erin-invite-one', '!one:example.org', user, 'invite', one.bobJoin.eventID, '@alice:example.org');
+      expect((await a.roomserver.appendEvent(inviteOne)).applied).to.equal(true);
+      expect(raced, 'b mapped the user in the middle of a\'s call').to.equal(true);
+
+      const conn = connOf(a);
+      const { nid, reversed } = await mapping(conn, user);
+      expect(reversed).to.equal(user);
+      const tenant = conn.tenantPrefix;
+      const reverses = await conn.requests.crossPartitionQuery<{ nid: number }>('t', tenant,
+        "SELECT c.nid FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'skn' AND c.s = @user", [{ name: '@user', value: user }]);
+      expect(reverses.map((r) => r.nid), 'no NID side left for the NID a lost').to.deep.equal([nid]);
+      const lists = await conn.requests.crossPartitionQuery<{ target: number; invites: { id: string }[] }>('t', tenant,
+        "SELECT c.target, c.invites FROM c WHERE STARTSWITH(c.pk, @tenant) AND c.k = 'invites'");
+      expect(lists.filter((l) => l.invites.length > 0).map((l) => [l.target, l.invites.map((i) => i.id)]).sort())
+        .to.deep.equal([[nid, ['$erin-invite-one']], [nid, ['$erin-invite-two']]]);
+      const tx = a.unitOfWork.autocommit;
+      for (const [room, id] of [['!one:example.org', '$erin-invite-one'], ['!two:example.org', '$erin-invite-two']] as const) {
+        const info = (await a.roomserver.roomInfo(room))!;
+        expect((await a.tables.invites.selectInviteActiveForUserInRoom(tx, nid as never, info.roomNID)).eventIDs, room).to.deep.equal([id]);
+      }
+      expect(await a.tables.invites.bulkSelectStoredInviteIDs(tx, ['$erin-invite-one', '$erin-invite-two'])).to.deep.equal(new Set(['$erin-invite-one', '$erin-invite-two']));
+      expect((await checkStore(a)).violations).to.deep.equal([]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe('cosmosdb: one-time-key claims', () => {
   it('a claim is a query and one request, which deletes the device\'s documents claimed before, on their claimed ETags', async () => {
     const s = await openTenant('otkcost', {}, 'otkcost');

@@ -16,5 +16,9 @@ export class CosmosEventStateKeysTable implements EventStateKeysTable {
   async selectEventStateKeyNID(_tx: Tx, key: string) { return this.map.select(key); }
   async bulkSelectEventStateKeyNID(_tx: Tx, keys: readonly string[]) { return this.map.bulkSelectNIDs(keys); }
   async assignEventStateKeyNIDs(_tx: Tx, keys: readonly string[]) { return this.map.assign(keys); }
+  stageEventStateKeyNIDs(tx: Tx, keys: readonly string[]) { return this.map.stage(tx, keys); }
+  /** The call's staged mappings (stageEventStateKeyNIDs), written now: the room's commit issues this with its writes. */
+  writeStaged(tx: Tx) { return this.map.writeStaged(tx); }
+  stagedNIDs(tx: Tx) { return this.map.stagedNIDs(tx); }
   async bulkSelectEventStateKey(_tx: Tx, nids: readonly EventStateKeyNID[]) { return this.map.bulkSelectStrings(nids); }
 }

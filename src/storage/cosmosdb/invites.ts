@@ -5,6 +5,25 @@ import { unique } from '../shared/contracts.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { Lru } from './lru.js';
 
+/** Where an invite ID belongs. `user`: the invited user's ID, where the claim's writer knew it. */
+interface InviteClaim {
+  id: string;
+  room: number;
+  target: number;
+  user?: string;
+  _etag: string;
+}
+
+/** The state key (the invited user) of an invite event's JSON; undefined if it has none to read. */
+function invitedUser(json: string): string | undefined {
+  try {
+    const key = (JSON.parse(json) as { state_key?: unknown }).state_key;
+    return typeof key === 'string' ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Invite {
   id: string;
   sender: EventStateKeyNID;
@@ -62,20 +81,61 @@ export class CosmosInvitesTable implements InvitesTable {
   }
 
   /**
-   * An invite ID is unique across rooms and users: a claim document `invid|<ID>` records where it belongs, and is
-   * created first. Finding a claim for the same (room, user) means an earlier insert was interrupted: finish it.
+   * An invite ID is unique across rooms and users: a claim document `invid|<ID>` records where it belongs (and the
+   * invited user's ID, from the event). The claim and the change to the (room, user) list go out together, in one
+   * request. A claim of the same room and user is this invite's: an earlier insert that was interrupted, or one made
+   * under a NID for the user that its call then lost to another writer's (the claim is pointed at this NID). Any
+   * other claim keeps the ID, and the invite is taken back out of the list.
    */
   async insertInviteEvent(_tx: Tx, invite: InviteRow): Promise<boolean> {
     const r = this.conn.requests;
-    const claim = { id: 'invid', pk: this.conn.pk('invid', invite.inviteEventID) };
-    if (!(await r.create('invites.claim', { ...claim, k: 'invite_id', room: invite.roomNID, target: invite.targetUserNID }))) {
-      const owner = await r.read<{ room: number; target: number }>('invites.claim', claim.id, claim.pk);
-      if (owner?.room !== invite.roomNID || owner.target !== invite.targetUserNID) return false;
+    const claim = this.claimRef(invite.inviteEventID);
+    const user = invitedUser(invite.inviteEventJSON);
+    const claimDoc = { ...claim, k: 'invite_id', room: invite.roomNID, target: invite.targetUserNID, ...(user !== undefined ? { user } : {}) };
+    const [claimed, added] = await Promise.all([
+      r.create('invites.claim', claimDoc),
+      this.update(invite.roomNID, invite.targetUserNID, (invites) => {
+        if (invites.some((i) => i.id === invite.inviteEventID)) return { result: false, changed: false };
+        invites.push({ id: invite.inviteEventID, sender: invite.senderUserNID, retired: false, json: invite.inviteEventJSON });
+        return { result: true, changed: true };
+      }),
+    ]);
+    if (claimed) return added;
+    const owner = await r.read<InviteClaim>('invites.claim', claim.id, claim.pk);
+    if (owner?.room === invite.roomNID && (owner.target === invite.targetUserNID || (user !== undefined && owner.user === user))) {
+      if (owner.target !== invite.targetUserNID) await r.upsert('invites.claim', claimDoc);
+      return added;
     }
-    return this.update(invite.roomNID, invite.targetUserNID, (invites) => {
-      if (invites.some((i) => i.id === invite.inviteEventID)) return { result: false, changed: false };
-      invites.push({ id: invite.inviteEventID, sender: invite.senderUserNID, retired: false, json: invite.inviteEventJSON });
-      return { result: true, changed: true };
+    if (added) await this.remove(invite.roomNID, invite.targetUserNID, [invite.inviteEventID]);
+    return false;
+  }
+
+  /**
+   * Takes back invites written under user NIDs their call did not get to keep (another writer mapped the user
+   * first): their claims, where they still name that NID, and the NIDs' lists, which nothing else can have written.
+   */
+  async withdrawInvites(invites: readonly InviteRow[]): Promise<void> {
+    const r = this.conn.requests;
+    const claims = await r.readMany<InviteClaim>('invites.claim', invites.map((i) => this.claimRef(i.inviteEventID)));
+    await Promise.all([
+      ...invites.map((i, n) => {
+        const c = claims[n];
+        return c && c.room === i.roomNID && c.target === i.targetUserNID ? r.deleteIfMatch('invites.claim', c.id, this.claimRef(i.inviteEventID).pk, c._etag) : undefined;
+      }),
+      ...invites.map((i) => this.remove(i.roomNID, i.targetUserNID, [i.inviteEventID])),
+    ]);
+  }
+
+  private claimRef(inviteEventID: string) {
+    return { id: 'invid', pk: this.conn.pk('invid', inviteEventID) };
+  }
+
+  private remove(roomNID: RoomNID, target: EventStateKeyNID, ids: readonly string[]): Promise<void> {
+    return this.update(roomNID, target, (invites) => {
+      const kept = invites.filter((i) => !ids.includes(i.id));
+      const changed = kept.length !== invites.length;
+      invites.splice(0, invites.length, ...kept);
+      return { result: undefined, changed };
     });
   }
 
@@ -94,7 +154,7 @@ export class CosmosInvitesTable implements InvitesTable {
   async bulkSelectStoredInviteIDs(_tx: Tx, inviteEventIDs: readonly string[]): Promise<Set<string>> {
     const out = new Set<string>();
     const ids = unique(inviteEventIDs);
-    const claims = await this.conn.requests.readMany<{ room: number; target: number }>('invites.claim', ids.map((id) => ({ id: 'invid', pk: this.conn.pk('invid', id) })));
+    const claims = await this.conn.requests.readMany<{ room: number; target: number }>('invites.claim', ids.map((id) => this.claimRef(id)));
     const claimed = ids.flatMap((id, i) => (claims[i] ? [{ id, claim: claims[i]! }] : []));
     if (claimed.length === 0) return out;
     // A claim whose invite list lacks the invite is an insert that was interrupted: not stored yet.
@@ -105,7 +165,7 @@ export class CosmosInvitesTable implements InvitesTable {
     return out;
   }
 
-  /** One by one, in order: each is its claim, then its (room, user) list, as insertInviteEvent writes them. */
+  /** One by one, in order, each as insertInviteEvent writes it. */
   async bulkInsertInvites(tx: Tx, invites: readonly InviteWrite[]): Promise<void> {
     for (const invite of invites) {
       if ((await this.insertInviteEvent(tx, invite)) && invite.retired) await this.retire(invite.roomNID, invite.targetUserNID, [invite.inviteEventID]);

@@ -103,6 +103,7 @@ export const openCosmos: DriverFactory = async (config, options = {}) => {
     // The tables the room commit writes through are the same instances the tokens give (their caches are shared).
     bind(CosmosRoomEvents).toSelf().inSingletonScope();
     bind(CosmosCommitStaging).toSelf().inSingletonScope();
+    bind(CosmosEventStateKeysTable).toService(TOKENS.EventStateKeysTable);
     bind(CosmosEventsTable).toService(TOKENS.EventsTable);
     bind(CosmosEventJSONTable).toService(TOKENS.EventJSONTable);
     bind(CosmosRoomsTable).toService(TOKENS.RoomsTable);

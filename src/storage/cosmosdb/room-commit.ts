@@ -10,6 +10,7 @@ import type { StoredEventRow, Tx } from '../tables/index.js';
 import { COSMOS_CONNECTION, type CosmosConnection } from './connection.js';
 import { CosmosCommitStaging } from './commit-staging.js';
 import { CosmosEventJSONTable } from './event-json.js';
+import { CosmosEventStateKeysTable } from './event-state-keys.js';
 import { CosmosEventsTable, roomEventOf } from './events.js';
 import { CosmosInvitesTable } from './invites.js';
 import { CosmosMembershipTable } from './membership.js';
@@ -63,6 +64,7 @@ export class CosmosRoomCommit implements PlanCommitter {
     @inject(CosmosRoomsTable) private readonly rooms: CosmosRoomsTable,
     @inject(CosmosEventsTable) private readonly events: CosmosEventsTable,
     @inject(CosmosEventJSONTable) private readonly eventJSON: CosmosEventJSONTable,
+    @inject(CosmosEventStateKeysTable) private readonly stateKeys: CosmosEventStateKeysTable,
     @inject(CosmosMembershipTable) private readonly membership: CosmosMembershipTable,
     @inject(CosmosInvitesTable) private readonly invites: CosmosInvitesTable,
     @inject(CosmosRedactionsTable) private readonly redactions: CosmosRedactionsTable,
@@ -125,16 +127,29 @@ export class CosmosRoomCommit implements PlanCommitter {
     const commits = new Map([...rooms.values()].map((room): [RoomNID, RoomCommit] => [room.roomNID, { room, docs: [], index: [], written: [] }]));
     /** By new event NID: the stored prev events its own document names (see addReferences). */
     const embedded = new Map<EventNID, string[]>();
+    // The state keys the call mapped (a new user's ID) go in the same request as the rest, all before the commit.
+    // Should another writer have mapped one of them first, the call starts again; the invites it wrote for that
+    // user's NID meanwhile (in the same request, too) are taken back first.
+    const staged = this.stateKeys.stagedNIDs(tx);
+    const invitesWritten = (async () => {
+      if (w.newInvites.length > 0) await this.invites.bulkInsertInvites(tx, w.newInvites);
+      if (w.retiredInvites.length > 0) await this.invites.bulkRetireInvites(tx, w.retiredInvites);
+    })();
+    awaitedLater(invitesWritten);
+    const keysWritten = this.stateKeys.writeStaged(tx).catch(async (e: unknown) => {
+      await invitesWritten.catch(() => {});
+      const lost = w.newInvites.filter((i) => staged.has(i.targetUserNID));
+      if (lost.length > 0) await this.invites.withdrawInvites(lost);
+      throw e;
+    });
     await Promise.all([
+      keysWritten,
       newRows.size > 0 ? this.eventJSON.bulkInsertEventJSON(tx, json.filter((j) => newRows.has(j.eventNID) && !done.json.has(j.eventNID))) : undefined,
       ...[...rooms.values()].map((r) => r.state.write()),
       early,
       ...[...rooms.values()].map((room) => this.addMemberships(room, commits.get(room.roomNID)!)),
       this.writeRedactions(tx, w, json, newRows),
-      (async () => {
-        if (w.newInvites.length > 0) await this.invites.bulkInsertInvites(tx, w.newInvites);
-        if (w.retiredInvites.length > 0) await this.invites.bulkRetireInvites(tx, w.retiredInvites);
-      })(),
+      invitesWritten,
     ]);
     await Promise.all([
       later.length > 0 ? this.events.prepareEvents(tx, later.map(rowOf), done) : undefined,

@@ -1,4 +1,4 @@
-import { ConcurrentUpdateError, MissingPrevEventsError, StateConflictError, StorageError } from '../../types/errors.js';
+import { ConcurrentUpdateError, ConfigError, MissingPrevEventsError, StateConflictError, StorageError } from '../../types/errors.js';
 import type { RoomEvent } from '../../types/event.js';
 import { asEventStateKeyNID, asStateSnapshotNID, type EventNID, type EventStateKeyNID, type EventTypeNID, type RoomNID } from '../../types/nids.js';
 import type { StateEntry } from '../../types/state.js';
@@ -46,10 +46,9 @@ export const MAX_APPEND_BATCH = 1000;
  * the whole call before anything is written; the error's `eventIndex` says which event it was.
  *
  * On an engine without atomic transactions (Cosmos DB) the refusal check runs before anything is written, NIDs
- * included, and the engine writes the plan itself (a PlanCommitter: each room's part committed at once), or else
- * the writes go in crash-safe order, each step in bulk (see `writePlan`), a batch whose events name each other
- * recorded in its room as appending first, so that a retry after a crash mid-batch applies them as if the crash had
- * not happened. Rooms whose documents list appending events (left by such a batch) are read the same way.
+ * included, and the engine writes the plan itself (a PlanCommitter: each room's part committed at once, which such
+ * an engine must provide). Rooms whose documents list appending events (left by a batch an earlier layout of the
+ * Cosmos DB driver interrupted, or by a purge's claim) are read as if those events were not stored.
  */
 export class EventAppender {
   /** Event NID -> ID of events known to be stored: a room's latest events need no read to be named. */
@@ -70,6 +69,8 @@ export class EventAppender {
     private readonly resolver: StateResolver | undefined,
     private readonly committer?: PlanCommitter,
   ) {
+    // Without atomic transactions only the engine knows an order of writes that is crash-safe for it.
+    if (!uow.atomicTransactions && !committer) throw new ConfigError('an engine without atomic transactions must bind a PlanCommitter (TOKENS.PlanCommitter) to write the input path\'s plans');
     this.reader = new AppendReader(uow, tables, nids, loadEvents, committer, this.eventIDs);
   }
 

@@ -64,6 +64,13 @@ export class NidMaps {
   async stateKeysCreating(tx: Tx, keys: readonly string[], absent: ReadonlySet<string>): Promise<Map<string, EventStateKeyNID>> {
     const t = this.tables.eventStateKeys;
     const out = await this.stateKeys(tx, keys.filter((k) => !absent.has(k)));
+    if (t.stageEventStateKeyNIDs && absent.size > 0) {
+      // Written with the call's writes: known from then on, and not before.
+      const { nids, written } = await t.stageEventStateKeyNIDs(tx, [...absent]);
+      written.then(() => this.uow.afterCommit(tx, () => { for (const [k, v] of nids) this.stateKeys_.set(k, v); }), () => {});
+      for (const [k, v] of nids) out.set(k, v);
+      return out;
+    }
     const created = await Promise.all([...absent].map(async (k) => [k, await t.insertEventStateKeyNID(tx, k).catch((e: unknown) => {
       // Created by another writer since the lookup: its NID.
       if (e instanceof ConflictError) return t.selectEventStateKeyNID(tx, k);

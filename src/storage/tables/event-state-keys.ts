@@ -11,6 +11,13 @@ export interface EventStateKeysTable {
   bulkSelectEventStateKeyNID(tx: Tx, eventStateKeys: readonly string[]): Promise<Map<string, EventStateKeyNID>>;
   /** The NIDs of these keys, creating the missing ones (safe against concurrent writers, as assignEventTypeNIDs). */
   assignEventStateKeyNIDs(tx: Tx, eventStateKeys: readonly string[]): Promise<Map<string, EventStateKeyNID>>;
+  /**
+   * Optional, for engines whose input path writes what comes before its commit in bulk (Cosmos DB): NIDs for keys
+   * the call just found absent, whose mappings are written with the call's writes rather than now. `written`
+   * settles once they are stored (a key another writer created meanwhile fails it, and the call, with
+   * ConcurrentUpdateError); it never settles if the call writes nothing.
+   */
+  stageEventStateKeyNIDs?(tx: Tx, eventStateKeys: readonly string[]): Promise<{ nids: Map<string, EventStateKeyNID>; written: Promise<void> }>;
   /** Unknown NIDs are omitted. */
   bulkSelectEventStateKey(tx: Tx, eventStateKeyNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string>>;
 }

@@ -60,12 +60,6 @@ export interface EventsTable {
    */
   bulkInsertEvents(tx: Tx, rows: readonly StoredEventRow[]): Promise<void>;
   /**
-   * Only on an engine without atomic transactions (Cosmos DB): writes ahead what of these rows no reader finds until
-   * `bulkInsertEvents` commits them (there, the row documents its locators make visible), so that it can travel with
-   * the events' JSON; `bulkInsertEvents` of the same rows then writes only the rest.
-   */
-  prepareEvents?(tx: Tx, rows: readonly StoredEventRow[]): Promise<void>;
-  /**
    * The stored events with these IDs (missing ones omitted): the set-based existence check of the write path, with
    * what it needs to know of a prev event (its state before, its own entry, whether it was rejected).
    */
