@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { validateGenerateOptions } from '../src/cli/generate.js';
+import { validateGenerateOptions } from '../src/io/generate-options.js';
 import { startCluster, type Cluster } from '../test/support/pg-cluster.js';
 import { concurrencyBench } from './concurrency.js';
 import { copyBench } from './copy.js';

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { createStorage, type Storage } from '../src/index.js';
 import { encodeKey, partitionKey } from '../src/storage/cosmosdb/ids.js';
-import { generateRoom, validateGenerateOptions } from '../src/cli/generate.js';
+import { generateRoom } from '../src/io/generate-room.js';
+import { validateGenerateOptions } from '../src/io/generate-options.js';
 import { parsePDU } from '../src/types/event.js';
 
 /** A generated line (a room version 10 PDU) as the event it is. */

@@ -1,11 +1,6 @@
 import { expect } from 'chai';
-import {
-  generateRoom,
-  generateRoomWithStats,
-  plannedStateEvents,
-  validateGenerateOptions,
-  type GenerateOptions,
-} from '../src/cli/generate.js';
+import { generateRoom, generateRoomWithStats } from '../src/io/generate-room.js';
+import { plannedStateEvents, validateGenerateOptions, type GenerateOptions } from '../src/io/generate-options.js';
 import { InvalidInputError } from '../src/types/errors.js';
 import { parsePDU, type RoomEvent } from '../src/types/event.js';
 

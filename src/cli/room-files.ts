@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Storage } from '../index.js';
 import { InvalidInputError } from '../types/errors.js';
 import { ImportStoppedError, importPDUFile, type ImportSummary } from '../io/import.js';
-import { generateRoom, validateGenerateOptions } from './generate.js';
+import { generateRoom } from '../io/generate-room.js';
+import { validateGenerateOptions } from '../io/generate-options.js';
 import { CliError, EXIT, fmtInt, type CliIO } from './output.js';
 import { progress } from './progress.js';
 

@@ -4,7 +4,7 @@ import type { DumpRows, DumpTableName, StoreDump } from '../../src/storage/table
 import { DUMP_TABLES } from '../../src/storage/tables/dump.js';
 import { stableJSON } from '../../src/io/dump-rows.js';
 import { makeEvent, seedRoom } from './fixtures.js';
-import { generateRoom } from '../../src/cli/generate.js';
+import { generateRoom } from '../../src/io/generate-room.js';
 import { parsePDU, type RoomEvent } from '../../src/types/event.js';
 import { dm } from './keys-fixtures.js';
 import { session } from './tables-key-backup.js';

@@ -9,7 +9,7 @@ import { parsePDU, type RoomEvent } from '../../src/types/event.js';
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
 import { makeEvent } from './fixtures.js';
 import { fillEveryTable, fillGeneratedRoom, readWholeDump } from './fill-store.js';
-import { generateRoom } from '../../src/cli/generate.js';
+import { generateRoom } from '../../src/io/generate-room.js';
 import { MissingPrevEventsError, RoomBeingWrittenError } from '../../src/types/errors.js';
 import type { RoomNID } from '../../src/types/nids.js';
 
