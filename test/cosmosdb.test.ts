@@ -4,6 +4,7 @@ import { encodeKey, partitionKey } from '../src/storage/cosmosdb/ids.js';
 import { generateRoom } from '../src/io/generate-room.js';
 import { validateGenerateOptions } from '../src/io/generate-options.js';
 import { parsePDU } from '../src/types/event.js';
+import { MembershipState } from '../src/types/membership.js';
 
 /** A generated line (a room version 10 PDU) as the event it is. */
 const parseEvent = (line: string) => parsePDU(line, '10').event;
@@ -505,6 +506,53 @@ describe('cosmosdb: a new user\'s NID, mapped in the request that writes the use
       }
       expect(await a.tables.invites.bulkSelectStoredInviteIDs(tx, ['$erin-invite-one', '$erin-invite-two'])).to.deep.equal(new Set(['$erin-invite-one', '$erin-invite-two']));
       expect((await checkStore(a)).violations).to.deep.equal([]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+describe('cosmosdb: the rooms-of-a-user mirror', () => {
+  type Conn = import('../src/storage/cosmosdb/connection.js').CosmosConnection;
+  const connOf = (s: Storage) => (s.stats as unknown as { conn: Conn }).conn;
+  const profile = (id: string, room: string, user: string, prev: string, name: string) =>
+    makeEvent({ id, room, type: 'm.room.member', stateKey: user, sender: user, depth: 8, prev: [prev], content: { membership: 'join', displayname: name } });
+
+  it('a change that leaves it as this process wrote it (a profile change) does not write it again; one after another writer\'s change does, and repairs it', async () => {
+    const a = await openTenant('mirror', {}, 'mirror');
+    const b = await openTenant('mirror', {}, 'mirror');
+    const room = '!mirror:example.org';
+    const bob = '@bob:remote.net';
+    try {
+      const ev = await seedRoom(a, room);
+      const info = (await a.roomserver.roomInfo(room))!;
+      const tx = a.unitOfWork.autocommit;
+      const bobNID = await a.tables.eventStateKeys.selectEventStateKeyNID(tx, bob);
+      const conn = connOf(a);
+      const mirror = async () => (await conn.requests.read<{ membership: number }>('t', `rm|${info.roomNID}`, conn.pk('user', bobNID)))?.membership;
+      const joinedRooms = () => a.tables.membership.selectRoomsWithMembership(tx, bobNID, MembershipState.join);
+      expect(await mirror()).to.equal(MembershipState.join);
+
+      a.requestStats!.reset();
+      const first = profile('$bob-name-1', room, bob, ev.bobJoin.eventID, 'B1');
+      expect((await a.roomserver.appendEvent(first)).applied).to.equal(true);
+      expect(a.requestStats!.snapshot().byOperation['membership.mirror'], 'no write of the mirror').to.equal(undefined);
+      expect(await joinedRooms()).to.deep.equal([info.roomNID]);
+
+      // Another writer changes the membership (its own event), and its mirror is then lost (as a crash between
+      // the two writes of an update outside the input path would lose it).
+      const second = profile('$bob-name-2', room, bob, first.eventID, 'B2');
+      expect((await b.roomserver.appendEvent(second)).applied).to.equal(true);
+      await conn.requests.upsert('t', { id: `rm|${info.roomNID}`, pk: conn.pk('user', bobNID), k: 'user_room', room: info.roomNID, target: bobNID, membership: MembershipState.leaveOrBan, forgotten: false });
+      expect(await joinedRooms()).to.deep.equal([]);
+
+      // This process's next change finds the document written by another event than its own: it writes the mirror.
+      a.requestStats!.reset();
+      expect((await a.roomserver.appendEvent(profile('$bob-name-3', room, bob, second.eventID, 'B3'))).applied).to.equal(true);
+      expect(a.requestStats!.snapshot().byOperation['membership.mirror'], 'the mirror written').not.to.equal(undefined);
+      expect(await mirror()).to.equal(MembershipState.join);
+      expect(await joinedRooms()).to.deep.equal([info.roomNID]);
     } finally {
       await a.close();
       await b.close();

@@ -29,7 +29,8 @@ const JOIN = MembershipState.join;
  * as `rm|<room NID>`, so "rooms of a user" is a single-partition query too, never a scan of every room. The room
  * document is written first and the mirror after (in appendEvent's bulk writes, both at once, before the call's
  * commit point); every update rewrites the mirror, so a crash between the two is repaired by the next change (and,
- * inside appendEvent, by the retry of the interrupted call).
+ * inside appendEvent, by the retry of the interrupted call). The one exception is a change by the process that
+ * wrote both last, found untouched since, which leaves the mirror as it is (see `mirrored`).
  */
 @injectable()
 export class CosmosMembershipTable implements MembershipTable {
@@ -39,6 +40,15 @@ export class CosmosMembershipTable implements MembershipTable {
    * needs no read of its own.
    */
   private readonly fixed = new Lru<string, Pick<MembershipDoc, 'userID' | 'local'> | null>(50_000);
+
+  /**
+   * By (room, user): the membership and event this process last committed with its mirror written (see `written`
+   * in membershipDocs). A read for update that finds the document still so, untouched since (same event, not
+   * forgotten), marks it `unchanged`: a change that leaves the mirror as it is (a profile change, join over join)
+   * then need not write it again. Any other writer of the document writes its event's NID into it.
+   */
+  private readonly mirrored = new Lru<string, string>(50_000);
+  private readonly unchanged = new Set<string>();
 
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
@@ -84,16 +94,25 @@ export class CosmosMembershipTable implements MembershipTable {
     targets.forEach((t, i) => {
       const doc = docs[i];
       this.remember(roomNID, t, doc);
+      const key = `${roomNID}|${t}`;
+      if (doc && !doc.forgotten && this.mirrored.get(key) === `${doc.membership}|${doc.eventNID}`) this.unchanged.add(key);
+      else this.mirrored.delete(key);
       if (doc) out.set(t, { membership: doc.membership, eventNID: doc.eventNID });
     });
     return out;
   }
 
-  /** The mirrors of these writes in their users' partitions: what a write makes of them needs no read. */
-  membershipMirrors(roomNID: RoomNID, writes: readonly MembershipWrite[]): Doc[] {
-    return [...new Map(writes.map((w) => [w.targetUserNID, w])).values()].map((w) => this.mirrorDoc({
-      room: roomNID, target: w.targetUserNID, membership: w.membership, forgotten: false,
-    }));
+  /**
+   * The mirrors of these writes in their users' partitions: what a write makes of them needs no read. With
+   * `skipUnchanged`, those the write leaves as they are (see `mirrored`) are left out.
+   */
+  membershipMirrors(roomNID: RoomNID, writes: readonly MembershipWrite[], skipUnchanged = false): Doc[] {
+    return [...new Map(writes.map((w) => [w.targetUserNID, w])).values()].filter((w) => {
+      const key = `${roomNID}|${w.targetUserNID}`;
+      const same = skipUnchanged && this.unchanged.has(key) && this.mirrored.get(key)?.startsWith(`${w.membership}|`) === true;
+      this.unchanged.delete(key);
+      return !same;
+    }).map((w) => this.mirrorDoc({ room: roomNID, target: w.targetUserNID, membership: w.membership, forgotten: false }));
   }
 
   /**
@@ -124,7 +143,12 @@ export class CosmosMembershipTable implements MembershipTable {
     return {
       docs: docs.map((d) => ({ ...this.ref(roomNID, d.target), k: 'membership', ...d })),
       mirrors: this.membershipMirrors(roomNID, writes),
-      written: () => { for (const d of docs) this.remember(roomNID, d.target, d); },
+      written: () => {
+        for (const d of docs) {
+          this.remember(roomNID, d.target, d);
+          this.mirrored.set(`${roomNID}|${d.target}`, `${d.membership}|${d.eventNID}`);
+        }
+      },
     };
   }
 

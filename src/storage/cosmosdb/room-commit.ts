@@ -204,13 +204,16 @@ export class CosmosRoomCommit implements PlanCommitter {
     ]);
   }
 
-  /** The room's membership documents go in its commit; their mirrors (hints) are written now, with no read first. */
+  /**
+   * The room's membership documents go in its commit; their mirrors (hints) are written now, with no read first,
+   * unless the change leaves them as this process wrote them (see CosmosMembershipTable.membershipMirrors).
+   */
   private async addMemberships(room: RoomPlan, commit: RoomCommit): Promise<void> {
     if (room.membershipWrites.size === 0) return;
     const writes = [...room.membershipWrites.values()];
     const [{ docs, written }] = await Promise.all([
       this.membership.membershipDocs(room.roomNID, writes),
-      this.conn.requests.upsertMany('membership.mirror', this.membership.membershipMirrors(room.roomNID, writes)),
+      this.conn.requests.upsertMany('membership.mirror', this.membership.membershipMirrors(room.roomNID, writes, true)),
     ]);
     commit.docs.push(...docs);
     commit.written.push(written);
