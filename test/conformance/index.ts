@@ -18,7 +18,9 @@ import { databaseBulkReadTests } from './database-bulk-reads.js';
 import { databaseDirectoryReportsKeysTests } from './database-directory-reports-keys.js';
 import { nidMapTableTests } from './tables-nid-maps.js';
 import { eventTableTests } from './tables-events.js';
-import { bulkWriteTableTests } from './tables-bulk-writes.js';
+import { bulkWriteEventTableTests } from './tables-bulk-writes-events.js';
+import { bulkWriteStateTableTests } from './tables-bulk-writes-state.js';
+import { bulkWriteUserTableTests } from './tables-bulk-writes-users.js';
 import { roomTableTests } from './tables-rooms.js';
 import { stateTableTests } from './tables-state.js';
 import { membershipTableTests } from './tables-membership.js';
@@ -49,7 +51,9 @@ export const subSuites = {
   databaseDirectoryReportsKeysTests,
   nidMapTableTests,
   eventTableTests,
-  bulkWriteTableTests,
+  bulkWriteEventTableTests,
+  bulkWriteStateTableTests,
+  bulkWriteUserTableTests,
   roomTableTests,
   stateTableTests,
   membershipTableTests,
