@@ -130,6 +130,34 @@ describe('cosmosdb: a new user\'s NID, mapped in the request that writes the use
     }
   });
 
+  it('another process (or this one after a restart) taking such a NID reads its other side in the request that carries its writes, not in one of its own', async () => {
+    const a = await openTenant('restarted', {}, 'restarted');
+    const b = await openTenant('restarted', {}, 'restarted');
+    const room = '!restarted:example.org';
+    const user = '@frank:example.org';
+    try {
+      const ev = await seedRoom(a, room);
+      const join = member('$frank-join', room, user, 'join', ev.bobJoin.eventID);
+      expect((await a.roomserver.appendEvent(join)).applied).to.equal(true);
+      expect(await mapping(connOf(a), user)).to.deep.include({ paired: true, reversed: user });
+      // b knows the room, its state and a range of NIDs already (from another member's change), not the user.
+      const warm = makeEvent({ id: '$restarted-bob', room, type: 'm.room.member', stateKey: '@bob:remote.net', sender: '@bob:remote.net', depth: 8, prev: [join.eventID], content: { membership: 'join', displayname: 'B' } });
+      expect((await b.roomserver.appendEvent(warm)).applied).to.equal(true);
+      b.requestStats!.reset();
+      const profile = makeEvent({ id: '$frank-name', room, type: 'm.room.member', stateKey: user, sender: user, depth: 9, prev: [warm.eventID], content: { membership: 'join', displayname: 'F' } });
+      expect((await b.roomserver.appendEvent(profile)).applied).to.equal(true);
+      const stats = b.requestStats!.snapshot();
+      // The user's lookup with the reads, then the user's membership (its NID is known only then), the writes, the
+      // commit: the read of the mapping's other side costs no request of its own.
+      expect(stats.requests, JSON.stringify(stats.byOperation)).to.equal(4);
+      expect(stats.byOperation['state key.confirm']?.requests, 'the other side read, riding with the writes').to.equal(0);
+      expect(stats.byOperation['state key.confirm']?.requestCharge, 'the other side read').to.be.greaterThan(0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('a crash between the two sides of a mapping: the next writer to take the NID stores the missing side first', async () => {
     const a = await openTenant('halfmapped', {}, 'halfmapped');
     const user = '@dave:example.org';

@@ -17,6 +17,7 @@ export class CosmosEventStateKeysTable implements EventStateKeysTable {
   async bulkSelectEventStateKeyNID(_tx: Tx, keys: readonly string[]) { return this.map.bulkSelectNIDs(keys); }
   async assignEventStateKeyNIDs(_tx: Tx, keys: readonly string[]) { return this.map.assign(keys); }
   stageEventStateKeyNIDs(tx: Tx, keys: readonly string[]) { return this.map.stage(tx, keys); }
+  lookUpEventStateKeyNIDsForCall(tx: Tx, keys: readonly string[]) { return this.map.lookUpForCall(tx, keys); }
   /** The call's staged mappings (stageEventStateKeyNIDs), written now: the room's commit issues this with its writes. */
   writeStaged(tx: Tx) { return this.map.writeStaged(tx); }
   stagedNIDs(tx: Tx) { return this.map.stagedNIDs(tx); }

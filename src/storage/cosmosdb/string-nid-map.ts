@@ -12,10 +12,21 @@ interface MappingDoc {
   paired?: true;
 }
 
-/** Mappings a call made for itself, written with its other writes (see `stage`), and who waits for them. */
-interface StagedMappings {
-  readonly nids: Map<string, number>;
-  readonly settle: (error?: unknown) => void;
+/**
+ * What a call leaves for the request that carries its writes (`writeStaged`): the mappings it made for itself
+ * (`stage`), and the paired ones it found and must make sure of (`lookUpForCall`); each with who waits for it.
+ */
+interface CallMappings {
+  readonly staged: { readonly nids: Map<string, number>; readonly settle: (error?: unknown) => void }[];
+  readonly unsure: { readonly docs: MappingDoc[]; readonly settle: (error?: unknown) => void }[];
+}
+
+/** A promise and what settles it (its rejection handled: whoever awaits it still sees it). */
+function settlement(): { settle: (error?: unknown) => void; settled: Promise<void> } {
+  let settle!: (error?: unknown) => void;
+  const settled = new Promise<void>((resolve, reject) => { settle = (e) => (e === undefined ? resolve() : reject(e)); });
+  settled.catch(() => {});
+  return { settle, settled };
 }
 
 /**
@@ -37,8 +48,8 @@ export class CosmosStringNIDMap<N extends number> {
     private readonly sequence: SequenceName,
   ) {}
 
-  /** Mappings staged by calls not yet written, by call. */
-  private readonly staged = new WeakMap<object, StagedMappings[]>();
+  /** What calls left for writeStaged, by call. */
+  private readonly calls = new WeakMap<object, CallMappings>();
   /** NIDs whose NID side this process wrote or saw: their paired string sides need no look (see `confirm`). */
   private readonly confirmed = new Lru<number, true>(200_000);
 
@@ -91,10 +102,29 @@ export class CosmosStringNIDMap<N extends number> {
   }
 
   async bulkSelectNIDs(values: readonly string[]): Promise<Map<string, N>> {
-    const docs = (await this.conn.requests.readMany<MappingDoc>(`${this.what}.bulkSelect`, unique(values).map((v) => this.forward(v)))).filter((d) => d !== undefined);
+    const docs = await this.readForward(values);
     await this.confirm(docs);
     for (const d of docs) this.learn(d.s, d.nid);
     return new Map(docs.map((d) => [d.s, d.nid as N]));
+  }
+
+  private async readForward(values: readonly string[]): Promise<MappingDoc[]> {
+    return (await this.conn.requests.readMany<MappingDoc>(`${this.what}.bulkSelect`, unique(values).map((v) => this.forward(v)))).filter((d) => d !== undefined);
+  }
+
+  /**
+   * bulkSelectNIDs for a call that writes with its staged mappings: the paired string sides it finds are made sure
+   * of by `writeStaged`, in the same request as the call's writes, rather than now; `settled` once they are.
+   */
+  async lookUpForCall(tx: Tx, values: readonly string[]): Promise<{ nids: Map<string, N>; settled: Promise<void> }> {
+    const docs = await this.readForward(values);
+    for (const d of docs) this.learn(d.s, d.nid);
+    const nids = new Map(docs.map((d) => [d.s, d.nid as N]));
+    const unsure = docs.filter((d) => d.paired && !this.confirmed.get(d.nid));
+    if (unsure.length === 0) return { nids, settled: Promise.resolve() };
+    const { settle, settled } = settlement();
+    this.callOf(tx).unsure.push({ docs: unsure, settle });
+    return { nids, settled };
   }
 
   /** The known values' NIDs, and new ones for the others (the insert's assign pattern, value by value). */
@@ -127,31 +157,41 @@ export class CosmosStringNIDMap<N extends number> {
     for (const v of unique(values)) nids.set(v, (await this.conn.sequence(this.sequence).nextValue()) as N);
     // The call's other writes (a membership's user ID) name the value before it is stored: NIDs never change hands.
     for (const [v, nid] of nids) this.learn(v, nid);
-    let settle!: (error?: unknown) => void;
-    const written = new Promise<void>((resolve, reject) => { settle = (e) => (e === undefined ? resolve() : reject(e)); });
-    written.catch(() => {});
-    const calls = this.staged.get(tx as object) ?? [];
-    calls.push({ nids, settle });
-    this.staged.set(tx as object, calls);
+    const { settle, settled: written } = settlement();
+    this.callOf(tx).staged.push({ nids, settle });
     return { nids, written };
+  }
+
+  private callOf(tx: Tx): CallMappings {
+    let call = this.calls.get(tx as object);
+    if (!call) this.calls.set(tx as object, call = { staged: [], unsure: [] });
+    return call;
   }
 
   /** The NIDs staged for the call and not written yet. */
   stagedNIDs(tx: Tx): Set<number> {
-    return new Set((this.staged.get(tx as object) ?? []).flatMap((c) => [...c.nids.values()]));
+    return new Set((this.calls.get(tx as object)?.staged ?? []).flatMap((c) => [...c.nids.values()]));
   }
 
   /**
-   * Writes the call's staged mappings, both sides of each at once (issued in this turn, so they share a bulk request
-   * with the call's other writes of the moment). A value another writer mapped meanwhile fails the call with
+   * Writes the call's staged mappings, both sides of each at once, and makes sure of the paired ones it found (all
+   * issued in this turn, so they share a bulk request with the call's other writes of the moment). A value another writer mapped meanwhile fails the call with
    * ConcurrentUpdateError: it starts again and finds that mapping.
    */
   async writeStaged(tx: Tx): Promise<void> {
-    const calls = this.staged.get(tx as object);
-    if (!calls) return;
-    this.staged.delete(tx as object);
+    const call = this.calls.get(tx as object);
+    if (!call) return;
+    this.calls.delete(tx as object);
     const r = this.conn.requests;
-    const outcomes = await Promise.allSettled(calls.map(async ({ nids, settle }) => {
+    const outcomes = await Promise.allSettled([...call.unsure.map(async ({ docs, settle }) => {
+      try {
+        await this.confirm(docs);
+        settle();
+      } catch (e) {
+        settle(e);
+        throw e;
+      }
+    }), ...call.staged.map(async ({ nids, settle }) => {
       const done = await Promise.allSettled([...nids].map(async ([value, nid]) => {
         const [, made] = await Promise.all([
           r.create(`${this.what}.insert`, { ...this.reverse(nid), k: `${this.kind}n`, s: value, nid }),
@@ -172,7 +212,7 @@ export class CosmosStringNIDMap<N extends number> {
       const failed = done.find((d) => d.status === 'rejected');
       settle(failed ? failed.reason ?? new Error('failed') : undefined);
       if (failed) throw failed.reason;
-    }));
+    })]);
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
   }

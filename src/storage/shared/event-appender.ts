@@ -96,7 +96,7 @@ export class EventAppender {
       const keys = [...userIDs];
       const nids = [
         this.nids.eventTypes(tx, [...new Set(inputs.map((i) => i.event.type))]),
-        lookingUp ? lookingUp.then((absent) => this.nids.stateKeysCreating(tx, keys, absent)) : this.nids.stateKeys(tx, keys),
+        lookingUp ? lookingUp.then((lookup) => this.nids.stateKeysCreating(tx, keys, lookup)) : this.nids.stateKeys(tx, keys),
       ] as const;
       awaitedLater(...nids);
       return nids;
@@ -149,8 +149,8 @@ export class EventAppender {
         }),
       readingMemberships ?? stateKeysP.then(async (keys) => {
         // A user whose NID this call created has no membership or invite anywhere yet: nothing to read.
-        const absent = await lookingUp;
-        return this.reader.readMemberships(tx, inputs, known.rooms, keys, new Set([...absent ?? []].map((k) => keys.get(k)!)));
+        const absent = (await lookingUp)?.absent ?? [];
+        return this.reader.readMemberships(tx, inputs, known.rooms, keys, new Set([...absent].map((k) => keys.get(k)!)));
       }),
     ]);
     newRooms ??= this.reader.admit(inputs, reads);

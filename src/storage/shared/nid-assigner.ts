@@ -13,6 +13,12 @@ export class BoundedMap<K, V> extends Map<K, V> {
   }
 }
 
+/** What NidMaps.lookUpStateKeys found: the keys not stored, and the NIDs of the stored ones. */
+export interface StateKeyLookup {
+  readonly absent: ReadonlySet<string>;
+  readonly found: ReadonlyMap<string, EventStateKeyNID>;
+}
+
 /**
  * String -> NID maps (event types, state keys, rooms) with the assign pattern: look up; if absent, insert; if the
  * insert lost a race to another writer (ConflictError), look up again. Mappings never change once committed, so
@@ -49,21 +55,33 @@ export class NidMaps {
   }
 
   /**
-   * Looks state keys up without creating any: those found are known from then on; answers the keys not stored. For
-   * a caller that must check before it creates (see stateKeysCreating), so the lookup can go out with its reads.
+   * Looks state keys up without creating any: the keys not stored, and the NIDs of the others, for a caller that
+   * must check before it creates (see stateKeysCreating), so the lookup can go out with its reads. What is found is
+   * known from then on, once the call has made sure of it where the table asks that (see
+   * EventStateKeysTable.lookUpEventStateKeyNIDsForCall).
    */
-  async lookUpStateKeys(tx: Tx, keys: readonly string[]): Promise<Set<string>> {
-    const missing = this.lookUp(this.stateKeys_, keys, new Map());
-    if (missing.length === 0) return new Set();
-    const found = await this.tables.eventStateKeys.bulkSelectEventStateKeyNID(tx, missing);
-    this.uow.afterCommit(tx, () => { for (const [k, v] of found) this.stateKeys_.set(k, v); });
-    return new Set(missing.filter((k) => !found.has(k)));
+  async lookUpStateKeys(tx: Tx, keys: readonly string[]): Promise<StateKeyLookup> {
+    const found = new Map<string, EventStateKeyNID>();
+    const missing = this.lookUp(this.stateKeys_, keys, found);
+    if (missing.length === 0) return { absent: new Set(), found };
+    const t = this.tables.eventStateKeys;
+    const read = t.lookUpEventStateKeyNIDsForCall
+      ? await t.lookUpEventStateKeyNIDsForCall(tx, missing)
+      : { nids: await t.bulkSelectEventStateKeyNID(tx, missing), settled: Promise.resolve() };
+    read.settled.then(() => this.uow.afterCommit(tx, () => { for (const [k, v] of read.nids) this.stateKeys_.set(k, v); }), () => {});
+    for (const [k, v] of read.nids) found.set(k, v);
+    return { absent: new Set(missing.filter((k) => !read.nids.has(k))), found };
   }
 
-  /** stateKeys, where `absent` were found not stored just before (lookUpStateKeys): those are created with no lookup. */
-  async stateKeysCreating(tx: Tx, keys: readonly string[], absent: ReadonlySet<string>): Promise<Map<string, EventStateKeyNID>> {
+  /** stateKeys, where `lookup` says which were found stored just before and which not: none is looked up again. */
+  async stateKeysCreating(tx: Tx, keys: readonly string[], lookup: StateKeyLookup): Promise<Map<string, EventStateKeyNID>> {
     const t = this.tables.eventStateKeys;
-    const out = await this.stateKeys(tx, keys.filter((k) => !absent.has(k)));
+    const { absent, found } = lookup;
+    const out = await this.stateKeys(tx, keys.filter((k) => !absent.has(k) && !found.has(k)));
+    for (const k of keys) {
+      const nid = found.get(k);
+      if (nid !== undefined) out.set(k, nid);
+    }
     if (t.stageEventStateKeyNIDs && absent.size > 0) {
       // Written with the call's writes: known from then on, and not before.
       const { nids, written } = await t.stageEventStateKeyNIDs(tx, [...absent]);

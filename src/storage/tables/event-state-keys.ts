@@ -18,6 +18,13 @@ export interface EventStateKeysTable {
    * ConcurrentUpdateError); it never settles if the call writes nothing.
    */
   stageEventStateKeyNIDs?(tx: Tx, eventStateKeys: readonly string[]): Promise<{ nids: Map<string, EventStateKeyNID>; written: Promise<void> }>;
+  /**
+   * Optional, with stageEventStateKeyNIDs: bulkSelectEventStateKeyNID for a call that writes with its staged keys.
+   * What the lookup finds but must still make sure of is made sure of with those writes; `settled` settles once it
+   * has been (at once when nothing was left to do; never, if the call writes nothing), and until then the NIDs are
+   * the call's to use and nobody else's to keep.
+   */
+  lookUpEventStateKeyNIDsForCall?(tx: Tx, eventStateKeys: readonly string[]): Promise<{ nids: Map<string, EventStateKeyNID>; settled: Promise<void> }>;
   /** Unknown NIDs are omitted. */
   bulkSelectEventStateKey(tx: Tx, eventStateKeyNIDs: readonly EventStateKeyNID[]): Promise<Map<EventStateKeyNID, string>>;
 }
