@@ -1,4 +1,4 @@
-import type { Storage } from '../index.js';
+import type { RoomContents, Storage } from '../index.js';
 import { MembershipState } from '../types/membership.js';
 import { NotFoundError } from '../types/errors.js';
 import { encodeBlockList, encodeStateBlock } from '../storage/shared/state-codec.js';
@@ -20,20 +20,14 @@ import { NIDMap } from './nid-sets.js';
  * aside (`storage.stats.collect().totalBytes` is the engine's own total). Cosmos DB keeps the same content in JSON
  * documents, somewhat larger.
  */
-export interface RoomSize {
-  readonly roomID: string;
+/**
+ * One room's size: what the room server counts of it (RoomContents; its state entries are those of its state
+ * blocks, what the state model costs), with its current state's entries and the bytes in all.
+ */
+export interface RoomSize extends Omit<RoomContents, 'roomNID' | 'rowsRead'> {
   readonly roomNID: number;
-  readonly version: string;
-  readonly events: number;
   /** Entries of the room's current state. */
   readonly currentState: number;
-  /** State entries stored for the room: the entries of its state blocks (what the state model costs). */
-  readonly stateEntries: number;
-  readonly stateBlocks: number;
-  readonly stateSnapshots: number;
-  readonly joinedMembers: number;
-  readonly jsonBytes: number;
-  readonly stateBytes: number;
   /** jsonBytes + stateBytes. */
   readonly bytes: number;
 }
@@ -153,10 +147,7 @@ export async function roomDetail(storage: Storage, roomID: string): Promise<Room
   const create = info.isStub ? null : await db.getStateEvent(roomID, 'm.room.create', '');
   const declared = create ? (JSON.parse(create.event.json) as { content?: { room_version?: unknown } }).content?.room_version : undefined;
   return {
-    roomID, roomNID: contents.roomNID, version: contents.version, events: contents.events, currentState,
-    stateEntries: contents.stateEntries, stateBlocks: contents.stateBlocks, stateSnapshots: contents.stateSnapshots,
-    joinedMembers: contents.joinedMembers, jsonBytes: contents.jsonBytes, stateBytes: contents.stateBytes,
-    bytes: contents.jsonBytes + contents.stateBytes,
+    ...contents, roomID, currentState, bytes: contents.jsonBytes + contents.stateBytes,
     latestEvents: latestEvents.map((e) => ({ eventID: e.event.eventID, depth: e.event.depth })),
     createEventVersion: create ? String(declared ?? '1') : null,
     createEventID: create ? create.event.eventID : null,

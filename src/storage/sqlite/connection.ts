@@ -145,15 +145,15 @@ export class SqliteConnection implements UnitOfWork {
       }
     }
     const db = new Database(options.path);
+    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
     // WAL lets readers in other processes go on while we write; NORMAL sync is durable across application
     // crashes (a power cut can lose the last transactions, never corrupt the file).
-    db.pragma('journal_mode = WAL');
+    switchToWAL(db, options.busyTimeoutMs);
     db.pragma('synchronous = NORMAL');
     // Checkpoint the WAL into the database every 4,000 pages (16 MiB) rather than SQLite's 1,000: a page written
     // by many commits in a row (an index's hot pages on import) is copied back once per checkpoint, not four times.
     // Measured on import: the commits' share of the time fell from 24 to 17 µs per event.
     db.pragma('wal_autocheckpoint = 4000');
-    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
     db.pragma('foreign_keys = ON');
     const conn = new SqliteConnection(db);
     if (migrating) conn.appliedOnOpen = migrate(db, options.onMigrationProgress);
@@ -290,6 +290,24 @@ export class SqliteConnection implements UnitOfWork {
       if (this.db.open) this.db.close();
     } finally {
       release();
+    }
+  }
+}
+
+/**
+ * `journal_mode = WAL`, tried again while another process holds the file (up to the busy timeout). Switching needs
+ * an exclusive lock, and SQLite answers SQLITE_BUSY at once, without waiting, to one of two processes that open a
+ * new file at the same moment (each holds a shared lock and wants the other's gone); the other then switches it.
+ */
+function switchToWAL(db: Database.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() + wait > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
     }
   }
 }
