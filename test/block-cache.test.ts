@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { BlockCache, SnapshotCache } from '../src/storage/shared/block-cache.js';
-import { decodePackedBlock, encodedEntryCount, encodeStateBlock } from '../src/storage/shared/state-codec.js';
+import { decodePackedBlock, encodedEntryCount, encodeStateBlock, findEncodedTuple, indexEncodedBlock } from '../src/storage/shared/state-codec.js';
 import type { StateBlockNID, StateSnapshotNID } from '../src/types/nids.js';
 import type { StateEntry } from '../src/types/state.js';
 
@@ -105,5 +105,49 @@ describe('state under a cache that keeps almost nothing', () => {
     } finally {
       await storage.close();
     }
+  });
+});
+
+describe('a tuple looked up in a block\'s encoding, in place', () => {
+  /** A pseudo-random block (seeded): types 1-9, keys spread wide, some tombstones, every stride boundary crossed. */
+  const randomBlock = (seed: number, size: number) => {
+    let x = seed;
+    const next = () => (x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32;
+    const seen = new Set<string>();
+    const entries: StateEntry[] = [];
+    while (entries.length < size) {
+      const t = 1 + Math.floor(next() * 9);
+      const k = 1 + Math.floor(next() * 5_000);
+      if (seen.has(`${t}|${k}`)) continue;
+      seen.add(`${t}|${k}`);
+      entries.push(entry(t, k, next() < 0.1 ? 0 : 1 + Math.floor(next() * 1e9)));
+    }
+    return entries;
+  };
+
+  it('answers as the decoded block does, for every tuple held and for tuples around them, with and without checkpoints', () => {
+    for (const size of [0, 1, 2, 31, 32, 33, 64, 65, 1_000]) {
+      const entries = randomBlock(size + 7, size);
+      const bytes = encodeStateBlock(entries).bytes;
+      const index = indexEncodedBlock(bytes);
+      const held = new Map(entries.map((e) => [`${e.eventTypeNID}|${e.eventStateKeyNID}`, e.eventNID as number]));
+      const asked = entries.flatMap((e) => [[e.eventTypeNID, e.eventStateKeyNID], [e.eventTypeNID, e.eventStateKeyNID + 1], [e.eventTypeNID, e.eventStateKeyNID - 1]]);
+      asked.push([0, 0], [10, 1], [1, 0], [9, 10_000]);
+      for (const [t, k] of asked) {
+        const want = held.get(`${t}|${k}`) ?? -1;
+        expect(findEncodedTuple(bytes, t!, k!), `size ${size}, (${t}, ${k})`).to.equal(want);
+        expect(findEncodedTuple(bytes, t!, k!, undefined, index), `size ${size}, (${t}, ${k}), with checkpoints`).to.equal(want);
+      }
+    }
+  });
+
+  it('the cache answers from its checkpoints, and undefined for a block it does not hold', () => {
+    const cache = new BlockCache(1024 * 1024);
+    const entries = randomBlock(3, 500);
+    cache.set(nid(9), encodeStateBlock(entries).bytes);
+    const e = entries[321]!;
+    expect(cache.findTuple(nid(9), e.eventTypeNID, e.eventStateKeyNID)).to.equal(e.eventNID);
+    expect(cache.findTuple(nid(9), e.eventTypeNID, e.eventStateKeyNID)).to.equal(e.eventNID);
+    expect(cache.findTuple(nid(10), e.eventTypeNID, e.eventStateKeyNID)).to.equal(undefined);
   });
 });

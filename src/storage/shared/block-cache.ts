@@ -1,5 +1,5 @@
 import type { StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
-import { decodeBlockList, decodePackedBlock, encodeBlockList, encodedEntryCount, type PackedEntries } from './state-codec.js';
+import { decodeBlockList, decodePackedBlock, encodeBlockList, encodedEntryCount, findEncodedTuple, indexEncodedBlock, type PackedEntries, type TupleIndex } from './state-codec.js';
 
 /**
  * State blocks and snapshots never change once written (they are content-addressed), so one read once can be
@@ -35,6 +35,10 @@ class ByteRingCache<K extends number> {
   private used = 0;
 
   constructor(private readonly capacity: number) {}
+
+  protected get capacityBytes(): number {
+    return this.capacity;
+  }
 
   /** The item's bytes (valid until the next `set`), refreshed at the head when it has grown old. */
   protected getBytes(key: K): Uint8Array | undefined {
@@ -115,6 +119,31 @@ export class BlockCache extends ByteRingCache<StateBlockNID> {
   get(nid: StateBlockNID): PackedEntries | undefined {
     const bytes = this.getBytes(nid);
     return bytes && decodePackedBlock(bytes, nid);
+  }
+
+  /**
+   * Checkpoints into the blocks looked up in place (see findEncodedTuple), the latest first to stay, within a
+   * sixty-fourth of the budget: a few numbers per 32 entries, so far more blocks than the ring holds.
+   */
+  private readonly indexes = new Map<StateBlockNID, TupleIndex>();
+  private indexBytes = 0;
+
+  /** The event NID the cached block holds for a tuple (0: a tombstone; -1: none); undefined if it is not cached. */
+  findTuple(nid: StateBlockNID, type: number, key: number): number | undefined {
+    const bytes = this.getBytes(nid);
+    if (!bytes) return undefined;
+    let index = this.indexes.get(nid);
+    if (!index) {
+      index = indexEncodedBlock(bytes, nid);
+      this.indexes.set(nid, index);
+      this.indexBytes += index.byteLength;
+      for (const [oldest, dropped] of this.indexes) {
+        if (this.indexBytes <= this.capacityBytes / 64) break;
+        this.indexes.delete(oldest);
+        this.indexBytes -= dropped.byteLength;
+      }
+    }
+    return findEncodedTuple(bytes, type, key, nid, index);
   }
 
   /** The block's entry count without decoding it (the merge policy only needs sizes). */

@@ -99,6 +99,86 @@ export function decodePackedBlock(bytes: Uint8Array, blockNID?: StateBlockNID): 
   return out;
 }
 
+/** Entries between two checkpoints of a TupleIndex. */
+const INDEX_STRIDE = 32;
+/** Numbers per checkpoint: its entry's type and state key, the byte where it starts, the type and key before it. */
+const CHECKPOINT = 5;
+
+/**
+ * Checkpoints into a block's encoding, one every INDEX_STRIDE entries, so that a tuple is found by a binary search
+ * and a short read (see findEncodedTuple): about 5 numbers per 32 entries.
+ */
+export type TupleIndex = Float64Array;
+
+/**
+ * The event NID a block's encoding holds for one tuple (0 for a tombstone), or -1 if the block does not hold the
+ * tuple: read in place, with no array made, from the nearest checkpoint of `index` if given, and only as far as the
+ * tuple's place in the sorted entries. The input path looks tuples up in its room's current state for nearly every
+ * event; decoding a large block each time for one entry cost more than the rest of an import of a large room.
+ */
+export function findEncodedTuple(bytes: Uint8Array, type: number, key: number, blockNID?: StateBlockNID, index?: TupleIndex): number {
+  const r = new VarintReader(bytes, blockNID);
+  if (r.byte() !== FORMAT_V1) throw new CorruptionError(`state block ${blockNID ?? '?'} has an unknown format`);
+  const count = r.uint();
+  let first = 0;
+  let t = 0;
+  let k = 0;
+  if (index && index.length > 0) {
+    // The last checkpoint at or before the tuple.
+    let lo = 0;
+    let hi = index.length / CHECKPOINT - 1;
+    if (index[0]! > type || (index[0] === type && index[1]! > key)) return -1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      const at = mid * CHECKPOINT;
+      if (index[at]! < type || (index[at] === type && index[at + 1]! <= key)) lo = mid;
+      else hi = mid - 1;
+    }
+    const at = lo * CHECKPOINT;
+    first = lo * INDEX_STRIDE;
+    r.seek(index[at + 2]!);
+    t = index[at + 3]!;
+    k = index[at + 4]!;
+  }
+  for (let i = first; i < count; i++) {
+    const typeDelta = r.uint();
+    const keyPart = r.uint();
+    t += typeDelta;
+    k = typeDelta === 0 && i > 0 ? k + keyPart : keyPart;
+    const event = r.uint();
+    if (t > type || (t === type && k > key)) return -1;
+    if (t === type && k === key) return event;
+  }
+  return -1;
+}
+
+/** The checkpoints of a block's encoding (see TupleIndex): one read of the encoding. */
+export function indexEncodedBlock(bytes: Uint8Array, blockNID?: StateBlockNID): TupleIndex {
+  const r = new VarintReader(bytes, blockNID);
+  if (r.byte() !== FORMAT_V1) throw new CorruptionError(`state block ${blockNID ?? '?'} has an unknown format`);
+  const count = r.uint();
+  const out = new Float64Array(Math.ceil(count / INDEX_STRIDE) * CHECKPOINT);
+  let t = 0;
+  let k = 0;
+  for (let i = 0; i < count; i++) {
+    const start = r.position();
+    const [typeBefore, keyBefore] = [t, k];
+    const typeDelta = r.uint();
+    const keyPart = r.uint();
+    t += typeDelta;
+    k = typeDelta === 0 && i > 0 ? k + keyPart : keyPart;
+    r.uint();
+    if (i % INDEX_STRIDE !== 0) continue;
+    const at = (i / INDEX_STRIDE) * CHECKPOINT;
+    out[at] = t;
+    out[at + 1] = k;
+    out[at + 2] = start;
+    out[at + 3] = typeBefore;
+    out[at + 4] = keyBefore;
+  }
+  return out;
+}
+
 /** A block's entry count, read from its encoding's header without decoding the entries (the merge policy needs only sizes). */
 export function encodedEntryCount(bytes: Uint8Array, blockNID?: StateBlockNID): number {
   const r = new VarintReader(bytes, blockNID);
@@ -245,6 +325,12 @@ class VarintReader {
   }
   atEnd(): boolean {
     return this.pos === this.bytes.length;
+  }
+  position(): number {
+    return this.pos;
+  }
+  seek(pos: number): void {
+    this.pos = pos;
   }
   sint(): number {
     const first = this.byte();

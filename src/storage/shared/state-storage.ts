@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { CorruptionError } from '../../types/errors.js';
 import type { RoomNID, StateBlockNID, StateSnapshotNID } from '../../types/nids.js';
 import { compareEntries, type StateEntry, type StateEntryList, type StateKeyTuple } from '../../types/state.js';
-import { decodePackedBlock, encodedEntryCount, encodePackedBlock, encodeStateBlock, packEntries, unpackEntries, withoutRepeats, type PackedEntries } from './state-codec.js';
+import { decodePackedBlock, encodedEntryCount, encodePackedBlock, findEncodedTuple, encodeStateBlock, packEntries, unpackEntries, withoutRepeats, type PackedEntries } from './state-codec.js';
 import { resolvePacked } from './state-resolve.js';
 import { TOKENS } from '../../di/tokens.js';
 import type { RoomserverTables, SnapshotBlocks, Tx, UnitOfWork } from '../tables/index.js';
@@ -54,6 +54,22 @@ export class StateStorage {
    */
   blocks(tx: Tx, nids: readonly StateBlockNID[], fetched: Fetched = new Map()): Promise<Map<StateBlockNID, PackedEntries>> {
     return this.lookUp(tx, nids, fetched, decodePackedBlock, (nid) => this.cache.get(nid));
+  }
+
+  /**
+   * The event NID a block holds for one tuple (0: a tombstone), or -1 if it does not hold it: read in place from
+   * the block's encoding (see findEncodedTuple), from `fetched`, else the cache, else one read.
+   */
+  async tupleInBlock(tx: Tx, nid: StateBlockNID, tuple: StateKeyTuple, fetched: Fetched): Promise<number> {
+    // Read this call (its blocks may not be committed yet, so nothing of them is kept), else cached (with
+    // checkpoints kept), else read now.
+    const find = (encoded: Uint8Array) => findEncodedTuple(encoded, tuple.eventTypeNID, tuple.eventStateKeyNID, nid);
+    const read = fetched.get(nid);
+    if (read) return find(read);
+    const cached = this.cache.findTuple(nid, tuple.eventTypeNID, tuple.eventStateKeyNID);
+    if (cached !== undefined) return cached;
+    await this.fetch(tx, [nid], fetched);
+    return find(fetched.get(nid)!);
   }
 
   /** Entry counts of blocks, read from their encodings (what the cache and `fetched` lack is fetched into `fetched`). */
@@ -354,9 +370,13 @@ export class StatePlan {
     // Block by block from the newest: a tuple changed lately is found without decoding the large old blocks.
     for (let i = order.length - 1; i >= 0; i--) {
       const b = order[i]!;
-      const packed = typeof b === 'number' ? (await this.storage.blocks(this.tx, [b], this.fetched)).get(b)! : b.packed;
-      const at = findTuple(packed, tuple.eventTypeNID, tuple.eventStateKeyNID);
-      if (at >= 0) return packed[at + 2]!;
+      if (typeof b === 'number') {
+        const event = await this.storage.tupleInBlock(this.tx, b, tuple, this.fetched);
+        if (event >= 0) return event;
+        continue;
+      }
+      const at = findTuple(b.packed, tuple.eventTypeNID, tuple.eventStateKeyNID);
+      if (at >= 0) return b.packed[at + 2]!;
     }
     return 0;
   }
