@@ -48,7 +48,8 @@ export class CosmosMembershipTable implements MembershipTable {
    * then need not write it again. Any other writer of the document writes its event's NID into it.
    */
   private readonly mirrored = new Lru<string, string>(50_000);
-  private readonly unchanged = new Set<string>();
+  /** Marks of reads whose call may never write (a duplicate, a refusal): bounded like the rest. */
+  private readonly unchanged = new Lru<string, true>(50_000);
 
   constructor(@inject(COSMOS_CONNECTION) private readonly conn: CosmosConnection) {}
 
@@ -95,7 +96,7 @@ export class CosmosMembershipTable implements MembershipTable {
       const doc = docs[i];
       this.remember(roomNID, t, doc);
       const key = `${roomNID}|${t}`;
-      if (doc && !doc.forgotten && this.mirrored.get(key) === `${doc.membership}|${doc.eventNID}`) this.unchanged.add(key);
+      if (doc && !doc.forgotten && this.mirrored.get(key) === `${doc.membership}|${doc.eventNID}`) this.unchanged.set(key, true);
       else this.mirrored.delete(key);
       if (doc) out.set(t, { membership: doc.membership, eventNID: doc.eventNID });
     });
@@ -109,7 +110,7 @@ export class CosmosMembershipTable implements MembershipTable {
   membershipMirrors(roomNID: RoomNID, writes: readonly MembershipWrite[], skipUnchanged = false): Doc[] {
     return [...new Map(writes.map((w) => [w.targetUserNID, w])).values()].filter((w) => {
       const key = `${roomNID}|${w.targetUserNID}`;
-      const same = skipUnchanged && this.unchanged.has(key) && this.mirrored.get(key)?.startsWith(`${w.membership}|`) === true;
+      const same = skipUnchanged && this.unchanged.get(key) === true && this.mirrored.get(key)?.startsWith(`${w.membership}|`) === true;
       this.unchanged.delete(key);
       return !same;
     }).map((w) => this.mirrorDoc({ room: roomNID, target: w.targetUserNID, membership: w.membership, forgotten: false }));

@@ -34,11 +34,7 @@ class ByteRingCache<K extends number> {
   private tail = 0;
   private used = 0;
 
-  constructor(private readonly capacity: number) {}
-
-  protected get capacityBytes(): number {
-    return this.capacity;
-  }
+  constructor(protected readonly capacity: number) {}
 
   /** The item's bytes (valid until the next `set`), refreshed at the head when it has grown old. */
   protected getBytes(key: K): Uint8Array | undefined {
@@ -138,7 +134,7 @@ export class BlockCache extends ByteRingCache<StateBlockNID> {
       this.indexes.set(nid, index);
       this.indexBytes += index.byteLength;
       for (const [oldest, dropped] of this.indexes) {
-        if (this.indexBytes <= this.capacityBytes / 64) break;
+        if (this.indexBytes <= this.capacity / 64) break;
         this.indexes.delete(oldest);
         this.indexBytes -= dropped.byteLength;
       }

@@ -68,7 +68,7 @@ export class NidMaps {
     const read = t.lookUpEventStateKeyNIDsForCall
       ? await t.lookUpEventStateKeyNIDsForCall(tx, missing)
       : { nids: await t.bulkSelectEventStateKeyNID(tx, missing), settled: Promise.resolve() };
-    read.settled.then(() => this.uow.afterCommit(tx, () => { for (const [k, v] of read.nids) this.stateKeys_.set(k, v); }), () => {});
+    this.cacheStateKeysOnce(tx, read.nids, read.settled);
     for (const [k, v] of read.nids) found.set(k, v);
     return { absent: new Set(missing.filter((k) => !read.nids.has(k))), found };
   }
@@ -85,7 +85,7 @@ export class NidMaps {
     if (t.stageEventStateKeyNIDs && absent.size > 0) {
       // Written with the call's writes: known from then on, and not before.
       const { nids, written } = await t.stageEventStateKeyNIDs(tx, [...absent]);
-      written.then(() => this.uow.afterCommit(tx, () => { for (const [k, v] of nids) this.stateKeys_.set(k, v); }), () => {});
+      this.cacheStateKeysOnce(tx, nids, written);
       for (const [k, v] of nids) out.set(k, v);
       return out;
     }
@@ -97,6 +97,11 @@ export class NidMaps {
     this.uow.afterCommit(tx, () => { for (const [k, v] of created) this.stateKeys_.set(k, v); });
     for (const [k, v] of created) out.set(k, v);
     return out;
+  }
+
+  /** Caches state key NIDs once `settled` resolves (the table stored them, or made sure of them) and `tx` commits. */
+  private cacheStateKeysOnce(tx: Tx, nids: ReadonlyMap<string, EventStateKeyNID>, settled: Promise<void>): void {
+    settled.then(() => this.uow.afterCommit(tx, () => { for (const [k, v] of nids) this.stateKeys_.set(k, v); }), () => {});
   }
 
   /** Event type NIDs, creating the missing types: one call to the table for whatever the cache lacks. */
