@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { parseEvent, type RoomEvent } from '../../src/types/event.js';
 import type { Storage } from '../../src/index.js';
-import type { EventNID, EventStateKeyNID, EventTypeNID } from '../../src/types/nids.js';
+import type { EventNID, EventStateKeyNID, EventTypeNID, RoomNID } from '../../src/types/nids.js';
 import type { StateEntry } from '../../src/types/state.js';
 
 /**
@@ -74,4 +74,17 @@ export async function seedRoom(storage: Storage, room = '!room:example.org') {
   };
   for (const e of Object.values(ev)) await storage.roomserver.appendEvent(e);
   return ev;
+}
+
+/**
+ * Users as state keys (the membership table reads their IDs from event_state_keys) and rooms as rows of the rooms
+ * table, created through the tables: their NIDs by ID.
+ */
+export async function usersAndRooms(storage: Storage, users: readonly string[], rooms: readonly string[]) {
+  const tx = storage.unitOfWork.autocommit;
+  const u = new Map<string, EventStateKeyNID>();
+  for (const id of users) u.set(id, await storage.tables.eventStateKeys.insertEventStateKeyNID(tx, id));
+  const r = new Map<string, RoomNID>();
+  for (const id of rooms) r.set(id, await storage.tables.rooms.insertRoomNID(tx, id, '10'));
+  return { tx, user: (id: string) => u.get(id)!, room: (id: string) => r.get(id)! };
 }

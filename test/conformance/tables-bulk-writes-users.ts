@@ -5,7 +5,7 @@ import { NotFoundError } from '../../src/types/errors.js';
 import { MembershipState } from '../../src/types/membership.js';
 import { asEventNID, asEventStateKeyNID, asRoomNID, type EventStateKeyNID, type RoomNID } from '../../src/types/nids.js';
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
-import { rejects } from './fixtures.js';
+import { rejects, usersAndRooms } from './fixtures.js';
 import { HOSTILE, HOSTILE_EVENT_IDS, long255, rolledBack, shuffled } from './bulk-write-fixtures.js';
 
 /*
@@ -18,13 +18,7 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Users are state keys, rooms come from the rooms table; `write` builds a MembershipWrite. */
 async function membershipWorld(storage: Storage, users: readonly string[], rooms: readonly string[]) {
-  const tx = storage.unitOfWork.autocommit;
-  const u = new Map<string, EventStateKeyNID>();
-  for (const id of users) u.set(id, await storage.tables.eventStateKeys.insertEventStateKeyNID(tx, id));
-  const r = new Map<string, RoomNID>();
-  for (const id of rooms) r.set(id, await storage.tables.rooms.insertRoomNID(tx, id, '10'));
-  const user = (id: string) => u.get(id)!;
-  const room = (id: string) => r.get(id)!;
+  const { tx, user, room } = await usersAndRooms(storage, users, rooms);
   const write = (target: string, membership: MembershipState, eventNID: number, opts: { local?: boolean; sender?: string } = {}): MembershipWrite => ({
     targetUserNID: user(target), targetLocal: opts.local ?? false, senderUserNID: user(opts.sender ?? target), membership, eventNID: asEventNID(eventNID),
   });

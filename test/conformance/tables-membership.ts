@@ -2,23 +2,17 @@ import { expect } from 'chai';
 import type { Storage } from '../../src/index.js';
 import { NotFoundError } from '../../src/types/errors.js';
 import { MembershipState } from '../../src/types/membership.js';
-import { asEventNID, asEventStateKeyNID, asRoomNID, type EventStateKeyNID, type RoomNID } from '../../src/types/nids.js';
+import { asEventNID, asEventStateKeyNID, asRoomNID } from '../../src/types/nids.js';
 import { group, type DriverUnderTest, type TestFramework } from './harness.js';
-import { rejects } from './fixtures.js';
+import { rejects, usersAndRooms } from './fixtures.js';
 
 const { join: JOIN, invite: INVITE, leaveOrBan: LEAVE, knock: KNOCK } = MembershipState;
 const sorted = (nids: readonly number[]) => [...nids].sort((a, b) => a - b);
 
-/** Users are state keys (the membership table reads their IDs from event_state_keys); rooms come from the rooms table. */
+/** The users and rooms (usersAndRooms), and `set`, which writes a membership as the membership updater does. */
 async function world(storage: Storage, users: readonly string[], rooms: readonly string[]) {
-  const tx = storage.unitOfWork.autocommit;
-  const u = new Map<string, EventStateKeyNID>();
-  for (const id of users) u.set(id, await storage.tables.eventStateKeys.insertEventStateKeyNID(tx, id));
-  const r = new Map<string, RoomNID>();
-  for (const id of rooms) r.set(id, await storage.tables.rooms.insertRoomNID(tx, id, '10'));
+  const { tx, user, room } = await usersAndRooms(storage, users, rooms);
   const m = storage.tables.membership;
-  const user = (id: string) => u.get(id)!;
-  const room = (id: string) => r.get(id)!;
   /** Creates the row (if absent) and sets its state, as the membership updater does. */
   const set = async (roomID: string, userID: string, state: MembershipState, eventNID: number, opts: { local?: boolean; forgotten?: boolean } = {}) => {
     await m.insertMembership(tx, room(roomID), user(userID), opts.local ?? false);

@@ -78,22 +78,14 @@ export function decodeStateBlockRows(rows: readonly { readonly stateBlockNID: St
 export type PackedEntries = Float64Array;
 
 export function decodePackedBlock(bytes: Uint8Array, blockNID?: StateBlockNID): PackedEntries {
-  const r = new VarintReader(bytes, blockNID);
-  if (r.byte() !== FORMAT_V1) throw new CorruptionError(`state block ${blockNID ?? '?'} has an unknown format`);
-  const count = r.uint();
+  const r = new EntryReader(bytes, blockNID);
   // Every entry takes at least 3 bytes: a count past that is damage, not a reason to allocate.
-  if (count * 3 > bytes.length) throw new CorruptionError(`state block ${blockNID ?? '?'} is truncated`);
-  const out = new Float64Array(count * 3);
-  let type = 0;
-  let key = 0;
-  for (let i = 0; i < count; i++) {
-    const typeDelta = r.uint();
-    const keyPart = r.uint();
-    type += typeDelta;
-    key = typeDelta === 0 && i > 0 ? key + keyPart : keyPart;
-    out[3 * i] = type;
-    out[3 * i + 1] = key;
-    out[3 * i + 2] = r.uint();
+  if (r.count * 3 > bytes.length) throw new CorruptionError(`state block ${blockNID ?? '?'} is truncated`);
+  const out = new Float64Array(r.count * 3);
+  for (let i = 0; r.next(); i += 3) {
+    out[i] = r.type;
+    out[i + 1] = r.key;
+    out[i + 2] = r.event;
   }
   r.end();
   return out;
@@ -117,17 +109,12 @@ export type TupleIndex = Float64Array;
  * event; decoding a large block each time for one entry cost more than the rest of an import of a large room.
  */
 export function findEncodedTuple(bytes: Uint8Array, type: number, key: number, blockNID?: StateBlockNID, index?: TupleIndex): number {
-  const r = new VarintReader(bytes, blockNID);
-  if (r.byte() !== FORMAT_V1) throw new CorruptionError(`state block ${blockNID ?? '?'} has an unknown format`);
-  const count = r.uint();
-  let first = 0;
-  let t = 0;
-  let k = 0;
+  const r = new EntryReader(bytes, blockNID);
   if (index && index.length > 0) {
     // The last checkpoint at or before the tuple.
+    if (index[0]! > type || (index[0] === type && index[1]! > key)) return -1;
     let lo = 0;
     let hi = index.length / CHECKPOINT - 1;
-    if (index[0]! > type || (index[0] === type && index[1]! > key)) return -1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       const at = mid * CHECKPOINT;
@@ -135,55 +122,37 @@ export function findEncodedTuple(bytes: Uint8Array, type: number, key: number, b
       else hi = mid - 1;
     }
     const at = lo * CHECKPOINT;
-    first = lo * INDEX_STRIDE;
-    r.seek(index[at + 2]!);
-    t = index[at + 3]!;
-    k = index[at + 4]!;
+    r.seek(lo * INDEX_STRIDE, index[at + 2]!, index[at + 3]!, index[at + 4]!);
   }
-  for (let i = first; i < count; i++) {
-    const typeDelta = r.uint();
-    const keyPart = r.uint();
-    t += typeDelta;
-    k = typeDelta === 0 && i > 0 ? k + keyPart : keyPart;
-    const event = r.uint();
-    if (t > type || (t === type && k > key)) return -1;
-    if (t === type && k === key) return event;
+  while (r.next()) {
+    if (r.type > type || (r.type === type && r.key > key)) return -1;
+    if (r.type === type && r.key === key) return r.event;
   }
   return -1;
 }
 
 /** The checkpoints of a block's encoding (see TupleIndex): one read of the encoding. */
 export function indexEncodedBlock(bytes: Uint8Array, blockNID?: StateBlockNID): TupleIndex {
-  const r = new VarintReader(bytes, blockNID);
-  if (r.byte() !== FORMAT_V1) throw new CorruptionError(`state block ${blockNID ?? '?'} has an unknown format`);
-  const count = r.uint();
-  const out = new Float64Array(Math.ceil(count / INDEX_STRIDE) * CHECKPOINT);
-  let t = 0;
-  let k = 0;
-  for (let i = 0; i < count; i++) {
+  const r = new EntryReader(bytes, blockNID);
+  const out = new Float64Array(Math.ceil(r.count / INDEX_STRIDE) * CHECKPOINT);
+  for (let i = 0; ; i++) {
     const start = r.position();
-    const [typeBefore, keyBefore] = [t, k];
-    const typeDelta = r.uint();
-    const keyPart = r.uint();
-    t += typeDelta;
-    k = typeDelta === 0 && i > 0 ? k + keyPart : keyPart;
-    r.uint();
+    const typeBefore = r.type;
+    const keyBefore = r.key;
+    if (!r.next()) return out;
     if (i % INDEX_STRIDE !== 0) continue;
     const at = (i / INDEX_STRIDE) * CHECKPOINT;
-    out[at] = t;
-    out[at + 1] = k;
+    out[at] = r.type;
+    out[at + 1] = r.key;
     out[at + 2] = start;
     out[at + 3] = typeBefore;
     out[at + 4] = keyBefore;
   }
-  return out;
 }
 
 /** A block's entry count, read from its encoding's header without decoding the entries (the merge policy needs only sizes). */
 export function encodedEntryCount(bytes: Uint8Array, blockNID?: StateBlockNID): number {
-  const r = new VarintReader(bytes, blockNID);
-  if (r.byte() !== FORMAT_V1) throw new CorruptionError(`state block ${blockNID ?? '?'} has an unknown format`);
-  return r.uint();
+  return new EntryReader(bytes, blockNID).count;
 }
 
 /** The encoding of entries already sorted by tuple, one per tuple (what the state layer computed); no checks. */
@@ -313,6 +282,54 @@ class VarintWriter {
     const next = Buffer.allocUnsafe(this.buf.length * 2);
     this.buf.copy(next);
     this.buf = next;
+  }
+}
+
+/**
+ * A block encoding's entries, read in order and in place: after `next`, `type`, `key` and `event` hold the entry
+ * read. Type NIDs are deltas from the entry before; a state key is a delta too within one type, and whole at a
+ * type's first entry.
+ */
+class EntryReader {
+  readonly count: number;
+  type = 0;
+  key = 0;
+  event = 0;
+  private index = 0;
+  private readonly r: VarintReader;
+
+  constructor(bytes: Uint8Array, blockNID: StateBlockNID | undefined) {
+    this.r = new VarintReader(bytes, blockNID);
+    if (this.r.byte() !== FORMAT_V1) throw new CorruptionError(`state block ${blockNID ?? '?'} has an unknown format`);
+    this.count = this.r.uint();
+  }
+
+  next(): boolean {
+    if (this.index >= this.count) return false;
+    const typeDelta = this.r.uint();
+    const keyPart = this.r.uint();
+    this.type += typeDelta;
+    this.key = typeDelta === 0 && this.index > 0 ? this.key + keyPart : keyPart;
+    this.event = this.r.uint();
+    this.index++;
+    return true;
+  }
+
+  /** The byte where the next entry starts. */
+  position(): number {
+    return this.r.position();
+  }
+
+  /** Goes on from entry `index`, which starts at byte `at`, after an entry of (`type`, `key`) (see TupleIndex). */
+  seek(index: number, at: number, type: number, key: number): void {
+    this.r.seek(at);
+    this.index = index;
+    this.type = type;
+    this.key = key;
+  }
+
+  end(): void {
+    this.r.end();
   }
 }
 
